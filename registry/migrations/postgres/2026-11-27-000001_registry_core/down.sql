@@ -1,0 +1,9 @@
+DROP TABLE tag;
+DROP TABLE manifestchild;
+DROP TABLE manifestblob;
+DROP TABLE manifest;
+DROP TABLE blobupload;
+DROP TABLE uploadedblob;
+DROP TABLE imagestorage;
+DROP TABLE repository;
+DROP TABLE "user";

@@ -1,0 +1,5 @@
+//! HTTP handlers: thin adapters from requests to `service` calls.
+
+pub mod auth;
+pub mod health;
+pub mod v2;

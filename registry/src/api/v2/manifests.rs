@@ -1,0 +1,84 @@
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::{authorized, OciError};
+use crate::api::auth::{Action, Caller};
+use crate::oci::{Digest, Reference, Tag};
+use crate::state::AppState;
+
+/// Largest manifest accepted, as in Distribution.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+fn reference(s: &str) -> Result<Reference, OciError> {
+    if s.contains(':') {
+        Ok(Reference::Digest(s.parse::<Digest>()?))
+    } else {
+        Ok(Reference::Tag(s.parse::<Tag>()?))
+    }
+}
+
+pub async fn get_manifest(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, OciError> {
+    let (name, r) = path.into_inner();
+    let repo = authorized(&state, &caller, &name, Action::Pull).await?;
+    let m = state.registry.get_manifest(&repo, &reference(&r)?).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(m.media_type)
+        .insert_header(("Docker-Content-Digest", m.digest))
+        .body(m.bytes))
+}
+
+pub async fn head_manifest(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, OciError> {
+    get_manifest(path, state, caller).await
+}
+
+pub async fn put_manifest(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, OciError> {
+    let (name, r) = path.into_inner();
+    let repo = authorized(&state, &caller, &name, Action::Push).await?;
+    let reference = reference(&r)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| OciError::new(400, "MANIFEST_INVALID", format!("reading manifest: {e}")))?;
+        if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+            return Err(OciError::new(413, "SIZE_INVALID", "manifest is larger than 4 MiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let content_type = req.headers().get("Content-Type").and_then(|v| v.to_str().ok());
+    let pushed = state
+        .registry
+        .put_manifest(&repo, &reference, content_type, body)
+        .await?;
+    let digest = pushed.digest.to_string();
+    let mut res = HttpResponse::Created();
+    res.insert_header(("Location", format!("/v2/{repo}/manifests/{digest}")))
+        .insert_header(("Docker-Content-Digest", digest));
+    if let Some(subject) = pushed.subject {
+        res.insert_header(("OCI-Subject", subject.to_string()));
+    }
+    Ok(res.finish())
+}
+
+pub async fn delete_manifest(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, OciError> {
+    let (name, r) = path.into_inner();
+    let repo = authorized(&state, &caller, &name, Action::Push).await?;
+    state.registry.delete_manifest(&repo, &reference(&r)?).await?;
+    Ok(HttpResponse::Accepted().finish())
+}

@@ -1,0 +1,101 @@
+//! The OCI distribution API under `/v2`.
+
+mod base;
+mod blobs;
+pub mod error;
+mod manifests;
+mod tags;
+mod uploads;
+
+use std::future::Future;
+use std::io;
+
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use futures_util::{stream, StreamExt};
+use tokio::sync::mpsc;
+
+pub use error::OciError;
+
+use crate::api::auth::{Action, Caller};
+use crate::oci::{Digest, RepoName};
+use crate::state::AppState;
+use crate::storage::ByteStream;
+
+/// A repository path segment of any depth.
+const NAME: &str = "{name:[a-z0-9][a-z0-9._/-]*}";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let scope = web::scope("/v2")
+        .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
+        .route("/", web::get().to(base::ping))
+        .route("", web::get().to(base::ping))
+        .route("/_catalog", web::get().to(tags::catalog))
+        .route(&format!("/{NAME}/tags/list"), web::get().to(tags::list_tags))
+        .route(&format!("/{NAME}/referrers/{{digest}}"), web::get().to(tags::referrers))
+        .service(
+            web::resource(format!("/{NAME}/manifests/{{reference}}"))
+                .route(web::get().to(manifests::get_manifest))
+                .route(web::head().to(manifests::head_manifest))
+                .route(web::put().to(manifests::put_manifest))
+                .route(web::delete().to(manifests::delete_manifest)),
+        )
+        .service(
+            web::resource([format!("/{NAME}/blobs/uploads/"), format!("/{NAME}/blobs/uploads")])
+                .route(web::post().to(uploads::start_upload)),
+        )
+        .service(
+            web::resource(format!("/{NAME}/blobs/uploads/{{uuid}}"))
+                .route(web::get().to(uploads::get_upload))
+                .route(web::patch().to(uploads::patch_upload))
+                .route(web::put().to(uploads::put_upload))
+                .route(web::delete().to(uploads::delete_upload)),
+        )
+        .service(
+            web::resource(format!("/{NAME}/blobs/{{digest}}"))
+                .route(web::get().to(blobs::get_blob))
+                .route(web::head().to(blobs::head_blob))
+                .route(web::delete().to(blobs::delete_blob)),
+        )
+        .default_service(web::to(not_found));
+    cfg.service(scope);
+}
+
+async fn not_found() -> Result<HttpResponse, OciError> {
+    Err(OciError::new(404, "NAME_UNKNOWN", "no such /v2 endpoint"))
+}
+
+/// Parses the repository path of a URL.
+fn repo_name(name: &str) -> Result<RepoName, OciError> {
+    Ok(name.parse::<RepoName>()?)
+}
+
+fn parse_digest(s: &str) -> Result<Digest, OciError> {
+    Ok(s.parse::<Digest>()?)
+}
+
+/// Parses the name and asks the access policy; the seam every handler uses.
+async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Action) -> Result<RepoName, OciError> {
+    let repo = repo_name(name)?;
+    state.auth.authorize(caller, &repo, action).await?;
+    Ok(repo)
+}
+
+/// Bridges actix's request payload (bound to its thread) to a `Send` stream
+/// for the service layer. The returned future pumps the payload and must be
+/// polled alongside the consumer (`futures_util::join!`).
+fn body_stream(mut payload: web::Payload) -> (impl Future<Output = ()>, ByteStream<'static>) {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
+    let pump = async move {
+        while let Some(item) = payload.next().await {
+            let item = item.map_err(|e| io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()));
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed();
+    (pump, body)
+}

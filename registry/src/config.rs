@@ -1,0 +1,293 @@
+//! `config.yaml` with Quay's field names. Unknown keys are accepted (Quay
+//! configs carry many); known keys with a wrong type or value are refused
+//! with a message naming the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::db::DbTarget;
+use crate::storage::S3Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+}
+
+fn field_err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The fields of `config.yaml` the registry reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub struct Config {
+    pub server_hostname: Option<String>,
+    #[serde(default = "default_scheme")]
+    pub preferred_url_scheme: String,
+    pub db_uri: Option<String>,
+    #[serde(default)]
+    pub distributed_storage_config: BTreeMap<String, (String, BTreeMap<String, Value>)>,
+    #[serde(default)]
+    pub distributed_storage_preference: Vec<String>,
+    #[serde(default = "default_temp_tag_expiration")]
+    pub push_temp_tag_expiration_sec: i64,
+    #[serde(default = "default_true")]
+    pub create_private_repo_on_push: bool,
+    #[serde(default = "default_page_size")]
+    pub v2_pagination_size: usize,
+    /// Age after which an untouched blob upload is removed.
+    #[serde(default = "default_stale_upload")]
+    pub stale_upload_expiration_sec: i64,
+    /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+fn default_scheme() -> String {
+    "http".into()
+}
+fn default_temp_tag_expiration() -> i64 {
+    3600
+}
+fn default_true() -> bool {
+    true
+}
+fn default_page_size() -> usize {
+    100
+}
+fn default_stale_upload() -> i64 {
+    86_400
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_hostname: None,
+            preferred_url_scheme: default_scheme(),
+            db_uri: None,
+            distributed_storage_config: BTreeMap::new(),
+            distributed_storage_preference: Vec::new(),
+            push_temp_tag_expiration_sec: default_temp_tag_expiration(),
+            create_private_repo_on_push: true,
+            v2_pagination_size: default_page_size(),
+            stale_upload_expiration_sec: default_stale_upload(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which blob store to use, resolved from the storage fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageChoice {
+    Local(PathBuf),
+    S3(S3Config),
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let value: Value = serde_yaml::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?;
+        let value = match value {
+            Value::Null => Value::Mapping(Default::default()),
+            Value::Mapping(m) => Value::Mapping(m),
+            _ => {
+                return Err(ConfigError::Yaml(
+                    "the top level must be a mapping of field names".into(),
+                ))
+            }
+        };
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            field_err(path, e.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in &self.other {
+            if key.starts_with("FEATURE_") && !value.is_bool() {
+                return Err(field_err(key, "must be true or false"));
+            }
+        }
+        if !matches!(self.preferred_url_scheme.as_str(), "http" | "https") {
+            return Err(field_err("PREFERRED_URL_SCHEME", "must be http or https"));
+        }
+        if let Some(uri) = &self.db_uri {
+            DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m))?;
+        }
+        if self.push_temp_tag_expiration_sec < 0 {
+            return Err(field_err("PUSH_TEMP_TAG_EXPIRATION_SEC", "must not be negative"));
+        }
+        self.storage(Path::new("."))?;
+        Ok(())
+    }
+
+    /// Whether a `FEATURE_*` flag is on, with its default when absent.
+    pub fn feature(&self, name: &str, default: bool) -> bool {
+        self.other
+            .get(&format!("FEATURE_{name}"))
+            .and_then(Value::as_bool)
+            .unwrap_or(default)
+    }
+
+    /// The database, defaulting to SQLite in the data directory.
+    pub fn database(&self, data_dir: &Path) -> Result<DbTarget, ConfigError> {
+        match &self.db_uri {
+            Some(uri) => DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m)),
+            None => Ok(DbTarget::Sqlite(data_dir.join("registry.db"))),
+        }
+    }
+
+    /// The preferred storage location, defaulting to a folder in the data directory.
+    pub fn storage(&self, data_dir: &Path) -> Result<StorageChoice, ConfigError> {
+        const FIELD: &str = "DISTRIBUTED_STORAGE_CONFIG";
+        if self.distributed_storage_config.is_empty() {
+            return Ok(StorageChoice::Local(data_dir.join("blobs")));
+        }
+        let name = match self.distributed_storage_preference.first() {
+            Some(n) => n.clone(),
+            None => self
+                .distributed_storage_config
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let (driver, params) = self.distributed_storage_config.get(&name).ok_or_else(|| {
+            field_err(
+                "DISTRIBUTED_STORAGE_PREFERENCE",
+                format!("location `{name}` is not in {FIELD}"),
+            )
+        })?;
+        let at = |key: &str| format!("{FIELD}.{name}.{key}");
+        let text = |keys: &[&str]| -> Result<Option<String>, ConfigError> {
+            for k in keys {
+                match params.get(*k) {
+                    None | Some(Value::Null) => continue,
+                    Some(Value::String(s)) => return Ok(Some(s.clone())),
+                    Some(Value::Number(n)) => return Ok(Some(n.to_string())),
+                    Some(_) => return Err(field_err(at(k), "must be a string")),
+                }
+            }
+            Ok(None)
+        };
+        match driver.as_str() {
+            "LocalStorage" => {
+                let path = text(&["storage_path"])?.ok_or_else(|| field_err(at("storage_path"), "is required"))?;
+                Ok(StorageChoice::Local(PathBuf::from(path)))
+            }
+            "S3Storage" | "RadosGWStorage" => {
+                let bucket =
+                    text(&["s3_bucket", "bucket_name"])?.ok_or_else(|| field_err(at("s3_bucket"), "is required"))?;
+                let secure = match params.get("is_secure") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => return Err(field_err(at("is_secure"), "must be true or false")),
+                };
+                let port = match params.get("port") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Number(n)) => Some(
+                        n.as_u64()
+                            .filter(|p| *p <= 65535)
+                            .ok_or_else(|| field_err(at("port"), "must be a port number"))?,
+                    ),
+                    Some(Value::String(s)) => Some(
+                        s.parse::<u16>()
+                            .map(u64::from)
+                            .map_err(|_| field_err(at("port"), "must be a port number"))?,
+                    ),
+                    Some(_) => return Err(field_err(at("port"), "must be a port number")),
+                };
+                let endpoint = text(&["host", "hostname"])?.map(|host| {
+                    let scheme = if secure { "https" } else { "http" };
+                    match port {
+                        Some(p) => format!("{scheme}://{host}:{p}"),
+                        None => format!("{scheme}://{host}"),
+                    }
+                });
+                Ok(StorageChoice::S3(S3Config {
+                    endpoint,
+                    bucket,
+                    prefix: text(&["storage_path"])?.unwrap_or_default(),
+                    access_key: text(&["s3_access_key", "access_key"])?,
+                    secret_key: text(&["s3_secret_key", "secret_key"])?,
+                    region: text(&["s3_region", "region"])?.unwrap_or_else(|| "us-east-1".into()),
+                }))
+            }
+            other => Err(field_err(
+                format!("{FIELD}.{name}"),
+                format!("unknown storage driver `{other}` (supported: LocalStorage, S3Storage, RadosGWStorage)"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_means_embedded_defaults() {
+        let c = Config::parse("").expect("empty is fine");
+        assert_eq!(
+            c.database(Path::new("d")).ok(),
+            Some(DbTarget::Sqlite("d/registry.db".into()))
+        );
+        assert_eq!(
+            c.storage(Path::new("d")).ok(),
+            Some(StorageChoice::Local("d/blobs".into()))
+        );
+    }
+
+    #[test]
+    fn quay_s3_storage_is_understood() {
+        let c = Config::parse(
+            "DISTRIBUTED_STORAGE_CONFIG:\n  s3:\n    - S3Storage\n    - host: 127.0.0.1\n      port: 9000\n      is_secure: false\n      s3_bucket: b\n      storage_path: /registry\n      s3_access_key: k\n      s3_secret_key: s\nDISTRIBUTED_STORAGE_PREFERENCE: [s3]\nSOME_UNKNOWN_KEY: 5\nFEATURE_PROXY_CACHE: true\n",
+        )
+        .expect("valid");
+        let StorageChoice::S3(s3) = c.storage(Path::new(".")).expect("storage") else {
+            panic!("expected S3")
+        };
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("b", "/registry"));
+        assert!(c.feature("PROXY_CACHE", false));
+    }
+
+    #[test]
+    fn bad_fields_are_named_in_the_error() {
+        let cases = [
+            ("DB_URI: mysql://x\n", "DB_URI"),
+            ("DB_URI: [1, 2]\n", "DB_URI"),
+            ("FEATURE_X: maybe\n", "FEATURE_X"),
+            ("PUSH_TEMP_TAG_EXPIRATION_SEC: soon\n", "PUSH_TEMP_TAG_EXPIRATION_SEC"),
+            ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [FancyStorage, {}]\n", "DISTRIBUTED_STORAGE_CONFIG.x"),
+            ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [LocalStorage, {storage_path: /d}]\nDISTRIBUTED_STORAGE_PREFERENCE: [y]\n", "DISTRIBUTED_STORAGE_PREFERENCE"),
+        ];
+        for (text, field) in cases {
+            let err = Config::parse(text).expect_err(text).to_string();
+            assert!(err.starts_with(field), "{text:?} gave {err:?}");
+        }
+        assert!(matches!(Config::parse("a: [b"), Err(ConfigError::Yaml(_))));
+    }
+}

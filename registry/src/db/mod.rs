@@ -1,0 +1,268 @@
+//! The database: one connection type over PostgreSQL and SQLite, pools, and
+//! migrations. All SQL lives in [`queries`].
+//!
+//! SQLite runs in WAL mode with one writer connection (writes queue for it)
+//! and a pool of readers; PostgreSQL uses one pool for both.
+
+pub mod models;
+pub mod queries;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Advisory-lock key that serializes migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x7175_6179;
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connection(String),
+    #[error("database migration: {0}")]
+    Migration(String),
+}
+
+/// Where the database lives, parsed from `DB_URI`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DbTarget {
+    /// Parses Quay's `DB_URI`: `sqlite:///relative/path`, `sqlite:////absolute`,
+    /// or `postgresql://…` (also `postgres://` and `postgresql+driver://`).
+    pub fn parse(uri: &str) -> Result<DbTarget, String> {
+        if let Some(path) = uri.strip_prefix("sqlite:///") {
+            if path.is_empty() {
+                return Err("sqlite URI has no file path".into());
+            }
+            return Ok(DbTarget::Sqlite(PathBuf::from(path)));
+        }
+        let (scheme, rest) = uri.split_once("://").ok_or("expected scheme://")?;
+        match scheme.split('+').next() {
+            Some("postgresql" | "postgres") if !rest.is_empty() => {
+                Ok(DbTarget::Postgres(format!("postgresql://{rest}")))
+            }
+            _ => Err(format!(
+                "unsupported database scheme `{scheme}` (use sqlite:/// or postgresql://)"
+            )),
+        }
+    }
+}
+
+struct Manager {
+    target: DbTarget,
+    writer: bool,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        let conn_err = |e: ConnectionError| DbError::Connection(e.to_string());
+        match &self.target {
+            DbTarget::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url).map_err(conn_err)?)),
+            DbTarget::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(&path.to_string_lossy()).map_err(conn_err)?;
+                let pragmas = if self.writer {
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                } else {
+                    "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                };
+                c.batch_execute(pragmas)?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+type DbPool = Pool<Manager>;
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    readers: DbPool,
+    writers: DbPool,
+    sqlite: bool,
+}
+
+impl Db {
+    /// Opens pools; the SQLite file and its folder are created when missing.
+    pub fn open(target: &DbTarget, max_connections: u32) -> Result<Db, DbError> {
+        let build = |writer: bool, size: u32| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(if writer { 1 } else { 0 }))
+                .connection_timeout(Duration::from_secs(30))
+                .build(Manager {
+                    target: target.clone(),
+                    writer,
+                })
+                .map_err(|e| DbError::Connection(e.to_string()))
+        };
+        match target {
+            DbTarget::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| DbError::Connection(format!("{}: {e}", dir.display())))?;
+                }
+                let writers = build(true, 1)?;
+                let readers = build(false, max_connections.max(2))?;
+                Ok(Db {
+                    readers,
+                    writers,
+                    sqlite: true,
+                })
+            }
+            DbTarget::Postgres(_) => {
+                let pool = build(true, max_connections.max(2))?;
+                Ok(Db {
+                    readers: pool.clone(),
+                    writers: pool,
+                    sqlite: false,
+                })
+            }
+        }
+    }
+
+    fn conn(pool: &DbPool) -> Result<PooledConnection<Manager>, DbError> {
+        pool.get().map_err(|e| DbError::Connection(e.to_string()))
+    }
+
+    /// Applies pending migrations; safe to call from many replicas at once.
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut conn = Self::conn(&self.writers)?;
+        let mig = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+        let names = |v: Vec<diesel::migration::MigrationVersion<'_>>| v.iter().map(|v| v.to_string()).collect();
+        match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names).map_err(mig),
+            DbConn::Pg(c) => {
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let result: Result<Vec<String>, DbError> =
+                    c.run_pending_migrations(POSTGRES_MIGRATIONS).map(names).map_err(mig);
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                result
+            }
+        }
+    }
+
+    /// Runs read-only work on a pooled connection off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        run_blocking(move || f(&mut *Self::conn(&pool)?)).await
+    }
+
+    /// Runs `f` in one write transaction: committed when it returns `Ok`,
+    /// rolled back on `Err`. SQLite takes the write lock up front (IMMEDIATE)
+    /// so concurrent writers wait instead of failing.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.writers.clone();
+        let sqlite = self.sqlite;
+        run_blocking(move || {
+            let mut conn = Self::conn(&pool)?;
+            if sqlite {
+                sqlite_immediate(&mut conn, f)
+            } else {
+                conn.transaction(|c| f(c))
+            }
+        })
+        .await
+    }
+}
+
+fn sqlite_immediate<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    E: From<DbError>,
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    conn.batch_execute("BEGIN IMMEDIATE").map_err(DbError::from)?;
+    match f(conn) {
+        Ok(v) => {
+            if let Err(e) = conn.batch_execute("COMMIT") {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Err(DbError::from(e).into());
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            conn.batch_execute("ROLLBACK").map_err(DbError::from)?;
+            Err(e)
+        }
+    }
+}
+
+impl From<diesel::result::Error> for crate::service::Error {
+    fn from(e: diesel::result::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DbError::Connection(format!("database task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_uri_forms_are_understood() {
+        assert_eq!(
+            DbTarget::parse("sqlite:///data/r.db"),
+            Ok(DbTarget::Sqlite("data/r.db".into()))
+        );
+        assert_eq!(
+            DbTarget::parse("sqlite:////tmp/r.db"),
+            Ok(DbTarget::Sqlite("/tmp/r.db".into()))
+        );
+        assert_eq!(
+            DbTarget::parse("postgresql+psycopg2://u:p@h:5432/quay"),
+            Ok(DbTarget::Postgres("postgresql://u:p@h:5432/quay".into()))
+        );
+        assert!(DbTarget::parse("mysql://x").is_err());
+        assert!(DbTarget::parse("nonsense").is_err());
+        assert!(DbTarget::parse("sqlite:///").is_err());
+    }
+}

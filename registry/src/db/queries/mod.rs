@@ -1,0 +1,16 @@
+//! Every SQL statement of the registry, grouped by table family. Functions
+//! take a [`DbConn`](super::DbConn) and run inside whatever transaction the
+//! caller opened with [`Db::write`](super::Db::write).
+
+pub mod blobs;
+pub mod manifests;
+pub mod repositories;
+pub mod tags;
+pub mod uploads;
+
+use diesel::result::{DatabaseErrorKind, Error};
+
+/// Whether an insert failed only because the row exists already.
+pub fn is_unique_violation(e: &Error) -> bool {
+    matches!(e, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}

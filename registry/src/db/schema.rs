@@ -1,0 +1,128 @@
+//! Table definitions shared by the PostgreSQL and SQLite migrations.
+
+diesel::table! {
+    #[sql_name = "user"]
+    users (id) {
+        id -> BigInt,
+        uuid -> Text,
+        username -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        organization -> Bool,
+        robot -> Bool,
+        enabled -> Bool,
+        removed_tag_expiration_s -> BigInt,
+        creation_date -> BigInt,
+    }
+}
+
+diesel::table! {
+    repository (id) {
+        id -> BigInt,
+        namespace_user_id -> BigInt,
+        name -> Text,
+        visibility -> Text,
+        description -> Nullable<Text>,
+        kind -> Text,
+        state -> Integer,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    imagestorage (id) {
+        id -> BigInt,
+        uuid -> Text,
+        content_checksum -> Text,
+        image_size -> BigInt,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    uploadedblob (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        blob_id -> BigInt,
+        uploaded_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blobupload (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        uuid -> Text,
+        byte_count -> BigInt,
+        sha_state -> Nullable<Binary>,
+        chunk_count -> Integer,
+        created_ms -> BigInt,
+        updated_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    manifest (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        digest -> Text,
+        media_type -> Text,
+        manifest_bytes -> Binary,
+        config_media_type -> Nullable<Text>,
+        artifact_type -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        layers_compressed_size -> BigInt,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    manifestblob (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        manifest_id -> BigInt,
+        blob_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    manifestchild (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        manifest_id -> BigInt,
+        child_manifest_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    tag (id) {
+        id -> BigInt,
+        name -> Text,
+        repository_id -> BigInt,
+        manifest_id -> BigInt,
+        lifetime_start_ms -> BigInt,
+        lifetime_end_ms -> Nullable<BigInt>,
+        hidden -> Bool,
+        reversion -> Bool,
+        immutable -> Bool,
+    }
+}
+
+diesel::joinable!(repository -> users (namespace_user_id));
+diesel::joinable!(uploadedblob -> imagestorage (blob_id));
+diesel::joinable!(manifestblob -> imagestorage (blob_id));
+diesel::joinable!(tag -> manifest (manifest_id));
+diesel::joinable!(manifest -> repository (repository_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    repository,
+    imagestorage,
+    uploadedblob,
+    blobupload,
+    manifest,
+    manifestblob,
+    manifestchild,
+    tag,
+);

@@ -1,0 +1,175 @@
+//! The `registry` binary: every role of the workload, chosen by subcommand.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use registry::config::Config;
+use registry::startup::{open_registry, Application, Options};
+use registry::tls;
+
+#[derive(Parser)]
+#[command(name = "registry", version, about = "Quay-compatible container image registry")]
+struct Cli {
+    /// Quay config.yaml; without it the embedded default (SQLite + local blobs) is used.
+    #[arg(long, global = true, env = "REGISTRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the embedded database, blobs and generated certificates.
+    #[arg(long, global = true, env = "REGISTRY_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registry (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config.yaml the way `serve` does; exits non-zero when invalid.
+    Validate { file: PathBuf },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// HTTP listen address.
+    #[arg(long, env = "REGISTRY_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: String,
+    /// HTTPS listen address, used when a certificate is configured or generated.
+    #[arg(long, env = "REGISTRY_TLS_LISTEN", default_value = "0.0.0.0:8443")]
+    tls_listen: String,
+    /// Generate a CA and server certificate in the data folder and serve HTTPS.
+    #[arg(long)]
+    self_signed: bool,
+    /// Do not apply database migrations at start.
+    #[arg(long)]
+    no_migrate: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = actix_web::rt::System::new().block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Config::load(p).with_context(|| format!("invalid config {}", p.display())),
+        None => Ok(Config::default()),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs {
+        listen: std::env::var("REGISTRY_LISTEN").unwrap_or_else(|_| "0.0.0.0:8080".into()),
+        tls_listen: std::env::var("REGISTRY_TLS_LISTEN").unwrap_or_else(|_| "0.0.0.0:8443".into()),
+        ..ServeArgs::default()
+    })) {
+        Command::Serve(args) => serve(cli.config.as_deref(), cli.data_dir, args).await,
+        Command::Migrate => {
+            let config = load_config(cli.config.as_deref())?;
+            let registry = open_registry(&config, &cli.data_dir, false).await?;
+            let applied = registry.db().migrate()?;
+            println!("{} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Validate { file },
+        } => {
+            Config::load(&file).with_context(|| format!("invalid config {}", file.display()))?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let listener = TcpListener::bind(&args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let tls = tls_setup(config_path, &config, &data_dir, &args)?;
+    let tls = match tls {
+        Some(cfg) => {
+            let l =
+                TcpListener::bind(&args.tls_listen).with_context(|| format!("cannot listen on {}", args.tls_listen))?;
+            Some((l, cfg))
+        }
+        None => None,
+    };
+    let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
+    let http_addr = listener.local_addr()?;
+    let app = Application::build(
+        Options {
+            config: config.clone(),
+            data_dir: data_dir.clone(),
+            migrate: !args.no_migrate,
+        },
+        listener,
+        tls,
+    )
+    .await?;
+    println!("registry listening on http://{http_addr}");
+    if let Some(a) = tls_addr {
+        println!("registry listening on https://{a}");
+    }
+    println!("database: {:?}", config.database(&data_dir)?);
+    println!("storage: {:?}", config.storage(&data_dir)?);
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// HTTPS when the config folder holds `ssl.cert` + `ssl.key`, or on request
+/// with a generated certificate.
+fn tls_setup(
+    config_path: Option<&Path>,
+    config: &Config,
+    data_dir: &Path,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    if let Some(dir) = config_path.and_then(Path::parent) {
+        let (cert, key) = (dir.join("ssl.cert"), dir.join("ssl.key"));
+        if cert.exists() && key.exists() {
+            return Ok(Some(tls::server_config(&cert, &key)?));
+        }
+    }
+    if !args.self_signed {
+        return Ok(None);
+    }
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if let Some(h) = &config.server_hostname {
+        let host = h.rsplit_once(':').map_or(h.as_str(), |(host, _)| host).to_owned();
+        if !hosts.contains(&host) {
+            hosts.insert(0, host);
+        }
+    }
+    let generated = tls::self_signed(&data_dir.join("tls"), &hosts)?;
+    println!(
+        "generated TLS certificate; trust this CA: {}",
+        generated.ca_cert.display()
+    );
+    Ok(Some(tls::server_config(&generated.cert, &generated.key)?))
+}

@@ -1,0 +1,212 @@
+//! Manifests and tags: push checks what a manifest references, stores the
+//! bytes as sent, and points the tag at it.
+
+use std::collections::BTreeSet;
+
+use super::{Error, Registry};
+use crate::db::queries::{self, manifests::NewManifest, tags::NewTag};
+use crate::db::DbError;
+use crate::oci::manifest::{self, ManifestError, ParsedManifest};
+use crate::oci::{Digest, Reference, RepoName};
+
+/// A manifest as stored: the exact bytes and the media type they came with.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What a successful manifest push reports back.
+#[derive(Debug, Clone)]
+pub struct PutManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// Attempts for a push that lost a race with a concurrent push of the same tag.
+const PUSH_ATTEMPTS: usize = 3;
+
+impl Registry {
+    /// The manifest a tag or digest names in the repository.
+    pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest, Error> {
+        let repo_id = self.repo_id(repo).await?;
+        let now = crate::now_ms();
+        let reference = reference.clone();
+        let row = self
+            .db()
+            .read(move |c| {
+                Ok(match &reference {
+                    Reference::Tag(t) => queries::manifests::find_by_tag(c, repo_id, t.as_str(), now)?,
+                    Reference::Digest(d) => queries::manifests::find_visible(c, repo_id, &d.to_string(), now)?,
+                })
+            })
+            .await?
+            .ok_or(Error::ManifestUnknown)?;
+        Ok(StoredManifest {
+            digest: row.digest,
+            media_type: row.media_type,
+            bytes: row.manifest_bytes,
+        })
+    }
+
+    /// Stores a manifest under a tag or its digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<PutManifest, Error> {
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), &bytes);
+                if actual != *d {
+                    return Err(Error::DigestInvalid);
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(&bytes),
+        };
+        let parsed = manifest::parse(content_type, &bytes).map_err(|e| match e {
+            ManifestError::Unsupported(m) => Error::ManifestUnsupported(m),
+            ManifestError::Invalid(m) => Error::ManifestInvalid(m),
+        })?;
+        let repo_id = self.repo_id_for_push(repo).await?;
+        let subject = parsed.subject.clone();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let job = PushJob {
+                repo_id,
+                digest: digest.to_string(),
+                tag: match reference {
+                    Reference::Tag(t) => Some(t.to_string()),
+                    Reference::Digest(_) => None,
+                },
+                parsed: parsed.clone(),
+                bytes: bytes.clone(),
+                temp_expiry_ms: self.settings().push_temp_tag_expiration_s * 1000,
+            };
+            match self.db().write(move |c| job.run(c)).await {
+                Err(Error::Db(DbError::Query(e))) if attempt < PUSH_ATTEMPTS && queries::is_unique_violation(&e) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(PutManifest { digest, subject }),
+            }
+        }
+    }
+
+    /// Deletes a tag, or every tag of a manifest when given its digest.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), Error> {
+        let repo_id = self.repo_id(repo).await?;
+        let now = crate::now_ms();
+        let reference = reference.clone();
+        self.db()
+            .write(move |c| {
+                let found = match &reference {
+                    Reference::Tag(t) => queries::tags::end(c, repo_id, t.as_str(), now)?,
+                    Reference::Digest(d) => match queries::manifests::id_of(c, repo_id, &d.to_string())? {
+                        Some(id) => queries::tags::end_all_for_manifest(c, repo_id, id, now)? > 0,
+                        None => false,
+                    },
+                };
+                if found {
+                    Ok(())
+                } else {
+                    Err(Error::ManifestUnknown)
+                }
+            })
+            .await
+    }
+}
+
+/// One manifest push, run inside a write transaction.
+struct PushJob {
+    repo_id: i64,
+    digest: String,
+    tag: Option<String>,
+    parsed: ParsedManifest,
+    bytes: Vec<u8>,
+    temp_expiry_ms: i64,
+}
+
+impl PushJob {
+    fn run(&self, c: &mut crate::db::DbConn) -> Result<(), Error> {
+        let now = crate::now_ms();
+        let p = &self.parsed;
+        let blob_digests: Vec<String> = p
+            .blobs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let blobs = queries::blobs::ids_in_repo(c, self.repo_id, &blob_digests)?;
+        if let Some(missing) = blob_digests.iter().find(|d| !blobs.iter().any(|(f, _)| f == *d)) {
+            return Err(Error::ManifestBlobUnknown(missing.clone()));
+        }
+        let child_digests: Vec<String> = p
+            .children
+            .iter()
+            .map(ToString::to_string)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let children = queries::manifests::ids_in_repo(c, self.repo_id, &child_digests)?;
+        if let Some(missing) = child_digests.iter().find(|d| !children.iter().any(|(f, _)| f == *d)) {
+            return Err(Error::ManifestInvalid(format!(
+                "manifest references unknown manifest {missing}"
+            )));
+        }
+        let subject = p.subject.as_ref().map(ToString::to_string);
+        let (manifest_id, created) = queries::manifests::insert(
+            c,
+            &NewManifest {
+                repository_id: self.repo_id,
+                digest: &self.digest,
+                media_type: &p.media_type,
+                bytes: &self.bytes,
+                config_media_type: p.config_media_type.as_deref(),
+                artifact_type: p.artifact_type.as_deref(),
+                subject: subject.as_deref(),
+                layers_size: p.layers_size,
+                now,
+            },
+        )?;
+        if created {
+            let blob_ids: Vec<i64> = blobs.iter().map(|(_, id)| *id).collect();
+            queries::manifests::link_blobs(c, self.repo_id, manifest_id, &blob_ids)?;
+            let child_ids: Vec<i64> = children.iter().map(|(_, id)| *id).collect();
+            queries::manifests::link_children(c, self.repo_id, manifest_id, &child_ids)?;
+        }
+        let hidden_name;
+        let (name, hidden, end) = match &self.tag {
+            Some(t) => (t.as_str(), false, None),
+            None => {
+                hidden_name = format!("$temp-{}", uuid::Uuid::new_v4());
+                // A referrer lives as long as its subject; other manifests
+                // pushed by digest are held until something references them.
+                let end = if subject.is_some() {
+                    None
+                } else {
+                    Some(now + self.temp_expiry_ms)
+                };
+                (hidden_name.as_str(), true, end)
+            }
+        };
+        queries::tags::set(
+            c,
+            &NewTag {
+                repository_id: self.repo_id,
+                name,
+                manifest_id,
+                now,
+                hidden,
+                end,
+            },
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Business rules of the registry, free of HTTP types. Handlers and workers
+//! call these; these call `db::queries` and `storage`.
+
+mod blobs;
+mod catalog;
+
+mod manifests;
+mod uploads;
+
+use std::sync::Arc;
+
+pub use blobs::{BlobRange, OpenBlob};
+pub use catalog::Page;
+pub use manifests::{PutManifest, StoredManifest};
+pub use uploads::{MountOutcome, UploadStatus};
+
+use crate::db::{Db, DbError};
+use crate::oci::RepoName;
+use crate::storage::{DynStore, StorageError};
+
+/// Everything that can go wrong below the HTTP layer. The API layers map each
+/// variant to their wire errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    #[error("blob upload unknown to registry")]
+    BlobUploadUnknown,
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    #[error("provided digest did not match uploaded content")]
+    DigestInvalid,
+    #[error("requested range not satisfiable; current upload size {0}")]
+    UploadRangeInvalid(u64),
+    #[error("requested range not satisfiable; blob size {0}")]
+    BlobRangeInvalid(u64),
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest media type not supported: {0}")]
+    ManifestUnsupported(String),
+    #[error("blob unknown to registry: {0}")]
+    ManifestBlobUnknown(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Tunables of the registry core, from `config.yaml`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a blob uploaded but not referenced stays linked to its
+    /// repository, and how long a manifest pushed by digest stays alive
+    /// (`PUSH_TEMP_TAG_EXPIRATION_SEC`).
+    pub push_temp_tag_expiration_s: i64,
+    /// Repositories created by a push are private (`CREATE_PRIVATE_REPO_ON_PUSH`).
+    pub create_private_repo_on_push: bool,
+    /// Uploads untouched for this long are removed.
+    pub upload_stale_after_s: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            push_temp_tag_expiration_s: 3600,
+            create_private_repo_on_push: true,
+            upload_stale_after_s: 24 * 3600,
+        }
+    }
+}
+
+/// The registry's services over one database and one blob store.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    store: DynStore,
+    settings: Settings,
+}
+
+impl Registry {
+    pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
+        Registry {
+            inner: Arc::new(Inner { db, store, settings }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The repository's id, or `NameUnknown`.
+    async fn repo_id(&self, repo: &RepoName) -> Result<i64, Error> {
+        let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
+        self.db()
+            .read(move |c| Ok(crate::db::queries::repositories::find(c, &ns, &name)?))
+            .await?
+            .map(|r| r.id)
+            .ok_or(Error::NameUnknown)
+    }
+
+    /// The repository's id, creating it (and its namespace) for a push.
+    async fn repo_id_for_push(&self, repo: &RepoName) -> Result<i64, Error> {
+        if let Ok(id) = self.repo_id(repo).await {
+            return Ok(id);
+        }
+        let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
+        let visibility = if self.settings().create_private_repo_on_push {
+            "private"
+        } else {
+            "public"
+        };
+        let now = crate::now_ms();
+        let created = self
+            .db()
+            .write(move |c| {
+                Ok::<_, Error>(crate::db::queries::repositories::ensure(
+                    c, &ns, &name, visibility, now,
+                )?)
+            })
+            .await;
+        match created {
+            Ok(r) => Ok(r.id),
+            // Another replica created it between our read and our write.
+            Err(Error::Db(DbError::Query(e))) if crate::db::queries::is_unique_violation(&e) => {
+                self.repo_id(repo).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks the database and the blob store (`/health/endtoend`).
+    pub async fn health(&self) -> Health {
+        let database = self
+            .db()
+            .read(|c| {
+                use diesel::connection::SimpleConnection;
+                c.batch_execute("SELECT 1").map_err(DbError::from)
+            })
+            .await
+            .is_ok();
+        let storage = self.store().health().await.is_ok();
+        Health { database, storage }
+    }
+}
+
+/// What `/health/endtoend` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub database: bool,
+    pub storage: bool,
+}

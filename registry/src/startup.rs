@@ -1,0 +1,119 @@
+//! Builds the running server from a config and listeners.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::api;
+use crate::api::auth::OpenAccess;
+use crate::config::{Config, StorageChoice};
+use crate::db::Db;
+use crate::service::{Registry, Settings};
+use crate::state::AppState;
+use crate::storage::{DynStore, FsStore, S3Store};
+
+/// Everything needed to build the application.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    /// Apply pending migrations before serving.
+    pub migrate: bool,
+}
+
+/// Opens the database and blob store a config names.
+pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> anyhow::Result<Registry> {
+    let target = config.database(data_dir)?;
+    let db = Db::open(&target, 16).with_context(|| format!("opening database {target:?}"))?;
+    if migrate {
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "database migrations applied");
+        }
+    }
+    let store: DynStore = match config.storage(data_dir)? {
+        StorageChoice::Local(path) => Arc::new(
+            FsStore::new(&path)
+                .await
+                .with_context(|| format!("blob folder {}", path.display()))?,
+        ),
+        StorageChoice::S3(s3) => Arc::new(S3Store::new(s3).await?),
+    };
+    let settings = Settings {
+        push_temp_tag_expiration_s: config.push_temp_tag_expiration_sec,
+        create_private_repo_on_push: config.create_private_repo_on_push,
+        upload_stale_after_s: config.stale_upload_expiration_sec,
+    };
+    Ok(Registry::new(db, store, settings))
+}
+
+/// A built, not yet awaited, server.
+pub struct Application {
+    port: u16,
+    tls_port: Option<u16>,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Builds the server on already-bound listeners (port 0 works for tests).
+    pub async fn build(
+        opts: Options,
+        listener: TcpListener,
+        tls: Option<(TcpListener, rustls::ServerConfig)>,
+    ) -> anyhow::Result<Application> {
+        let registry = open_registry(&opts.config, &opts.data_dir, opts.migrate).await?;
+        let state = web::Data::new(AppState {
+            registry: registry.clone(),
+            auth: Arc::new(OpenAccess),
+            max_page: opts.config.v2_pagination_size.max(100),
+        });
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(api::health::configure)
+                .configure(api::v2::configure)
+        })
+        .listen(listener)?;
+        let mut tls_port = None;
+        if let Some((l, cfg)) = tls {
+            tls_port = Some(l.local_addr()?.port());
+            server = server.listen_rustls_0_23(l, cfg)?;
+        }
+        actix_web::rt::spawn(clean_uploads_forever(registry));
+        Ok(Application {
+            port,
+            tls_port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Removes abandoned uploads now and then.
+async fn clean_uploads_forever(registry: Registry) {
+    let every = Duration::from_secs(registry.settings().upload_stale_after_s.clamp(60, 3600).unsigned_abs() / 2 + 30);
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.clean_stale_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "cleaning abandoned uploads failed"),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The state every handler receives through `web::Data<AppState>`.
+
+use std::sync::Arc;
+
+use crate::api::auth::Authorizer;
+use crate::service::Registry;
+
+pub struct AppState {
+    /// The registry's services (database + blob store).
+    pub registry: Registry,
+    /// The access policy every /v2 handler consults.
+    pub auth: Arc<dyn Authorizer>,
+    /// Largest page size for tag lists and the catalog (`V2_PAGINATION_SIZE`, at least 100).
+    pub max_page: usize,
+}

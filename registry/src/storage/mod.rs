@@ -1,0 +1,87 @@
+//! Blob bytes. A [`BlobStore`] is a dumb content-addressed store plus upload
+//! scratch space; which blobs belong to which repository is the database's
+//! business, not the store's.
+//!
+//! Layout shared by the file-system and S3 backends (below their root/prefix):
+//! `sha256/<first 2 hex>/<hex>` for a blob, `uploads/<id>` for upload bytes.
+
+mod fs;
+mod memory;
+mod s3;
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+use crate::oci::Digest;
+
+pub use fs::FsStore;
+pub use memory::MemoryStore;
+pub use s3::{S3Config, S3Store};
+
+/// A stream of body bytes.
+pub type ByteStream<'a> = BoxStream<'a, io::Result<Bytes>>;
+
+/// A shared, type-erased store.
+pub type DynStore = Arc<dyn BlobStore>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found in storage")]
+    NotFound,
+    #[error("storage I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// The operations every storage backend offers.
+///
+/// Upload ids are opaque strings chosen by the caller (UUIDs).
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// The size of a stored blob, `None` when it is absent.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StorageError>;
+
+    /// Reads a byte range (end exclusive, within the blob) or the whole blob.
+    async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream<'static>, StorageError>;
+
+    /// Prepares an empty upload.
+    async fn create_upload(&self, id: &str) -> Result<(), StorageError>;
+
+    /// Writes `body` at `offset`, dropping whatever a failed earlier attempt
+    /// left beyond `offset`; returns the number of bytes written.
+    async fn append_upload(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64, StorageError>;
+
+    /// Reads back the first `size` bytes of an upload.
+    async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StorageError>;
+
+    /// Makes the first `size` bytes of the upload the blob `digest`, durably,
+    /// and removes the upload. When the blob already exists the upload is
+    /// just removed. The bytes are visible under `digest` only once complete.
+    async fn commit_upload(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StorageError>;
+
+    /// Removes an upload; absent uploads are not an error.
+    async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+
+    /// Removes a blob; absent blobs are not an error.
+    async fn delete(&self, digest: &Digest) -> Result<(), StorageError>;
+
+    /// Checks that the backend answers.
+    async fn health(&self) -> Result<(), StorageError>;
+}
+
+/// The relative key of a blob in the shared layout.
+pub fn blob_key(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!("{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex)
+}
+
+/// The relative key of an upload in the shared layout.
+pub fn upload_key(id: &str) -> String {
+    format!("uploads/{id}")
+}

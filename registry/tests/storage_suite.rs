@@ -1,0 +1,606 @@
+//! One behaviour suite for every `BlobStore` backend.
+//!
+//! Each case is an async function taking a `DynStore`; the `suite!` macro runs
+//! every case against the memory, file-system and S3 backends. The S3 runs use
+//! the server at `REGISTRY_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:9000`,
+//! moto) with a fresh bucket per test; without that variable they are skipped
+//! locally and fail when `CI=true`.
+
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use registry::oci::Digest;
+use registry::storage::{BlobStore, ByteStream, DynStore, FsStore, MemoryStore, S3Config, S3Store, StorageError};
+use sha2::{Digest as _, Sha256};
+
+const MIB: usize = 1 << 20;
+
+// ---------------------------------------------------------------- helpers
+
+/// Deterministic, non-repeating-looking test bytes.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    let mut x = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// A body of `data` delivered in pieces of at most `piece` bytes.
+fn body(data: &[u8], piece: usize) -> ByteStream<'static> {
+    let pieces: Vec<io::Result<Bytes>> = data
+        .chunks(piece.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    stream::iter(pieces).boxed()
+}
+
+fn small_body(data: &[u8]) -> ByteStream<'static> {
+    body(data, 64 * 1024)
+}
+
+async fn collect(s: ByteStream<'static>) -> Vec<u8> {
+    let chunks: Vec<Bytes> = s.try_collect().await.expect("stream reads to the end");
+    chunks.concat()
+}
+
+async fn read_all(store: &DynStore, digest: &Digest) -> Vec<u8> {
+    collect(store.read(digest, None).await.expect("blob readable")).await
+}
+
+async fn read_range(store: &DynStore, digest: &Digest, start: u64, end: u64) -> Vec<u8> {
+    collect(store.read(digest, Some(start..end)).await.expect("range readable")).await
+}
+
+async fn upload_bytes(store: &DynStore, id: &str, size: u64) -> Vec<u8> {
+    collect(store.read_upload(id, size).await.expect("upload readable")).await
+}
+
+fn upload_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Creates an upload, appends `parts` one after the other and commits them.
+async fn push(store: &DynStore, parts: &[&[u8]]) -> (Digest, Vec<u8>) {
+    let whole = parts.concat();
+    let digest = Digest::sha256_of(&whole);
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create upload");
+    let mut offset = 0u64;
+    for part in parts {
+        let n = store.append_upload(&id, offset, body(part, MIB)).await.expect("append");
+        assert_eq!(n, part.len() as u64);
+        offset += n;
+    }
+    store.commit_upload(&id, offset, &digest).await.expect("commit");
+    (digest, whole)
+}
+
+// ------------------------------------------------------------------ cases
+
+async fn stat_of_a_missing_blob_is_none(store: DynStore) {
+    let digest = Digest::sha256_of(b"never stored");
+    assert_eq!(store.stat(&digest).await.expect("stat"), None);
+}
+
+async fn reading_a_missing_blob_is_not_found(store: DynStore) {
+    let digest = Digest::sha256_of(b"never stored");
+    let err = store
+        .read(&digest, None)
+        .await
+        .err()
+        .expect("read of a missing blob fails");
+    assert!(matches!(err, StorageError::NotFound), "got {err:?}");
+    let err = store
+        .read(&digest, Some(0..3))
+        .await
+        .err()
+        .expect("ranged read of a missing blob fails");
+    assert!(matches!(err, StorageError::NotFound), "got {err:?}");
+}
+
+async fn a_committed_upload_reads_back_whole_and_by_range(store: DynStore) {
+    let data = pattern(100_000, 1);
+    let (digest, whole) = push(&store, &[&data]).await;
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(100_000));
+    assert_eq!(read_all(&store, &digest).await, whole);
+    assert_eq!(read_range(&store, &digest, 0, 10).await, whole[..10]);
+    assert_eq!(read_range(&store, &digest, 4_321, 54_321).await, whole[4_321..54_321]);
+    assert_eq!(read_range(&store, &digest, 99_990, 100_000).await, whole[99_990..]);
+    assert_eq!(read_range(&store, &digest, 0, 100_000).await, whole);
+}
+
+async fn several_appends_at_increasing_offsets_make_one_blob(store: DynStore) {
+    let (a, b, c) = (pattern(1000, 2), pattern(1, 3), pattern(70_000, 4));
+    let (digest, whole) = push(&store, &[&a, &b, &c]).await;
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(71_001));
+    assert_eq!(read_all(&store, &digest).await, whole);
+    assert_eq!(read_range(&store, &digest, 999, 1002).await, whole[999..1002]);
+}
+
+async fn a_re_append_at_an_earlier_offset_replaces_what_came_after_it(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    let (a, b, c) = (pattern(500, 5), pattern(600, 6), pattern(700, 7));
+    store.append_upload(&id, 0, small_body(&a)).await.expect("append a");
+    store.append_upload(&id, 500, small_body(&b)).await.expect("append b");
+    // The second append is retried at the offset it started from...
+    store
+        .append_upload(&id, 500, small_body(&c))
+        .await
+        .expect("re-append c");
+    let expected = [a.as_slice(), c.as_slice()].concat();
+    assert_eq!(upload_bytes(&store, &id, 10_000).await, expected);
+    // ...and an append into the middle of what is there cuts it at that point.
+    let d = pattern(50, 8);
+    store
+        .append_upload(&id, 200, small_body(&d))
+        .await
+        .expect("append d inside a");
+    let expected = [&a[..200], d.as_slice()].concat();
+    assert_eq!(upload_bytes(&store, &id, 10_000).await, expected);
+    let digest = Digest::sha256_of(&expected);
+    store.commit_upload(&id, 250, &digest).await.expect("commit");
+    assert_eq!(read_all(&store, &digest).await, expected);
+}
+
+async fn an_append_whose_body_fails_midway_can_be_retried_at_the_same_offset(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    let a = pattern(3000, 9);
+    store.append_upload(&id, 0, small_body(&a)).await.expect("append a");
+    // More than one S3 part arrives before the client goes away.
+    let broken = pattern(9 * MIB, 10);
+    let failing = body(&broken, MIB)
+        .chain(stream::once(async { Err(io::Error::other("client went away")) }))
+        .boxed();
+    assert!(store.append_upload(&id, 3000, failing).await.is_err());
+    let b = pattern(4000, 11);
+    assert_eq!(
+        store.append_upload(&id, 3000, small_body(&b)).await.expect("retry"),
+        4000
+    );
+    let expected = [a.as_slice(), b.as_slice()].concat();
+    assert_eq!(upload_bytes(&store, &id, 7000).await, expected);
+    let digest = Digest::sha256_of(&expected);
+    store.commit_upload(&id, 7000, &digest).await.expect("commit");
+    assert_eq!(read_all(&store, &digest).await, expected);
+}
+
+async fn read_upload_returns_what_was_appended_up_to_the_size_asked(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    assert_eq!(upload_bytes(&store, &id, 0).await, b"");
+    let (a, b) = (pattern(300, 12), pattern(400, 13));
+    store.append_upload(&id, 0, small_body(&a)).await.expect("append a");
+    store.append_upload(&id, 300, small_body(&b)).await.expect("append b");
+    let whole = [a.as_slice(), b.as_slice()].concat();
+    assert_eq!(upload_bytes(&store, &id, 700).await, whole);
+    assert_eq!(upload_bytes(&store, &id, 350).await, whole[..350]);
+    assert_eq!(upload_bytes(&store, &id, 300).await, whole[..300]);
+    assert_eq!(upload_bytes(&store, &id, 0).await, b"");
+    store.cancel_upload(&id).await.expect("cancel");
+}
+
+async fn committing_an_existing_digest_just_drops_the_upload(store: DynStore) {
+    let data = pattern(2048, 14);
+    let (digest, whole) = push(&store, &[&data]).await;
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    store.append_upload(&id, 0, small_body(&data)).await.expect("append");
+    store
+        .commit_upload(&id, 2048, &digest)
+        .await
+        .expect("commit of a known digest");
+    assert_eq!(read_all(&store, &digest).await, whole);
+    assert!(store.read_upload(&id, 2048).await.is_err(), "the upload is gone");
+}
+
+async fn cancel_removes_the_upload_and_cancelling_an_absent_one_is_ok(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    store
+        .append_upload(&id, 0, small_body(b"some bytes"))
+        .await
+        .expect("append");
+    store.cancel_upload(&id).await.expect("cancel");
+    assert!(
+        store.append_upload(&id, 10, small_body(b"more")).await.is_err(),
+        "append after cancel fails"
+    );
+    assert!(store.read_upload(&id, 10).await.is_err(), "read after cancel fails");
+    store.cancel_upload(&id).await.expect("cancel again");
+    store
+        .cancel_upload(&upload_id())
+        .await
+        .expect("cancel of an unknown upload");
+}
+
+async fn appending_to_an_upload_that_was_never_created_fails(store: DynStore) {
+    assert!(store.append_upload(&upload_id(), 0, small_body(b"x")).await.is_err());
+}
+
+async fn deleting_an_absent_blob_is_ok_and_a_deleted_blob_is_gone(store: DynStore) {
+    store
+        .delete(&Digest::sha256_of(b"never stored"))
+        .await
+        .expect("delete of absent");
+    let (digest, _) = push(&store, &[b"short-lived"]).await;
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(11));
+    store.delete(&digest).await.expect("delete");
+    assert_eq!(store.stat(&digest).await.expect("stat"), None);
+    assert!(matches!(
+        store.read(&digest, None).await.err(),
+        Some(StorageError::NotFound)
+    ));
+    store.delete(&digest).await.expect("delete twice");
+}
+
+async fn a_zero_byte_blob_can_be_stored_and_read(store: DynStore) {
+    let digest = Digest::sha256_of(b"");
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    assert_eq!(
+        store
+            .append_upload(&id, 0, stream::empty().boxed())
+            .await
+            .expect("empty append"),
+        0
+    );
+    store.commit_upload(&id, 0, &digest).await.expect("commit");
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(0));
+    assert_eq!(read_all(&store, &digest).await, b"");
+    assert_eq!(read_range(&store, &digest, 0, 0).await, b"");
+}
+
+async fn a_twelve_mib_blob_appended_in_three_parts_reads_back_identical(store: DynStore) {
+    let data = pattern(12 * MIB, 15);
+    let (digest, whole) = push(&store, &[&data[..4 * MIB], &data[4 * MIB..8 * MIB], &data[8 * MIB..]]).await;
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(12 * MIB as u64));
+    let back = read_all(&store, &digest).await;
+    assert!(back == whole, "12 MiB blob differs");
+    let (s, e) = (5 * MIB as u64 - 7, 9 * MIB as u64 + 3);
+    assert!(read_range(&store, &digest, s, e).await == whole[s as usize..e as usize]);
+}
+
+async fn one_large_append_streams_into_a_blob(store: DynStore) {
+    // A single append larger than an S3 part: multipart chunk, then copied.
+    let data = pattern(11 * MIB + 5, 16);
+    let (digest, whole) = push(&store, &[&data]).await;
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(data.len() as u64));
+    assert!(read_all(&store, &digest).await == whole, "large blob differs");
+}
+
+async fn commit_with_a_smaller_size_keeps_only_that_many_bytes(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    let (a, b) = (pattern(1000, 17), pattern(1000, 18));
+    store.append_upload(&id, 0, small_body(&a)).await.expect("append a");
+    store.append_upload(&id, 1000, small_body(&b)).await.expect("append b");
+    let kept = [a.as_slice(), &b[..234]].concat();
+    let digest = Digest::sha256_of(&kept);
+    store.commit_upload(&id, 1234, &digest).await.expect("commit");
+    assert_eq!(store.stat(&digest).await.expect("stat"), Some(1234));
+    assert_eq!(read_all(&store, &digest).await, kept);
+
+    // Also when the size cuts the only chunk.
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    store.append_upload(&id, 0, small_body(&a)).await.expect("append a");
+    let digest = Digest::sha256_of(&a[..10]);
+    store.commit_upload(&id, 10, &digest).await.expect("commit");
+    assert_eq!(read_all(&store, &digest).await, a[..10]);
+}
+
+async fn a_committed_upload_is_gone(store: DynStore) {
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    store
+        .append_upload(&id, 0, small_body(b"payload"))
+        .await
+        .expect("append");
+    store
+        .commit_upload(&id, 7, &Digest::sha256_of(b"payload"))
+        .await
+        .expect("commit");
+    assert!(
+        store.read_upload(&id, 7).await.is_err(),
+        "read of a committed upload fails"
+    );
+    assert!(
+        store.append_upload(&id, 7, small_body(b"!")).await.is_err(),
+        "append to a committed upload fails"
+    );
+}
+
+async fn health_is_ok(store: DynStore) {
+    store.health().await.expect("healthy");
+}
+
+// ---------------------------------------------------------------- backends
+
+/// A store plus whatever must live as long as it.
+struct Fixture {
+    store: DynStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn memory() -> Option<Fixture> {
+    Some(Fixture {
+        store: std::sync::Arc::new(MemoryStore::new()),
+        _dir: None,
+    })
+}
+
+async fn fs() -> Option<Fixture> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FsStore::new(dir.path().join("storage")).await.expect("fs store");
+    Some(Fixture {
+        store: std::sync::Arc::new(store),
+        _dir: Some(dir),
+    })
+}
+
+async fn s3() -> Option<Fixture> {
+    let server = S3Server::from_env()?;
+    let bucket = server.create_bucket().await;
+    let store = S3Store::new(server.config(&bucket, "/quay/storage/"))
+        .await
+        .expect("s3 store");
+    Some(Fixture {
+        store: std::sync::Arc::new(store),
+        _dir: None,
+    })
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let fx = super::memory().await.expect("memory store");
+                    super::$case(fx.store.clone()).await;
+                }
+            )*
+        }
+        mod fs {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let fx = super::fs().await.expect("fs store");
+                    super::$case(fx.store.clone()).await;
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(fx) = super::s3().await else { return };
+                    super::$case(fx.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    stat_of_a_missing_blob_is_none,
+    reading_a_missing_blob_is_not_found,
+    a_committed_upload_reads_back_whole_and_by_range,
+    several_appends_at_increasing_offsets_make_one_blob,
+    a_re_append_at_an_earlier_offset_replaces_what_came_after_it,
+    an_append_whose_body_fails_midway_can_be_retried_at_the_same_offset,
+    read_upload_returns_what_was_appended_up_to_the_size_asked,
+    committing_an_existing_digest_just_drops_the_upload,
+    cancel_removes_the_upload_and_cancelling_an_absent_one_is_ok,
+    appending_to_an_upload_that_was_never_created_fails,
+    deleting_an_absent_blob_is_ok_and_a_deleted_blob_is_gone,
+    a_zero_byte_blob_can_be_stored_and_read,
+    a_twelve_mib_blob_appended_in_three_parts_reads_back_identical,
+    one_large_append_streams_into_a_blob,
+    commit_with_a_smaller_size_keeps_only_that_many_bytes,
+    a_committed_upload_is_gone,
+    health_is_ok,
+);
+
+// ------------------------------------------------------- S3-only checks
+
+#[tokio::test]
+async fn s3_blobs_sit_at_prefix_slash_blob_key_and_uploads_leave_nothing_behind() {
+    let Some(server) = S3Server::from_env() else {
+        return;
+    };
+    for (prefix, root) in [("/quay/storage/", "quay/storage/"), ("", "")] {
+        let bucket = server.create_bucket().await;
+        let store = S3Store::new(server.config(&bucket, prefix)).await.expect("s3 store");
+        let data = b"layout check".to_vec();
+        let digest = Digest::sha256_of(&data);
+        let id = upload_id();
+        store.create_upload(&id).await.expect("create");
+        store.append_upload(&id, 0, small_body(&data)).await.expect("append");
+        store
+            .commit_upload(&id, data.len() as u64, &digest)
+            .await
+            .expect("commit");
+        let hex = digest.hex();
+        let key = format!("{root}sha256/{}/{hex}", &hex[..2]);
+        let (status, body) = server.signed("GET", &format!("/{bucket}/{key}"), "").await;
+        assert_eq!(status, 200, "GET {key}");
+        assert_eq!(body, data);
+        let (status, listing) = server.signed("GET", &format!("/{bucket}"), "list-type=2").await;
+        assert_eq!(status, 200);
+        let listing = String::from_utf8_lossy(&listing);
+        assert_eq!(listing.matches("<Key>").count(), 1, "only the blob is left: {listing}");
+    }
+}
+
+#[tokio::test]
+async fn s3_health_fails_when_the_bucket_is_missing() {
+    let Some(server) = S3Server::from_env() else {
+        return;
+    };
+    let store = S3Store::new(server.config("no-such-bucket-for-registry-tests", "x"))
+        .await
+        .expect("no request made");
+    assert!(store.health().await.is_err());
+}
+
+/// The S3-compatible server named by the environment.
+struct S3Server {
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    region: String,
+    http: reqwest::Client,
+}
+
+impl S3Server {
+    /// `None` (with a note) when no server is configured, unless on CI.
+    fn from_env() -> Option<S3Server> {
+        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let Ok(endpoint) = std::env::var("REGISTRY_TEST_S3_ENDPOINT") else {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("REGISTRY_TEST_S3_ENDPOINT is not set; S3 storage tests must run on CI");
+            }
+            eprintln!("note: skipping S3 storage test, set REGISTRY_TEST_S3_ENDPOINT (e.g. http://127.0.0.1:9000)");
+            return None;
+        };
+        Some(S3Server {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            access_key: var("REGISTRY_TEST_S3_ACCESS_KEY", "testing"),
+            secret_key: var("REGISTRY_TEST_S3_SECRET_KEY", "testing"),
+            region: var("REGISTRY_TEST_S3_REGION", "us-east-1"),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn config(&self, bucket: &str, prefix: &str) -> S3Config {
+        S3Config {
+            endpoint: Some(self.endpoint.clone()),
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            access_key: Some(self.access_key.clone()),
+            secret_key: Some(self.secret_key.clone()),
+            region: self.region.clone(),
+        }
+    }
+
+    /// Creates a fresh, uniquely named bucket.
+    async fn create_bucket(&self) -> String {
+        let bucket = format!("registry-test-{}", uuid::Uuid::new_v4().simple());
+        let body = if self.region == "us-east-1" {
+            String::new()
+        } else {
+            format!(
+                "<CreateBucketConfiguration><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>",
+                self.region
+            )
+        };
+        let (status, answer) = self
+            .signed_with_body("PUT", &format!("/{bucket}"), "", body.into_bytes())
+            .await;
+        assert!(
+            status == 200,
+            "CreateBucket {bucket}: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        bucket
+    }
+
+    /// Sends a SigV4-signed path-style request; `query` must be canonical
+    /// (sorted, encoded).
+    async fn signed(&self, method: &str, path: &str, query: &str) -> (u16, Vec<u8>) {
+        self.signed_with_body(method, path, query, Vec::new()).await
+    }
+
+    async fn signed_with_body(&self, method: &str, path: &str, query: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let url = reqwest::Url::parse(&format!("{}{}", self.endpoint, path)).expect("endpoint URL");
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().expect("host")),
+            None => url.host_str().expect("host").to_owned(),
+        };
+        let (amz_date, day) = amz_now();
+        let payload_hash = hex::encode(Sha256::digest(&body));
+        let signed_headers = "host;x-amz-content-sha256;x-amz-date";
+        let canonical = format!(
+            "{method}\n{path}\n{query}\nhost:{host}\nx-amz-content-sha256:{payload_hash}\nx-amz-date:{amz_date}\n\n{signed_headers}\n{payload_hash}"
+        );
+        let scope = format!("{day}/{}/s3/aws4_request", self.region);
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let mut key = hmac(format!("AWS4{}", self.secret_key).as_bytes(), day.as_bytes());
+        for part in [self.region.as_str(), "s3", "aws4_request"] {
+            key = hmac(&key, part.as_bytes());
+        }
+        let signature = hex::encode(hmac(&key, to_sign.as_bytes()));
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+            self.access_key
+        );
+        let mut full = url;
+        if !query.is_empty() {
+            full.set_query(Some(query));
+        }
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = self
+            .http
+            .request(method, full)
+            .header("x-amz-date", amz_date)
+            .header("x-amz-content-sha256", payload_hash)
+            .header("authorization", authorization)
+            .body(body)
+            .send()
+            .await
+            .expect("S3 server answers");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("S3 response body").to_vec())
+    }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// The current time as SigV4's `YYYYMMDDTHHMMSSZ` and `YYYYMMDD`.
+fn amz_now() -> (String, String) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let day = format!("{y:04}{m:02}{d:02}");
+    let stamp = format!("{day}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    (stamp, day)
+}
