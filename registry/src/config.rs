@@ -94,6 +94,22 @@ pub enum StorageChoice {
     S3(S3Config),
 }
 
+impl std::fmt::Display for StorageChoice {
+    /// Shows where blobs go without credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageChoice::Local(p) => write!(f, "local folder {}", p.display()),
+            StorageChoice::S3(s) => write!(
+                f,
+                "S3 bucket {} at {} prefix {:?}",
+                s.bucket,
+                s.endpoint.as_deref().unwrap_or("AWS"),
+                s.prefix
+            ),
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -289,5 +305,20 @@ mod tests {
             assert!(err.starts_with(field), "{text:?} gave {err:?}");
         }
         assert!(matches!(Config::parse("a: [b"), Err(ConfigError::Yaml(_))));
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_configs_are_valid() {
+        for text in [
+            include_str!("../../config/config.yaml"),
+            include_str!("../../config/config-postgres-s3.yaml"),
+        ] {
+            Config::parse(text).expect("sample config is valid");
+        }
     }
 }

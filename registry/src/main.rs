@@ -136,8 +136,8 @@ async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -
     if let Some(a) = tls_addr {
         println!("registry listening on https://{a}");
     }
-    println!("database: {:?}", config.database(&data_dir)?);
-    println!("storage: {:?}", config.storage(&data_dir)?);
+    println!("database: {}", config.database(&data_dir)?);
+    println!("storage: {}", config.storage(&data_dir)?);
     app.run_until_stopped().await?;
     Ok(())
 }

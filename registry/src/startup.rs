@@ -28,7 +28,7 @@ pub struct Options {
 /// Opens the database and blob store a config names.
 pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> anyhow::Result<Registry> {
     let target = config.database(data_dir)?;
-    let db = Db::open(&target, 16).with_context(|| format!("opening database {target:?}"))?;
+    let db = Db::open(&target, 16).with_context(|| format!("opening database {target}"))?;
     if migrate {
         let applied = db.migrate()?;
         if !applied.is_empty() {

@@ -68,6 +68,24 @@ impl DbTarget {
     }
 }
 
+impl std::fmt::Display for DbTarget {
+    /// Shows where the database is without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbTarget::Sqlite(p) => write!(f, "SQLite {}", p.display()),
+            DbTarget::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    write!(f, "PostgreSQL {u}")
+                }
+                Err(_) => f.write_str("PostgreSQL (unparsable URL)"),
+            },
+        }
+    }
+}
+
 struct Manager {
     target: DbTarget,
     writer: bool,
@@ -264,5 +282,12 @@ mod tests {
         assert!(DbTarget::parse("mysql://x").is_err());
         assert!(DbTarget::parse("nonsense").is_err());
         assert!(DbTarget::parse("sqlite:///").is_err());
+    }
+
+    #[test]
+    fn database_password_is_not_displayed() {
+        let t = DbTarget::parse("postgresql://quay:hunter2@db:5432/quay").expect("valid");
+        let shown = t.to_string();
+        assert!(!shown.contains("hunter2") && shown.contains("db:5432"), "{shown}");
     }
 }

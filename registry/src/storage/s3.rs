@@ -24,7 +24,7 @@ use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+use object_store::{Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 
 use super::{blob_key, upload_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
@@ -36,7 +36,7 @@ const PART_SIZE: usize = 8 << 20;
 const MAX_PARTS: u64 = 10_000;
 /// Part uploads in flight per multipart upload; bounds memory to about
 /// `(MAX_IN_FLIGHT + 1) * part size` per upload.
-const MAX_IN_FLIGHT: usize = 3;
+const MAX_IN_FLIGHT: usize = 2;
 /// The largest object a single server-side CopyObject may copy.
 const COPY_LIMIT: u64 = 5 << 30;
 /// Name of the object that marks an upload as created.
@@ -72,12 +72,16 @@ pub struct S3Store {
 
 impl S3Store {
     /// Builds the client; makes no request (the bucket must already exist).
+    ///
+    /// Besides the system's roots, TLS trusts the PEM bundle named by
+    /// `AWS_CA_BUNDLE`, as boto (and so Quay) does.
     pub async fn new(config: S3Config) -> Result<S3Store, StorageError> {
-        let store = Arc::new(build(
-            &config,
-            ClientOptions::new().with_timeout(Duration::from_secs(300)),
-        )?);
-        let reader = Arc::new(build(&config, ClientOptions::new().with_timeout_disabled())?);
+        let roots = extra_roots().await?;
+        let options = roots
+            .into_iter()
+            .fold(ClientOptions::new(), |o, cert| o.with_root_certificate(cert));
+        let store = Arc::new(build(&config, options.clone().with_timeout(Duration::from_secs(300)))?);
+        let reader = Arc::new(build(&config, options.with_timeout_disabled())?);
         Ok(S3Store {
             store,
             reader,
@@ -214,6 +218,18 @@ impl S3Store {
             .try_flatten()
             .boxed()
     }
+}
+
+/// The certificates of the bundle named by `AWS_CA_BUNDLE`, if any.
+async fn extra_roots() -> Result<Vec<Certificate>, StorageError> {
+    let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let pem = tokio::fs::read(&path)
+        .await
+        .map_err(|e| StorageError::Backend(format!("AWS_CA_BUNDLE {shown}: {e}")))?;
+    Certificate::from_pem_bundle(&pem).map_err(|e| StorageError::Backend(format!("AWS_CA_BUNDLE {shown}: {e}")))
 }
 
 fn build(config: &S3Config, options: ClientOptions) -> Result<object_store::aws::AmazonS3, StorageError> {
@@ -479,7 +495,10 @@ mod tests {
         }
     }
 
-    fn shape(l: &UploadListing, size: u64) -> (Vec<(String, Option<Range<u64>>)>, u64) {
+    /// Segments as (object, range), and the byte count.
+    type Shape = (Vec<(String, Option<Range<u64>>)>, u64);
+
+    fn shape(l: &UploadListing, size: u64) -> Shape {
         let (segments, total) = l.segments(size);
         (
             segments.into_iter().map(|s| (s.path.to_string(), s.range)).collect(),
