@@ -442,6 +442,35 @@ async fn s3_blobs_sit_at_prefix_slash_blob_key_and_uploads_leave_nothing_behind(
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_an_abandoned_large_append_leaves_no_multipart_upload_behind() {
+    let Some(server) = S3Server::from_env() else { return };
+    let bucket = server.create_bucket().await;
+    let store = S3Store::new(server.config(&bucket, "p")).await.expect("s3 store");
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    // More than a part arrives, then the client stalls and the request is dropped.
+    let data = pattern(9 * MIB, 19);
+    let stalled = body(&data, MIB).chain(stream::pending()).boxed();
+    let started = tokio::time::timeout(std::time::Duration::from_secs(3), store.append_upload(&id, 0, stalled)).await;
+    assert!(started.is_err(), "the append was still waiting for its body");
+    let mut pending = String::new();
+    for _ in 0..50 {
+        let (status, listing) = server.signed("GET", &format!("/{bucket}"), "uploads=").await;
+        assert_eq!(status, 200);
+        pending = String::from_utf8_lossy(&listing).into_owned();
+        if !pending.contains("<Upload>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!pending.contains("<Upload>"), "multipart upload left open: {pending}");
+    assert_eq!(
+        upload_bytes(&(std::sync::Arc::new(store) as DynStore), &id, 100).await,
+        b""
+    );
+}
+
 #[tokio::test]
 async fn s3_health_fails_when_the_bucket_is_missing() {
     let Some(server) = S3Server::from_env() else {

@@ -45,7 +45,7 @@ const MARKER: &str = "started";
 const OFFSET_DIGITS: usize = 20;
 
 /// Connection settings, from Quay's `S3Storage` / `RadosGWStorage` parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
     /// `http(s)://host:port` for S3-compatible servers; `None` for AWS itself.
     pub endpoint: Option<String>,
@@ -55,6 +55,21 @@ pub struct S3Config {
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub region: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    /// Keeps the keys out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |k: &Option<String>| k.as_ref().map(|_| "***");
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key", &hidden(&self.access_key))
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("region", &self.region)
+            .finish()
+    }
 }
 
 /// Blobs in an S3 bucket.
@@ -172,12 +187,16 @@ impl S3Store {
         }
 
         let upload = self.store.put_multipart(path).await.map_err(backend)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
-        for b in head {
-            writer.put(b);
-        }
+        let mut upload = Multipart {
+            path: path.clone(),
+            writer: Some(WriteMultipart::new_with_chunk_size(upload, part_size)),
+        };
         let mut written = buffered as u64;
         let streamed: Result<(), StorageError> = async {
+            let writer = upload.writer()?;
+            for b in head {
+                writer.put(b);
+            }
             while let Some(b) = body.try_next().await? {
                 writer.wait_for_capacity(MAX_IN_FLIGHT).await.map_err(backend)?;
                 written += b.len() as u64;
@@ -188,13 +207,11 @@ impl S3Store {
         .await;
         match streamed {
             Ok(()) => {
-                writer.finish().await.map_err(backend)?;
+                upload.finish().await?;
                 Ok(written)
             }
             Err(e) => {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(%path, error = %abort, "aborting an S3 multipart upload failed");
-                }
+                upload.abort().await;
                 Err(e)
             }
         }
@@ -261,6 +278,52 @@ fn build(config: &S3Config, options: ClientOptions) -> Result<object_store::aws:
         .with_client_options(options)
         .build()
         .map_err(|e| StorageError::Backend(format!("S3 configuration: {e}")))
+}
+
+/// A multipart upload in progress. Dropped unfinished (say, because the
+/// request streaming into it went away) it is aborted in the background, so
+/// its parts do not linger in the bucket.
+struct Multipart {
+    path: Path,
+    writer: Option<WriteMultipart>,
+}
+
+impl Multipart {
+    fn writer(&mut self) -> Result<&mut WriteMultipart, StorageError> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| StorageError::Backend("multipart upload already ended".into()))
+    }
+
+    /// Uploads the last part and completes the upload.
+    async fn finish(&mut self) -> Result<(), StorageError> {
+        match self.writer.take() {
+            Some(writer) => writer.finish().await.map(|_| ()).map_err(backend),
+            None => Ok(()),
+        }
+    }
+
+    async fn abort(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            abort_multipart(&self.path, writer).await;
+        }
+    }
+}
+
+impl Drop for Multipart {
+    fn drop(&mut self) {
+        let Some(writer) = self.writer.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let path = self.path.clone();
+            runtime.spawn(async move { abort_multipart(&path, writer).await });
+        }
+    }
+}
+
+async fn abort_multipart(path: &Path, writer: WriteMultipart) {
+    if let Err(e) = writer.abort().await {
+        tracing::warn!(%path, error = %e, "aborting an S3 multipart upload failed");
+    }
 }
 
 /// One `append_upload` object.
@@ -479,6 +542,23 @@ impl BlobStore for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_keys_are_not_shown_in_debug_output() {
+        let c = S3Config {
+            endpoint: None,
+            bucket: "b".into(),
+            prefix: String::new(),
+            access_key: Some("AKIAVISIBLE".into()),
+            secret_key: Some("topsecret".into()),
+            region: "us-east-1".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("AKIAVISIBLE"),
+            "{shown}"
+        );
+    }
 
     fn listing(chunks: &[(u64, u64)]) -> UploadListing {
         UploadListing {
