@@ -16,6 +16,10 @@ use crate::oci::Digest;
 
 const IO_CHUNK: usize = 1 << 20;
 
+/// While an upload streams in, written data is flushed to disk in the
+/// background every this many bytes, so the sync at commit has little left.
+const BACKGROUND_SYNC_EVERY: u64 = 16 << 20;
+
 /// Blobs under a local directory.
 #[derive(Debug, Clone)]
 pub struct FsStore {
@@ -95,13 +99,24 @@ impl BlobStore for FsStore {
             .map_err(not_found_as)?;
         file.set_len(offset).await?;
         file.seek(SeekFrom::Start(offset)).await?;
+        let syncer = file.try_clone().await?.into_std().await;
         let mut out = BufWriter::with_capacity(IO_CHUNK, file);
         let mut written = 0u64;
+        let mut synced_at = 0u64;
+        let mut background: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
         while let Some(chunk) = body.try_next().await? {
             out.write_all(&chunk).await?;
             written += chunk.len() as u64;
+            if written - synced_at >= BACKGROUND_SYNC_EVERY && background.as_ref().is_none_or(|h| h.is_finished()) {
+                synced_at = written;
+                let f = syncer.try_clone()?;
+                background = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+            }
         }
         out.flush().await?;
+        if let Some(h) = background {
+            h.await.map_err(io::Error::other)??;
+        }
         Ok(written)
     }
 
