@@ -7,14 +7,19 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
+use std::io::{Read, Seek};
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
-use tokio_util::io::ReaderStream;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::{blob_key, upload_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
 
 const IO_CHUNK: usize = 1 << 20;
+
+/// Chunks a blob reader may have read before the consumer takes them.
+const READ_AHEAD_CHUNKS: usize = 4;
 
 /// While an upload streams in, written data is flushed to disk in the
 /// background every this many bytes, so the sync at commit has little left.
@@ -58,11 +63,51 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(io::Error::other)?
 }
 
-fn stream_file<R>(reader: R) -> ByteStream<'static>
-where
-    R: tokio::io::AsyncRead + Send + 'static,
-{
-    ReaderStream::with_capacity(reader, IO_CHUNK).boxed()
+/// Streams `len` bytes of a file from `start`. A blocking reader thread runs
+/// a few chunks ahead of the consumer, so reading overlaps with sending.
+fn stream_file(file: std::fs::File, start: u64, len: u64) -> ByteStream<'static> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_AHEAD_CHUNKS);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut left = len;
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(IO_CHUNK);
+            let mut buf = BytesMut::zeroed(want);
+            let item = match file.read(&mut buf) {
+                Ok(0) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob file is shorter than expected",
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    Ok(buf.freeze())
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
+}
+
+async fn open_std(path: PathBuf) -> Result<(std::fs::File, u64), StorageError> {
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&path)?;
+        let len = f.metadata()?.len();
+        Ok::<_, io::Error>((f, len))
+    })
+    .await
+    .map_err(io::Error::other)?
+    .map_err(not_found_as)
 }
 
 #[async_trait]
@@ -76,14 +121,11 @@ impl BlobStore for FsStore {
     }
 
     async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream<'static>, StorageError> {
-        let mut file = fs::File::open(self.blob_path(digest)).await.map_err(not_found_as)?;
-        match range {
-            None => Ok(stream_file(file)),
-            Some(r) => {
-                file.seek(SeekFrom::Start(r.start)).await?;
-                Ok(stream_file(file.take(r.end.saturating_sub(r.start))))
-            }
-        }
+        let (file, size) = open_std(self.blob_path(digest)).await?;
+        Ok(match range {
+            None => stream_file(file, 0, size),
+            Some(r) => stream_file(file, r.start, r.end.min(size).saturating_sub(r.start)),
+        })
     }
 
     async fn create_upload(&self, id: &str) -> Result<(), StorageError> {
@@ -121,8 +163,8 @@ impl BlobStore for FsStore {
     }
 
     async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StorageError> {
-        let file = fs::File::open(self.upload_path(id)).await.map_err(not_found_as)?;
-        Ok(stream_file(file.take(size)))
+        let (file, len) = open_std(self.upload_path(id)).await?;
+        Ok(stream_file(file, 0, size.min(len)))
     }
 
     async fn commit_upload(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StorageError> {
