@@ -1,0 +1,232 @@
+//! Minimal OCI distribution (/v2) client: uploads, manifests, blob reads.
+//!
+//! Every unexpected answer becomes an error naming the request, the expected and the received status.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use reqwest::{header, Client, Method, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+pub fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+pub fn http_client() -> Result<Client> {
+    Ok(Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(64)
+        .build()?)
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub client: Client,
+    pub base: Url,
+}
+
+async fn expect(resp: Response, what: &str, want: StatusCode) -> Result<Response> {
+    if resp.status() == want {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let headers = format!("{:?}", resp.headers());
+    let body = resp.text().await.unwrap_or_default();
+    let body: String = body.chars().take(400).collect();
+    bail!("{what}: expected {want}, got {status}; headers {headers}; body {body:?}")
+}
+
+impl Api {
+    pub fn new(client: Client, base: &str) -> Result<Self> {
+        Ok(Self {
+            client,
+            base: Url::parse(base)?,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> Result<Url> {
+        Ok(self.base.join(path)?)
+    }
+
+    fn location(&self, resp: &Response, what: &str) -> Result<Url> {
+        let loc = resp
+            .headers()
+            .get(header::LOCATION)
+            .with_context(|| format!("{what}: no Location header"))?
+            .to_str()
+            .with_context(|| format!("{what}: Location not ASCII"))?;
+        // Relative locations resolve against the request URL.
+        resp.url()
+            .join(loc)
+            .with_context(|| format!("{what}: bad Location {loc:?}"))
+    }
+
+    /// POST /v2/<repo>/blobs/uploads/ → 202 with Location.
+    pub async fn start_upload(&self, repo: &str) -> Result<Url> {
+        let url = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
+        let what = format!("POST {url}");
+        let resp = self
+            .client
+            .post(url)
+            .body(Vec::new())
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::ACCEPTED).await?;
+        self.location(&resp, &what)
+    }
+
+    async fn finish_upload(&self, loc: Url, digest: &str, body: Bytes) -> Result<()> {
+        let mut url = loc;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let what = format!("PUT {url} ({} byte body)", body.len());
+        let resp = self
+            .client
+            .put(url)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::CREATED).await?;
+        check_digest_header(&resp, &what, digest)
+    }
+
+    /// POST + PUT ?digest= carrying the whole blob.
+    pub async fn push_monolithic(&self, repo: &str, data: Bytes, digest: &str) -> Result<()> {
+        let loc = self.start_upload(repo).await?;
+        self.finish_upload(loc, digest, data).await
+    }
+
+    /// POST, PATCH chunks with Content-Range, PUT ?digest= with empty body.
+    pub async fn push_chunked(&self, repo: &str, data: Bytes, chunk: usize, digest: &str) -> Result<()> {
+        let mut loc = self.start_upload(repo).await?;
+        let mut off = 0usize;
+        while off < data.len() {
+            let end = (off + chunk).min(data.len());
+            let what = format!("PATCH {loc} (Content-Range {off}-{})", end - 1);
+            let resp = self
+                .client
+                .request(Method::PATCH, loc.clone())
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_RANGE, format!("{off}-{}", end - 1))
+                .body(data.slice(off..end))
+                .send()
+                .await
+                .with_context(|| what.clone())?;
+            let resp = expect(resp, &what, StatusCode::ACCEPTED).await?;
+            loc = self.location(&resp, &what)?;
+            off = end;
+        }
+        self.finish_upload(loc, digest, Bytes::new()).await
+    }
+
+    /// PUT /v2/<repo>/manifests/<reference>; returns the digest.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, body: Bytes) -> Result<String> {
+        let digest = sha256_digest(&body);
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        let what = format!("PUT {url} (OCI manifest {digest})");
+        let resp = self
+            .client
+            .put(url)
+            .header(header::CONTENT_TYPE, OCI_MANIFEST)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::CREATED).await?;
+        check_digest_header(&resp, &what, &digest)?;
+        Ok(digest)
+    }
+
+    /// GET a manifest with the OCI Accept header and check its digest.
+    pub async fn check_manifest(&self, repo: &str, reference: &str, digest: &str) -> Result<()> {
+        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
+        let what = format!("GET {url} (Accept: {OCI_MANIFEST})");
+        let resp = self
+            .client
+            .get(url)
+            .header(header::ACCEPT, OCI_MANIFEST)
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::OK).await?;
+        let ct = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = resp.bytes().await.with_context(|| what.clone())?;
+        let got = sha256_digest(&body);
+        if got != digest {
+            bail!("{what}: body digest {got}, expected {digest}");
+        }
+        if ct != OCI_MANIFEST {
+            bail!("{what}: Content-Type {ct:?}, expected {OCI_MANIFEST:?}");
+        }
+        Ok(())
+    }
+
+    /// GET a blob, streaming; returns the byte count (must equal `len`).
+    /// With `verify`, also hashes the body and compares with `digest`.
+    pub async fn get_blob(&self, repo: &str, digest: &str, len: u64, verify: bool) -> Result<u64> {
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
+        let what = format!("GET {url}");
+        let resp = self.client.get(url).send().await.with_context(|| what.clone())?;
+        let mut resp = expect(resp, &what, StatusCode::OK).await?;
+        let mut n = 0u64;
+        let mut hasher = verify.then(Sha256::new);
+        while let Some(chunk) = resp.chunk().await.with_context(|| what.clone())? {
+            n += chunk.len() as u64;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+        }
+        if n != len {
+            bail!("{what}: got {n} bytes, expected {len}");
+        }
+        if let Some(h) = hasher {
+            let got = format!("sha256:{}", hex::encode(h.finalize()));
+            if got != digest {
+                bail!("{what}: body digest {got}, expected {digest}");
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn check_digest_header(resp: &Response, what: &str, digest: &str) -> Result<()> {
+    match resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(d) if d == digest => Ok(()),
+        Some(d) => bail!("{what}: Docker-Content-Digest {d:?}, expected {digest:?}"),
+        None => bail!("{what}: no Docker-Content-Digest header"),
+    }
+}
+
+/// Builds an OCI image manifest for the given config and layers (digest, size).
+pub fn oci_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Bytes {
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(d, s)| serde_json::json!({"mediaType": OCI_LAYER, "digest": d, "size": s}))
+        .collect();
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config.0, "size": config.1},
+        "layers": layers,
+    });
+    Bytes::from(serde_json::to_vec(&m).unwrap_or_default())
+}

@@ -1,0 +1,288 @@
+//! One `registry serve` process with its own storage, killed on `Drop`.
+
+use std::fs::{self, OpenOptions};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::backing::{PgDatabase, S3Bucket};
+use crate::process::free_port;
+use crate::{Backend, TestEnv};
+
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+/// The account the tests push as, when the registry requires one.
+pub const USERNAME: &str = "e2euser";
+pub const PASSWORD: &str = "e2e-Passw0rd-long";
+
+/// A running registry. Its data directory, database and bucket belong to it
+/// alone and survive [`Registry::restart`].
+pub struct Registry {
+    pub env: TestEnv,
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+    args: Vec<String>,
+    /// Basic-auth credentials clients should use, if the registry needs any.
+    pub creds: Option<(String, String)>,
+    // Dropped after the process is killed (fields drop after `Drop::drop`).
+    _db: Option<PgDatabase>,
+    _bucket: Option<S3Bucket>,
+}
+
+impl Registry {
+    /// Starts a registry on fresh storage of `env.backend` and waits until
+    /// `/health/instance` answers 200.
+    pub fn start(env: &TestEnv) -> Registry {
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-registry-")
+            .tempdir()
+            .expect("temp dir");
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let (args, db, bucket) = match env.backend {
+            Backend::SqliteFs => {
+                let data = dir.path().join("data");
+                fs::create_dir_all(&data).expect("create data dir");
+                let args = vec![
+                    "serve".into(),
+                    "--data-dir".into(),
+                    data.display().to_string(),
+                    "--listen".into(),
+                    listen,
+                    // TLS stays off, but should it come on it must not leave 127.0.0.1.
+                    "--tls-listen".into(),
+                    "127.0.0.1:0".into(),
+                ];
+                (args, None, None)
+            }
+            Backend::PostgresS3 => {
+                let admin = env.pg_admin_url.as_deref().expect("REGISTRY_TEST_PG_URL");
+                let endpoint = env.s3_endpoint.as_deref().expect("REGISTRY_TEST_S3_ENDPOINT");
+                let db = PgDatabase::create(admin);
+                let bucket = S3Bucket::create(env, endpoint);
+                let config = dir.path().join("config.yaml");
+                fs::write(&config, quay_config(port, &db, &bucket)).expect("write config.yaml");
+                let args = vec![
+                    "serve".into(),
+                    "--config".into(),
+                    config.display().to_string(),
+                    "--listen".into(),
+                    listen,
+                    // TLS stays off, but should it come on it must not leave 127.0.0.1.
+                    "--tls-listen".into(),
+                    "127.0.0.1:0".into(),
+                ];
+                (args, Some(db), Some(bucket))
+            }
+        };
+        let mut registry = Registry {
+            env: env.clone(),
+            port,
+            dir,
+            child: None,
+            args,
+            creds: None,
+            _db: db,
+            _bucket: bucket,
+        };
+        registry.spawn();
+        registry.creds = registry.bootstrap_user();
+        registry
+    }
+
+    /// `127.0.0.1:PORT`, the registry host as clients name it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.host())
+    }
+
+    /// The namespace the tests' repositories live in.
+    pub fn namespace(&self) -> &str {
+        self.creds.as_ref().map(|(u, _)| u.as_str()).unwrap_or(USERNAME)
+    }
+
+    /// `namespace/name`.
+    pub fn repo(&self, name: &str) -> String {
+        format!("{}/{name}", self.namespace())
+    }
+
+    /// `127.0.0.1:PORT/namespace/name` (append `:tag` or `@digest`).
+    pub fn image(&self, name: &str) -> String {
+        format!("{}/{}", self.host(), self.repo(name))
+    }
+
+    /// `user:password` for clients' `--creds` flags.
+    pub fn creds_arg(&self) -> Option<String> {
+        self.creds.as_ref().map(|(u, p)| format!("{u}:{p}"))
+    }
+
+    /// A scratch directory that lives as long as the registry.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join("scratch").join(name);
+        fs::create_dir_all(&p).expect("create scratch dir");
+        p
+    }
+
+    /// Kills the process at once (SIGKILL, no graceful shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the process and starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("registry.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open registry log");
+        let log_err = log.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(&self.env.registry_bin);
+        cmd.args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .env_remove("AWS_CA_BUNDLE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1");
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.env.registry_bin.display()));
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        let url = self.url("/health/instance");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "registry {:?} exited with {status} before becoming healthy; log:\n{}",
+                        self.args,
+                        self.log()
+                    );
+                }
+            }
+            if let Ok(resp) = client.get(&url).send() {
+                if resp.status() == reqwest::StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "registry {:?} not healthy after {START_TIMEOUT:?}; log:\n{}",
+                self.args,
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Creates the test account through Quay's `POST /api/v1/user/`. Returns
+    /// its credentials, or `None` when the registry has no such endpoint (then
+    /// clients talk to it anonymously).
+    fn bootstrap_user(&self) -> Option<(String, String)> {
+        let body = serde_json::json!({
+            "username": USERNAME,
+            "password": PASSWORD,
+            "email": format!("{USERNAME}@example.com"),
+        });
+        let resp = reqwest::blocking::Client::new()
+            .post(self.url("/api/v1/user/"))
+            .json(&body)
+            .send()
+            .expect("POST /api/v1/user/");
+        let status = resp.status();
+        if status.is_success() {
+            Some((USERNAME.to_string(), PASSWORD.to_string()))
+        } else {
+            eprintln!(
+                "note: POST /api/v1/user/ answered {status}: {}; using anonymous clients",
+                resp.text().unwrap_or_default()
+            );
+            None
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() || std::env::var_os("E2E_SHOW_LOGS").is_some() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "--- last {} lines of the registry log ({:?}):\n{}",
+                tail.len(),
+                self.env.backend,
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+fn quay_config(port: u16, db: &PgDatabase, bucket: &S3Bucket) -> String {
+    format!(
+        "SERVER_HOSTNAME: 127.0.0.1:{port}
+PREFERRED_URL_SCHEME: http
+DB_URI: {db_url}
+AUTHENTICATION_TYPE: Database
+SECRET_KEY: e2e-secret-key-{db_name}
+DATABASE_SECRET_KEY: e2e-database-secret-key-{db_name}
+FEATURE_MAILING: false
+FEATURE_BUILD_SUPPORT: false
+DISTRIBUTED_STORAGE_CONFIG:
+  s3:
+    - S3Storage
+    - host: {s3_host}
+      port: {s3_port}
+      is_secure: false
+      s3_bucket: {bucket}
+      storage_path: /registry
+      s3_access_key: testing
+      s3_secret_key: testing
+      s3_region: us-east-1
+DISTRIBUTED_STORAGE_PREFERENCE: [s3]
+DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: [s3]
+",
+        db_url = db.url,
+        db_name = db.name,
+        s3_host = bucket.host,
+        s3_port = bucket.port,
+        bucket = bucket.name,
+    )
+}
