@@ -22,6 +22,19 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// Advisory-lock key that serializes migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x7175_6179;
 
+/// Runs the same diesel expression on whichever backend `conn` is, for the
+/// few statements the shared connection type cannot express (upserts, row
+/// locks). The body is compiled once per backend.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// A connection to either backend; queries are written once against it.
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {

@@ -57,6 +57,8 @@ diesel::table! {
         byte_count -> BigInt,
         sha_state -> Nullable<Binary>,
         chunk_count -> Integer,
+        lock_token -> Nullable<Text>,
+        locked_until_ms -> Nullable<BigInt>,
         created_ms -> BigInt,
         updated_ms -> BigInt,
     }

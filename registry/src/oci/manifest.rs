@@ -85,7 +85,19 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<ParsedManifest,
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or(c).trim())
         .filter(|c| !c.is_empty() && *c != "application/octet-stream");
+    let known = |m: &str| {
+        [
+            media::OCI_MANIFEST,
+            media::OCI_INDEX,
+            media::DOCKER_SCHEMA2,
+            media::DOCKER_LIST,
+        ]
+        .contains(&m)
+    };
     let media_type = match (&body.media_type, header) {
+        (Some(m), Some(h)) if known(h) && h != m => {
+            return Err(invalid(format!("mediaType {m} does not match Content-Type {h}")))
+        }
         (Some(m), _) => m.clone(),
         (None, Some(h)) if h != "application/json" => h.to_owned(),
         (None, _) if body.manifests.is_some() => media::OCI_INDEX.to_owned(),
@@ -234,6 +246,19 @@ mod tests {
         let m = parse(Some(media::OCI_MANIFEST), body.as_bytes()).expect("parses");
         assert_eq!(m.subject.map(|s| s.to_string()), Some(d('c')));
         assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.example+type"));
+    }
+
+    #[test]
+    fn a_body_media_type_contradicting_the_header_is_refused() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
+            media::OCI_INDEX
+        );
+        assert!(matches!(
+            parse(Some(media::OCI_MANIFEST), body.as_bytes()),
+            Err(ManifestError::Invalid(_))
+        ));
+        assert!(parse(Some("application/json"), body.as_bytes()).is_ok());
     }
 
     #[test]

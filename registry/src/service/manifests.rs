@@ -32,22 +32,36 @@ impl Registry {
     pub async fn get_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<StoredManifest, Error> {
         let repo_id = self.repo_id(repo).await?;
         let now = crate::now_ms();
-        let reference = reference.clone();
+        let r = reference.clone();
         let row = self
             .db()
             .read(move |c| {
-                Ok(match &reference {
+                Ok(match &r {
                     Reference::Tag(t) => queries::manifests::find_by_tag(c, repo_id, t.as_str(), now)?,
                     Reference::Digest(d) => queries::manifests::find_visible(c, repo_id, &d.to_string(), now)?,
                 })
             })
-            .await?
-            .ok_or(Error::ManifestUnknown)?;
+            .await?;
+        let Some(row) = row else {
+            return Err(match reference {
+                Reference::Tag(t) if self.tag_recently_deleted(repo_id, t.as_str()).await? => Error::TagExpired,
+                _ => Error::ManifestUnknown,
+            });
+        };
         Ok(StoredManifest {
             digest: row.digest,
             media_type: row.media_type,
             bytes: row.manifest_bytes,
         })
+    }
+
+    /// Whether the tag died within its namespace's time-machine window.
+    async fn tag_recently_deleted(&self, repo_id: i64, tag: &str) -> Result<bool, Error> {
+        let (t, now) = (tag.to_owned(), crate::now_ms());
+        Ok(self
+            .db()
+            .read(move |c| Ok(queries::tags::dead_within_window(c, repo_id, &t, now)?))
+            .await?)
     }
 
     /// Stores a manifest under a tag or its digest.
@@ -134,6 +148,7 @@ struct PushJob {
 
 impl PushJob {
     fn run(&self, c: &mut crate::db::DbConn) -> Result<(), Error> {
+        queries::repositories::lock(c, self.repo_id)?;
         let now = crate::now_ms();
         let p = &self.parsed;
         let blob_digests: Vec<String> = p

@@ -38,6 +38,8 @@ pub enum Error {
     BlobRangeInvalid(u64),
     #[error("manifest unknown")]
     ManifestUnknown,
+    #[error("tag was deleted or has expired")]
+    TagExpired,
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
     #[error("manifest media type not supported: {0}")]

@@ -6,6 +6,7 @@
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{Error, Registry};
+use crate::db::models::Upload;
 use crate::db::queries;
 use crate::db::DbError;
 use crate::oci::{Algorithm, Digest, Hasher, RepoName};
@@ -26,6 +27,9 @@ pub enum MountOutcome {
     /// The blob could not be mounted; a normal upload was started instead.
     Started(UploadStatus),
 }
+
+/// How long one request may hold an upload while it writes a chunk.
+const WRITE_LEASE_MS: i64 = 15 * 60 * 1000;
 
 fn upload_error(e: StorageError) -> Error {
     match e {
@@ -66,29 +70,55 @@ impl Registry {
         })
     }
 
-    /// Appends a chunk. `start`, when the client sent `Content-Range`, must be
-    /// the current offset.
-    pub async fn append_upload(
-        &self,
-        repo: &RepoName,
-        uuid: &str,
-        start: Option<u64>,
-        body: ByteStream<'_>,
-    ) -> Result<UploadStatus, Error> {
+    async fn load_upload(&self, repo: &RepoName, uuid: &str) -> Result<Upload, Error> {
         let repo_id = self.repo_id(repo).await.map_err(|_| Error::BlobUploadUnknown)?;
         let u = uuid.to_owned();
-        let row = self
-            .db()
+        self.db()
             .read(move |c| Ok(queries::uploads::find(c, repo_id, &u)?))
             .await?
-            .ok_or(Error::BlobUploadUnknown)?;
-        let offset = to_u64(row.byte_count);
-        if start.is_some_and(|s| s != offset) {
-            return Err(Error::UploadRangeInvalid(offset));
+            .ok_or(Error::BlobUploadUnknown)
+    }
+
+    /// Takes the upload at `offset` for this request, so that no two requests
+    /// write bytes into it at once; returns the claim's token.
+    async fn claim(&self, repo: &RepoName, uuid: &str, offset: i64) -> Result<String, Error> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = crate::now_ms();
+        let (u, t) = (uuid.to_owned(), token.clone());
+        let claimed = self
+            .db()
+            .write(move |c| Ok::<_, Error>(queries::uploads::claim(c, &u, offset, &t, now, now + WRITE_LEASE_MS)?))
+            .await?;
+        if claimed {
+            Ok(token)
+        } else {
+            Err(Error::UploadRangeInvalid(self.upload_status(repo, uuid).await?.offset))
         }
+    }
+
+    async fn release(&self, uuid: &str, token: String) {
+        let u = uuid.to_owned();
+        let released = self
+            .db()
+            .write(move |c| Ok::<_, Error>(queries::uploads::release(c, &u, &token)?))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, upload = uuid, "releasing an upload claim failed; it lapses on its own");
+        }
+    }
+
+    /// Writes a chunk at the upload's current end, hashing it on the way;
+    /// returns the new size and the hasher. The caller holds the claim.
+    async fn write_chunk(
+        &self,
+        row: &Upload,
+        expected: Option<u64>,
+        body: ByteStream<'_>,
+    ) -> Result<(u64, Hasher), Error> {
+        let offset = to_u64(row.byte_count);
         let mut hasher = match row.sha_state.as_deref().and_then(Hasher::restore) {
             Some(h) => h,
-            None => self.rehash(uuid, offset, Algorithm::Sha256).await?,
+            None => self.rehash(&row.uuid, offset, Algorithm::Sha256).await?,
         };
         let hashed = body
             .map_ok(|chunk| {
@@ -98,24 +128,51 @@ impl Registry {
             .boxed();
         let written = self
             .store()
-            .append_upload(uuid, offset, hashed)
+            .append_upload(&row.uuid, offset, hashed)
             .await
             .map_err(upload_error)?;
-        let new_offset = offset + written;
+        if expected.is_some_and(|len| len != written) {
+            return Err(Error::UploadRangeInvalid(offset));
+        }
+        Ok((offset + written, hasher))
+    }
+
+    /// Appends a chunk. `range`, when the client sent `Content-Range`, must
+    /// start at the current offset and match the body's length.
+    pub async fn append_upload(
+        &self,
+        repo: &RepoName,
+        uuid: &str,
+        range: Option<(u64, u64)>,
+        body: ByteStream<'_>,
+    ) -> Result<UploadStatus, Error> {
+        let row = self.load_upload(repo, uuid).await?;
+        let offset = to_u64(row.byte_count);
+        if range.is_some_and(|(start, _)| start != offset) {
+            return Err(Error::UploadRangeInvalid(offset));
+        }
+        let token = self.claim(repo, uuid, row.byte_count).await?;
+        let expected = range.map(|(start, end)| end - start + 1);
+        let (size, hasher) = match self.write_chunk(&row, expected, body).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.release(uuid, token).await;
+                return Err(e);
+            }
+        };
         let (u, state, now) = (uuid.to_owned(), hasher.save(), crate::now_ms());
-        let (from, to) = (row.byte_count, i64::try_from(new_offset).unwrap_or(i64::MAX));
+        let to = i64::try_from(size).unwrap_or(i64::MAX);
         let advanced = self
             .db()
-            .write(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, from, to, Some(state), now)?))
+            .write(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, &token, to, state, now)?))
             .await?;
         if !advanced {
-            // A concurrent request moved the upload on; ours does not count.
-            let now_at = self.upload_status(repo, uuid).await?.offset;
-            return Err(Error::UploadRangeInvalid(now_at));
+            // The claim lapsed and another request took the upload over.
+            return Err(Error::UploadRangeInvalid(self.upload_status(repo, uuid).await?.offset));
         }
         Ok(UploadStatus {
             uuid: uuid.to_owned(),
-            offset: new_offset,
+            offset: size,
         })
     }
 
@@ -140,35 +197,39 @@ impl Registry {
         digest: &Digest,
         last: Option<ByteStream<'_>>,
     ) -> Result<(), Error> {
-        let status = match last {
-            Some(body) => self.append_upload(repo, uuid, None, body).await?,
-            None => self.upload_status(repo, uuid).await?,
+        let row = self.load_upload(repo, uuid).await?;
+        let token = self.claim(repo, uuid, row.byte_count).await?;
+        let result = self.finish_claimed(&row, digest, last).await;
+        if result.is_err() {
+            self.release(uuid, token).await;
+        }
+        result
+    }
+
+    async fn finish_claimed(&self, row: &Upload, digest: &Digest, last: Option<ByteStream<'_>>) -> Result<(), Error> {
+        let (size, hasher) = match last {
+            Some(body) => {
+                let (size, h) = self.write_chunk(row, None, body).await?;
+                (size, Some(h))
+            }
+            None => (
+                to_u64(row.byte_count),
+                row.sha_state.as_deref().and_then(Hasher::restore),
+            ),
         };
-        let repo_id = self.repo_id(repo).await?;
-        let u = uuid.to_owned();
-        let row = self
-            .db()
-            .read(move |c| Ok(queries::uploads::find(c, repo_id, &u)?))
-            .await?
-            .ok_or(Error::BlobUploadUnknown)?;
-        let saved = row
-            .sha_state
-            .as_deref()
-            .and_then(Hasher::restore)
-            .filter(|h| h.algorithm() == digest.algorithm());
-        let hasher = match saved {
+        let hasher = match hasher.filter(|h| h.algorithm() == digest.algorithm()) {
             Some(h) => h,
-            None => self.rehash(uuid, status.offset, digest.algorithm()).await?,
+            None => self.rehash(&row.uuid, size, digest.algorithm()).await?,
         };
         if hasher.finish() != *digest {
-            self.discard_upload(uuid).await?;
+            self.discard_upload(&row.uuid).await?;
             return Err(Error::DigestInvalid);
         }
         self.store()
-            .commit_upload(uuid, status.offset, digest)
+            .commit_upload(&row.uuid, size, digest)
             .await
             .map_err(upload_error)?;
-        self.link_blob(repo_id, digest, status.offset, Some(uuid.to_owned()))
+        self.link_blob(row.repository_id, digest, size, Some(row.uuid.clone()))
             .await
     }
 

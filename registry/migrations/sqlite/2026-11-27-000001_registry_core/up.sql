@@ -51,6 +51,9 @@ CREATE TABLE blobupload (
     byte_count BIGINT NOT NULL DEFAULT 0,
     sha_state BLOB,
     chunk_count INTEGER NOT NULL DEFAULT 0,
+    -- Held by the one request writing bytes, until it finishes or the lease ends.
+    lock_token TEXT,
+    locked_until_ms BIGINT,
     created_ms BIGINT NOT NULL,
     updated_ms BIGINT NOT NULL
 );

@@ -91,6 +91,11 @@ impl From<Error> for OciError {
             Error::BlobRangeInvalid(size) => OciError::new(416, "RANGE_INVALID", "requested range not satisfiable")
                 .header("Content-Range", format!("bytes */{size}")),
             Error::ManifestUnknown => OciError::new(404, "MANIFEST_UNKNOWN", "manifest unknown"),
+            Error::TagExpired => OciError::new(
+                404,
+                "TAG_EXPIRED",
+                "Tag was deleted or has expired. To pull, revive via time machine",
+            ),
             Error::ManifestInvalid(m) => OciError::new(400, "MANIFEST_INVALID", format!("manifest invalid: {m}")),
             Error::ManifestUnsupported(m) => OciError::new(
                 415,

@@ -23,13 +23,15 @@ use crate::oci::{Digest, RepoName};
 use crate::state::AppState;
 use crate::storage::ByteStream;
 
-/// A repository path segment of any depth.
-const NAME: &str = "{name:[a-z0-9][a-z0-9._/-]*}";
+/// A repository path of any depth; validated by `RepoName`, so a bad name is
+/// a 400 NAME_INVALID rather than an unknown endpoint.
+const NAME: &str = "{name:.+}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let scope = web::scope("/v2")
         .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
         .route("/", web::get().to(base::ping))
+        .route("/", web::head().to(base::ping))
         .route("", web::get().to(base::ping))
         .route("/_catalog", web::get().to(tags::catalog))
         .route(&format!("/{NAME}/tags/list"), web::get().to(tags::list_tags))

@@ -140,10 +140,7 @@ pub async fn patch_upload(
     };
     let range = content_range(&req).map_err(with_location)?;
     let (pump, body) = body_stream(payload);
-    let (_, result) = futures_util::join!(
-        pump,
-        state.registry.append_upload(&repo, &uuid, range.map(|r| r.0), body)
-    );
+    let (_, result) = futures_util::join!(pump, state.registry.append_upload(&repo, &uuid, range, body));
     let status = result.map_err(|e| with_location(e.into()))?;
     Ok(session(&repo, &status, 202))
 }

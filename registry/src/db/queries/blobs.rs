@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use crate::db::models::Blob;
 use crate::db::schema::{imagestorage, manifestblob, uploadedblob};
 use crate::db::DbConn;
+use crate::per_backend;
 
 /// The blob with this digest, wherever it is used.
 pub fn find(c: &mut DbConn, digest: &str) -> QueryResult<Option<Blob>> {
@@ -32,7 +33,8 @@ pub fn find_in_repo(c: &mut DbConn, repo_id: i64, digest: &str) -> QueryResult<O
 }
 
 /// Records a stored blob (once globally) and holds it in the repository until
-/// `expires_at` or until a manifest references it.
+/// `expires_at` or until a manifest references it. Safe against concurrent
+/// pushes of the same blob.
 pub fn link_uploaded(
     c: &mut DbConn,
     repo_id: i64,
@@ -41,38 +43,34 @@ pub fn link_uploaded(
     now: i64,
     expires_at: i64,
 ) -> QueryResult<Blob> {
-    let blob = match find(c, digest)? {
-        Some(b) => b,
-        None => {
-            diesel::insert_into(imagestorage::table)
-                .values((
-                    imagestorage::uuid.eq(uuid::Uuid::new_v4().to_string()),
-                    imagestorage::content_checksum.eq(digest),
-                    imagestorage::image_size.eq(size),
-                    imagestorage::created_ms.eq(now),
-                ))
-                .execute(c)?;
-            find(c, digest)?.ok_or(diesel::result::Error::NotFound)?
-        }
-    };
-    let updated = diesel::update(uploadedblob::table)
-        .filter(uploadedblob::repository_id.eq(repo_id))
-        .filter(uploadedblob::blob_id.eq(blob.id))
-        .set((
-            uploadedblob::uploaded_at.eq(now),
-            uploadedblob::expires_at.eq(expires_at),
-        ))
-        .execute(c)?;
-    if updated == 0 {
-        diesel::insert_into(uploadedblob::table)
-            .values((
-                uploadedblob::repository_id.eq(repo_id),
-                uploadedblob::blob_id.eq(blob.id),
-                uploadedblob::uploaded_at.eq(now),
-                uploadedblob::expires_at.eq(expires_at),
-            ))
-            .execute(c)?;
-    }
+    let row = (
+        imagestorage::uuid.eq(uuid::Uuid::new_v4().to_string()),
+        imagestorage::content_checksum.eq(digest),
+        imagestorage::image_size.eq(size),
+        imagestorage::created_ms.eq(now),
+    );
+    per_backend!(c, |c| diesel::insert_into(imagestorage::table)
+        .values(row)
+        .on_conflict(imagestorage::content_checksum)
+        .do_nothing()
+        .execute(c))?;
+    let blob = find(c, digest)?.ok_or(diesel::result::Error::NotFound)?;
+    let link = (
+        uploadedblob::repository_id.eq(repo_id),
+        uploadedblob::blob_id.eq(blob.id),
+        uploadedblob::uploaded_at.eq(now),
+        uploadedblob::expires_at.eq(expires_at),
+    );
+    let renew = (
+        uploadedblob::uploaded_at.eq(now),
+        uploadedblob::expires_at.eq(expires_at),
+    );
+    per_backend!(c, |c| diesel::insert_into(uploadedblob::table)
+        .values(link)
+        .on_conflict((uploadedblob::repository_id, uploadedblob::blob_id))
+        .do_update()
+        .set(renew)
+        .execute(c))?;
     Ok(blob)
 }
 

@@ -3,6 +3,7 @@ use diesel::prelude::*;
 use crate::db::models::Repository;
 use crate::db::schema::{repository, users};
 use crate::db::DbConn;
+use crate::per_backend;
 
 /// Looks up a repository by namespace and name.
 pub fn find(c: &mut DbConn, namespace: &str, name: &str) -> QueryResult<Option<Repository>> {
@@ -17,22 +18,17 @@ pub fn find(c: &mut DbConn, namespace: &str, name: &str) -> QueryResult<Option<R
 
 /// The id of the namespace, created as an organization when missing.
 pub fn ensure_namespace(c: &mut DbConn, namespace: &str, now: i64) -> QueryResult<i64> {
-    let existing = users::table
-        .filter(users::username.eq(namespace))
-        .select(users::id)
-        .first(c)
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
-    diesel::insert_into(users::table)
-        .values((
-            users::uuid.eq(uuid::Uuid::new_v4().to_string()),
-            users::username.eq(namespace),
-            users::organization.eq(true),
-            users::creation_date.eq(now),
-        ))
-        .execute(c)?;
+    let row = (
+        users::uuid.eq(uuid::Uuid::new_v4().to_string()),
+        users::username.eq(namespace),
+        users::organization.eq(true),
+        users::creation_date.eq(now),
+    );
+    per_backend!(c, |c| diesel::insert_into(users::table)
+        .values(row)
+        .on_conflict(users::username)
+        .do_nothing()
+        .execute(c))?;
     users::table
         .filter(users::username.eq(namespace))
         .select(users::id)
@@ -40,20 +36,38 @@ pub fn ensure_namespace(c: &mut DbConn, namespace: &str, now: i64) -> QueryResul
 }
 
 /// Creates the repository (and its namespace) unless it exists; returns it.
+/// Safe against concurrent creators.
 pub fn ensure(c: &mut DbConn, namespace: &str, name: &str, visibility: &str, now: i64) -> QueryResult<Repository> {
     if let Some(r) = find(c, namespace, name)? {
         return Ok(r);
     }
     let ns = ensure_namespace(c, namespace, now)?;
-    diesel::insert_into(repository::table)
-        .values((
-            repository::namespace_user_id.eq(ns),
-            repository::name.eq(name),
-            repository::visibility.eq(visibility),
-            repository::created_ms.eq(now),
-        ))
-        .execute(c)?;
+    let row = (
+        repository::namespace_user_id.eq(ns),
+        repository::name.eq(name),
+        repository::visibility.eq(visibility),
+        repository::created_ms.eq(now),
+    );
+    per_backend!(c, |c| diesel::insert_into(repository::table)
+        .values(row)
+        .on_conflict((repository::namespace_user_id, repository::name))
+        .do_nothing()
+        .execute(c))?;
     find(c, namespace, name)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// Serializes writers of one repository's manifests and tags until the
+/// transaction ends. SQLite needs nothing: it has a single writer.
+pub fn lock(c: &mut DbConn, repo_id: i64) -> QueryResult<()> {
+    match c {
+        DbConn::Pg(pg) => repository::table
+            .find(repo_id)
+            .select(repository::id)
+            .for_update()
+            .first::<i64>(pg)
+            .map(drop),
+        DbConn::Sqlite(_) => Ok(()),
+    }
 }
 
 /// A page of `namespace/name` paths in (namespace, name) order, after `last`.

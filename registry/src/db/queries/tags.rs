@@ -1,7 +1,7 @@
 use diesel::dsl::max;
 use diesel::prelude::*;
 
-use crate::db::schema::tag;
+use crate::db::schema::{repository, tag, users};
 use crate::db::DbConn;
 
 /// How a tag row starts.
@@ -107,4 +107,24 @@ pub fn page(c: &mut DbConn, repo_id: i64, last: Option<&str>, limit: i64, now: i
         q = q.filter(tag::name.gt(last.to_owned()));
     }
     q.load(c)
+}
+
+/// Whether a listed tag of this name ended recently enough to be restored
+/// (within the namespace's `removed_tag_expiration_s`).
+pub fn dead_within_window(c: &mut DbConn, repo_id: i64, name: &str, now: i64) -> QueryResult<bool> {
+    let window_s: i64 = repository::table
+        .inner_join(users::table)
+        .filter(repository::id.eq(repo_id))
+        .select(users::removed_tag_expiration_s)
+        .first(c)?;
+    let since = now - window_s.saturating_mul(1000);
+    diesel::select(diesel::dsl::exists(
+        tag::table
+            .filter(tag::repository_id.eq(repo_id))
+            .filter(tag::name.eq(name))
+            .filter(tag::hidden.eq(false))
+            .filter(tag::lifetime_end_ms.le(now))
+            .filter(tag::lifetime_end_ms.gt(since)),
+    ))
+    .get_result(c)
 }

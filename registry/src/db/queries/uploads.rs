@@ -25,27 +25,47 @@ pub fn find(c: &mut DbConn, repo_id: i64, uuid: &str) -> QueryResult<Option<Uplo
         .optional()
 }
 
-/// Records appended bytes, only if nobody else advanced the upload meanwhile;
-/// returns whether the row was updated.
-pub fn advance(
-    c: &mut DbConn,
-    uuid: &str,
-    from: i64,
-    to: i64,
-    sha_state: Option<Vec<u8>>,
-    now: i64,
-) -> QueryResult<bool> {
+/// Takes the upload for one writer at `offset` until `until`: succeeds only
+/// when the upload holds exactly `offset` bytes and nobody else holds it.
+pub fn claim(c: &mut DbConn, uuid: &str, offset: i64, token: &str, now: i64, until: i64) -> QueryResult<bool> {
     diesel::update(blobupload::table)
         .filter(blobupload::uuid.eq(uuid))
-        .filter(blobupload::byte_count.eq(from))
+        .filter(blobupload::byte_count.eq(offset))
+        .filter(blobupload::lock_token.is_null().or(blobupload::locked_until_ms.lt(now)))
+        .set((blobupload::lock_token.eq(token), blobupload::locked_until_ms.eq(until)))
+        .execute(c)
+        .map(|n| n == 1)
+}
+
+/// Records the bytes a claim holder appended and releases the claim; false
+/// when the claim was lost meanwhile.
+pub fn advance(c: &mut DbConn, uuid: &str, token: &str, to: i64, sha_state: Vec<u8>, now: i64) -> QueryResult<bool> {
+    diesel::update(blobupload::table)
+        .filter(blobupload::uuid.eq(uuid))
+        .filter(blobupload::lock_token.eq(token))
         .set((
             blobupload::byte_count.eq(to),
-            blobupload::sha_state.eq(sha_state),
+            blobupload::sha_state.eq(Some(sha_state)),
             blobupload::chunk_count.eq(blobupload::chunk_count + 1),
             blobupload::updated_ms.eq(now),
+            blobupload::lock_token.eq(None::<String>),
+            blobupload::locked_until_ms.eq(None::<i64>),
         ))
         .execute(c)
         .map(|n| n == 1)
+}
+
+/// Gives a claim up without recording anything.
+pub fn release(c: &mut DbConn, uuid: &str, token: &str) -> QueryResult<()> {
+    diesel::update(blobupload::table)
+        .filter(blobupload::uuid.eq(uuid))
+        .filter(blobupload::lock_token.eq(token))
+        .set((
+            blobupload::lock_token.eq(None::<String>),
+            blobupload::locked_until_ms.eq(None::<i64>),
+        ))
+        .execute(c)
+        .map(drop)
 }
 
 pub fn delete(c: &mut DbConn, uuid: &str) -> QueryResult<bool> {

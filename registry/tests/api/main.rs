@@ -1,0 +1,22 @@
+//! The /v2 distribution API, end to end over HTTP.
+//!
+//! One test binary: every test spawns its own registry (`helpers::spawn_app`)
+//! on the backend `REGISTRY_TEST_BACKEND` names (`sqlite-fs`, the default, or
+//! `postgres-s3`). The modules follow the OCI conformance suite's workflows
+//! (pull, push, content discovery, content management) plus Quay's /v2 rules.
+
+mod base;
+mod blobs;
+mod catalog;
+mod concurrency;
+mod datasets;
+mod deletion;
+mod errors;
+mod helpers;
+mod manifests;
+mod media_types;
+mod mounts;
+mod referrers;
+mod replicas;
+mod tags;
+mod uploads;
