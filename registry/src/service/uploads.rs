@@ -3,7 +3,11 @@
 //! The digest is computed here while bytes stream and never taken from the
 //! client.
 
+use std::io;
+
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
 
 use super::{Error, Registry};
 use crate::db::models::Upload;
@@ -27,6 +31,9 @@ pub enum MountOutcome {
     /// The blob could not be mounted; a normal upload was started instead.
     Started(UploadStatus),
 }
+
+/// Chunks received but not yet hashed, at most.
+const HASH_QUEUE_CHUNKS: usize = 64;
 
 /// How long one request may hold an upload while it writes a chunk.
 const WRITE_LEASE_MS: i64 = 15 * 60 * 1000;
@@ -116,21 +123,36 @@ impl Registry {
         body: ByteStream<'_>,
     ) -> Result<(u64, Hasher), Error> {
         let offset = to_u64(row.byte_count);
-        let mut hasher = match row.sha_state.as_deref().and_then(Hasher::restore) {
+        let hasher = match row.sha_state.as_deref().and_then(Hasher::restore) {
             Some(h) => h,
             None => self.rehash(&row.uuid, offset, Algorithm::Sha256).await?,
         };
-        let hashed = body
-            .map_ok(|chunk| {
+        // Hashing runs on its own thread, beside receiving and writing, so a
+        // push costs about the slowest of the three rather than their sum.
+        let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE_CHUNKS);
+        let hashing = tokio::task::spawn_blocking(move || {
+            let mut hasher = hasher;
+            while let Some(chunk) = rx.blocking_recv() {
                 hasher.update(&chunk);
-                chunk
+            }
+            hasher
+        });
+        let tapped = body
+            .and_then(move |chunk| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(chunk.clone())
+                        .await
+                        .map_err(|_| io::Error::other("hashing stopped"))?;
+                    Ok(chunk)
+                }
             })
             .boxed();
-        let written = self
-            .store()
-            .append_upload(&row.uuid, offset, hashed)
+        let written = self.store().append_upload(&row.uuid, offset, tapped).await;
+        let hasher = hashing
             .await
-            .map_err(upload_error)?;
+            .map_err(|e| StorageError::Backend(format!("hashing task failed: {e}")))?;
+        let written = written.map_err(upload_error)?;
         if expected.is_some_and(|len| len != written) {
             return Err(Error::UploadRangeInvalid(offset));
         }

@@ -7,16 +7,18 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
-use std::io::{Read, Seek};
+use std::io::{IoSlice, Read, Seek, Write};
 use tokio::fs;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use super::{blob_key, upload_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
 
 const IO_CHUNK: usize = 1 << 20;
+
+/// Chunks received but not yet written, at most.
+const WRITE_QUEUE_CHUNKS: usize = 64;
 
 /// Chunks a blob reader may have read before the consumer takes them.
 const READ_AHEAD_CHUNKS: usize = 4;
@@ -61,6 +63,51 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
         .await
         .map_err(io::Error::other)?
+}
+
+/// Writes queued chunks to `file` with vectored writes (no copying into
+/// buffers), flushing written data to disk in the background as it goes.
+fn write_chunks(file: std::fs::File, mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> io::Result<u64> {
+    let mut file = file;
+    let mut written = 0u64;
+    let mut synced_at = 0u64;
+    let mut background: Option<std::thread::JoinHandle<io::Result<()>>> = None;
+    let mut queue: Vec<Bytes> = Vec::with_capacity(WRITE_QUEUE_CHUNKS);
+    while let Some(first) = rx.blocking_recv() {
+        queue.push(first);
+        while queue.len() < WRITE_QUEUE_CHUNKS {
+            match rx.try_recv() {
+                Ok(chunk) => queue.push(chunk),
+                Err(_) => break,
+            }
+        }
+        let mut slices: Vec<IoSlice<'_>> = queue.iter().map(|b| IoSlice::new(b)).collect();
+        let mut bufs = &mut slices[..];
+        while !bufs.is_empty() {
+            let n = file.write_vectored(bufs)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written += n as u64;
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        drop(slices);
+        queue.clear();
+        if written - synced_at >= BACKGROUND_SYNC_EVERY && background.as_ref().is_none_or(|h| h.is_finished()) {
+            synced_at = written;
+            let f = file.try_clone()?;
+            if let Some(done) = background.take() {
+                done.join()
+                    .map_err(|_| io::Error::other("background sync panicked"))??;
+            }
+            background = Some(std::thread::spawn(move || f.sync_data()));
+        }
+    }
+    if let Some(done) = background {
+        done.join()
+            .map_err(|_| io::Error::other("background sync panicked"))??;
+    }
+    Ok(written)
 }
 
 /// Streams `len` bytes of a file from `start`. A blocking reader thread runs
@@ -134,31 +181,37 @@ impl BlobStore for FsStore {
     }
 
     async fn append_upload(&self, id: &str, offset: u64, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .open(self.upload_path(id))
-            .await
-            .map_err(not_found_as)?;
-        file.set_len(offset).await?;
-        file.seek(SeekFrom::Start(offset)).await?;
-        let syncer = file.try_clone().await?.into_std().await;
-        let mut out = BufWriter::with_capacity(IO_CHUNK, file);
-        let mut written = 0u64;
-        let mut synced_at = 0u64;
-        let mut background: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
-        while let Some(chunk) = body.try_next().await? {
-            out.write_all(&chunk).await?;
-            written += chunk.len() as u64;
-            if written - synced_at >= BACKGROUND_SYNC_EVERY && background.as_ref().is_none_or(|h| h.is_finished()) {
-                synced_at = written;
-                let f = syncer.try_clone()?;
-                background = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+        let path = self.upload_path(id);
+        let file = tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.set_len(offset)?;
+            f.seek(SeekFrom::Start(offset))?;
+            Ok::<_, io::Error>(f)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(not_found_as)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || write_chunks(file, rx));
+        let mut fed = Ok(());
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    if tx.send(chunk).await.is_err() {
+                        // The writer stopped: its own error explains why.
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    fed = Err(e);
+                    break;
+                }
             }
         }
-        out.flush().await?;
-        if let Some(h) = background {
-            h.await.map_err(io::Error::other)??;
-        }
+        drop(tx);
+        let written = writer.await.map_err(io::Error::other)??;
+        fed?;
         Ok(written)
     }
 
