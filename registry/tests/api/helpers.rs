@@ -151,6 +151,16 @@ impl TestApp {
         serve(self.options.clone()).await
     }
 
+    /// The registry's services on the same database and storage, with the
+    /// abandoned-upload age set to `stale_after_s` (what a worker runs).
+    pub async fn services_with_stale_age(&self, stale_after_s: i64) -> registry::service::Registry {
+        let mut config = self.options.config.clone();
+        config.stale_upload_expiration_sec = stale_after_s;
+        registry::startup::open_registry(&config, &self.options.data_dir, false)
+            .await
+            .expect("services open")
+    }
+
     /// Pushes a blob in one `POST ?digest=` request; returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256(data);

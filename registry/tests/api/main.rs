@@ -13,6 +13,7 @@ mod datasets;
 mod deletion;
 mod errors;
 mod helpers;
+mod maintenance;
 mod manifests;
 mod media_types;
 mod mounts;
