@@ -1,6 +1,7 @@
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
+use super::tags::alive;
 use crate::db::models::Manifest;
 use crate::db::schema::{manifest, manifestblob, manifestchild, tag};
 use crate::db::DbConn;
@@ -79,13 +80,11 @@ pub fn link_children(c: &mut DbConn, repo_id: i64, manifest_id: i64, child_ids: 
 /// The manifest if an alive tag (hidden ones included) holds it, directly or
 /// as a child of a manifest that an alive tag holds.
 pub fn find_visible(c: &mut DbConn, repo_id: i64, digest: &str, now: i64) -> QueryResult<Option<Manifest>> {
-    let tagged = tag::table
-        .filter(tag::manifest_id.eq(manifest::id))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)));
+    let tagged = tag::table.filter(tag::manifest_id.eq(manifest::id)).filter(alive(now));
     let parent_tagged = manifestchild::table
         .inner_join(tag::table.on(tag::manifest_id.eq(manifestchild::manifest_id)))
         .filter(manifestchild::child_manifest_id.eq(manifest::id))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)));
+        .filter(alive(now));
     manifest::table
         .filter(manifest::repository_id.eq(repo_id))
         .filter(manifest::digest.eq(digest))
@@ -102,7 +101,7 @@ pub fn find_by_tag(c: &mut DbConn, repo_id: i64, name: &str, now: i64) -> QueryR
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::name.eq(name))
         .filter(tag::hidden.eq(false))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)))
+        .filter(alive(now))
         .select(Manifest::as_select())
         .first(c)
         .optional()
@@ -119,9 +118,7 @@ pub fn ids_in_repo(c: &mut DbConn, repo_id: i64, digests: &[String]) -> QueryRes
 
 /// Visible manifests whose `subject` is `subject`, in digest order.
 pub fn referrers(c: &mut DbConn, repo_id: i64, subject: &str, now: i64) -> QueryResult<Vec<Manifest>> {
-    let tagged = tag::table
-        .filter(tag::manifest_id.eq(manifest::id))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)));
+    let tagged = tag::table.filter(tag::manifest_id.eq(manifest::id)).filter(alive(now));
     manifest::table
         .filter(manifest::repository_id.eq(repo_id))
         .filter(manifest::subject.eq(subject))

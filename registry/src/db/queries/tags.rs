@@ -1,8 +1,16 @@
-use diesel::dsl::max;
+use diesel::dsl::{max, Gt, IsNull, Or};
 use diesel::prelude::*;
 
 use crate::db::schema::{repository, tag, users};
 use crate::db::DbConn;
+
+/// Rows alive at `now`: no end, or an end still ahead.
+pub type Alive = Or<IsNull<tag::lifetime_end_ms>, Gt<tag::lifetime_end_ms, i64>>;
+
+/// The filter for tag rows alive at `now`.
+pub fn alive(now: i64) -> Alive {
+    tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now))
+}
 
 /// How a tag row starts.
 pub struct NewTag<'a> {
@@ -20,7 +28,7 @@ pub fn set(c: &mut DbConn, t: &NewTag<'_>) -> QueryResult<()> {
     let alive: Option<(i64, i64)> = tag::table
         .filter(tag::repository_id.eq(t.repository_id))
         .filter(tag::name.eq(t.name))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(t.now)))
+        .filter(alive(t.now))
         .select((tag::id, tag::manifest_id))
         .first(c)
         .optional()?;
@@ -64,7 +72,7 @@ pub fn end(c: &mut DbConn, repo_id: i64, name: &str, now: i64) -> QueryResult<bo
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::name.eq(name))
         .filter(tag::hidden.eq(false))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)))
+        .filter(alive(now))
         .select(tag::id)
         .first(c)
         .optional()?;
@@ -81,7 +89,7 @@ pub fn end_all_for_manifest(c: &mut DbConn, repo_id: i64, manifest_id: i64, now:
     let alive: Vec<(i64, String)> = tag::table
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::manifest_id.eq(manifest_id))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)))
+        .filter(alive(now))
         .select((tag::id, tag::name))
         .load(c)?;
     for (id, name) in &alive {
@@ -98,7 +106,7 @@ pub fn page(c: &mut DbConn, repo_id: i64, last: Option<&str>, limit: i64, now: i
     let mut q = tag::table
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::hidden.eq(false))
-        .filter(tag::lifetime_end_ms.is_null().or(tag::lifetime_end_ms.gt(now)))
+        .filter(alive(now))
         .select(tag::name)
         .order(tag::name.asc())
         .limit(limit)
