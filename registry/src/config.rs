@@ -49,6 +49,9 @@ pub struct Config {
     /// Age after which an untouched blob upload is removed.
     #[serde(default = "default_stale_upload")]
     pub stale_upload_expiration_sec: i64,
+    /// Usernames with superuser rights (`SUPER_USERS`).
+    #[serde(default)]
+    pub super_users: Vec<String>,
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -82,6 +85,7 @@ impl Default for Config {
             create_private_repo_on_push: true,
             v2_pagination_size: default_page_size(),
             stale_upload_expiration_sec: default_stale_upload(),
+            super_users: Vec::new(),
             other: BTreeMap::new(),
         }
     }

@@ -12,7 +12,7 @@ use crate::api;
 use crate::api::auth::OpenAccess;
 use crate::config::{Config, StorageChoice};
 use crate::db::Db;
-use crate::service::{Registry, Settings};
+use crate::service::{AccountPolicy, Registry, Settings};
 use crate::state::AppState;
 use crate::storage::{DynStore, FsStore, S3Store};
 
@@ -47,6 +47,12 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         push_temp_tag_expiration_s: config.push_temp_tag_expiration_sec,
         create_private_repo_on_push: config.create_private_repo_on_push,
         upload_stale_after_s: config.stale_upload_expiration_sec,
+        accounts: AccountPolicy {
+            superusers: config.super_users.clone(),
+            user_creation: config.feature("USER_CREATION", true),
+            user_initialize: config.feature("USER_INITIALIZE", false),
+            mailing: config.feature("MAILING", false),
+        },
     };
     Ok(Registry::new(db, store, settings))
 }
@@ -76,6 +82,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(api::health::configure)
+                .configure(api::v1::configure)
                 .configure(api::v2::configure)
         })
         .listen(listener)?;

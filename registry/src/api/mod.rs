@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod health;
+pub mod v1;
 pub mod v2;

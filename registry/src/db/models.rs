@@ -46,3 +46,23 @@ pub struct Manifest {
     pub artifact_type: Option<String>,
     pub subject: Option<String>,
 }
+
+/// A row of the `user` table: a user, an organization or a robot.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = super::schema::users)]
+pub struct Account {
+    pub id: i64,
+    pub uuid: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub organization: bool,
+    pub robot: bool,
+    pub enabled: bool,
+    pub verified: bool,
+    pub superuser: bool,
+    pub removed_tag_expiration_s: i64,
+    pub invalid_login_attempts: i32,
+    pub last_invalid_login_ms: Option<i64>,
+    pub creation_date: i64,
+}

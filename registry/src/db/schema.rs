@@ -13,6 +13,11 @@ diesel::table! {
         enabled -> Bool,
         removed_tag_expiration_s -> BigInt,
         creation_date -> BigInt,
+        verified -> Bool,
+        superuser -> Bool,
+        invalid_login_attempts -> Integer,
+        last_invalid_login_ms -> Nullable<BigInt>,
+        last_accessed_ms -> Nullable<BigInt>,
     }
 }
 
@@ -111,6 +116,68 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    team (id) {
+        id -> BigInt,
+        name -> Text,
+        organization_id -> BigInt,
+        role -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    teammember (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        team_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    repositorypermission (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        team_id -> Nullable<BigInt>,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    robotaccount (id) {
+        id -> BigInt,
+        robot_id -> BigInt,
+        token -> Text,
+        description -> Text,
+        unstructured_json -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauthaccesstoken (id) {
+        id -> BigInt,
+        uuid -> Text,
+        authorized_user_id -> BigInt,
+        application_client_id -> Nullable<Text>,
+        display_name -> Text,
+        scope -> Text,
+        token_name -> Text,
+        token_secret_sha256 -> Text,
+        expires_at_ms -> BigInt,
+        created_ms -> BigInt,
+        last_accessed_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(team -> users (organization_id));
+diesel::joinable!(teammember -> team (team_id));
+diesel::joinable!(teammember -> users (user_id));
+diesel::joinable!(repositorypermission -> repository (repository_id));
+diesel::joinable!(repositorypermission -> team (team_id));
+diesel::joinable!(robotaccount -> users (robot_id));
+diesel::joinable!(oauthaccesstoken -> users (authorized_user_id));
 diesel::joinable!(repository -> users (namespace_user_id));
 diesel::joinable!(uploadedblob -> imagestorage (blob_id));
 diesel::joinable!(manifestblob -> imagestorage (blob_id));
@@ -127,4 +194,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     manifestblob,
     manifestchild,
     tag,
+    team,
+    teammember,
+    repositorypermission,
+    robotaccount,
+    oauthaccesstoken,
 );

@@ -1,6 +1,7 @@
 //! Business rules of the registry, free of HTTP types. Handlers and workers
 //! call these; these call `db::queries` and `storage`.
 
+mod accounts;
 mod blobs;
 mod catalog;
 
@@ -9,6 +10,7 @@ mod uploads;
 
 use std::sync::Arc;
 
+pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, SCOPES_ALL};
 pub use blobs::{BlobRange, OpenBlob};
 pub use catalog::Page;
 pub use manifests::{PutManifest, StoredManifest};
@@ -48,6 +50,21 @@ pub enum Error {
     ManifestBlobUnknown(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Bad input to the account API (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No such user, organization, team or robot (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Missing or bad credentials (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed logins; retry after this many seconds (429).
+    #[error("too many failed login attempts")]
+    TooManyAttempts(u64),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -65,6 +82,8 @@ pub struct Settings {
     pub create_private_repo_on_push: bool,
     /// Uploads untouched for this long are removed.
     pub upload_stale_after_s: i64,
+    /// Who may create accounts and who is a superuser.
+    pub accounts: AccountPolicy,
 }
 
 impl Default for Settings {
@@ -73,6 +92,7 @@ impl Default for Settings {
             push_temp_tag_expiration_s: 3600,
             create_private_repo_on_push: true,
             upload_stale_after_s: 24 * 3600,
+            accounts: AccountPolicy::default(),
         }
     }
 }

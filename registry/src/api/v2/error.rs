@@ -106,6 +106,12 @@ impl From<Error> for OciError {
                 OciError::new(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry").detail(json!({"digest": d}))
             }
             Error::Unsupported(m) => OciError::unsupported(&m),
+            Error::InvalidRequest(m) => OciError::new(400, "INVALID_REQUEST", m),
+            Error::NotFound(m) => OciError::new(404, "NAME_UNKNOWN", m),
+            Error::Unauthenticated(m) => OciError::new(401, "UNAUTHORIZED", m),
+            Error::Forbidden(m) => OciError::new(403, "DENIED", m),
+            Error::TooManyAttempts(after) => OciError::new(429, "TOOMANYREQUESTS", "too many failed login attempts")
+                .header("Retry-After", after.to_string()),
             e @ (Error::Db(_) | Error::Storage(_)) => {
                 tracing::error!(error = %e, "request failed");
                 OciError::new(500, "UNKNOWN", "internal error")

@@ -2,6 +2,7 @@
 //! take a [`DbConn`](super::DbConn) and run inside whatever transaction the
 //! caller opened with [`Db::write`](super::Db::write).
 
+pub mod accounts;
 pub mod blobs;
 pub mod manifests;
 pub mod repositories;

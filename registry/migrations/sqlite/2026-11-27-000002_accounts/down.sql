@@ -1,0 +1,10 @@
+DROP TABLE oauthaccesstoken;
+DROP TABLE robotaccount;
+DROP TABLE repositorypermission;
+DROP TABLE teammember;
+DROP TABLE team;
+ALTER TABLE "user" DROP COLUMN last_accessed_ms;
+ALTER TABLE "user" DROP COLUMN last_invalid_login_ms;
+ALTER TABLE "user" DROP COLUMN invalid_login_attempts;
+ALTER TABLE "user" DROP COLUMN superuser;
+ALTER TABLE "user" DROP COLUMN verified;

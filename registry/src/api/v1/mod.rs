@@ -1,0 +1,38 @@
+//! The Quay REST API under `/api/v1`, one module per family.
+
+mod caller;
+pub mod error;
+mod organization;
+mod permission;
+mod repository;
+mod robot;
+mod superuser;
+mod team;
+mod user;
+mod views;
+
+use actix_web::web;
+
+pub use caller::ApiCaller;
+pub use error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::JsonConfig::default().error_handler(|err, _req| {
+                    ApiError::invalid_request(format!("Invalid request body: {err}")).into()
+                }),
+            )
+            .configure(user::configure)
+            .configure(organization::configure)
+            .configure(superuser::configure)
+            .configure(team::configure)
+            .configure(robot::configure)
+            .configure(repository::configure)
+            .configure(permission::configure)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::not_found("Not Found"))
+            })),
+    );
+}

@@ -1,0 +1,94 @@
+//! `/api/v1/organization/…`: create, view and delete organizations.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::avatar;
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["/organization/", "/organization"]).route(web::post().to(create_org)))
+        .service(
+            web::resource("/organization/{org}")
+                .route(web::get().to(get_org))
+                .route(web::delete().to(delete_org)),
+        );
+}
+
+#[derive(Deserialize)]
+struct NewOrg {
+    name: String,
+    email: Option<String>,
+    contact_email: Option<String>,
+}
+
+async fn create_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<NewOrg>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    let email = body.email.as_deref().or(body.contact_email.as_deref());
+    state.registry.create_organization(user, &body.name, email).await?;
+    Ok(HttpResponse::Created().json("Created"))
+}
+
+/// The organization by name, or 404.
+pub async fn find_org(state: &AppState, name: &str) -> Result<Account, ApiError> {
+    match state.registry.account(name).await? {
+        Some(a) if a.organization && a.enabled => Ok(a),
+        _ => Err(ApiError::not_found("Organization not found")),
+    }
+}
+
+async fn get_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = find_org(&state, &path).await?;
+    let mut view = json!({
+        "name": org.username,
+        "avatar": avatar(&org.username, "org"),
+        "is_admin": false,
+        "is_member": false,
+    });
+    if let Some(user) = caller
+        .user
+        .as_ref()
+        .filter(|_| caller.scopes.has("user:read") || caller.scopes.has("org:admin"))
+    {
+        let admin = state.registry.is_org_admin(user, &org).await?;
+        let member = admin
+            || state
+                .registry
+                .organizations_of(user)
+                .await?
+                .iter()
+                .any(|(n, _)| *n == org.username);
+        view["is_admin"] = json!(admin);
+        view["is_member"] = json!(member);
+        if admin {
+            view["email"] = json!(org.email);
+            view["tag_expiration_s"] = json!(org.removed_tag_expiration_s);
+        }
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn delete_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("org:admin")?;
+    let org = find_org(&state, &path).await?;
+    if !state.registry.is_org_admin(user, &org).await? {
+        return Err(ApiError::unauthorized(false));
+    }
+    state.registry.delete_namespace(&org).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,197 @@
+//! `/api/v1/superuser/…`: user and organization management for superusers.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::organization::find_org;
+use super::views::{avatar, managed_user};
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::service::{random_token, UserUpdate};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/superuser/users/", "/superuser/users"])
+            .route(web::get().to(list_users))
+            .route(web::post().to(create_user)),
+    )
+    .service(
+        web::resource("/superuser/users/{name}")
+            .route(web::get().to(get_user))
+            .route(web::put().to(update_user))
+            .route(web::delete().to(delete_user)),
+    )
+    .service(web::resource(["/superuser/organizations/", "/superuser/organizations"]).route(web::get().to(list_orgs)))
+    .service(
+        web::resource("/superuser/organizations/{name}")
+            .route(web::put().to(rename_org))
+            .route(web::delete().to(delete_org)),
+    );
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    disabled: Option<bool>,
+    limit: Option<i64>,
+}
+
+fn limit(q: &ListQuery) -> Result<i64, ApiError> {
+    match q.limit {
+        Some(n) if !(1..=100).contains(&n) => Err(ApiError::invalid_request("limit must be between 1 and 100")),
+        Some(n) => Ok(n),
+        None => Ok(i64::MAX),
+    }
+}
+
+async fn list_users(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let users = state
+        .registry
+        .list_users(q.disabled.unwrap_or(true), limit(&q)?)
+        .await?;
+    let views: Vec<_> = users
+        .iter()
+        .map(|u| managed_user(u, state.registry.is_superuser(u)))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"users": views})))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    email: Option<String>,
+}
+
+/// Creates a user with a generated 32-character password, returned once.
+async fn create_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let password = random_token(32).to_uppercase();
+    let user = state
+        .registry
+        .create_user(&body.username, &password, body.email.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "username": user.username,
+        "email": user.email,
+        "password": password,
+        "encrypted_password": password,
+    })))
+}
+
+async fn find_user(state: &AppState, name: &str) -> Result<Account, ApiError> {
+    match state.registry.account(name).await? {
+        Some(a) if !a.organization && !a.robot && !a.username.starts_with("deleted+") => Ok(a),
+        _ => Err(ApiError::not_found("User not found")),
+    }
+}
+
+async fn get_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let user = find_user(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(managed_user(&user, state.registry.is_superuser(&user))))
+}
+
+#[derive(Deserialize)]
+struct Changes {
+    password: Option<String>,
+    email: Option<String>,
+    enabled: Option<bool>,
+    superuser: Option<bool>,
+}
+
+/// Another superuser can only be changed by itself.
+fn guard_other_superuser(state: &AppState, caller: &Account, target: &Account) -> Result<(), ApiError> {
+    if state.registry.is_superuser(target) && caller.id != target.id {
+        return Err(ApiError::invalid_request("Cannot modify or delete another superuser"));
+    }
+    Ok(())
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<Changes>,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.superuser(&state)?;
+    let user = find_user(&state, &path).await?;
+    guard_other_superuser(&state, me, &user)?;
+    let b = body.into_inner();
+    let update = UserUpdate {
+        password: b.password,
+        email: b.email,
+        enabled: b.enabled,
+        superuser: b.superuser,
+    };
+    let user = state.registry.update_user(&user, update).await?;
+    Ok(HttpResponse::Ok().json(managed_user(&user, state.registry.is_superuser(&user))))
+}
+
+async fn delete_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.superuser(&state)?;
+    let user = find_user(&state, &path).await?;
+    guard_other_superuser(&state, me, &user)?;
+    state.registry.delete_namespace(&user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_orgs(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let orgs = state.registry.list_organizations(limit(&q)?).await?;
+    let views: Vec<_> = orgs
+        .iter()
+        .filter(|o| o.enabled)
+        .map(|o| json!({"name": o.username, "email": o.email, "avatar": avatar(&o.username, "org")}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"organizations": views})))
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    name: String,
+}
+
+async fn rename_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<Rename>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let org = find_org(&state, &path).await?;
+    state.registry.rename_organization(&org, &body.name).await?;
+    Ok(HttpResponse::Ok().json(json!({"name": body.name, "avatar": avatar(&body.name, "org")})))
+}
+
+async fn delete_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.superuser(&state)?;
+    let org = find_org(&state, &path).await?;
+    state.registry.delete_namespace(&org).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,120 @@
+//! `/api/v1/user/`, `/api/v1/users/{username}` and first-user initialization.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::views::{avatar, public_user};
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/user/", "/user"])
+            .route(web::get().to(get_user))
+            .route(web::post().to(create_user))
+            .route(web::delete().to(delete_user)),
+    )
+    .route("/user/initialize", web::post().to(initialize))
+    .route("/users/{username}", web::get().to(get_public_user));
+}
+
+async fn user_view(state: &AppState, u: &Account) -> Result<serde_json::Value, ApiError> {
+    let orgs = state.registry.organizations_of(u).await?;
+    let superuser = state.registry.is_superuser(u);
+    let mut v = json!({
+        "anonymous": false,
+        "username": u.username,
+        "avatar": avatar(&u.username, "user"),
+        "email": u.email,
+        "verified": u.verified,
+        "can_create_repo": true,
+        "is_me": true,
+        "tag_expiration_s": u.removed_tag_expiration_s,
+        "has_password_set": u.password_hash.is_some(),
+        "organizations": orgs.iter().map(|(name, admin)| json!({
+            "name": name,
+            "avatar": avatar(name, "org"),
+            "is_org_admin": admin,
+            "can_create_repo": true,
+            "public": false,
+        })).collect::<Vec<_>>(),
+        "logins": [],
+        "prompts": [],
+    });
+    if superuser {
+        v["super_user"] = json!(true);
+    }
+    Ok(v)
+}
+
+async fn get_user(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:read")?;
+    Ok(HttpResponse::Ok().json(user_view(&state, user).await?))
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    email: Option<String>,
+}
+
+/// Sign-up (`FEATURE_USER_CREATION`); superusers may always create users.
+async fn create_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let by_superuser = caller.superuser(&state).is_ok();
+    if !state.registry.settings().accounts.user_creation && !by_superuser {
+        return Err(ApiError::new(
+            403,
+            "insufficient_scope",
+            "User creation is disabled. Please contact your administrator",
+        ));
+    }
+    let user = state
+        .registry
+        .create_user(&body.username, &body.password, body.email.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(user_view(&state, &user).await?))
+}
+
+async fn delete_user(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    state.registry.delete_namespace(user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn get_public_user(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    match state.registry.account(&path).await? {
+        Some(u) if !u.organization && !u.robot && u.enabled => {
+            Ok(HttpResponse::Ok().json(public_user(&u, state.registry.is_superuser(&u))))
+        }
+        _ => Err(ApiError::not_found("User not found")),
+    }
+}
+
+#[derive(Deserialize)]
+struct Initialize {
+    username: String,
+    password: String,
+    email: Option<String>,
+    #[serde(default)]
+    access_token: bool,
+}
+
+/// `POST /api/v1/user/initialize`: the first user of an empty registry.
+async fn initialize(state: web::Data<AppState>, body: web::Json<Initialize>) -> Result<HttpResponse, ApiError> {
+    let (user, token) = state
+        .registry
+        .initialize_first_user(&body.username, &body.password, body.email.as_deref(), body.access_token)
+        .await?;
+    let mut v = json!({"username": user.username, "email": user.email});
+    if let Some(t) = token {
+        v["access_token"] = json!(t);
+    }
+    Ok(HttpResponse::Ok().json(v))
+}

@@ -1,0 +1,216 @@
+//! Users, organizations and robots (all rows of the `user` table), teams and
+//! OAuth access tokens.
+
+use diesel::prelude::*;
+
+use crate::db::models::Account;
+use crate::db::schema::{oauthaccesstoken, team, teammember, users};
+use crate::db::DbConn;
+
+/// What a new account row holds.
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+    pub organization: bool,
+    pub robot: bool,
+    pub verified: bool,
+    pub now: i64,
+}
+
+pub fn find(c: &mut DbConn, username: &str) -> QueryResult<Option<Account>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(Account::as_select())
+        .first(c)
+        .optional()
+}
+
+pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<Account>> {
+    users::table.find(id).select(Account::as_select()).first(c).optional()
+}
+
+/// Whether another account already uses this email address.
+pub fn email_taken(c: &mut DbConn, email: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(c)
+}
+
+/// Inserts an account; the caller checked the name is free.
+pub fn insert(c: &mut DbConn, a: &NewAccount<'_>) -> QueryResult<Account> {
+    diesel::insert_into(users::table)
+        .values((
+            users::uuid.eq(uuid::Uuid::new_v4().to_string()),
+            users::username.eq(a.username),
+            users::email.eq(a.email),
+            users::password_hash.eq(a.password_hash),
+            users::organization.eq(a.organization),
+            users::robot.eq(a.robot),
+            users::verified.eq(a.verified),
+            users::creation_date.eq(a.now),
+        ))
+        .execute(c)?;
+    find(c, a.username)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// Whether any user (not organization, not robot) exists.
+pub fn any_user(c: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::organization.eq(false))
+            .filter(users::robot.eq(false)),
+    ))
+    .get_result(c)
+}
+
+/// Users (not organizations or robots) by name, optionally only enabled ones.
+pub fn list_users(c: &mut DbConn, include_disabled: bool, limit: i64) -> QueryResult<Vec<Account>> {
+    let mut q = users::table
+        .filter(users::organization.eq(false))
+        .filter(users::robot.eq(false))
+        .order(users::username.asc())
+        .limit(limit)
+        .select(Account::as_select())
+        .into_boxed();
+    if !include_disabled {
+        q = q.filter(users::enabled.eq(true));
+    }
+    q.load(c)
+}
+
+pub fn list_organizations(c: &mut DbConn, limit: i64) -> QueryResult<Vec<Account>> {
+    users::table
+        .filter(users::organization.eq(true))
+        .order(users::username.asc())
+        .limit(limit)
+        .select(Account::as_select())
+        .load(c)
+}
+
+/// The fields a superuser or the user may change.
+#[derive(Debug, Default, Clone, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct AccountChanges {
+    pub email: Option<Option<String>>,
+    pub password_hash: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    pub superuser: Option<bool>,
+    pub invalid_login_attempts: Option<i32>,
+    pub last_invalid_login_ms: Option<Option<i64>>,
+    pub removed_tag_expiration_s: Option<i64>,
+}
+
+pub fn update(c: &mut DbConn, id: i64, changes: &AccountChanges) -> QueryResult<()> {
+    diesel::update(users::table.find(id)).set(changes).execute(c).map(drop)
+}
+
+/// Renames an account (organizations, by a superuser).
+pub fn rename(c: &mut DbConn, id: i64, new_name: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::username.eq(new_name))
+        .execute(c)
+        .map(drop)
+}
+
+/// Creates a team in an organization; returns its id.
+pub fn insert_team(c: &mut DbConn, org_id: i64, name: &str, role: &str, description: &str) -> QueryResult<i64> {
+    diesel::insert_into(team::table)
+        .values((
+            team::organization_id.eq(org_id),
+            team::name.eq(name),
+            team::role.eq(role),
+            team::description.eq(description),
+        ))
+        .execute(c)?;
+    team::table
+        .filter(team::organization_id.eq(org_id))
+        .filter(team::name.eq(name))
+        .select(team::id)
+        .first(c)
+}
+
+pub fn add_team_member(c: &mut DbConn, team_id: i64, user_id: i64) -> QueryResult<()> {
+    diesel::insert_into(teammember::table)
+        .values((teammember::team_id.eq(team_id), teammember::user_id.eq(user_id)))
+        .execute(c)
+        .map(drop)
+}
+
+/// Organizations the user belongs to through any team, with whether one of
+/// those teams is an admin team.
+pub fn organizations_of(c: &mut DbConn, user_id: i64) -> QueryResult<Vec<(String, bool)>> {
+    let rows: Vec<(String, String)> = teammember::table
+        .inner_join(team::table.inner_join(users::table))
+        .filter(teammember::user_id.eq(user_id))
+        .select((users::username, team::role))
+        .load(c)?;
+    let mut orgs: Vec<(String, bool)> = Vec::new();
+    for (org, role) in rows {
+        match orgs.iter_mut().find(|(o, _)| *o == org) {
+            Some(entry) => entry.1 |= role == "admin",
+            None => orgs.push((org, role == "admin")),
+        }
+    }
+    orgs.sort();
+    Ok(orgs)
+}
+
+/// The roles (member, creator, admin) the user holds in an organization.
+pub fn team_roles_in(c: &mut DbConn, org_id: i64, user_id: i64) -> QueryResult<Vec<String>> {
+    teammember::table
+        .inner_join(team::table)
+        .filter(team::organization_id.eq(org_id))
+        .filter(teammember::user_id.eq(user_id))
+        .select(team::role)
+        .load(c)
+}
+
+/// A new OAuth access token's row.
+pub struct NewToken<'a> {
+    pub user_id: i64,
+    pub client_id: Option<&'a str>,
+    pub display_name: &'a str,
+    pub scope: &'a str,
+    pub token_name: &'a str,
+    pub secret_sha256: &'a str,
+    pub expires_at_ms: i64,
+    pub now: i64,
+}
+
+pub fn insert_token(c: &mut DbConn, t: &NewToken<'_>) -> QueryResult<()> {
+    diesel::insert_into(oauthaccesstoken::table)
+        .values((
+            oauthaccesstoken::uuid.eq(uuid::Uuid::new_v4().to_string()),
+            oauthaccesstoken::authorized_user_id.eq(t.user_id),
+            oauthaccesstoken::application_client_id.eq(t.client_id),
+            oauthaccesstoken::display_name.eq(t.display_name),
+            oauthaccesstoken::scope.eq(t.scope),
+            oauthaccesstoken::token_name.eq(t.token_name),
+            oauthaccesstoken::token_secret_sha256.eq(t.secret_sha256),
+            oauthaccesstoken::expires_at_ms.eq(t.expires_at_ms),
+            oauthaccesstoken::created_ms.eq(t.now),
+        ))
+        .execute(c)
+        .map(drop)
+}
+
+/// The token's (secret hash, scope, expiry, owner) by its public name.
+pub fn find_token(c: &mut DbConn, token_name: &str) -> QueryResult<Option<(String, String, i64, Account)>> {
+    oauthaccesstoken::table
+        .inner_join(users::table)
+        .filter(oauthaccesstoken::token_name.eq(token_name))
+        .select((
+            oauthaccesstoken::token_secret_sha256,
+            oauthaccesstoken::scope,
+            oauthaccesstoken::expires_at_ms,
+            Account::as_select(),
+        ))
+        .first(c)
+        .optional()
+}
+
+/// Drops an account's team memberships and access tokens.
+pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()> {
+    diesel::delete(teammember::table.filter(teammember::user_id.eq(id))).execute(c)?;
+    diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::authorized_user_id.eq(id))).execute(c)?;
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! Accounts: users, organizations, passwords, OAuth access tokens and the
+//! failed-login backoff. Robots, teams and permissions build on these.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::distr::{Alphanumeric, SampleString};
+use regex::Regex;
+use sha2::{Digest as _, Sha256};
+
+use super::{Error, Registry};
+use crate::db::models::Account;
+use crate::db::queries::accounts::{self as q, AccountChanges, NewAccount, NewToken};
+
+static NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$").unwrap_or_else(|e| panic!("static regex: {e}")));
+
+/// Every OAuth scope Quay defines, in its order.
+pub const SCOPES_ALL: &[&str] = &[
+    "repo:read",
+    "repo:write",
+    "repo:admin",
+    "repo:create",
+    "user:read",
+    "user:admin",
+    "org:admin",
+    "super:user",
+];
+
+/// Lifetime of OAuth access tokens minted by the registry (Quay's default: 10 years).
+const TOKEN_LIFETIME_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// Failed logins allowed before backoff starts.
+const FREE_LOGIN_FAILURES: i32 = 5;
+
+/// The scopes a token carries. Scopes only narrow what the user may do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scopes(BTreeSet<String>);
+
+impl Scopes {
+    /// Every scope: what a user's own password login grants.
+    pub fn all() -> Scopes {
+        Scopes(SCOPES_ALL.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    /// Parses a space- or comma-separated list; unknown scopes are refused.
+    pub fn parse(text: &str) -> Result<Scopes, Error> {
+        let mut set = BTreeSet::new();
+        for s in text.split([' ', ',']).filter(|s| !s.is_empty()) {
+            if !SCOPES_ALL.contains(&s) {
+                return Err(Error::InvalidRequest(format!("Invalid scope: {s}")));
+            }
+            set.insert(s.to_owned());
+        }
+        Ok(Scopes(set))
+    }
+
+    pub fn has(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+}
+
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.iter().cloned().collect::<Vec<_>>().join(" "))
+    }
+}
+
+/// Account rules from `config.yaml`.
+#[derive(Debug, Clone)]
+pub struct AccountPolicy {
+    /// `SUPER_USERS`.
+    pub superusers: Vec<String>,
+    /// `FEATURE_USER_CREATION`: anyone may sign up.
+    pub user_creation: bool,
+    /// `FEATURE_USER_INITIALIZE`: the first user may be created through the API.
+    pub user_initialize: bool,
+    /// `FEATURE_MAILING`: an email address is required and verified.
+    pub mailing: bool,
+}
+
+impl Default for AccountPolicy {
+    fn default() -> Self {
+        AccountPolicy {
+            superusers: Vec::new(),
+            user_creation: true,
+            user_initialize: false,
+            mailing: false,
+        }
+    }
+}
+
+/// Checks a user, organization or robot short name (2–255, lowercase,
+/// separators only between alphanumerics).
+pub fn check_name(name: &str, what: &str) -> Result<(), Error> {
+    if (2..=255).contains(&name.len()) && NAME.is_match(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "Invalid {what} name: must be 2 to 255 characters of lowercase letters, digits and . _ - between them"
+        )))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), Error> {
+    if password.chars().count() < 8 || password.chars().any(char::is_whitespace) {
+        return Err(Error::InvalidRequest(
+            "Invalid password, password must be at least 8 characters and contain no whitespace.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<(), Error> {
+    let ok = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!("Invalid email address: {email}")))
+    }
+}
+
+/// Hashes a password with Argon2id and a random salt.
+pub fn hash_password(password: &str) -> Result<String, Error> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| Error::InvalidRequest(format!("cannot hash password: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::InvalidRequest(format!("cannot hash password: {e}")))
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A random string of `len` letters and digits.
+pub fn random_token(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl Registry {
+    /// Whether the account is a superuser (`SUPER_USERS` or granted through the API).
+    pub fn is_superuser(&self, a: &Account) -> bool {
+        !a.organization && !a.robot && (a.superuser || self.settings().accounts.superusers.contains(&a.username))
+    }
+
+    /// An account (user, organization or robot) by name.
+    pub async fn account(&self, name: &str) -> Result<Option<Account>, Error> {
+        let n = name.to_owned();
+        Ok(self.db().read(move |c| Ok(q::find(c, &n)?)).await?)
+    }
+
+    /// Creates a user with its namespace. `email` is required with mailing.
+    pub async fn create_user(&self, username: &str, password: &str, email: Option<&str>) -> Result<Account, Error> {
+        check_name(username, "username")?;
+        check_password(password)?;
+        if let Some(e) = email {
+            check_email(e)?;
+        } else if self.settings().accounts.mailing {
+            return Err(Error::InvalidRequest("An email address is required".into()));
+        }
+        let hash = hash_password(password)?;
+        let (username, email, now) = (username.to_owned(), email.map(str::to_owned), crate::now_ms());
+        let verified = !self.settings().accounts.mailing;
+        self.db()
+            .write(move |c| {
+                if q::find(c, &username)?.is_some() {
+                    return Err(Error::InvalidRequest("The username already exists".into()));
+                }
+                if let Some(e) = &email {
+                    if q::email_taken(c, e)? {
+                        return Err(Error::InvalidRequest("The email address is already in use".into()));
+                    }
+                }
+                let account = NewAccount {
+                    username: &username,
+                    email: email.as_deref(),
+                    password_hash: Some(&hash),
+                    organization: false,
+                    robot: false,
+                    verified,
+                    now,
+                };
+                Ok(q::insert(c, &account)?)
+            })
+            .await
+    }
+
+    /// Creates the first user of an empty registry (`FEATURE_USER_INITIALIZE`)
+    /// and, when asked, an access token with every scope.
+    pub async fn initialize_first_user(
+        &self,
+        username: &str,
+        password: &str,
+        email: Option<&str>,
+        with_token: bool,
+    ) -> Result<(Account, Option<String>), Error> {
+        if !self.settings().accounts.user_initialize {
+            return Err(Error::NotFound(
+                "Cannot initialize user: FEATURE_USER_INITIALIZE is off".into(),
+            ));
+        }
+        if self.db().read(|c| Ok(q::any_user(c)?)).await? {
+            return Err(Error::InvalidRequest(
+                "Cannot initialize user in a non-empty database".into(),
+            ));
+        }
+        let user = self.create_user(username, password, email).await?;
+        let token = match with_token {
+            true => Some(self.issue_access_token(&user, &Scopes::all(), "initial token").await?),
+            false => None,
+        };
+        Ok((user, token))
+    }
+
+    /// Checks a user's password, with Quay's backoff after repeated failures.
+    pub async fn authenticate_password(&self, username: &str, password: &str) -> Result<Account, Error> {
+        let bad = || Error::Unauthenticated("Invalid username or password".into());
+        let Some(user) = self.account(username).await? else {
+            return Err(bad());
+        };
+        if user.organization || user.robot {
+            return Err(bad());
+        }
+        let now = crate::now_ms();
+        if let Some(wait) = backoff_remaining_s(&user, now) {
+            return Err(Error::TooManyAttempts(wait));
+        }
+        let stored = user.password_hash.clone().unwrap_or_default();
+        let pw = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || password_matches(&pw, &stored))
+            .await
+            .unwrap_or(false);
+        let changes = if ok {
+            AccountChanges {
+                invalid_login_attempts: Some(0),
+                last_invalid_login_ms: Some(None),
+                ..Default::default()
+            }
+        } else {
+            AccountChanges {
+                invalid_login_attempts: Some(user.invalid_login_attempts.saturating_add(1)),
+                last_invalid_login_ms: Some(Some(now)),
+                ..Default::default()
+            }
+        };
+        if ok && user.invalid_login_attempts == 0 {
+            // Nothing to record on the common path.
+        } else {
+            let id = user.id;
+            self.db()
+                .write(move |c| Ok::<_, Error>(q::update(c, id, &changes)?))
+                .await?;
+        }
+        if !ok {
+            return Err(bad());
+        }
+        if !user.enabled {
+            return Err(Error::Unauthenticated("This user account is disabled".into()));
+        }
+        Ok(user)
+    }
+
+    /// Mints an OAuth access token for the user: 40 characters, the first 20
+    /// naming the token, the last 20 its secret (stored hashed).
+    pub async fn issue_access_token(
+        &self,
+        user: &Account,
+        scopes: &Scopes,
+        display_name: &str,
+    ) -> Result<String, Error> {
+        let (name, secret) = (random_token(20), random_token(20));
+        let (scope, display, hash) = (scopes.to_string(), display_name.to_owned(), sha256_hex(&secret));
+        let (user_id, now, token_name) = (user.id, crate::now_ms(), name.clone());
+        self.db()
+            .write(move |c| {
+                let token = NewToken {
+                    user_id,
+                    client_id: None,
+                    display_name: &display,
+                    scope: &scope,
+                    token_name: &token_name,
+                    secret_sha256: &hash,
+                    expires_at_ms: now + TOKEN_LIFETIME_MS,
+                    now,
+                };
+                Ok::<_, Error>(q::insert_token(c, &token)?)
+            })
+            .await?;
+        Ok(format!("{name}{secret}"))
+    }
+
+    /// The user and scopes behind an OAuth access token.
+    pub async fn authenticate_token(&self, token: &str) -> Result<(Account, Scopes), Error> {
+        let bad = || Error::Unauthenticated("Invalid access token".into());
+        if token.len() != 40 || !token.is_ascii() {
+            return Err(bad());
+        }
+        let (name, secret) = token.split_at(20);
+        let n = name.to_owned();
+        let (hash, scope, expires, user) = self
+            .db()
+            .read(move |c| Ok(q::find_token(c, &n)?))
+            .await?
+            .ok_or_else(bad)?;
+        if hash != sha256_hex(secret) || expires <= crate::now_ms() || !user.enabled {
+            return Err(bad());
+        }
+        Ok((user, Scopes::parse(&scope).unwrap_or_default()))
+    }
+
+    /// Creates an organization owned by `creator`, who lands in team `owners` (admin).
+    pub async fn create_organization(
+        &self,
+        creator: &Account,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<Account, Error> {
+        check_name(name, "organization")?;
+        if let Some(e) = email {
+            check_email(e)?;
+        }
+        if creator.organization || creator.robot {
+            return Err(Error::Forbidden("Only users may create organizations".into()));
+        }
+        let (name, email, creator_id, now) = (name.to_owned(), email.map(str::to_owned), creator.id, crate::now_ms());
+        self.db()
+            .write(move |c| {
+                if q::find(c, &name)?.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "A user or organization with this name already exists".into(),
+                    ));
+                }
+                if let Some(e) = &email {
+                    if q::email_taken(c, e)? {
+                        return Err(Error::InvalidRequest("Email address is already in use".into()));
+                    }
+                }
+                let org = q::insert(
+                    c,
+                    &NewAccount {
+                        username: &name,
+                        email: email.as_deref(),
+                        password_hash: None,
+                        organization: true,
+                        robot: false,
+                        verified: true,
+                        now,
+                    },
+                )?;
+                let owners = q::insert_team(c, org.id, "owners", "admin", "")?;
+                q::add_team_member(c, owners, creator_id)?;
+                Ok(org)
+            })
+            .await
+    }
+
+    /// Organizations a user belongs to, with whether the user administers each.
+    pub async fn organizations_of(&self, user: &Account) -> Result<Vec<(String, bool)>, Error> {
+        let id = user.id;
+        Ok(self.db().read(move |c| Ok(q::organizations_of(c, id)?)).await?)
+    }
+
+    /// Whether `user` administers the organization (admin team or superuser).
+    pub async fn is_org_admin(&self, user: &Account, org: &Account) -> Result<bool, Error> {
+        if self.is_superuser(user) {
+            return Ok(true);
+        }
+        let (org_id, user_id) = (org.id, user.id);
+        let roles = self
+            .db()
+            .read(move |c| Ok(q::team_roles_in(c, org_id, user_id)?))
+            .await?;
+        Ok(roles.iter().any(|r| r == "admin"))
+    }
+}
+
+/// Seconds the user must still wait before another login attempt, if any.
+fn backoff_remaining_s(user: &Account, now: i64) -> Option<u64> {
+    let over = user.invalid_login_attempts - FREE_LOGIN_FAILURES;
+    let last = user.last_invalid_login_ms?;
+    if over < 0 {
+        return None;
+    }
+    let wait_ms = (1i64 << over.min(8)) * 1000;
+    let remaining = last + wait_ms - now;
+    (remaining > 0).then(|| u64::try_from((remaining + 999) / 1000).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_refuse_unknown_ones() {
+        let s = Scopes::parse("repo:read,user:admin").expect("valid");
+        assert!(s.has("repo:read") && s.has("user:admin") && !s.has("super:user"));
+        assert!(Scopes::parse("repo:read root:all").is_err());
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").expect("hash");
+        assert!(password_matches("correct horse", &h));
+        assert!(!password_matches("wrong horse", &h));
+        assert!(!h.contains("correct"));
+    }
+
+    #[test]
+    fn names_follow_quay_rules() {
+        assert!(check_name("my-org.x", "organization").is_ok());
+        for bad in ["a", "UP", "-x", "x-", "a..b", "a b"] {
+            assert!(check_name(bad, "organization").is_err(), "{bad}");
+        }
+    }
+}
+
+/// What a superuser may change on a user.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub enabled: Option<bool>,
+    pub superuser: Option<bool>,
+}
+
+impl Registry {
+    /// Applies a superuser's changes to a user.
+    pub async fn update_user(&self, user: &Account, update: UserUpdate) -> Result<Account, Error> {
+        if let Some(p) = &update.password {
+            check_password(p)?;
+        }
+        if let Some(e) = &update.email {
+            check_email(e)?;
+        }
+        let changes = AccountChanges {
+            email: update.email.clone().map(Some),
+            password_hash: update.password.as_deref().map(hash_password).transpose()?.map(Some),
+            enabled: update.enabled,
+            superuser: update.superuser,
+            ..Default::default()
+        };
+        let (id, email) = (user.id, update.email);
+        self.db()
+            .write(move |c| {
+                if let Some(e) = &email {
+                    if q::find_by_id(c, id)?.and_then(|a| a.email).as_deref() != Some(e.as_str())
+                        && q::email_taken(c, e)?
+                    {
+                        return Err(Error::InvalidRequest("The email address is already in use".into()));
+                    }
+                }
+                q::update(c, id, &changes)?;
+                q::find_by_id(c, id)?.ok_or_else(|| Error::NotFound("User not found".into()))
+            })
+            .await
+    }
+
+    /// Removes a user or organization: the name is freed at once and its
+    /// repositories become unreachable; their content is reclaimed later.
+    pub async fn delete_namespace(&self, account: &Account) -> Result<(), Error> {
+        let (id, tombstone) = (account.id, format!("deleted+{}", uuid::Uuid::new_v4().simple()));
+        self.db()
+            .write(move |c| {
+                q::rename(c, id, &tombstone)?;
+                q::update(
+                    c,
+                    id,
+                    &AccountChanges {
+                        enabled: Some(false),
+                        email: Some(None),
+                        password_hash: Some(None),
+                        ..Default::default()
+                    },
+                )?;
+                q::remove_memberships_and_tokens(c, id)?;
+                Ok::<_, Error>(())
+            })
+            .await
+    }
+
+    /// Renames an organization (superuser API).
+    pub async fn rename_organization(&self, org: &Account, new_name: &str) -> Result<(), Error> {
+        check_name(new_name, "organization")?;
+        let (id, name) = (org.id, new_name.to_owned());
+        self.db()
+            .write(move |c| {
+                if q::find(c, &name)?.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "A user or organization with this name already exists".into(),
+                    ));
+                }
+                Ok(q::rename(c, id, &name)?)
+            })
+            .await
+    }
+
+    /// Users for the superuser panel.
+    pub async fn list_users(&self, include_disabled: bool, limit: i64) -> Result<Vec<Account>, Error> {
+        Ok(self
+            .db()
+            .read(move |c| Ok(q::list_users(c, include_disabled, limit)?))
+            .await?)
+    }
+
+    /// Organizations for the superuser panel.
+    pub async fn list_organizations(&self, limit: i64) -> Result<Vec<Account>, Error> {
+        Ok(self.db().read(move |c| Ok(q::list_organizations(c, limit)?)).await?)
+    }
+}
