@@ -49,6 +49,12 @@ pub struct Config {
     /// Age after which an untouched blob upload is removed.
     #[serde(default = "default_stale_upload")]
     pub stale_upload_expiration_sec: i64,
+    /// No robot accounts may be created or log in (`ROBOTS_DISALLOW`).
+    #[serde(default)]
+    pub robots_disallow: bool,
+    /// A push into a missing namespace creates it as an organization.
+    #[serde(default)]
+    pub create_namespace_on_push: bool,
     /// Usernames with superuser rights (`SUPER_USERS`).
     #[serde(default)]
     pub super_users: Vec<String>,
@@ -86,6 +92,8 @@ impl Default for Config {
             v2_pagination_size: default_page_size(),
             stale_upload_expiration_sec: default_stale_upload(),
             super_users: Vec::new(),
+            robots_disallow: false,
+            create_namespace_on_push: false,
             other: BTreeMap::new(),
         }
     }

@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::api;
-use crate::api::auth::OpenAccess;
+use crate::api::auth::RegistryAuthorizer;
 use crate::config::{Config, StorageChoice};
 use crate::db::Db;
 use crate::service::{AccountPolicy, Registry, Settings};
@@ -52,6 +52,9 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
             user_creation: config.feature("USER_CREATION", true),
             user_initialize: config.feature("USER_INITIALIZE", false),
             mailing: config.feature("MAILING", false),
+            superusers_full_access: config.feature("SUPERUSERS_FULL_ACCESS", false),
+            robots_disallow: config.robots_disallow,
+            create_namespace_on_push: config.create_namespace_on_push,
         },
     };
     Ok(Registry::new(db, store, settings))
@@ -74,7 +77,15 @@ impl Application {
         let registry = open_registry(&opts.config, &opts.data_dir, opts.migrate).await?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
-            auth: Arc::new(OpenAccess),
+            auth: Arc::new(RegistryAuthorizer {
+                registry: registry.clone(),
+            }),
+            server_hostname: opts.config.server_hostname.clone(),
+            url_scheme: opts
+                .config
+                .server_hostname
+                .as_ref()
+                .map(|_| opts.config.preferred_url_scheme.clone()),
             max_page: opts.config.v2_pagination_size.max(100),
         });
         let port = listener.local_addr()?.port();
@@ -82,6 +93,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(api::health::configure)
+                .configure(api::auth::configure)
                 .configure(api::v1::configure)
                 .configure(api::v2::configure)
         })

@@ -10,6 +10,10 @@ pub struct AppState {
     pub registry: Registry,
     /// The access policy every /v2 handler consults.
     pub auth: Arc<dyn Authorizer>,
+    /// `SERVER_HOSTNAME`, for token realms; the request's host when absent.
+    pub server_hostname: Option<String>,
+    /// `PREFERRED_URL_SCHEME` when a hostname is configured.
+    pub url_scheme: Option<String>,
     /// Largest page size for tag lists and the catalog (`V2_PAGINATION_SIZE`, at least 100).
     pub max_page: usize,
 }

@@ -52,25 +52,42 @@ pub struct Generated {
     pub key: PathBuf,
 }
 
-/// Generates (or reuses) a CA and a server certificate for `hosts` under `dir`.
+/// Keeps (or creates) a CA under `dir` and issues a fresh server certificate
+/// for `hosts` from it on every start, so a changed `SERVER_HOSTNAME` is
+/// covered while clients keep trusting the same CA. Private keys are
+/// written readable by their owner only.
 pub fn self_signed(dir: &Path, hosts: &[String]) -> Result<Generated, TlsError> {
     let out = Generated {
         ca_cert: dir.join("ca.crt"),
         cert: dir.join("ssl.cert"),
         key: dir.join("ssl.key"),
     };
-    if out.ca_cert.exists() && out.cert.exists() && out.key.exists() {
-        return Ok(out);
-    }
+    let ca_key_path = dir.join("ca.key");
     let setup = |e: rcgen::Error| TlsError::Setup(e.to_string());
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let existing = if out.ca_cert.exists() && ca_key_path.exists() {
+        let pem = std::fs::read_to_string(&ca_key_path).map_err(|e| file_err(&ca_key_path, e))?;
+        Some(KeyPair::from_pem(&pem).map_err(|e| file_err(&ca_key_path, e))?)
+    } else {
+        None
+    };
+    let fresh_ca = existing.is_none();
+    let ca_key = match existing {
+        Some(k) => k,
+        None => KeyPair::generate().map_err(setup)?,
+    };
+    // The same subject and key give the same issuer, so certificates signed
+    // now verify against the ca.crt clients already trust.
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(setup)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "registry local CA");
-    let ca_key = KeyPair::generate().map_err(setup)?;
     let ca = ca_params.self_signed(&ca_key).map_err(setup)?;
+    if fresh_ca {
+        write_private(&ca_key_path, &ca_key.serialize_pem())?;
+        std::fs::write(&out.ca_cert, ca.pem()).map_err(|e| file_err(&out.ca_cert, e))?;
+    }
     let mut params = CertificateParams::new(hosts.to_vec()).map_err(setup)?;
     params.distinguished_name.push(
         DnType::CommonName,
@@ -78,11 +95,23 @@ pub fn self_signed(dir: &Path, hosts: &[String]) -> Result<Generated, TlsError> 
     );
     let key = KeyPair::generate().map_err(setup)?;
     let cert = params.signed_by(&key, &ca, &ca_key).map_err(setup)?;
-    let write = |p: &Path, s: String| std::fs::write(p, s).map_err(|e| file_err(p, e));
-    write(&out.ca_cert, ca.pem())?;
-    write(&out.cert, format!("{}{}", cert.pem(), ca.pem()))?;
-    write(&out.key, key.serialize_pem())?;
+    write_private(&out.key, &key.serialize_pem())?;
+    std::fs::write(&out.cert, cert.pem()).map_err(|e| file_err(&out.cert, e))?;
     Ok(out)
+}
+
+/// Writes a secret file with mode 0600.
+fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| file_err(path, e))
 }
 
 #[cfg(test)]
@@ -97,6 +126,19 @@ mod tests {
         assert!(std::fs::read_to_string(&g.ca_cert)
             .expect("ca")
             .contains("BEGIN CERTIFICATE"));
+    }
+
+    #[test]
+    fn a_restart_keeps_the_ca_and_covers_new_hosts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = self_signed(dir.path(), &["localhost".into()]).expect("generate");
+        let ca_before = std::fs::read(&first.ca_cert).expect("ca");
+        let second = self_signed(dir.path(), &["registry.example.test".into()]).expect("again");
+        assert_eq!(std::fs::read(&second.ca_cert).expect("ca"), ca_before);
+        assert!(server_config(&second.cert, &second.key).is_ok());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&second.key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "private key is not readable by others");
     }
 
     #[test]

@@ -142,6 +142,7 @@ pub struct Db {
     readers: DbPool,
     writers: DbPool,
     sqlite: bool,
+    target: DbTarget,
 }
 
 impl Db {
@@ -169,6 +170,7 @@ impl Db {
                     readers,
                     writers,
                     sqlite: true,
+                    target: target.clone(),
                 })
             }
             DbTarget::Postgres(_) => {
@@ -177,6 +179,7 @@ impl Db {
                     readers: pool.clone(),
                     writers: pool,
                     sqlite: false,
+                    target: target.clone(),
                 })
             }
         }
@@ -192,7 +195,11 @@ impl Db {
         let mig = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
         let names = |v: Vec<diesel::migration::MigrationVersion<'_>>| v.iter().map(|v| v.to_string()).collect();
         match &mut *conn {
-            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(names).map_err(mig),
+            DbConn::Sqlite(c) => {
+                // Processes sharing the file take turns, like PostgreSQL's advisory lock.
+                let _turn = self.sqlite_migration_lock()?;
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map(names).map_err(mig)
+            }
             DbConn::Pg(c) => {
                 c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
                 let result: Result<Vec<String>, DbError> =
@@ -201,6 +208,23 @@ impl Db {
                 result
             }
         }
+    }
+
+    /// An exclusive lock on `<database>.migrate.lock`, held until dropped.
+    fn sqlite_migration_lock(&self) -> Result<std::fs::File, DbError> {
+        let DbTarget::Sqlite(path) = &self.target else {
+            return Err(DbError::Migration("not an SQLite database".into()));
+        };
+        let lock_path = path.with_extension("migrate.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| DbError::Migration(format!("{}: {e}", lock_path.display())))?;
+        file.lock()
+            .map_err(|e| DbError::Migration(format!("{}: {e}", lock_path.display())))?;
+        Ok(file)
     }
 
     /// Runs read-only work on a pooled connection off the async runtime.

@@ -200,3 +200,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     robotaccount,
     oauthaccesstoken,
 );
+
+diesel::table! {
+    servicekey (name) {
+        name -> Text,
+        secret -> Text,
+        created_ms -> BigInt,
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::PasswordHash;
 use argon2::Argon2;
 use rand::distr::{Alphanumeric, SampleString};
 use regex::Regex;
@@ -79,6 +79,13 @@ pub struct AccountPolicy {
     pub user_initialize: bool,
     /// `FEATURE_MAILING`: an email address is required and verified.
     pub mailing: bool,
+    /// `FEATURE_SUPERUSERS_FULL_ACCESS`: superusers act on every namespace.
+    pub superusers_full_access: bool,
+    /// `ROBOTS_DISALLOW`: no robot may be created or log in.
+    pub robots_disallow: bool,
+    /// `CREATE_NAMESPACE_ON_PUSH`: a push into a missing namespace creates
+    /// it as an organization owned by the pusher.
+    pub create_namespace_on_push: bool,
 }
 
 impl Default for AccountPolicy {
@@ -88,6 +95,9 @@ impl Default for AccountPolicy {
             user_creation: true,
             user_initialize: false,
             mailing: false,
+            superusers_full_access: false,
+            robots_disallow: false,
+            create_namespace_on_push: false,
         }
     }
 }
@@ -124,18 +134,80 @@ fn check_email(email: &str) -> Result<(), Error> {
     }
 }
 
-/// Hashes a password with Argon2id and a random salt.
+/// Argon2id cost: OWASP's 7 MiB / 5 passes variant, which keeps the memory
+/// a login needs small.
+const ARGON2_M_KIB: u32 = 7 * 1024;
+const ARGON2_T: u32 = 5;
+
+/// One work area shared by all password checks: memory is allocated once
+/// instead of per login (per-thread allocations were kept by the allocator).
+static ARGON2_BLOCKS: std::sync::Mutex<Vec<argon2::Block>> = std::sync::Mutex::new(Vec::new());
+
+fn argon2_into(
+    algorithm: argon2::Algorithm,
+    params: argon2::Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> bool {
+    let need = params.block_count();
+    let argon = Argon2::new(algorithm, argon2::Version::V0x13, params);
+    let mut blocks = ARGON2_BLOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    if blocks.len() < need {
+        blocks.resize(need, argon2::Block::default());
+    }
+    argon
+        .hash_password_into_with_memory(password, salt, out, &mut blocks[..need])
+        .is_ok()
+}
+
+/// Hashes a password with Argon2id and a random salt, in PHC string form.
 pub fn hash_password(password: &str) -> Result<String, Error> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+    let salt = rand::random::<[u8; 16]>();
+    let params = argon2::Params::new(ARGON2_M_KIB, ARGON2_T, 1, Some(32))
         .map_err(|e| Error::InvalidRequest(format!("cannot hash password: {e}")))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::InvalidRequest(format!("cannot hash password: {e}")))
+    let mut out = [0u8; 32];
+    if !argon2_into(
+        argon2::Algorithm::Argon2id,
+        params,
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    ) {
+        return Err(Error::InvalidRequest("cannot hash password".into()));
+    }
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, b);
+    Ok(format!(
+        "$argon2id$v=19$m={ARGON2_M_KIB},t={ARGON2_T},p=1${}${}",
+        b64(&salt),
+        b64(&out)
+    ))
 }
 
 fn password_matches(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(algorithm, params, password.as_bytes(), salt, &mut out)
+        && out
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// A random string of `len` letters and digits.
@@ -370,9 +442,10 @@ impl Registry {
         Ok(self.db().read(move |c| Ok(q::organizations_of(c, id)?)).await?)
     }
 
-    /// Whether `user` administers the organization (admin team or superuser).
+    /// Whether `user` administers the organization: an admin team, or a
+    /// superuser with `FEATURE_SUPERUSERS_FULL_ACCESS`.
     pub async fn is_org_admin(&self, user: &Account, org: &Account) -> Result<bool, Error> {
-        if self.is_superuser(user) {
+        if self.settings().accounts.superusers_full_access && self.is_superuser(user) {
             return Ok(true);
         }
         let (org_id, user_id) = (org.id, user.id);
@@ -469,8 +542,10 @@ impl Registry {
     /// repositories become unreachable; their content is reclaimed later.
     pub async fn delete_namespace(&self, account: &Account) -> Result<(), Error> {
         let (id, tombstone) = (account.id, format!("deleted+{}", uuid::Uuid::new_v4().simple()));
+        let name = account.username.clone();
         self.db()
             .write(move |c| {
+                crate::db::queries::robots::delete_all_of(c, &name)?;
                 q::rename(c, id, &tombstone)?;
                 q::update(
                     c,

@@ -3,7 +3,11 @@
 use serde_json::{json, Value};
 
 use super::{Error, Registry};
+use crate::db::models::Account;
 use crate::db::queries;
+
+/// Repositories read per round while filtering the catalog.
+const CATALOG_BATCH: i64 = 200;
 use crate::oci::{Digest, RepoName};
 
 /// One page of names, and whether more follow.
@@ -35,19 +39,34 @@ impl Registry {
         Ok(page_of(items, n))
     }
 
-    /// Repositories as `namespace/name` after `last`, at most `n`.
-    pub async fn catalog(&self, n: usize, last: Option<RepoName>) -> Result<Page, Error> {
-        let rows = self
-            .db()
-            .read(move |c| {
-                let after = last.as_ref().map(|r| (r.namespace(), r.name()));
-                Ok(queries::repositories::page(c, after, limit(n))?)
-            })
-            .await?;
-        Ok(page_of(
-            rows.into_iter().map(|(ns, name)| format!("{ns}/{name}")).collect(),
-            n,
-        ))
+    /// Repositories the account can read, as `namespace/name` after `last`,
+    /// at most `n`.
+    pub async fn catalog(&self, who: &Account, n: usize, last: Option<RepoName>) -> Result<Page, Error> {
+        let mut visible = Vec::new();
+        let mut after = last.map(|r| (r.namespace().to_owned(), r.name().to_owned()));
+        loop {
+            let from = after.clone();
+            let batch = self
+                .db()
+                .read(move |c| {
+                    let from = from.as_ref().map(|(ns, name)| (ns.as_str(), name.as_str()));
+                    Ok(queries::repositories::page(c, from, CATALOG_BATCH)?)
+                })
+                .await?;
+            let exhausted = batch.len() < usize::try_from(CATALOG_BATCH).unwrap_or(usize::MAX);
+            for (ns, name) in batch {
+                if self.repository_role(Some(who), &ns, &name).await?.is_some() {
+                    visible.push(format!("{ns}/{name}"));
+                }
+                after = Some((ns, name));
+                if visible.len() > n {
+                    return Ok(page_of(visible, n));
+                }
+            }
+            if exhausted {
+                return Ok(page_of(visible, n));
+            }
+        }
     }
 
     /// Descriptors of the manifests whose subject is `subject`, optionally

@@ -6,6 +6,11 @@ mod blobs;
 mod catalog;
 
 mod manifests;
+mod permissions;
+pub mod repositories;
+mod robots;
+mod teams;
+mod tokens;
 mod uploads;
 
 use std::sync::Arc;
@@ -14,6 +19,10 @@ pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, SCOPES_ALL};
 pub use blobs::{BlobRange, OpenBlob};
 pub use catalog::Page;
 pub use manifests::{PutManifest, StoredManifest};
+pub use permissions::Role;
+pub use robots::{NewRobot, Robot, RobotShortName, RobotUsage};
+pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
+pub use tokens::{Access, Claims, ScopeRequest};
 pub use uploads::{MountOutcome, UploadStatus};
 
 use crate::db::{Db, DbError};
@@ -107,12 +116,19 @@ struct Inner {
     db: Db,
     store: DynStore,
     settings: Settings,
+    /// The token signing key, read from the database once.
+    signing_key: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Registry {
     pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
         Registry {
-            inner: Arc::new(Inner { db, store, settings }),
+            inner: Arc::new(Inner {
+                db,
+                store,
+                settings,
+                signing_key: std::sync::OnceLock::new(),
+            }),
         }
     }
 
@@ -138,34 +154,10 @@ impl Registry {
             .ok_or(Error::NameUnknown)
     }
 
-    /// The repository's id, creating it (and its namespace) for a push.
+    /// The repository's id for a push; `ensure_repository_for_push` created
+    /// it when the caller was allowed to.
     async fn repo_id_for_push(&self, repo: &RepoName) -> Result<i64, Error> {
-        if let Ok(id) = self.repo_id(repo).await {
-            return Ok(id);
-        }
-        let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
-        let visibility = if self.settings().create_private_repo_on_push {
-            "private"
-        } else {
-            "public"
-        };
-        let now = crate::now_ms();
-        let created = self
-            .db()
-            .write(move |c| {
-                Ok::<_, Error>(crate::db::queries::repositories::ensure(
-                    c, &ns, &name, visibility, now,
-                )?)
-            })
-            .await;
-        match created {
-            Ok(r) => Ok(r.id),
-            // Another replica created it between our read and our write.
-            Err(Error::Db(DbError::Query(e))) if crate::db::queries::is_unique_violation(&e) => {
-                self.repo_id(repo).await
-            }
-            Err(e) => Err(e),
-        }
+        self.repo_id(repo).await
     }
 
     /// Checks the database and the blob store (`/health/endtoend`).

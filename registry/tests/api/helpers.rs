@@ -60,20 +60,48 @@ pub async fn spawn_app() -> TestApp {
         Ok("postgres-s3") => postgres_s3().await,
         Ok(other) => panic!("unknown REGISTRY_TEST_BACKEND `{other}` (use sqlite-fs or postgres-s3)"),
     };
+    // Pushes create the namespaces they name, owned by the test user.
+    let mut config = config;
+    config.create_namespace_on_push = true;
     let options = Options {
         config,
         data_dir: dir.path().to_owned(),
         migrate: true,
     };
     let address = serve(options.clone()).await;
+    let client = pusher_client(&options).await;
     TestApp {
         address,
-        client: Client::new(),
+        client,
         data_dir: dir.path().to_owned(),
         backend,
         options,
         _dir: dir,
     }
+}
+
+/// A client logged in (Basic, `$oauthtoken` + access token) as user `pusher`,
+/// who may push anywhere namespaces may be created.
+async fn pusher_client(options: &Options) -> Client {
+    use base64::Engine as _;
+    let services = registry::startup::open_registry(&options.config, &options.data_dir, false)
+        .await
+        .expect("services open");
+    let pusher = services
+        .create_user("pusher", "password123", Some("pusher@example.com"))
+        .await
+        .expect("create the test user");
+    let token = services
+        .issue_access_token(&pusher, &registry::service::Scopes::all(), "tests")
+        .await
+        .expect("token for the test user");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("$oauthtoken:{token}"));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Basic {basic}").parse().expect("header value"),
+    );
+    Client::builder().default_headers(headers).build().expect("client")
 }
 
 async fn serve(options: Options) -> String {
@@ -94,6 +122,12 @@ fn required(name: &str) -> String {
 }
 
 async fn postgres_s3() -> (Config, Backend) {
+    let (yaml, backend) = postgres_s3_yaml().await;
+    (Config::parse(&yaml).expect("test config parses"), backend)
+}
+
+/// The postgres-s3 config text: a fresh database and a fresh bucket.
+async fn postgres_s3_yaml() -> (String, Backend) {
     let admin_url = required("REGISTRY_TEST_PG_URL");
     let endpoint = required("REGISTRY_TEST_S3_ENDPOINT").trim_end_matches('/').to_owned();
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -123,8 +157,7 @@ async fn postgres_s3() -> (Config, Backend) {
         host = s3.host_str().expect("S3 host"),
         port = s3.port_or_known_default().expect("S3 port"),
     );
-    let config = Config::parse(&yaml).expect("test config parses");
-    (config, Backend::PostgresS3 { endpoint, bucket })
+    (yaml, Backend::PostgresS3 { endpoint, bucket })
 }
 
 impl TestApp {
@@ -417,4 +450,339 @@ pub fn oci_error_shape(value: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// /api/v1 helpers (v1_users, v1_organizations, v1_superuser)
+// ---------------------------------------------------------------------------
+
+/// Like `spawn_app`, with `extra_yaml` (top-level `config.yaml` keys such as
+/// `SUPER_USERS: [admin]` or `FEATURE_USER_CREATION: false`) merged over the
+/// backend's config; its keys win.
+pub async fn spawn_app_with(extra_yaml: &str) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (base_yaml, backend) = match std::env::var("REGISTRY_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("") | Ok("sqlite-fs") => (String::new(), Backend::SqliteFs),
+        Ok("postgres-s3") => postgres_s3_yaml().await,
+        Ok(other) => panic!("unknown REGISTRY_TEST_BACKEND `{other}` (use sqlite-fs or postgres-s3)"),
+    };
+    let config = Config::parse(&merge_yaml(&base_yaml, extra_yaml)).expect("merged test config parses");
+    let options = Options {
+        config,
+        data_dir: dir.path().to_owned(),
+        migrate: true,
+    };
+    let address = serve(options.clone()).await;
+    TestApp {
+        address,
+        client: Client::new(),
+        data_dir: dir.path().to_owned(),
+        backend,
+        options,
+        _dir: dir,
+    }
+}
+
+/// The top-level keys of `base` overridden by those of `extra`.
+fn merge_yaml(base: &str, extra: &str) -> String {
+    fn mapping(text: &str) -> serde_yaml::Mapping {
+        match serde_yaml::from_str(text).expect("test YAML parses") {
+            serde_yaml::Value::Null => serde_yaml::Mapping::new(),
+            serde_yaml::Value::Mapping(m) => m,
+            other => panic!("test YAML must be a mapping, got {other:?}"),
+        }
+    }
+    let mut merged = mapping(base);
+    merged.extend(mapping(extra));
+    serde_yaml::to_string(&merged).expect("test YAML serializes")
+}
+
+/// Creates a user `name` (password `password123`, email `name@example.com`)
+/// through the services and returns it with an access token of `scopes`.
+pub async fn api_user(app: &TestApp, name: &str, scopes: &str) -> (registry::db::models::Account, String) {
+    let services = app.services_with_stale_age(86_400).await;
+    let user = services
+        .create_user(name, "password123", Some(&format!("{name}@example.com")))
+        .await
+        .unwrap_or_else(|e| panic!("creating user {name}: {e}"));
+    let token = api_token(app, &user, scopes).await;
+    (user, token)
+}
+
+/// A fresh access token of `scopes` (`all` for every scope) for `user`.
+pub async fn api_token(app: &TestApp, user: &registry::db::models::Account, scopes: &str) -> String {
+    let scopes = match scopes {
+        "all" => registry::service::Scopes::all(),
+        s => registry::service::Scopes::parse(s).expect("test scopes parse"),
+    };
+    app.services_with_stale_age(86_400)
+        .await
+        .issue_access_token(user, &scopes, "test token")
+        .await
+        .expect("issue access token")
+}
+
+/// Checks a Quay API error: the status, and the problem body
+/// `{"status","title","type","detail","error_message","error_type"}` whose
+/// type is `kind`. Returns the body.
+pub async fn assert_api_error(res: Response, status: u16, kind: &str) -> Value {
+    let what = format!("{} {}", res.status(), res.url());
+    assert_eq!(res.status().as_u16(), status, "{what}: status");
+    let content_type = header_of(res.headers(), "Content-Type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: Content-Type {content_type:?}"
+    );
+    let body: Value = res
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: body is not JSON: {e}"));
+    assert_eq!(body["status"], status, "{what}: `status` in {body}");
+    assert_eq!(body["title"], kind, "{what}: `title` in {body}");
+    assert_eq!(body["error_type"], kind, "{what}: `error_type` in {body}");
+    let type_url = body["type"].as_str().unwrap_or_default();
+    assert!(
+        type_url.ends_with(&format!("/api/v1/error/{kind}")),
+        "{what}: `type` in {body}"
+    );
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(!detail.is_empty(), "{what}: empty `detail` in {body}");
+    assert_eq!(body["error_message"], detail, "{what}: `error_message` in {body}");
+    body
+}
+
+// ---------------------------------------------------------------------------
+// /api/v1 helpers (v1_teams, v1_robots)
+// ---------------------------------------------------------------------------
+
+/// Who `grant_role` gives a repository role to.
+#[derive(Debug, Clone, Copy)]
+pub enum Grantee<'a> {
+    /// A user or robot, by full name.
+    Account(&'a str),
+    /// A team of the repository's organization, by name.
+    Team(&'a str),
+}
+
+/// Creates `namespace/name` (private) when missing and grants `role` on it,
+/// straight in the database, so tests of permission listings do not depend on
+/// the repository permission API.
+pub async fn grant_role(app: &TestApp, repo: &str, grantee: Grantee<'_>, role: &str) {
+    use diesel::prelude::*;
+    use registry::db::schema::{repositorypermission as rp, team, users};
+
+    let (ns, name) = repo.split_once('/').expect("repo is namespace/name");
+    let (ns, name, role) = (ns.to_owned(), name.to_owned(), role.to_owned());
+    let (account, team_name) = match grantee {
+        Grantee::Account(a) => (Some(a.to_owned()), None),
+        Grantee::Team(t) => (None, Some(t.to_owned())),
+    };
+    app.services_with_stale_age(86_400)
+        .await
+        .db()
+        .write(move |c| {
+            let repo = registry::db::queries::repositories::ensure(c, &ns, &name, "private", registry::now_ms())?;
+            let user_id = match &account {
+                Some(a) => Some(
+                    users::table
+                        .filter(users::username.eq(a))
+                        .select(users::id)
+                        .first::<i64>(c)?,
+                ),
+                None => None,
+            };
+            let team_id = match &team_name {
+                Some(t) => Some(
+                    team::table
+                        .inner_join(users::table)
+                        .filter(users::username.eq(&ns))
+                        .filter(team::name.eq(t))
+                        .select(team::id)
+                        .first::<i64>(c)?,
+                ),
+                None => None,
+            };
+            diesel::insert_into(rp::table)
+                .values((
+                    rp::repository_id.eq(repo.id),
+                    rp::user_id.eq(user_id),
+                    rp::team_id.eq(team_id),
+                    rp::role.eq(&role),
+                ))
+                .execute(c)?;
+            Ok::<_, registry::service::Error>(())
+        })
+        .await
+        .expect("grant a repository role");
+}
+
+// ---------------------------------------------------------------------------
+// /api/v1 helpers (v1_repositories, v1_permissions)
+// ---------------------------------------------------------------------------
+
+/// A registry with its services at hand, for the repository API tests:
+/// accounts, teams, robots and tags are made through the services, and the
+/// API is called over HTTP.
+pub struct RepoFixture {
+    pub app: TestApp,
+    pub services: registry::service::Registry,
+}
+
+impl RepoFixture {
+    pub async fn new() -> RepoFixture {
+        RepoFixture::with_config("").await
+    }
+
+    /// With extra `config.yaml` keys (see `spawn_app_with`).
+    pub async fn with_config(extra_yaml: &str) -> RepoFixture {
+        let app = spawn_app_with(extra_yaml).await;
+        let services = app.services_with_stale_age(86_400).await;
+        RepoFixture { app, services }
+    }
+
+    /// A user (password `password123`) and a token with every scope.
+    pub async fn user(&self, name: &str) -> (registry::db::models::Account, String) {
+        let user = self
+            .services
+            .create_user(name, "password123", Some(&format!("{name}@example.com")))
+            .await
+            .unwrap_or_else(|e| panic!("creating user {name}: {e}"));
+        let token = self.token(&user, "all").await;
+        (user, token)
+    }
+
+    /// A token of `scopes` (`all` for every scope).
+    pub async fn token(&self, user: &registry::db::models::Account, scopes: &str) -> String {
+        let scopes = match scopes {
+            "all" => registry::service::Scopes::all(),
+            s => registry::service::Scopes::parse(s).expect("test scopes parse"),
+        };
+        self.services
+            .issue_access_token(user, &scopes, "test token")
+            .await
+            .expect("issue access token")
+    }
+
+    /// An organization owned by `owner` (in its `owners` team).
+    pub async fn org(&self, owner: &registry::db::models::Account, name: &str) -> registry::db::models::Account {
+        self.services
+            .create_organization(owner, name, None)
+            .await
+            .unwrap_or_else(|e| panic!("creating organization {name}: {e}"))
+    }
+
+    /// A team of `org` with org-level `role` (member, creator, admin) and
+    /// these members (users or robots of the org).
+    pub async fn team(
+        &self,
+        by: &registry::db::models::Account,
+        org: &registry::db::models::Account,
+        name: &str,
+        role: &str,
+        members: &[&str],
+    ) {
+        let team_name = registry::service::TeamName::parse(name).expect("team name");
+        let role = registry::service::TeamRole::parse(role).expect("team role");
+        let (team, _) = self
+            .services
+            .put_team(by, org, &team_name, role, None)
+            .await
+            .unwrap_or_else(|e| panic!("creating team {name}: {e}"));
+        for m in members {
+            self.services
+                .add_team_member(org, &team, m)
+                .await
+                .unwrap_or_else(|e| panic!("adding {m} to team {name}: {e}"));
+        }
+    }
+
+    /// A robot `<namespace>+<short>`, as its account row.
+    pub async fn robot(&self, namespace: &registry::db::models::Account, short: &str) -> registry::db::models::Account {
+        let short_name = registry::service::RobotShortName::parse(short).expect("robot short name");
+        let robot = self
+            .services
+            .create_robot(
+                namespace,
+                &short_name,
+                registry::service::NewRobot {
+                    description: None,
+                    unstructured_metadata: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("creating robot {short}: {e}"));
+        self.services
+            .account(robot.name())
+            .await
+            .expect("robot lookup")
+            .expect("robot account exists")
+    }
+
+    /// Pushes a small image under `repo:tag` through the services; returns
+    /// the manifest digest.
+    pub async fn push_tag(&self, repo: &str, tag: &str) -> String {
+        use futures_util::StreamExt as _;
+        use registry::oci::{Digest, Reference, RepoName};
+
+        let name: RepoName = repo.parse().expect("repository name");
+        let config =
+            serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux", "nonce": hex::encode(random_bytes(8))}))
+                .expect("config JSON");
+        let layer = random_bytes(512);
+        for blob in [&config, &layer] {
+            let digest: Digest = sha256(blob).parse().expect("digest");
+            let body = futures_util::stream::once(std::future::ready(Ok(bytes::Bytes::from(blob.clone())))).boxed();
+            self.services
+                .put_blob(&name, &digest, body)
+                .await
+                .unwrap_or_else(|e| panic!("pushing a blob to {repo}: {e}"));
+        }
+        let manifest = image_manifest(
+            OCI_MANIFEST,
+            (OCI_CONFIG, &sha256(&config), config.len()),
+            &[(OCI_LAYER, &sha256(&layer), layer.len())],
+        );
+        let reference = Reference::Tag(tag.parse().expect("tag"));
+        self.services
+            .put_manifest(&name, &reference, Some(OCI_MANIFEST), manifest.clone())
+            .await
+            .unwrap_or_else(|e| panic!("pushing {repo}:{tag}: {e}"));
+        sha256(&manifest)
+    }
+
+    /// Calls `/api/v1{path}` with an optional bearer token and JSON body;
+    /// returns the status and the JSON body (`null` when empty).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut req = self
+            .app
+            .client
+            .request(method.clone(), self.app.url(&format!("/api/v1{path}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("response body");
+        let value = match text.trim() {
+            "" => Value::Null,
+            t => serde_json::from_str(t)
+                .unwrap_or_else(|e| panic!("{method} {path}: {status} body is not JSON ({e}): {t}")),
+        };
+        (status, value)
+    }
+
+    /// Creates `namespace/name` through the API with `token`; panics unless 201.
+    pub async fn create_repo(&self, token: &str, namespace: &str, name: &str, visibility: &str) {
+        let body = json!({"namespace": namespace, "repository": name, "visibility": visibility, "description": ""});
+        let (status, value) = self.call("POST", "/repository", Some(token), Some(body)).await;
+        assert_eq!(status, 201, "creating {namespace}/{name}: {value}");
+    }
 }

@@ -5,6 +5,7 @@
 //! `postgres-s3`). The modules follow the OCI conformance suite's workflows
 //! (pull, push, content discovery, content management) plus Quay's /v2 rules.
 
+mod authz_matrix;
 mod base;
 mod blobs;
 mod catalog;
@@ -21,3 +22,10 @@ mod referrers;
 mod replicas;
 mod tags;
 mod uploads;
+mod v1_organizations;
+mod v1_permissions;
+mod v1_repositories;
+mod v1_robots;
+mod v1_superuser;
+mod v1_teams;
+mod v1_users;

@@ -1,6 +1,8 @@
 //! Quay's API error body: `{"status","title","type","detail","error_message","error_type"}`.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
@@ -56,6 +58,14 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.response_on("")
+    }
+}
+
+impl ApiError {
+    /// The response, with the problem `type` URL under `base`
+    /// (`scheme://host`; the scope's error handler fills it in).
+    pub fn response_on(&self, base: &str) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
         if let Some(after) = self.retry_after {
             res.insert_header(("Retry-After", after.to_string()));
@@ -63,12 +73,29 @@ impl ResponseError for ApiError {
         res.json(json!({
             "status": self.status.as_u16(),
             "title": self.kind,
-            "type": format!("/api/v1/error/{}", self.kind),
+            "type": format!("{base}/api/v1/error/{}", self.kind),
             "detail": self.detail,
             "error_message": self.detail,
             "error_type": self.kind,
         }))
     }
+}
+
+/// Rewrites API errors so their `type` is an absolute URL on the host the
+/// client called, as Quay answers.
+pub fn absolute_problem_type<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let rebuilt = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .map(|api| {
+            let info = res.request().connection_info();
+            api.response_on(&format!("{}://{}", info.scheme(), info.host()))
+        });
+    Ok(ErrorHandlerResponse::Response(match rebuilt {
+        Some(new) => res.into_response(new).map_into_right_body(),
+        None => res.map_into_left_body(),
+    }))
 }
 
 impl From<Error> for ApiError {

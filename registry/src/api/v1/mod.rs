@@ -11,6 +11,7 @@ mod team;
 mod user;
 mod views;
 
+use actix_web::middleware::ErrorHandlers;
 use actix_web::web;
 
 pub use caller::ApiCaller;
@@ -19,6 +20,7 @@ pub use error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap(ErrorHandlers::new().default_handler(error::absolute_problem_type))
             .app_data(
                 web::JsonConfig::default().error_handler(|err, _req| {
                     ApiError::invalid_request(format!("Invalid request body: {err}")).into()

@@ -1,5 +1,176 @@
-//! Being written.
+//! `/api/v1/repository/{repo}/permissions/…`: direct repository grants to
+//! users, robots and teams (quay-api.md §1.7). Every endpoint needs admin
+//! on the repository.
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use super::repository::access;
+use super::views::avatar;
+use super::{ApiCaller, ApiError};
+use crate::service::repositories::{RepositoryView, TeamGrant, UserGrant};
+use crate::service::Role;
+use crate::state::AppState;
+
+const BASE: &str = "/repository/{repo:.+}/permissions";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource([format!("{BASE}/user/"), format!("{BASE}/user")]).route(web::get().to(list_user_grants)),
+    )
+    .service(web::resource([format!("{BASE}/team/"), format!("{BASE}/team")]).route(web::get().to(list_team_grants)))
+    .route(
+        &format!("{BASE}/user/{{username}}/transitive"),
+        web::get().to(transitive_roles),
+    )
+    .service(
+        web::resource(format!("{BASE}/user/{{username}}"))
+            .route(web::get().to(get_user_grant))
+            .route(web::put().to(put_user_grant))
+            .route(web::delete().to(delete_user_grant)),
+    )
+    .service(
+        web::resource(format!("{BASE}/team/{{team}}"))
+            .route(web::get().to(get_team_grant))
+            .route(web::put().to(put_team_grant))
+            .route(web::delete().to(delete_team_grant)),
+    );
+}
+
+#[derive(Deserialize)]
+struct RolePath {
+    repo: String,
+    #[serde(alias = "team")]
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct NewRole {
+    role: String,
+}
+
+impl NewRole {
+    fn parse(&self) -> Result<Role, ApiError> {
+        Role::parse(&self.role).ok_or_else(|| {
+            ApiError::invalid_request(format!("'{}' is not one of ['read', 'write', 'admin']", self.role))
+        })
+    }
+}
+
+/// The repository if the caller administers it.
+async fn administered(state: &AppState, caller: &ApiCaller, repo: &str) -> Result<RepositoryView, ApiError> {
+    Ok(access(state, caller, repo, Role::Admin).await?.repo)
+}
+
+fn user_grant_view(g: &UserGrant) -> Value {
+    let mut v = json!({
+        "role": g.role.as_str(),
+        "name": g.name,
+        "is_robot": g.is_robot,
+        "avatar": avatar(&g.name, if g.is_robot { "robot" } else { "user" }),
+    });
+    if let Some(member) = g.is_org_member {
+        v["is_org_member"] = json!(member);
+    }
+    v
+}
+
+fn team_grant_view(g: &TeamGrant) -> Value {
+    json!({"role": g.role.as_str(), "name": g.name, "avatar": avatar(&g.name, "team")})
+}
+
+async fn list_user_grants(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    repo: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &repo).await?;
+    let grants = state.registry.user_grants(&repo).await?;
+    let map: Map<String, Value> = grants.iter().map(|g| (g.name.clone(), user_grant_view(g))).collect();
+    Ok(HttpResponse::Ok().json(json!({ "permissions": map })))
+}
+
+async fn list_team_grants(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    repo: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &repo).await?;
+    let grants = state.registry.team_grants(&repo).await?;
+    let map: Map<String, Value> = grants.iter().map(|g| (g.name.clone(), team_grant_view(g))).collect();
+    Ok(HttpResponse::Ok().json(json!({ "permissions": map })))
+}
+
+async fn transitive_roles(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    let roles = state.registry.transitive_roles(&repo, &path.username).await?;
+    let roles: Vec<Value> = roles.iter().map(|r| json!({"role": r.as_str()})).collect();
+    Ok(HttpResponse::Ok().json(json!({ "permissions": roles })))
+}
+
+async fn get_user_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    let grant = state.registry.user_grant(&repo, &path.username).await?;
+    Ok(HttpResponse::Ok().json(user_grant_view(&grant)))
+}
+
+async fn put_user_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+    body: web::Json<NewRole>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    let grant = state.registry.grant_user(&repo, &path.username, body.parse()?).await?;
+    Ok(HttpResponse::Ok().json(user_grant_view(&grant)))
+}
+
+async fn delete_user_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    state.registry.revoke_user(&repo, &path.username).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn get_team_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    let grant = state.registry.team_grant(&repo, &path.username).await?;
+    Ok(HttpResponse::Ok().json(team_grant_view(&grant)))
+}
+
+async fn put_team_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+    body: web::Json<NewRole>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    let grant = state.registry.grant_team(&repo, &path.username, body.parse()?).await?;
+    Ok(HttpResponse::Ok().json(team_grant_view(&grant)))
+}
+
+async fn delete_team_grant(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RolePath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = administered(&state, &caller, &path.repo).await?;
+    state.registry.revoke_team(&repo, &path.username).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

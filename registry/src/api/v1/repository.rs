@@ -1,5 +1,407 @@
-//! Being written.
+//! `/api/v1/repository…`: create, list, view, describe, delete and change
+//! the visibility of repositories (quay-api.md §1.6).
+//!
+//! Repository paths hold `/` (`ns/a/b`), so the catch-all route
+//! `/repository/{repo:.+}` refuses paths that continue with a sub-resource
+//! word; those belong to the more specific routes of other modules.
 
-use actix_web::web;
+use actix_web::guard::{self, GuardContext};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use super::{ApiCaller, ApiError};
+use crate::oci::RepoName;
+use crate::service::repositories::{
+    state_name, ListQuery, ListedRepository, NewRepository, RepositoryAccess, RepositoryView, TagSummary, Visibility,
+};
+use crate::service::Role;
+use crate::state::AppState;
+
+/// Path words that start a sub-resource after a repository path
+/// (`/repository/{repo}/<word>/…`), in every API family.
+const SUBRESOURCES: &[&str] = &[
+    "authorizedemail",
+    "autoprunepolicy",
+    "build",
+    "changestate",
+    "changetrust",
+    "changevisibility",
+    "immutabilitypolicy",
+    "logs",
+    "aggregatelogs",
+    "exportlogs",
+    "manifest",
+    "mirror",
+    "notification",
+    "permissions",
+    "tag",
+    "tokens",
+    "trigger",
+    "image",
+];
+
+/// Most tags a repository view lists (Quay's `max_tags`).
+const MAX_TAGS: usize = 500;
+/// Days of (empty) action statistics a view with `includeStats` carries.
+const STATS_DAYS: i64 = 91;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/repository", "/repository/"])
+            .route(web::get().to(list_repos))
+            .route(web::post().to(create_repo)),
+    )
+    .service(web::resource("/repository/{repo:.+}/changevisibility").route(web::post().to(change_visibility)))
+    .service(
+        web::resource("/repository/{repo:.+}")
+            .guard(guard::fn_guard(names_only_a_repository))
+            .route(web::get().to(get_repo))
+            .route(web::put().to(update_repo))
+            .route(web::delete().to(delete_repo)),
+    );
+}
+
+/// Whether the path after `/repository/` is a repository path alone: no
+/// sub-resource word after the namespace and first name segment.
+fn names_only_a_repository(ctx: &GuardContext<'_>) -> bool {
+    let path = ctx.head().uri.path();
+    let rest = path.split_once("/repository/").map_or("", |(_, r)| r);
+    !rest.split('/').skip(2).any(|s| SUBRESOURCES.contains(&s))
+}
+
+/// The repository of a URL path; a malformed one is a 400.
+pub(super) fn repo_path(raw: &str) -> Result<RepoName, ApiError> {
+    raw.parse::<RepoName>()
+        .map_err(|_| ApiError::invalid_request("Invalid repository name"))
+}
+
+/// The repository at `raw` if the caller may use it with role `need`.
+pub(super) async fn access(
+    state: &AppState,
+    caller: &ApiCaller,
+    raw: &str,
+    need: Role,
+) -> Result<RepositoryAccess, ApiError> {
+    let name = repo_path(raw)?;
+    Ok(state
+        .registry
+        .repository_access(caller.user.as_ref(), &caller.scopes, &name, need)
+        .await?)
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, ApiError> {
+    Visibility::parse(s).ok_or_else(|| ApiError::invalid_request(format!("'{s}' is not one of ['public', 'private']")))
+}
+
+/// Quay's `truthy_bool` for query flags.
+fn truthy(v: Option<&str>) -> bool {
+    v.is_some_and(|s| {
+        !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "" | "false" | "0" | "no" | "off" | "null"
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct NewRepo {
+    repository: String,
+    visibility: String,
+    description: String,
+    namespace: Option<String>,
+    repo_kind: Option<String>,
+}
+
+async fn create_repo(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<NewRepo>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("repo:create")?;
+    let visibility = parse_visibility(&body.visibility)?;
+    let kind = match body.repo_kind.as_deref() {
+        None | Some("image") => "image",
+        Some(other) => {
+            return Err(ApiError::invalid_request(format!(
+                "Repository kind {other} is not supported"
+            )))
+        }
+    };
+    let new = NewRepository {
+        namespace: body.namespace.as_deref().unwrap_or(&user.username),
+        name: &body.repository,
+        visibility,
+        description: &body.description,
+        kind,
+    };
+    let repo = state.registry.create_repository(user, &new).await?;
+    Ok(HttpResponse::Created().json(json!({"namespace": repo.namespace, "name": repo.name, "kind": repo.kind})))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    namespace: Option<String>,
+    public: Option<String>,
+    starred: Option<String>,
+    last_modified: Option<String>,
+    popularity: Option<String>,
+    repo_kind: Option<String>,
+    next_page: Option<String>,
+}
+
+/// The opaque `next_page` token for continuing after a repository id.
+fn page_token(after_id: i64) -> String {
+    hex::encode(json!({"after_id": after_id}).to_string())
+}
+
+/// The repository id a `next_page` token continues after; a token that
+/// does not decode restarts at the first page, as in Quay.
+fn page_start(token: Option<&str>) -> Option<i64> {
+    let bytes = hex::decode(token?).ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?["after_id"].as_i64()
+}
+
+async fn list_repos(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let namespace = params.namespace.as_deref().filter(|n| !n.is_empty());
+    let (public, starred) = (truthy(params.public.as_deref()), truthy(params.starred.as_deref()));
+    if namespace.is_none() && !public && !starred {
+        return Err(ApiError::invalid_request(
+            "namespace, starred or public are required for this API call",
+        ));
+    }
+    let query = ListQuery {
+        namespace,
+        public,
+        starred,
+        last_modified: truthy(params.last_modified.as_deref()),
+        kind: params.repo_kind.as_deref().unwrap_or("image"),
+        after_id: page_start(params.next_page.as_deref()),
+    };
+    let page = state
+        .registry
+        .list_repositories(caller.user.as_ref(), &caller.scopes, &query)
+        .await?;
+    let popularity = truthy(params.popularity.as_deref());
+    let signed_in = caller.user.is_some();
+    let repositories: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| listed_view(r, query.last_modified, popularity, signed_in))
+        .collect();
+    let mut body = json!({ "repositories": repositories });
+    if let Some(after) = page.next_after {
+        body["next_page"] = json!(page_token(after));
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// One entry of a repository listing.
+fn listed_view(r: &ListedRepository, last_modified: bool, popularity: bool, signed_in: bool) -> Value {
+    let mut v = json!({
+        "namespace": r.repo.namespace,
+        "name": r.repo.name,
+        "description": r.repo.description,
+        "is_public": r.repo.visibility == "public",
+        "kind": r.repo.kind,
+        "state": state_name(r.repo.state),
+    });
+    if last_modified {
+        v["last_modified"] = json!(r.last_modified_s);
+    }
+    if popularity {
+        // No action counts are kept yet.
+        v["popularity"] = json!(0.0);
+    }
+    if signed_in {
+        v["is_starred"] = json!(false);
+    }
+    v
+}
+
+#[derive(Deserialize)]
+struct ViewParams {
+    #[serde(rename = "includeTags")]
+    include_tags: Option<String>,
+    #[serde(rename = "includeStats")]
+    include_stats: Option<String>,
+}
+
+async fn get_repo(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    params: web::Query<ViewParams>,
+) -> Result<HttpResponse, ApiError> {
+    let RepositoryAccess { repo, role } = access(&state, &caller, &path, Role::Read).await?;
+    let mut view = repo_view(&repo, role);
+    if params.include_tags.as_deref().is_none_or(|v| truthy(Some(v))) {
+        let tags = state.registry.repository_tags(&repo, MAX_TAGS).await?;
+        let map: Map<String, Value> = tags.iter().map(|t| (t.name.clone(), tag_view(t))).collect();
+        view["tags"] = Value::Object(map);
+    }
+    if truthy(params.include_stats.as_deref()) {
+        view["stats"] = empty_stats(crate::now_ms());
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Quay's view of one repository, without tags.
+fn repo_view(repo: &RepositoryView, role: Role) -> Value {
+    let is_public = repo.visibility == "public";
+    json!({
+        "namespace": repo.namespace,
+        "name": repo.name,
+        "kind": repo.kind,
+        "description": repo.description,
+        "is_public": is_public,
+        "is_organization": repo.namespace_is_org,
+        "is_starred": false,
+        "status_token": "",
+        "trust_enabled": false,
+        "tag_expiration_s": repo.tag_expiration_s,
+        "is_free_account": true,
+        "state": state_name(repo.state),
+        "can_write": role >= Role::Write && repo.state == 0,
+        "can_admin": role >= Role::Admin,
+    })
+}
+
+fn tag_view(t: &TagSummary) -> Value {
+    let mut v = json!({
+        "name": t.name,
+        "size": t.size,
+        "manifest_digest": t.manifest_digest,
+    });
+    if t.lifetime_start_ms > 0 {
+        v["last_modified"] = json!(format_date(t.lifetime_start_ms));
+    }
+    if let Some(end) = t.lifetime_end_ms {
+        v["expiration"] = json!(format_date(end));
+    }
+    v
+}
+
+/// Quay fills the days without recorded actions with zero counts; no
+/// actions are recorded yet, so every day is zero.
+fn empty_stats(now_ms: i64) -> Value {
+    let today = now_ms.div_euclid(86_400_000);
+    Value::Array(
+        (1..=STATS_DAYS)
+            .map(|d| {
+                let (y, m, day) = civil_date(today - d);
+                json!({"date": format!("{y:04}-{m:02}-{day:02}"), "count": 0})
+            })
+            .collect(),
+    )
+}
+
+#[derive(Deserialize)]
+struct RepoUpdate {
+    description: String,
+}
+
+async fn update_repo(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<RepoUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Write).await?;
+    state
+        .registry
+        .set_repository_description(&granted.repo, &body.description)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+async fn delete_repo(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    state.registry.delete_repository(&granted.repo).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct ChangeVisibility {
+    visibility: String,
+}
+
+async fn change_visibility(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<ChangeVisibility>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let visibility = parse_visibility(&body.visibility)?;
+    state
+        .registry
+        .set_repository_visibility(&granted.repo, visibility)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// civil-from-days).
+fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Quay's dates: RFC 2822 in UTC, e.g. `Wed, 02 Oct 2002 13:00:00 -0000`.
+fn format_date(ms: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, secs) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) / 1000);
+    let (year, month, day) = civil_date(days);
+    let weekday = WEEKDAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} -0000",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc_2822_in_utc() {
+        assert_eq!(format_date(0), "Thu, 01 Jan 1970 00:00:00 -0000");
+        assert_eq!(format_date(1_033_563_600_000), "Wed, 02 Oct 2002 13:00:00 -0000");
+        assert_eq!(format_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 -0000");
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_bad_ones_restart() {
+        assert_eq!(page_start(Some(&page_token(42))), Some(42));
+        assert_eq!(page_start(Some("not a token")), None);
+        assert_eq!(page_start(None), None);
+    }
+
+    #[test]
+    fn quay_truthy_flags() {
+        assert!(truthy(Some("true")) && truthy(Some("1")) && truthy(Some("True")));
+        assert!(!truthy(Some("false")) && !truthy(Some("0")) && !truthy(Some("")) && !truthy(None));
+    }
+}

@@ -1,5 +1,233 @@
-//! Being written.
+//! `/api/v1/organization/{org}/team/…` and `/api/v1/organization/{org}/members…`:
+//! teams, their members and repository roles, and organization membership
+//! (which exists only through teams). Every call needs a token with
+//! `org:admin`; all but viewing a team's members need an organization admin.
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use super::organization::find_org;
+use super::views::avatar;
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::service::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organization/{org}/team/{team}")
+            .route(web::put().to(put_team))
+            .route(web::delete().to(delete_team)),
+    )
+    .route(
+        "/organization/{org}/team/{team}/members",
+        web::get().to(list_team_members),
+    )
+    .service(
+        web::resource("/organization/{org}/team/{team}/members/{member}")
+            .route(web::put().to(add_team_member))
+            .route(web::delete().to(remove_team_member)),
+    )
+    .route(
+        "/organization/{org}/team/{team}/permissions",
+        web::get().to(list_team_permissions),
+    )
+    .route("/organization/{org}/members", web::get().to(list_org_members))
+    .service(
+        web::resource("/organization/{org}/members/{member}")
+            .route(web::get().to(get_org_member))
+            .route(web::delete().to(remove_org_member)),
+    );
+}
+
+/// The calling user and the organization it administers: 401 for anonymous
+/// callers, 403 for a token without `org:admin` or a caller who is not an
+/// admin of the organization, 404 for an unknown organization.
+pub(super) async fn admin_of<'a>(
+    state: &AppState,
+    caller: &'a ApiCaller,
+    org: &str,
+) -> Result<(&'a Account, Account), ApiError> {
+    let user = caller.user_with("org:admin")?;
+    let org = find_org(state, org).await?;
+    if !state.registry.is_org_admin(user, &org).await? {
+        return Err(ApiError::unauthorized(false));
+    }
+    Ok((user, org))
+}
+
+async fn team_of(state: &AppState, org: &Account, name: &str) -> Result<Team, ApiError> {
+    state
+        .registry
+        .team(org, name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Team not found"))
+}
+
+fn team_view(team: &Team, new_team: bool) -> Value {
+    json!({
+        "name": team.name,
+        "description": team.description,
+        "can_view": true,
+        "role": team.role,
+        "avatar": avatar(&team.name, "team"),
+        "new_team": new_team,
+    })
+}
+
+fn member_view(a: &Account) -> Value {
+    json!({
+        "name": a.username,
+        "kind": "user",
+        "is_robot": a.robot,
+        "avatar": avatar(&a.username, if a.robot { "robot" } else { "user" }),
+        "invited": false,
+    })
+}
+
+pub(super) fn grants_view(grants: &[RepoGrant]) -> Value {
+    let permissions: Vec<Value> = grants
+        .iter()
+        .map(|g| json!({"repository": {"name": g.repository, "is_public": g.public}, "role": g.role}))
+        .collect();
+    json!({ "permissions": permissions })
+}
+
+fn org_member_view(m: &OrgMember) -> Value {
+    let a = &m.account;
+    json!({
+        "name": a.username,
+        "kind": if a.robot { "robot" } else { "user" },
+        "avatar": avatar(&a.username, if a.robot { "robot" } else { "user" }),
+        "teams": m.teams.iter().map(|t| json!({"name": t, "avatar": avatar(t, "team")})).collect::<Vec<_>>(),
+        "repositories": m.repositories,
+    })
+}
+
+#[derive(Deserialize)]
+struct TeamBody {
+    role: String,
+    description: Option<String>,
+}
+
+/// Creates or updates a team (Quay's upsert).
+async fn put_team(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<TeamBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, org) = admin_of(&state, &caller, &path.0).await?;
+    let name = TeamName::parse(&path.1)?;
+    let role = TeamRole::parse(&body.role)?;
+    let (team, created) = state
+        .registry
+        .put_team(user, &org, &name, role, body.description.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(team_view(&team, created)))
+}
+
+async fn delete_team(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, org) = admin_of(&state, &caller, &path.0).await?;
+    state.registry.delete_team(user, &org, &path.1).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Team members are visible to the team's own members and to org admins.
+async fn list_team_members(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("org:admin")?;
+    let org = find_org(&state, &path.0).await?;
+    let admin = state.registry.is_org_admin(user, &org).await?;
+    let team = match state.registry.team(&org, &path.1).await? {
+        Some(t) if admin || state.registry.is_team_member(&t, user).await? => t,
+        Some(_) => return Err(ApiError::unauthorized(false)),
+        None if admin => return Err(ApiError::not_found("Team not found")),
+        None => return Err(ApiError::unauthorized(false)),
+    };
+    let members = state.registry.team_members(&team).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "name": team.name,
+        "members": members.iter().map(member_view).collect::<Vec<_>>(),
+        "can_edit": admin,
+    })))
+}
+
+/// Adds a user or one of the organization's robots. Invitations are not
+/// implemented: users are added directly, as with `FEATURE_MAILING` off.
+async fn add_team_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    let team = team_of(&state, &org, &path.1).await?;
+    let member = state.registry.add_team_member(&org, &team, &path.2).await?;
+    Ok(HttpResponse::Ok().json(member_view(&member)))
+}
+
+async fn remove_team_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, org) = admin_of(&state, &caller, &path.0).await?;
+    let team = team_of(&state, &org, &path.1).await?;
+    state.registry.remove_team_member(user, &org, &team, &path.2).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_team_permissions(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    let team = team_of(&state, &org, &path.1).await?;
+    let grants = state.registry.team_permissions(&team).await?;
+    Ok(HttpResponse::Ok().json(grants_view(&grants)))
+}
+
+async fn list_org_members(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path).await?;
+    let members = state.registry.org_members(&org).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "members": members.iter().map(org_member_view).collect::<Vec<_>>(),
+    })))
+}
+
+async fn get_org_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    match state.registry.org_member(&org, &path.1).await? {
+        Some(m) => Ok(HttpResponse::Ok().json(org_member_view(&m))),
+        None => Err(ApiError::not_found("Member not found")),
+    }
+}
+
+/// Removes a user from every team of the organization and drops its direct
+/// roles on the organization's repositories.
+async fn remove_org_member(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    state.registry.remove_org_member(&org, &path.1).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

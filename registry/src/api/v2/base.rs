@@ -1,6 +1,6 @@
 use actix_web::HttpResponse;
 
 /// `GET /v2/`: the API version check.
-pub async fn ping() -> HttpResponse {
+pub fn ping() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body("true")
 }

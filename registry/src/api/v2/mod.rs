@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 pub use error::OciError;
 
-use crate::api::auth::{Action, Caller};
+use crate::api::auth::{Action, Caller, Credential, Refusal};
 use crate::oci::{Digest, RepoName};
 use crate::state::AppState;
 use crate::storage::ByteStream;
@@ -30,9 +30,9 @@ const NAME: &str = "{name:.+}";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let scope = web::scope("/v2")
         .wrap(DefaultHeaders::new().add(("Docker-Distribution-API-Version", "registry/2.0")))
-        .route("/", web::get().to(base::ping))
-        .route("/", web::head().to(base::ping))
-        .route("", web::get().to(base::ping))
+        .route("/", web::get().to(ping))
+        .route("/", web::head().to(ping))
+        .route("", web::get().to(ping))
         .route("/_catalog", web::get().to(tags::catalog))
         .route(&format!("/{NAME}/tags/list"), web::get().to(tags::list_tags))
         .route(&format!("/{NAME}/referrers/{{digest}}"), web::get().to(tags::referrers))
@@ -64,6 +64,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(scope);
 }
 
+/// `GET /v2/`: 200 for an authenticated caller, else a challenge that
+/// tells clients where to log in.
+async fn ping(caller: Caller) -> Result<HttpResponse, OciError> {
+    match caller.credential {
+        Credential::Anonymous => Err(caller.challenge(None)),
+        _ => Ok(base::ping()),
+    }
+}
+
 async fn not_found() -> Result<HttpResponse, OciError> {
     Err(OciError::new(404, "NAME_UNKNOWN", "no such /v2 endpoint"))
 }
@@ -78,9 +87,27 @@ fn parse_digest(s: &str) -> Result<Digest, OciError> {
 }
 
 /// Parses the name and asks the access policy; the seam every handler uses.
+/// A permitted push into a missing repository creates it for the pusher.
 async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Action) -> Result<RepoName, OciError> {
     let repo = repo_name(name)?;
-    state.auth.authorize(caller, &repo, action).await?;
+    match state.auth.authorize(caller, &repo, action).await {
+        Ok(()) => {}
+        Err(Refusal::Unauthenticated) => {
+            let actions = match action {
+                Action::Pull => "pull",
+                Action::Push => "pull,push",
+            };
+            return Err(caller.challenge(Some(format!("repository:{repo}:{actions}"))));
+        }
+        Err(refusal) => return Err(refusal.into()),
+    }
+    if action == Action::Push {
+        let pusher = caller.account(&state.registry).await?;
+        state
+            .registry
+            .ensure_repository_for_push(&repo, pusher.as_ref())
+            .await?;
+    }
     Ok(repo)
 }
 

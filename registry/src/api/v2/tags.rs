@@ -54,12 +54,12 @@ pub async fn catalog(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
-    if !state.auth.may_list_catalog(&caller).await {
-        return Ok(HttpResponse::Ok().json(json!({"repositories": []})));
-    }
     let n = page_size(query.n.as_deref(), state.max_page)?;
     let last = query.last.as_deref().and_then(|l| l.parse::<RepoName>().ok());
-    let page = state.registry.catalog(n, last).await?;
+    let Some(account) = caller.account(&state.registry).await? else {
+        return Ok(HttpResponse::Ok().json(json!({"repositories": []})));
+    };
+    let page = state.registry.catalog(&account, n, last).await?;
     let mut res = HttpResponse::Ok();
     if page.more {
         if let Some(last) = page.items.last() {

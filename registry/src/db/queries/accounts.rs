@@ -7,6 +7,10 @@ use crate::db::models::Account;
 use crate::db::schema::{oauthaccesstoken, team, teammember, users};
 use crate::db::DbConn;
 
+/// Names of deleted namespaces (`deleted+<uuid>`): user and organization
+/// names never contain `+`, so these never collide with or list as real ones.
+pub const DELETED_PATTERN: &str = "deleted+%";
+
 /// What a new account row holds.
 pub struct NewAccount<'a> {
     pub username: &'a str,
@@ -67,6 +71,7 @@ pub fn list_users(c: &mut DbConn, include_disabled: bool, limit: i64) -> QueryRe
     let mut q = users::table
         .filter(users::organization.eq(false))
         .filter(users::robot.eq(false))
+        .filter(users::username.not_like(DELETED_PATTERN))
         .order(users::username.asc())
         .limit(limit)
         .select(Account::as_select())
@@ -80,6 +85,7 @@ pub fn list_users(c: &mut DbConn, include_disabled: bool, limit: i64) -> QueryRe
 pub fn list_organizations(c: &mut DbConn, limit: i64) -> QueryResult<Vec<Account>> {
     users::table
         .filter(users::organization.eq(true))
+        .filter(users::username.not_like(DELETED_PATTERN))
         .order(users::username.asc())
         .limit(limit)
         .select(Account::as_select())
@@ -141,6 +147,8 @@ pub fn organizations_of(c: &mut DbConn, user_id: i64) -> QueryResult<Vec<(String
     let rows: Vec<(String, String)> = teammember::table
         .inner_join(team::table.inner_join(users::table))
         .filter(teammember::user_id.eq(user_id))
+        .filter(users::enabled.eq(true))
+        .filter(users::username.not_like(DELETED_PATTERN))
         .select((users::username, team::role))
         .load(c)?;
     let mut orgs: Vec<(String, bool)> = Vec::new();
@@ -213,4 +221,20 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
     diesel::delete(teammember::table.filter(teammember::user_id.eq(id))).execute(c)?;
     diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::authorized_user_id.eq(id))).execute(c)?;
     Ok(())
+}
+
+/// The named shared secret, created with `fresh` when missing (first writer wins).
+pub fn service_key(c: &mut DbConn, name: &str, fresh: &str, now: i64) -> QueryResult<String> {
+    use crate::db::schema::servicekey;
+    let row = (
+        servicekey::name.eq(name),
+        servicekey::secret.eq(fresh),
+        servicekey::created_ms.eq(now),
+    );
+    crate::per_backend!(c, |c| diesel::insert_into(servicekey::table)
+        .values(row)
+        .on_conflict(servicekey::name)
+        .do_nothing()
+        .execute(c))?;
+    servicekey::table.find(name).select(servicekey::secret).first(c)
 }

@@ -5,8 +5,11 @@
 pub mod accounts;
 pub mod blobs;
 pub mod manifests;
+pub mod permissions;
 pub mod repositories;
+pub mod robots;
 pub mod tags;
+pub mod teams;
 pub mod uploads;
 
 use diesel::result::{DatabaseErrorKind, Error};

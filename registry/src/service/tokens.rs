@@ -1,0 +1,215 @@
+//! Registry tokens (`/v2/auth`): who logged in with which credential kind,
+//! what they may do on the repositories they asked for (down-scoped, never
+//! refused), and the signed JWT that carries it to every /v2 request.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::permissions::Role;
+use super::{random_token, Error, Registry};
+use crate::db::models::Account;
+use crate::db::queries::accounts as q;
+use crate::oci::RepoName;
+
+/// How long a registry token is valid (Quay: one hour).
+const TOKEN_TTL_S: i64 = 3600;
+/// Clock skew tolerated when checking tokens.
+const LEEWAY_S: u64 = 30;
+/// The shared secret that signs registry tokens.
+const SIGNING_KEY: &str = "registry-token-signing";
+
+/// Repository actions a token grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub nbf: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub access: Vec<Access>,
+}
+
+/// A parsed `repository:<name>:<actions>` scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeRequest {
+    pub repo: RepoName,
+    pub actions: Vec<String>,
+}
+
+impl ScopeRequest {
+    /// Parses Docker's scope grammar; anything else is an invalid request.
+    pub fn parse(scope: &str) -> Result<ScopeRequest, Error> {
+        let bad = || Error::InvalidRequest(format!("Unable to parse scope: {scope}"));
+        let rest = scope.strip_prefix("repository:").ok_or_else(bad)?;
+        let (name, actions) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let actions: Vec<String> = actions
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if actions.is_empty() || actions.iter().any(|a| !matches!(a.as_str(), "pull" | "push" | "*")) {
+            return Err(bad());
+        }
+        let repo = name
+            .parse::<RepoName>()
+            .map_err(|_| Error::InvalidRequest(format!("Invalid repository name: {name}")))?;
+        Ok(ScopeRequest { repo, actions })
+    }
+}
+
+impl Registry {
+    /// The shared key, created on first use and the same for every replica.
+    async fn signing_key(&self) -> Result<Vec<u8>, Error> {
+        if let Some(k) = self.inner.signing_key.get() {
+            return Ok(k.clone());
+        }
+        let (fresh, now) = (random_token(64), crate::now_ms());
+        let key = self
+            .db()
+            .write(move |c| Ok::<_, Error>(q::service_key(c, SIGNING_KEY, &fresh, now)?))
+            .await?
+            .into_bytes();
+        let _ = self.inner.signing_key.set(key.clone());
+        Ok(key)
+    }
+
+    /// Authenticates Basic credentials as docker login sends them: a user
+    /// and password, a robot (`ns+name`) and its token, or `$oauthtoken`
+    /// and an OAuth access token.
+    pub async fn login(&self, username: &str, secret: &str) -> Result<Account, Error> {
+        match username {
+            "$oauthtoken" => Ok(self.authenticate_token(secret).await?.0),
+            name if name.contains('+') => self.authenticate_robot(name, secret).await,
+            name => self.authenticate_password(name, secret).await,
+        }
+    }
+
+    /// The actions of `wanted` the caller may have on the repository.
+    pub async fn grantable(
+        &self,
+        caller: Option<&Account>,
+        repo: &RepoName,
+        wanted: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let role = self.repository_role(caller, repo.namespace(), repo.name()).await?;
+        let exists = role.is_some() || self.repository_exists(repo).await?;
+        let mut granted = Vec::new();
+        for action in wanted {
+            let ok = match action.as_str() {
+                // Pulling a missing repository one could create is allowed, so
+                // the client learns it does not exist (nothing is revealed).
+                "pull" => match (caller, exists) {
+                    (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
+                    _ => role.is_some(),
+                },
+                "push" => match (caller, exists) {
+                    (_, true) => role >= Some(Role::Write),
+                    (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
+                    (None, false) => false,
+                },
+                "*" => role == Some(Role::Admin),
+                _ => false,
+            };
+            if ok && !granted.contains(action) {
+                granted.push(action.clone());
+            }
+        }
+        Ok(granted)
+    }
+
+    /// Whether the caller may create a repository in `namespace` (which may
+    /// not exist yet: then only with `CREATE_NAMESPACE_ON_PUSH`).
+    pub async fn may_create_repository(&self, caller: &Account, namespace: &str) -> Result<bool, Error> {
+        if caller.robot && self.account(namespace).await?.is_none() {
+            return Ok(false);
+        }
+        match self.account(namespace).await? {
+            Some(ns) if ns.enabled => self.can_create_in(caller, &ns).await,
+            Some(_) => Ok(false),
+            None => Ok(self.settings().accounts.create_namespace_on_push && !caller.robot),
+        }
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool, Error> {
+        let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
+        Ok(self
+            .db()
+            .read(move |c| Ok(crate::db::queries::repositories::find(c, &ns, &name)?))
+            .await?
+            .is_some())
+    }
+
+    /// Issues a signed registry token for the granted scopes.
+    pub async fn issue_registry_token(
+        &self,
+        subject: Option<&Account>,
+        service: &str,
+        access: Vec<Access>,
+    ) -> Result<String, Error> {
+        let now = crate::now_ms() / 1000;
+        let claims = Claims {
+            iss: "quay".into(),
+            aud: service.to_owned(),
+            sub: subject.map_or_else(|| "(anonymous)".to_owned(), |a| a.username.clone()),
+            nbf: now,
+            iat: now,
+            exp: now + TOKEN_TTL_S,
+            access,
+        };
+        let key = self.signing_key().await?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key))
+            .map_err(|e| Error::InvalidRequest(format!("cannot sign token: {e}")))
+    }
+
+    /// Checks a registry token's signature and lifetime.
+    pub async fn verify_registry_token(&self, token: &str) -> Result<Claims, Error> {
+        let key = self.signing_key().await?;
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = LEEWAY_S;
+        v.validate_aud = false;
+        v.set_issuer(&["quay"]);
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &v)
+            .map(|d| d.claims)
+            .map_err(|_| Error::Unauthenticated("Invalid or expired token".into()))
+    }
+
+    /// Creates the repository for a push the caller was allowed to make:
+    /// the namespace (as an organization owned by the pusher) when
+    /// `CREATE_NAMESPACE_ON_PUSH` allows, and a direct admin role for a
+    /// creator who does not own the namespace.
+    pub async fn ensure_repository_for_push(&self, repo: &RepoName, pusher: Option<&Account>) -> Result<(), Error> {
+        if self.repository_exists(repo).await? {
+            return Ok(());
+        }
+        let Some(pusher) = pusher else {
+            return Err(Error::Forbidden("Anonymous users cannot create repositories".into()));
+        };
+        if self.account(repo.namespace()).await?.is_none() {
+            if !self.may_create_repository(pusher, repo.namespace()).await? {
+                return Err(Error::Forbidden("Namespace does not exist".into()));
+            }
+            match self.create_organization(pusher, repo.namespace(), None).await {
+                Ok(_) | Err(Error::InvalidRequest(_)) => {}
+                // A concurrent push created the namespace first.
+                Err(Error::Db(crate::db::DbError::Query(e))) if crate::db::queries::is_unique_violation(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Checked again: whoever won a race for the namespace owns it now.
+        if !self.may_create_repository(pusher, repo.namespace()).await? {
+            return Err(Error::Forbidden(
+                "You may not create repositories in this namespace".into(),
+            ));
+        }
+        self.create_repository_as(repo, pusher).await
+    }
+}
