@@ -16,10 +16,13 @@ import oras.client
 
 
 def client(host: str, creds: str | None) -> oras.client.OrasClient:
-    c = oras.client.OrasClient(hostname=host, insecure=True)
-    if creds:
-        user, _, password = creds.partition(":")
-        c.auth.set_basic_auth(user, password)
+    if not creds:
+        return oras.client.OrasClient(hostname=host, insecure=True)
+    # oras-py's token backend keeps the pull-only token it got first and does
+    # not ask again for push; Basic credentials on every request avoid that.
+    c = oras.client.OrasClient(hostname=host, insecure=True, auth_backend="basic")
+    user, _, password = creds.partition(":")
+    c.auth.set_basic_auth(user, password)
     return c
 
 

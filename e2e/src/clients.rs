@@ -178,7 +178,18 @@ pub struct Podman {
 }
 
 impl Podman {
+    /// podman that talks to `reg` over plain HTTP (its host is `insecure`).
     pub fn new(reg: &Registry) -> Podman {
+        Podman::configured(&[reg.host()], reg.creds_arg())
+    }
+
+    /// podman that marks no registry insecure, so every pull and push
+    /// verifies TLS certificates (pass `--cert-dir` for a private CA).
+    pub fn verifying_tls(creds: Option<String>) -> Podman {
+        Podman::configured(&[], creds)
+    }
+
+    fn configured(insecure_hosts: &[String], creds: Option<String>) -> Podman {
         let dir = tempfile::Builder::new()
             .prefix("e2e-podman-")
             .tempdir()
@@ -186,6 +197,10 @@ impl Podman {
         let d = dir.path().display().to_string();
         for sub in ["run", "root", "tmp"] {
             fs::create_dir_all(dir.path().join(sub)).expect("podman dirs");
+        }
+        let mut registries = "unqualified-search-registries = []\n".to_string();
+        for host in insecure_hosts {
+            registries.push_str(&format!("[[registry]]\nlocation = \"{host}\"\ninsecure = true\n"));
         }
         let files = [
             (
@@ -199,22 +214,18 @@ impl Podman {
                      events_logfile_path = \"{d}/events.log\"\ntmp_dir = \"{d}/tmp\"\n"
                 ),
             ),
-            (
-                "registries.conf",
-                format!(
-                    "unqualified-search-registries = []\n[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
-                    reg.host()
-                ),
-            ),
+            ("registries.conf", registries),
             ("auth.json", "{\"auths\":{}}\n".to_string()),
         ];
         for (name, text) in files {
             fs::write(dir.path().join(name), text).expect("write podman config");
         }
-        Podman {
-            dir,
-            creds: reg.creds_arg(),
-        }
+        Podman { dir, creds }
+    }
+
+    /// The podman `--creds` value, if the registry needs credentials.
+    pub fn creds(&self) -> Option<&str> {
+        self.creds.as_deref()
     }
 
     /// `podman ARGS…` in this instance's environment.

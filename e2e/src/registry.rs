@@ -64,7 +64,8 @@ impl Registry {
                 let db = PgDatabase::create(admin);
                 let bucket = S3Bucket::create(env, endpoint);
                 let config = dir.path().join("config.yaml");
-                fs::write(&config, quay_config(port, &db, &bucket)).expect("write config.yaml");
+                let text = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                fs::write(&config, text).expect("write config.yaml");
                 let args = vec![
                     "serve".into(),
                     "--config".into(),
@@ -89,7 +90,7 @@ impl Registry {
             _bucket: bucket,
         };
         registry.spawn();
-        registry.creds = registry.bootstrap_user();
+        registry.creds = bootstrap_user(&registry.url(""));
         registry
     }
 
@@ -210,32 +211,6 @@ impl Registry {
             thread::sleep(Duration::from_millis(50));
         }
     }
-
-    /// Creates the test account through Quay's `POST /api/v1/user/`. Returns
-    /// its credentials, or `None` when the registry has no such endpoint (then
-    /// clients talk to it anonymously).
-    fn bootstrap_user(&self) -> Option<(String, String)> {
-        let body = serde_json::json!({
-            "username": USERNAME,
-            "password": PASSWORD,
-            "email": format!("{USERNAME}@example.com"),
-        });
-        let resp = reqwest::blocking::Client::new()
-            .post(self.url("/api/v1/user/"))
-            .json(&body)
-            .send()
-            .expect("POST /api/v1/user/");
-        let status = resp.status();
-        if status.is_success() {
-            Some((USERNAME.to_string(), PASSWORD.to_string()))
-        } else {
-            eprintln!(
-                "note: POST /api/v1/user/ answered {status}: {}; using anonymous clients",
-                resp.text().unwrap_or_default()
-            );
-            None
-        }
-    }
 }
 
 impl Drop for Registry {
@@ -255,14 +230,51 @@ impl Drop for Registry {
     }
 }
 
-fn quay_config(port: u16, db: &PgDatabase, bucket: &S3Bucket) -> String {
+/// The S3 secret key the default configs use (moto accepts any).
+pub const S3_SECRET_KEY: &str = "testing";
+
+/// Creates the test account through Quay's `POST /api/v1/user/` on the
+/// registry at `base_url` (`http://host:port`). Returns its credentials, or
+/// `None` when the registry has no such endpoint (then clients talk to it
+/// anonymously).
+pub fn bootstrap_user(base_url: &str) -> Option<(String, String)> {
+    let body = serde_json::json!({
+        "username": USERNAME,
+        "password": PASSWORD,
+        "email": format!("{USERNAME}@example.com"),
+    });
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base_url}/api/v1/user/"))
+        .json(&body)
+        .send()
+        .expect("POST /api/v1/user/");
+    let status = resp.status();
+    if status.is_success() {
+        Some((USERNAME.to_string(), PASSWORD.to_string()))
+    } else {
+        eprintln!(
+            "note: POST /api/v1/user/ answered {status}: {}; using anonymous clients",
+            resp.text().unwrap_or_default()
+        );
+        None
+    }
+}
+
+/// A Quay `config.yaml` for PostgreSQL (`db_url`) and S3 storage in `bucket`.
+pub fn quay_config(
+    server_hostname: &str,
+    scheme: &str,
+    db_url: &str,
+    bucket: &S3Bucket,
+    s3_secret_key: &str,
+) -> String {
     format!(
-        "SERVER_HOSTNAME: 127.0.0.1:{port}
-PREFERRED_URL_SCHEME: http
+        "SERVER_HOSTNAME: {server_hostname}
+PREFERRED_URL_SCHEME: {scheme}
 DB_URI: {db_url}
 AUTHENTICATION_TYPE: Database
-SECRET_KEY: e2e-secret-key-{db_name}
-DATABASE_SECRET_KEY: e2e-database-secret-key-{db_name}
+SECRET_KEY: e2e-secret-key-{bucket}
+DATABASE_SECRET_KEY: e2e-database-secret-key-{bucket}
 FEATURE_MAILING: false
 FEATURE_BUILD_SUPPORT: false
 DISTRIBUTED_STORAGE_CONFIG:
@@ -274,13 +286,11 @@ DISTRIBUTED_STORAGE_CONFIG:
       s3_bucket: {bucket}
       storage_path: /registry
       s3_access_key: testing
-      s3_secret_key: testing
+      s3_secret_key: {s3_secret_key}
       s3_region: us-east-1
 DISTRIBUTED_STORAGE_PREFERENCE: [s3]
 DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: [s3]
 ",
-        db_url = db.url,
-        db_name = db.name,
         s3_host = bucket.host,
         s3_port = bucket.port,
         bucket = bucket.name,

@@ -1,4 +1,5 @@
-//! Minimal OCI distribution (/v2) client: uploads, manifests, blob reads.
+//! Minimal OCI distribution (/v2) client: uploads, manifests, blob reads, and the
+//! registry-token login (user sign-up, `/v2/auth`) our registry requires.
 //!
 //! Every unexpected answer becomes an error naming the request, the expected and the received status.
 
@@ -6,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use reqwest::{header, Client, Method, Response, StatusCode};
+use reqwest::header::HeaderValue;
+use reqwest::{header, Client, Method, RequestBuilder, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -31,6 +33,8 @@ pub fn http_client() -> Result<Client> {
 pub struct Api {
     pub client: Client,
     pub base: Url,
+    /// `Authorization` value sent with every /v2 request (None: anonymous).
+    pub auth: Option<HeaderValue>,
 }
 
 async fn expect(resp: Response, what: &str, want: StatusCode) -> Result<Response> {
@@ -49,7 +53,89 @@ impl Api {
         Ok(Self {
             client,
             base: Url::parse(base)?,
+            auth: None,
         })
+    }
+
+    /// A request carrying the `Authorization` header, if any.
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let rb = self.client.request(method, url);
+        match &self.auth {
+            Some(v) => rb.header(header::AUTHORIZATION, v.clone()),
+            None => rb,
+        }
+    }
+
+    /// The `Authorization` header as `Name: value` lines, for the load generator.
+    pub fn auth_headers(&self) -> Vec<String> {
+        self.auth
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| format!("Authorization: {v}"))
+            .collect()
+    }
+
+    /// `POST /api/v1/user/` (sign-up) → 200.
+    pub async fn create_user(&self, username: &str, password: &str, email: &str) -> Result<()> {
+        let url = self.url("/api/v1/user/")?;
+        let what = format!("POST {url} (create user {username})");
+        let resp = self
+            .client
+            .post(url)
+            .json(&serde_json::json!({"username": username, "password": password, "email": email}))
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        expect(resp, &what, StatusCode::OK).await?;
+        Ok(())
+    }
+
+    /// Logs in like docker/podman: `GET /v2/` → 401 with a Bearer challenge, then
+    /// `GET <realm>?service=<service>&scope=repository:<repo>:pull,push` with Basic credentials.
+    /// Returns the registry token (a JWT).
+    pub async fn registry_token(&self, username: &str, password: &str, repo: &str) -> Result<String> {
+        let url = self.url("/v2/")?;
+        let what = format!("GET {url} (anonymous, expecting a Bearer challenge)");
+        let resp = self.client.get(url).send().await.with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::UNAUTHORIZED).await?;
+        let challenge = resp
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .with_context(|| format!("{what}: no WWW-Authenticate header"))?
+            .to_string();
+        let (realm, service) = parse_bearer_challenge(&challenge)
+            .with_context(|| format!("{what}: unexpected WWW-Authenticate {challenge:?}"))?;
+        let mut token_url = Url::parse(&realm).with_context(|| format!("{what}: bad realm {realm:?}"))?;
+        token_url
+            .query_pairs_mut()
+            .append_pair("service", &service)
+            .append_pair("scope", &format!("repository:{repo}:pull,push"));
+        let what = format!("GET {token_url} (Basic {username})");
+        let resp = self
+            .client
+            .get(token_url)
+            .basic_auth(username, Some(password))
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::OK).await?;
+        let body: serde_json::Value = resp.json().await.with_context(|| what.clone())?;
+        let token = body
+            .get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .with_context(|| format!("{what}: no token in {body}"))?;
+        Ok(token.to_string())
+    }
+
+    /// Sends `Authorization: Bearer <token>` on every /v2 request from now on.
+    pub fn set_bearer(&mut self, token: &str) -> Result<()> {
+        let mut v = HeaderValue::from_str(&format!("Bearer {token}")).context("token is not a valid header value")?;
+        v.set_sensitive(true);
+        self.auth = Some(v);
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
@@ -74,8 +160,7 @@ impl Api {
         let url = self.url(&format!("/v2/{repo}/blobs/uploads/"))?;
         let what = format!("POST {url}");
         let resp = self
-            .client
-            .post(url)
+            .request(Method::POST, url)
             .body(Vec::new())
             .send()
             .await
@@ -89,8 +174,7 @@ impl Api {
         url.query_pairs_mut().append_pair("digest", digest);
         let what = format!("PUT {url} ({} byte body)", body.len());
         let resp = self
-            .client
-            .put(url)
+            .request(Method::PUT, url)
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(body)
             .send()
@@ -114,7 +198,6 @@ impl Api {
             let end = (off + chunk).min(data.len());
             let what = format!("PATCH {loc} (Content-Range {off}-{})", end - 1);
             let resp = self
-                .client
                 .request(Method::PATCH, loc.clone())
                 .header(header::CONTENT_TYPE, "application/octet-stream")
                 .header(header::CONTENT_RANGE, format!("{off}-{}", end - 1))
@@ -135,8 +218,7 @@ impl Api {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let what = format!("PUT {url} (OCI manifest {digest})");
         let resp = self
-            .client
-            .put(url)
+            .request(Method::PUT, url)
             .header(header::CONTENT_TYPE, OCI_MANIFEST)
             .body(body)
             .send()
@@ -152,8 +234,7 @@ impl Api {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let what = format!("GET {url} (Accept: {OCI_MANIFEST})");
         let resp = self
-            .client
-            .get(url)
+            .request(Method::GET, url)
             .header(header::ACCEPT, OCI_MANIFEST)
             .send()
             .await
@@ -181,7 +262,11 @@ impl Api {
     pub async fn get_blob(&self, repo: &str, digest: &str, len: u64, verify: bool) -> Result<u64> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
         let what = format!("GET {url}");
-        let resp = self.client.get(url).send().await.with_context(|| what.clone())?;
+        let resp = self
+            .request(Method::GET, url)
+            .send()
+            .await
+            .with_context(|| what.clone())?;
         let mut resp = expect(resp, &what, StatusCode::OK).await?;
         let mut n = 0u64;
         let mut hasher = verify.then(Sha256::new);
@@ -202,6 +287,34 @@ impl Api {
         }
         Ok(n)
     }
+}
+
+/// `Bearer realm="…",service="…"[,scope="…"]` → (realm, service).
+fn parse_bearer_challenge(v: &str) -> Option<(String, String)> {
+    let rest = v
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| v.trim().strip_prefix("bearer "))?;
+    let (mut realm, mut service) = (None, None);
+    let mut s = rest.trim();
+    while !s.is_empty() {
+        let (key, after) = s.split_once('=')?;
+        let key = key.trim().trim_start_matches(',').trim();
+        let (value, after) = match after.strip_prefix('"') {
+            Some(q) => {
+                let (val, after) = q.split_once('"')?;
+                (val, after)
+            }
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        match key {
+            "realm" => realm = Some(value.to_string()),
+            "service" => service = Some(value.to_string()),
+            _ => {}
+        }
+        s = after.trim_start_matches(',').trim();
+    }
+    Some((realm?, service.unwrap_or_default()))
 }
 
 fn check_digest_header(resp: &Response, what: &str, digest: &str) -> Result<()> {
@@ -229,4 +342,24 @@ pub fn oci_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Bytes {
         "layers": layers,
     });
     Bytes::from(serde_json::to_vec(&m).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenge() {
+        let v = r#"Bearer realm="http://127.0.0.1:5000/v2/auth",service="127.0.0.1:5000""#;
+        assert_eq!(
+            parse_bearer_challenge(v),
+            Some(("http://127.0.0.1:5000/v2/auth".into(), "127.0.0.1:5000".into()))
+        );
+        let v = r#"Bearer realm="https://h/v2/auth", service="h", scope="repository:a/b:pull,push""#;
+        assert_eq!(
+            parse_bearer_challenge(v),
+            Some(("https://h/v2/auth".into(), "h".into()))
+        );
+        assert_eq!(parse_bearer_challenge(r#"Basic realm="x""#), None);
+    }
 }

@@ -86,7 +86,8 @@ fn parse_wrk(out: &str) -> Result<LoadResult> {
     Ok(r)
 }
 
-pub async fn run_wrk(url: &str, accept: &str, conns: u32, secs: u64) -> Result<LoadResult> {
+/// `headers` are extra `Name: value` request headers (e.g. `Authorization: Bearer …`).
+pub async fn run_wrk(url: &str, accept: &str, headers: &[String], conns: u32, secs: u64) -> Result<LoadResult> {
     let mut cmd = tokio::process::Command::new("wrk");
     cmd.arg("-t2")
         .arg(format!("-c{conns}"))
@@ -95,9 +96,11 @@ pub async fn run_wrk(url: &str, accept: &str, conns: u32, secs: u64) -> Result<L
         .arg("--timeout")
         .arg("5s")
         .arg("-H")
-        .arg(format!("Accept: {accept}"))
-        .arg(url)
-        .kill_on_drop(true);
+        .arg(format!("Accept: {accept}"));
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
+    cmd.arg(url).kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(secs + 20), cmd.output())
         .await
         .context("wrk did not finish in time")?
@@ -114,7 +117,18 @@ pub async fn run_wrk(url: &str, accept: &str, conns: u32, secs: u64) -> Result<L
 }
 
 /// `conns` tasks, each with its own single connection, GET in a loop for `secs`.
-pub async fn run_rust(url: &str, accept: &str, conns: u32, secs: u64) -> Result<LoadResult> {
+pub async fn run_rust(url: &str, accept: &str, headers: &[String], conns: u32, secs: u64) -> Result<LoadResult> {
+    let mut default_headers = header::HeaderMap::new();
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("header {h:?} is not `Name: value`"))?;
+        let name = header::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("bad header name in {h:?}"))?;
+        let mut value = header::HeaderValue::from_str(value.trim()).context("bad header value")?;
+        value.set_sensitive(true);
+        default_headers.insert(name, value);
+    }
     let deadline = Duration::from_secs(secs);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -123,6 +137,7 @@ pub async fn run_rust(url: &str, accept: &str, conns: u32, secs: u64) -> Result<
             .no_proxy()
             .pool_max_idle_per_host(1)
             .timeout(Duration::from_secs(5))
+            .default_headers(default_headers.clone())
             .build()?;
         let url = url.to_string();
         let accept = accept.to_string();
@@ -162,10 +177,10 @@ pub async fn run_rust(url: &str, accept: &str, conns: u32, secs: u64) -> Result<
     })
 }
 
-pub async fn run(tool: Tool, url: &str, accept: &str, conns: u32, secs: u64) -> Result<LoadResult> {
+pub async fn run(tool: Tool, url: &str, accept: &str, headers: &[String], conns: u32, secs: u64) -> Result<LoadResult> {
     match tool {
-        Tool::Wrk => run_wrk(url, accept, conns, secs).await,
-        Tool::Rust => run_rust(url, accept, conns, secs).await,
+        Tool::Wrk => run_wrk(url, accept, headers, conns, secs).await,
+        Tool::Rust => run_rust(url, accept, headers, conns, secs).await,
     }
 }
 

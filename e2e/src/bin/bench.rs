@@ -6,6 +6,11 @@
 //! measures (one server at a time) manifest GET req/s + latency, blob GET MB/s, monolithic and chunked
 //! push MB/s, and RSS; prints one comparison table plus the physical ceilings (SHA-256, synced disk write).
 //! Everything is stopped and removed at the end, also on error or Ctrl-C. No assertions on speed.
+//!
+//! Ours refuses anonymous pushes, so after it is up the bench signs up a user (`POST /api/v1/user/`),
+//! logs in like docker does (`/v2/` challenge, then a registry token from `/v2/auth` with Basic
+//! credentials) and sends `Authorization: Bearer <token>` on every /v2 request of ours, also from the
+//! load generator. Distribution has no auth configured and is measured anonymously.
 
 #[path = "../bench/api.rs"]
 mod api;
@@ -32,7 +37,11 @@ use report::{Better, Row, Table};
 use server::{Mem, Server};
 
 const MIB: usize = 1 << 20;
-const REPO: &str = "bench/img";
+/// In the bench user's own namespace, on both servers.
+const REPO: &str = "benchuser/img";
+const BENCH_USER: &str = "benchuser";
+const BENCH_PASSWORD: &str = "bench-Passw0rd";
+const BENCH_EMAIL: &str = "bench@example.com";
 const TAG: &str = "v1";
 const BIG_TAG: &str = "big";
 const CONNS: u32 = 16;
@@ -120,6 +129,7 @@ struct Image {
 struct Side {
     name: String,
     server: Server,
+    /// Carries the side's credentials (if any) on every /v2 request.
     api: Api,
     ready_after: Duration,
     idle: Result<Mem, String>,
@@ -334,11 +344,12 @@ async fn manifest_abba(sides: &mut [Side], p: &Params, tool: load::Tool) -> Vec<
                 }
             }
             let url = s.api.url(&format!("/v2/{REPO}/manifests/{TAG}"))?;
+            let headers = s.api.auth_headers();
             if slot < 2 {
                 // One unrecorded second of the same load: the first seconds on this VM are always slow.
-                load::run(tool, url.as_str(), OCI_MANIFEST, CONNS, 1).await?;
+                load::run(tool, url.as_str(), OCI_MANIFEST, &headers, CONNS, 1).await?;
             }
-            load::run(tool, url.as_str(), OCI_MANIFEST, CONNS, p.manifest_secs).await
+            load::run(tool, url.as_str(), OCI_MANIFEST, &headers, CONNS, p.manifest_secs).await
         }
         .await;
         match r {
@@ -370,6 +381,16 @@ async fn manifest_abba(sides: &mut [Side], p: &Params, tool: load::Tool) -> Vec<
             })
         })
         .collect()
+}
+
+/// Signs up the bench user on our registry and returns an [`Api`] that sends its registry token.
+/// Token, not Basic: Basic makes the server verify the Argon2 hash on every request.
+async fn login_ours(client: &reqwest::Client, base: &str) -> Result<Api> {
+    let mut api = Api::new(client.clone(), base)?;
+    api.create_user(BENCH_USER, BENCH_PASSWORD, BENCH_EMAIL).await?;
+    let token = api.registry_token(BENCH_USER, BENCH_PASSWORD, REPO).await?;
+    api.set_bearer(&token)?;
+    Ok(api)
 }
 
 fn image_of(side: &Side) -> Result<&Image> {
@@ -436,17 +457,25 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     eprintln!("bench: started distribution: {}", theirs_server.describe);
 
     let mut sides = Vec::new();
-    for (server, name, ready_path) in [
+    let ours_auth = !args.peer_as_ours;
+    for (server, name, ready_path, auth) in [
         (
             ours_server,
             ours_name,
             if args.peer_as_ours { "/v2/" } else { "/health/instance" },
+            ours_auth,
         ),
-        (theirs_server, "distribution 2.8".to_string(), "/v2/"),
+        (theirs_server, "distribution 2.8".to_string(), "/v2/", false),
     ] {
         let mut server = server;
         let ready_after = server.wait_ready(&client, ready_path, Duration::from_secs(20)).await?;
-        let api = Api::new(client.clone(), &server.base)?;
+        let api = if auth {
+            login_ours(&client, &server.base)
+                .await
+                .with_context(|| format!("{name}: sign up {BENCH_USER} and get a registry token"))?
+        } else {
+            Api::new(client.clone(), &server.base)?
+        };
         sides.push(Side {
             name,
             server,
@@ -611,8 +640,15 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
             pct(&push_chunk[0])
         ));
     }
+    let auth_note = if ours_auth {
+        format!(
+            "ours with registry token auth (Bearer JWT from /v2/auth, user {BENCH_USER}), distribution without auth"
+        )
+    } else {
+        "both without auth".to_string()
+    };
     let notes = format!(
-        "load generator: {}; MB/s = 10^6 bytes/s; one server loaded at a time (A-B-B-A); {} CPUs; loadavg before {load_before}, after {}; total {:.1}s",
+        "load generator: {}; {auth_note}; MB/s = 10^6 bytes/s; one server loaded at a time (A-B-B-A); {} CPUs; loadavg before {load_before}, after {}; total {:.1}s",
         tool.name(),
         std::thread::available_parallelism().map_or(0, usize::from),
         loadavg(),
