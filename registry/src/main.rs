@@ -138,6 +138,17 @@ async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -
     }
     println!("database: {}", config.database(&data_dir)?);
     println!("storage: {}", config.storage(&data_dir)?);
+    if app.has_no_users().await {
+        let shown = if http_addr.ip().is_unspecified() {
+            format!("localhost:{}", http_addr.port())
+        } else {
+            http_addr.to_string()
+        };
+        let (base, http_addr) = (format!("http://{shown}"), shown);
+        println!(
+            "no users yet: create the first one with\n  curl -X POST {base}/api/v1/user/ -H 'Content-Type: application/json' \\\n    -d '{{\"username\":\"admin\",\"password\":\"<8+ characters>\",\"email\":\"admin@example.com\"}}'\nthen list it under SUPER_USERS in config.yaml to make it a superuser, and log in with: podman login {http_addr}"
+        );
+    }
     app.run_until_stopped().await?;
     Ok(())
 }

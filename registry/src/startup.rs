@@ -65,6 +65,7 @@ pub struct Application {
     port: u16,
     tls_port: Option<u16>,
     server: actix_web::dev::Server,
+    registry: Registry,
 }
 
 impl Application {
@@ -103,11 +104,12 @@ impl Application {
             tls_port = Some(l.local_addr()?.port());
             server = server.listen_rustls_0_23(l, cfg)?;
         }
-        actix_web::rt::spawn(clean_uploads_forever(registry));
+        actix_web::rt::spawn(clean_uploads_forever(registry.clone()));
         Ok(Application {
             port,
             tls_port,
             server: server.run(),
+            registry,
         })
     }
 
@@ -117,6 +119,11 @@ impl Application {
 
     pub fn tls_port(&self) -> Option<u16> {
         self.tls_port
+    }
+
+    /// Whether the registry has no user yet (a fresh install).
+    pub async fn has_no_users(&self) -> bool {
+        self.registry.has_no_users().await.unwrap_or(false)
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

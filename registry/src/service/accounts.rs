@@ -225,6 +225,11 @@ impl Registry {
         !a.organization && !a.robot && (a.superuser || self.settings().accounts.superusers.contains(&a.username))
     }
 
+    /// Whether no user exists yet.
+    pub async fn has_no_users(&self) -> Result<bool, Error> {
+        Ok(!self.db().read(|c| Ok(q::any_user(c)?)).await?)
+    }
+
     /// An account (user, organization or robot) by name.
     pub async fn account(&self, name: &str) -> Result<Option<Account>, Error> {
         let n = name.to_owned();
