@@ -469,6 +469,9 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     ] {
         let mut server = server;
         let ready_after = server.wait_ready(&client, ready_path, Duration::from_secs(20)).await?;
+        // Idle means just started: measured before any login or push.
+        tokio::time::sleep(Duration::from_millis(if args.quick { 300 } else { 1000 })).await;
+        let idle = server.mem().map_err(err_str);
         let api = if auth {
             login_ours(&client, &server.base)
                 .await
@@ -481,13 +484,9 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
             server,
             api,
             ready_after,
-            idle: Err("not measured".into()),
+            idle,
             image: Err("not pushed".into()),
         });
-    }
-    tokio::time::sleep(Duration::from_millis(if args.quick { 300 } else { 1000 })).await;
-    for s in &mut sides {
-        s.idle = s.server.mem().map_err(err_str);
     }
 
     // Setup: same image on both.
