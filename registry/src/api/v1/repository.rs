@@ -10,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::oci::RepoName;
 use crate::service::repositories::{
@@ -292,10 +293,7 @@ fn empty_stats(now_ms: i64) -> Value {
     let today = now_ms.div_euclid(86_400_000);
     Value::Array(
         (1..=STATS_DAYS)
-            .map(|d| {
-                let (y, m, day) = civil_date(today - d);
-                json!({"date": format!("{y:04}-{m:02}-{day:02}"), "count": 0})
-            })
+            .map(|d| json!({"date": super::views::format_day((today - d) * 86_400_000), "count": 0}))
             .collect(),
     )
 }
@@ -349,48 +347,9 @@ async fn change_visibility(
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
-/// civil-from-days).
-fn civil_date(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Quay's dates: RFC 2822 in UTC, e.g. `Wed, 02 Oct 2002 13:00:00 -0000`.
-fn format_date(ms: i64) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (days, secs) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) / 1000);
-    let (year, month, day) = civil_date(days);
-    let weekday = WEEKDAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
-    format!(
-        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} -0000",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_rfc_2822_in_utc() {
-        assert_eq!(format_date(0), "Thu, 01 Jan 1970 00:00:00 -0000");
-        assert_eq!(format_date(1_033_563_600_000), "Wed, 02 Oct 2002 13:00:00 -0000");
-        assert_eq!(format_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 -0000");
-    }
 
     #[test]
     fn page_tokens_round_trip_and_bad_ones_restart() {

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::organization::find_org;
 use super::team::grants_view;
 use super::views::avatar;
+use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
 use crate::service::{NewRobot, Robot, RobotShortName, RobotUsage};
@@ -106,33 +107,6 @@ impl FromRequest for Owner {
 /// The robot's short name from the path (`{short}`).
 fn short_name(req: &HttpRequest) -> String {
     req.match_info().get("short").unwrap_or_default().to_owned()
-}
-
-/// Quay's dates: RFC 2822 in UTC, e.g. `Wed, 27 Nov 2026 12:38:00 -0000`.
-fn format_date(ms: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (days, secs) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000) / 1000);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
-    let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
-    format!(
-        "{weekday}, {day:02} {month_name} {year} {:02}:{:02}:{:02} -0000",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 /// Quay's robot view; `usage` replaces the metadata in permission listings.
@@ -271,12 +245,6 @@ async fn list_permissions(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_rfc_2822() {
-        assert_eq!(format_date(0), "Thu, 01 Jan 1970 00:00:00 -0000");
-        assert_eq!(format_date(1_709_210_096_000), "Thu, 29 Feb 2024 12:34:56 -0000");
-    }
 
     #[test]
     fn truthy_follows_quay() {

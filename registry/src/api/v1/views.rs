@@ -38,3 +38,30 @@ pub fn managed_user(a: &Account, superuser: bool) -> Value {
         "enabled": a.enabled,
     })
 }
+
+/// Quay's dates: RFC 2822 in UTC, e.g. `Wed, 02 Oct 2002 13:00:00 -0000`.
+pub fn format_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
+        .unwrap_or_default()
+}
+
+/// The UTC day of a time, `YYYY-MM-DD`.
+pub fn format_day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc_2822_in_utc() {
+        assert_eq!(format_date(0), "Thu, 01 Jan 1970 00:00:00 -0000");
+        assert_eq!(format_date(1_033_563_600_000), "Wed, 02 Oct 2002 13:00:00 -0000");
+        assert_eq!(format_date(1_709_210_096_000), "Thu, 29 Feb 2024 12:34:56 -0000");
+        assert_eq!(format_day(951_782_400_000), "2000-02-29");
+    }
+}
