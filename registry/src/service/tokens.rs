@@ -6,7 +6,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::permissions::Role;
-use super::{random_token, Error, Registry};
+use super::{random_token, Error, Registry, Scopes};
 use crate::db::models::Account;
 use crate::db::queries::accounts as q;
 use crate::oci::RepoName;
@@ -36,6 +36,20 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub access: Vec<Access>,
+}
+
+/// Whether OAuth scopes (if any) allow a registry action: pulls need a
+/// `repo:` scope, pushes `repo:write` (and `repo:create` for a new
+/// repository), `*` needs `repo:admin`.
+fn scope_allows(scopes: Option<&Scopes>, action: &str, exists: bool) -> bool {
+    let Some(s) = scopes else { return true };
+    let write = s.has("repo:write") || s.has("repo:admin");
+    match action {
+        "pull" => write || s.has("repo:read"),
+        "push" => write && (exists || s.has("repo:create")),
+        "*" => s.has("repo:admin"),
+        _ => false,
+    }
 }
 
 /// A parsed `repository:<name>:<actions>` scope.
@@ -84,26 +98,31 @@ impl Registry {
 
     /// Authenticates Basic credentials as docker login sends them: a user
     /// and password, a robot (`ns+name`) and its token, or `$oauthtoken`
-    /// and an OAuth access token.
-    pub async fn login(&self, username: &str, secret: &str) -> Result<Account, Error> {
+    /// and an OAuth access token, whose scopes then narrow what it may do.
+    pub async fn login(&self, username: &str, secret: &str) -> Result<(Account, Option<Scopes>), Error> {
         match username {
-            "$oauthtoken" => Ok(self.authenticate_token(secret).await?.0),
-            name if name.contains('+') => self.authenticate_robot(name, secret).await,
-            name => self.authenticate_password(name, secret).await,
+            "$oauthtoken" => {
+                let (account, scopes) = self.authenticate_token(secret).await?;
+                Ok((account, Some(scopes)))
+            }
+            name if name.contains('+') => Ok((self.authenticate_robot(name, secret).await?, None)),
+            name => Ok((self.authenticate_password(name, secret).await?, None)),
         }
     }
 
-    /// The actions of `wanted` the caller may have on the repository.
+    /// The actions of `wanted` the caller may have on the repository; an
+    /// OAuth token's `scopes` (when it logged in with one) narrow them.
     pub async fn grantable(
         &self,
         caller: Option<&Account>,
+        scopes: Option<&Scopes>,
         repo: &RepoName,
         wanted: &[String],
     ) -> Result<Vec<String>, Error> {
         let role = self.repository_role(caller, repo.namespace(), repo.name()).await?;
         let exists = role.is_some() || self.repository_exists(repo).await?;
         let mut granted = Vec::new();
-        for action in wanted {
+        for action in wanted.iter().filter(|a| scope_allows(scopes, a, exists)) {
             let ok = match action.as_str() {
                 // Pulling a missing repository one could create is allowed, so
                 // the client learns it does not exist (nothing is revealed).

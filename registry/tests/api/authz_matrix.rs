@@ -358,3 +358,56 @@ async fn every_caller_may_do_exactly_what_its_role_allows_and_is_refused_the_res
         wrong.join("\n")
     );
 }
+
+#[actix_web::test]
+async fn an_oauth_token_used_for_docker_login_is_narrowed_to_its_scopes() {
+    let (world, _) = world().await;
+    let services = world.app.services_with_stale_age(86_400).await;
+    let owner = services.account("owner").await.expect("lookup").expect("owner exists");
+    for (scopes, may_pull, may_push) in [
+        ("repo:read", true, false),
+        ("repo:write", true, true),
+        ("user:read", false, false),
+    ] {
+        let token = crate::helpers::api_token(&world.app, &owner, scopes).await;
+        let cred = Cred::User(token);
+        let pull = world
+            .perform(&format!("read-{}", scopes.replace(':', "-")), &cred, Act::Pull)
+            .await;
+        let push = world
+            .perform(&format!("push-{}", scopes.replace(':', "-")), &cred, Act::Push)
+            .await;
+        assert_eq!(pull.is_success(), may_pull, "{scopes} pull: {pull}");
+        assert_eq!(push.is_success(), may_push, "{scopes} push: {push}");
+        if !may_push {
+            assert_eq!(push, StatusCode::FORBIDDEN, "{scopes} push is refused");
+        }
+    }
+    // The token endpoint down-scopes the same way.
+    let token = crate::helpers::api_token(&world.app, &owner, "repo:read").await;
+    let basic = Cred::User(token).basic();
+    let (status, body) = world
+        .call(
+            Method::GET,
+            "/v2/auth?service=x&scope=repository:acme/app:pull,push",
+            basic,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let jwt = body["token"].as_str().expect("token").to_owned();
+    let bearer = Some(format!("Bearer {jwt}"));
+    let (pull, _) = world
+        .call(Method::GET, "/v2/acme/app/manifests/v1", bearer.clone(), None)
+        .await;
+    assert_eq!(pull, StatusCode::OK);
+    let (push, _) = world
+        .call(
+            Method::PUT,
+            "/v2/acme/app/manifests/by-read-token",
+            bearer,
+            Some((OCI_MANIFEST, world.manifest.clone())),
+        )
+        .await;
+    assert_eq!(push, StatusCode::UNAUTHORIZED, "a pull-only registry token cannot push");
+}

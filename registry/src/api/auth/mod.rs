@@ -19,7 +19,7 @@ pub use token::configure;
 use crate::api::v2::OciError;
 use crate::db::models::Account;
 use crate::oci::RepoName;
-use crate::service::{Claims, Registry};
+use crate::service::{Claims, Registry, Scopes};
 use crate::state::AppState;
 
 /// What a caller wants to do with a repository (the token scope actions).
@@ -45,8 +45,9 @@ pub enum Credential {
     Anonymous,
     /// A registry token: what it grants was decided when it was issued.
     Token(Claims),
-    /// Basic credentials checked on this request.
-    Account(Account),
+    /// Basic credentials checked on this request (with the scopes of an
+    /// OAuth token used as `$oauthtoken`).
+    Account(Account, Option<Scopes>),
 }
 
 /// Where clients get tokens, for `WWW-Authenticate` challenges.
@@ -68,7 +69,7 @@ impl Caller {
     pub async fn account(&self, registry: &Registry) -> Result<Option<Account>, OciError> {
         Ok(match &self.credential {
             Credential::Anonymous => None,
-            Credential::Account(a) => Some(a.clone()),
+            Credential::Account(a, _) => Some(a.clone()),
             Credential::Token(c) if c.sub == "(anonymous)" => None,
             Credential::Token(c) => registry.account(&c.sub).await?.filter(|a| a.enabled),
         })
@@ -148,7 +149,7 @@ impl FromRequest for Caller {
                 }
             } else if let Some((user, secret)) = basic_credentials(&header) {
                 match state.registry.login(&user, &secret).await {
-                    Ok(account) => Credential::Account(account),
+                    Ok((account, scopes)) => Credential::Account(account, scopes),
                     Err(e @ crate::service::Error::TooManyAttempts(_)) => return Err(e.into()),
                     Err(_) => return Err(caller.challenge(None)),
                 }
@@ -197,11 +198,13 @@ impl Authorizer for RegistryAuthorizer {
                 });
                 granted.then_some(()).ok_or(Refusal::Unauthenticated)
             }
-            Credential::Account(a) => match self.registry.grantable(Some(a), repo, &wanted).await {
-                Ok(g) if !g.is_empty() => Ok(()),
-                _ => Err(Refusal::Denied),
-            },
-            Credential::Anonymous => match self.registry.grantable(None, repo, &wanted).await {
+            Credential::Account(a, scopes) => {
+                match self.registry.grantable(Some(a), scopes.as_ref(), repo, &wanted).await {
+                    Ok(g) if !g.is_empty() => Ok(()),
+                    _ => Err(Refusal::Denied),
+                }
+            }
+            Credential::Anonymous => match self.registry.grantable(None, None, repo, &wanted).await {
                 Ok(g) if !g.is_empty() => Ok(()),
                 _ => Err(Refusal::Unauthenticated),
             },

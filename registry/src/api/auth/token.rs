@@ -25,14 +25,14 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         }
     }
     let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok());
-    let account = match header.and_then(basic_credentials) {
+    let (account, oauth_scopes) = match header.and_then(basic_credentials) {
         Some((user, secret)) => match state.registry.login(&user, &secret).await {
-            Ok(a) => Some(a),
+            Ok((a, scopes)) => (Some(a), scopes),
             Err(e @ Error::TooManyAttempts(_)) => return Err(e.into()),
             Err(e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
         },
         None if header.is_some() => return Err(OciError::new(401, "UNAUTHORIZED", "unsupported credentials")),
-        None => None,
+        None => (None, None),
     };
     if account.is_none() && scopes.is_empty() {
         let caller = Caller {
@@ -46,7 +46,7 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         let request = ScopeRequest::parse(scope).map_err(|e| OciError::new(400, "INVALID_REQUEST", e.to_string()))?;
         let actions = state
             .registry
-            .grantable(account.as_ref(), &request.repo, &request.actions)
+            .grantable(account.as_ref(), oauth_scopes.as_ref(), &request.repo, &request.actions)
             .await?;
         access.push(Access {
             kind: "repository".into(),
