@@ -185,6 +185,10 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
 }
 
 fn password_matches(password: &str, stored: &str) -> bool {
+    // Quay stores bcrypt hashes; a database taken over from Quay keeps working.
+    if stored.starts_with("$2") {
+        return bcrypt::verify(password, stored).unwrap_or(false);
+    }
     let Ok(hash) = PasswordHash::new(stored) else {
         return false;
     };
@@ -491,6 +495,13 @@ mod tests {
         assert!(password_matches("correct horse", &h));
         assert!(!password_matches("wrong horse", &h));
         assert!(!h.contains("correct"));
+    }
+
+    #[test]
+    fn bcrypt_hashes_from_quay_still_verify() {
+        let quay_hash = bcrypt::hash("hunter2hunter2", 4).expect("bcrypt");
+        assert!(password_matches("hunter2hunter2", &quay_hash));
+        assert!(!password_matches("wrong-password", &quay_hash));
     }
 
     #[test]
