@@ -35,21 +35,18 @@ pub fn org_roles(c: &mut DbConn, org_id: i64, account_id: i64) -> QueryResult<Ve
 
 /// Grants (or changes) a direct role of a user or robot.
 pub fn set_user_role(c: &mut DbConn, repo_id: i64, account_id: i64, role: &str) -> QueryResult<()> {
-    let updated = diesel::update(repositorypermission::table)
-        .filter(repositorypermission::repository_id.eq(repo_id))
-        .filter(repositorypermission::user_id.eq(account_id))
+    let row = (
+        repositorypermission::repository_id.eq(repo_id),
+        repositorypermission::user_id.eq(account_id),
+        repositorypermission::role.eq(role),
+    );
+    crate::per_backend!(c, |c| diesel::insert_into(repositorypermission::table)
+        .values(row)
+        .on_conflict((repositorypermission::repository_id, repositorypermission::user_id))
+        .do_update()
         .set(repositorypermission::role.eq(role))
-        .execute(c)?;
-    if updated == 0 {
-        diesel::insert_into(repositorypermission::table)
-            .values((
-                repositorypermission::repository_id.eq(repo_id),
-                repositorypermission::user_id.eq(account_id),
-                repositorypermission::role.eq(role),
-            ))
-            .execute(c)?;
-    }
-    Ok(())
+        .execute(c))
+    .map(drop)
 }
 
 /// Direct grants of users and robots on a repository, by account name.
@@ -105,21 +102,18 @@ pub fn team_grant(c: &mut DbConn, repo_id: i64, team_id: i64) -> QueryResult<Opt
 
 /// Grants (or changes) a team's role.
 pub fn set_team_role(c: &mut DbConn, repo_id: i64, team_id: i64, role: &str) -> QueryResult<()> {
-    let updated = diesel::update(repositorypermission::table)
-        .filter(repositorypermission::repository_id.eq(repo_id))
-        .filter(repositorypermission::team_id.eq(team_id))
+    let row = (
+        repositorypermission::repository_id.eq(repo_id),
+        repositorypermission::team_id.eq(team_id),
+        repositorypermission::role.eq(role),
+    );
+    crate::per_backend!(c, |c| diesel::insert_into(repositorypermission::table)
+        .values(row)
+        .on_conflict((repositorypermission::repository_id, repositorypermission::team_id))
+        .do_update()
         .set(repositorypermission::role.eq(role))
-        .execute(c)?;
-    if updated == 0 {
-        diesel::insert_into(repositorypermission::table)
-            .values((
-                repositorypermission::repository_id.eq(repo_id),
-                repositorypermission::team_id.eq(team_id),
-                repositorypermission::role.eq(role),
-            ))
-            .execute(c)?;
-    }
-    Ok(())
+        .execute(c))
+    .map(drop)
 }
 
 /// Removes a team's role; returns whether there was one.
