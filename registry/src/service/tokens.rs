@@ -158,7 +158,8 @@ impl Registry {
         }
     }
 
-    async fn repository_exists(&self, repo: &RepoName) -> Result<bool, Error> {
+    /// Whether the repository exists (deleted ones do not).
+    pub async fn repository_exists(&self, repo: &RepoName) -> Result<bool, Error> {
         let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
         Ok(self
             .db()

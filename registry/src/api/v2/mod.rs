@@ -101,7 +101,8 @@ async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Actio
         }
         Err(refusal) => return Err(refusal.into()),
     }
-    if action == Action::Push {
+    // The pusher's account is only looked up when a repository must be created.
+    if action == Action::Push && !state.registry.repository_exists(&repo).await? {
         let pusher = caller.account(&state.registry).await?;
         state
             .registry
