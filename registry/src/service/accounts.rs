@@ -460,7 +460,7 @@ impl Registry {
         let (org_id, user_id) = (org.id, user.id);
         let roles = self
             .db()
-            .read(move |c| Ok(q::team_roles_in(c, org_id, user_id)?))
+            .read(move |c| Ok(crate::db::queries::permissions::org_roles(c, org_id, user_id)?))
             .await?;
         Ok(roles.iter().any(|r| r == "admin"))
     }

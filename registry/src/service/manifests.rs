@@ -86,7 +86,7 @@ impl Registry {
             ManifestError::Unsupported(m) => Error::ManifestUnsupported(m),
             ManifestError::Invalid(m) => Error::ManifestInvalid(m),
         })?;
-        let repo_id = self.repo_id_for_push(repo).await?;
+        let repo_id = self.repo_id(repo).await?;
         let subject = parsed.subject.clone();
         let mut attempt = 0;
         loop {

@@ -154,12 +154,6 @@ impl Registry {
             .ok_or(Error::NameUnknown)
     }
 
-    /// The repository's id for a push; `ensure_repository_for_push` created
-    /// it when the caller was allowed to.
-    async fn repo_id_for_push(&self, repo: &RepoName) -> Result<i64, Error> {
-        self.repo_id(repo).await
-    }
-
     /// Checks the database and the blob store (`/health/endtoend`).
     pub async fn health(&self) -> Health {
         let database = self

@@ -52,7 +52,7 @@ fn to_u64(v: i64) -> u64 {
 impl Registry {
     /// Starts an upload session, creating the repository on first push.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadStatus, Error> {
-        let repo_id = self.repo_id_for_push(repo).await?;
+        let repo_id = self.repo_id(repo).await?;
         let uuid = uuid::Uuid::new_v4().to_string();
         self.store().create_upload(&uuid).await?;
         let (u, now) = (uuid.clone(), crate::now_ms());
@@ -302,7 +302,7 @@ impl Registry {
     ) -> Result<MountOutcome, Error> {
         if let Some(from) = from {
             if let Ok(size) = self.stat_blob(from, digest).await {
-                let repo_id = self.repo_id_for_push(repo).await?;
+                let repo_id = self.repo_id(repo).await?;
                 self.link_blob(repo_id, digest, size, None).await?;
                 return Ok(MountOutcome::Mounted);
             }

@@ -162,16 +162,6 @@ pub fn organizations_of(c: &mut DbConn, user_id: i64) -> QueryResult<Vec<(String
     Ok(orgs)
 }
 
-/// The roles (member, creator, admin) the user holds in an organization.
-pub fn team_roles_in(c: &mut DbConn, org_id: i64, user_id: i64) -> QueryResult<Vec<String>> {
-    teammember::table
-        .inner_join(team::table)
-        .filter(team::organization_id.eq(org_id))
-        .filter(teammember::user_id.eq(user_id))
-        .select(team::role)
-        .load(c)
-}
-
 /// A new OAuth access token's row.
 pub struct NewToken<'a> {
     pub user_id: i64,
