@@ -171,6 +171,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usersession (id) {
+        id -> BigInt,
+        token_sha256 -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_ms -> BigInt,
+        fresh_login_ms -> BigInt,
+        expires_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    appspecificauthtoken (id) {
+        id -> BigInt,
+        uuid -> Text,
+        user_id -> BigInt,
+        title -> Text,
+        token_name -> Text,
+        token_secret_sha256 -> Text,
+        created_ms -> BigInt,
+        expiration_ms -> Nullable<BigInt>,
+        last_accessed_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oauthapplication (id) {
+        id -> BigInt,
+        client_id -> Text,
+        client_secret -> Text,
+        organization_id -> BigInt,
+        name -> Text,
+        redirect_uri -> Text,
+        application_uri -> Text,
+        description -> Text,
+        avatar_email -> Nullable<Text>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    permissionprototype (id) {
+        id -> BigInt,
+        uuid -> Text,
+        org_id -> BigInt,
+        activating_user_id -> Nullable<BigInt>,
+        delegate_user_id -> Nullable<BigInt>,
+        delegate_team_id -> Nullable<BigInt>,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    star (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        repository_id -> BigInt,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    teammemberinvite (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        email -> Nullable<Text>,
+        team_id -> BigInt,
+        inviter_id -> BigInt,
+        invite_token -> Text,
+        created_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -183,6 +257,11 @@ diesel::joinable!(uploadedblob -> imagestorage (blob_id));
 diesel::joinable!(manifestblob -> imagestorage (blob_id));
 diesel::joinable!(tag -> manifest (manifest_id));
 diesel::joinable!(manifest -> repository (repository_id));
+diesel::joinable!(usersession -> users (user_id));
+diesel::joinable!(appspecificauthtoken -> users (user_id));
+diesel::joinable!(oauthapplication -> users (organization_id));
+diesel::joinable!(star -> repository (repository_id));
+diesel::joinable!(teammemberinvite -> team (team_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -199,6 +278,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     repositorypermission,
     robotaccount,
     oauthaccesstoken,
+    usersession,
+    appspecificauthtoken,
+    oauthapplication,
+    permissionprototype,
+    star,
+    teammemberinvite,
 );
 
 diesel::table! {

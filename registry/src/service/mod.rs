@@ -2,13 +2,19 @@
 //! call these; these call `db::queries` and `storage`.
 
 mod accounts;
+mod applications;
+mod apptokens;
 mod blobs;
 mod catalog;
+mod invites;
 
 mod manifests;
 mod permissions;
+mod prototypes;
 pub mod repositories;
 mod robots;
+mod sessions;
+mod stars;
 mod teams;
 mod tokens;
 mod uploads;

@@ -1,11 +1,17 @@
 //! The Quay REST API under `/api/v1`, one module per family.
 
+mod application;
+mod apptoken;
 mod caller;
 pub mod error;
+mod invite;
 mod organization;
 mod permission;
+mod prototype;
 mod repository;
 mod robot;
+mod session;
+mod starred;
 mod superuser;
 mod team;
 mod user;
@@ -26,6 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     ApiError::invalid_request(format!("Invalid request body: {err}")).into()
                 }),
             )
+            .configure(session::configure)
+            .configure(apptoken::configure)
+            .configure(starred::configure)
+            .configure(application::configure)
+            .configure(prototype::configure)
+            .configure(invite::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)

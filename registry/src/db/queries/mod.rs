@@ -3,11 +3,17 @@
 //! caller opened with [`Db::write`](super::Db::write).
 
 pub mod accounts;
+pub mod applications;
+pub mod apptokens;
 pub mod blobs;
+pub mod invites;
 pub mod manifests;
 pub mod permissions;
+pub mod prototypes;
 pub mod repositories;
 pub mod robots;
+pub mod sessions;
+pub mod stars;
 pub mod tags;
 pub mod teams;
 pub mod uploads;

@@ -1,0 +1,5 @@
+//! Team invitations: /organization/{org}/team/{team}/invite/{email}, /teaminvite/{code}.
+
+use actix_web::web;
+
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,1 @@
+//! applications (see the API module of the same family).

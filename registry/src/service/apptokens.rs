@@ -1,0 +1,1 @@
+//! apptokens (see the API module of the same family).

@@ -1,0 +1,1 @@
+//! invites (see the API module of the same family).

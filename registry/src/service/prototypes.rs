@@ -1,0 +1,1 @@
+//! prototypes (see the API module of the same family).

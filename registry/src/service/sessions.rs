@@ -1,0 +1,1 @@
+//! sessions (see the API module of the same family).

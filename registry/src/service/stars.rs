@@ -1,0 +1,1 @@
+//! stars (see the API module of the same family).
