@@ -58,6 +58,32 @@ pub struct Config {
     /// Usernames with superuser rights (`SUPER_USERS`).
     #[serde(default)]
     pub super_users: Vec<String>,
+    /// GETs from browsers must carry `X-Requested-With: XMLHttpRequest`.
+    #[serde(default = "default_true")]
+    pub browser_api_calls_xhr_only: bool,
+    /// Turns off the browser XHR rule, as in Quay.
+    #[serde(default)]
+    pub debugging: bool,
+    /// How long a password sign-in counts as fresh for sensitive changes.
+    #[serde(default = "default_fresh_login")]
+    pub fresh_login_timeout: String,
+    /// Lifetime of new app-specific tokens; none means they never expire.
+    #[serde(default)]
+    pub app_specific_token_expiration: Option<String>,
+    /// Outgoing mail (invitations, notifications); mailing is on by default
+    /// only when a server is configured.
+    #[serde(default)]
+    pub mail_server: Option<String>,
+    #[serde(default = "default_mail_port")]
+    pub mail_port: u16,
+    #[serde(default)]
+    pub mail_use_tls: bool,
+    #[serde(default)]
+    pub mail_username: Option<String>,
+    #[serde(default)]
+    pub mail_password: Option<String>,
+    #[serde(default)]
+    pub mail_default_sender: Option<String>,
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -75,28 +101,37 @@ fn default_true() -> bool {
 fn default_page_size() -> usize {
     100
 }
+fn default_fresh_login() -> String {
+    "10m".into()
+}
+fn default_mail_port() -> u16 {
+    587
+}
 fn default_stale_upload() -> i64 {
     86_400
 }
 
 impl Default for Config {
+    /// The embedded default: every field at its Quay default.
     fn default() -> Self {
-        Config {
-            server_hostname: None,
-            preferred_url_scheme: default_scheme(),
-            db_uri: None,
-            distributed_storage_config: BTreeMap::new(),
-            distributed_storage_preference: Vec::new(),
-            push_temp_tag_expiration_sec: default_temp_tag_expiration(),
-            create_private_repo_on_push: true,
-            v2_pagination_size: default_page_size(),
-            stale_upload_expiration_sec: default_stale_upload(),
-            super_users: Vec::new(),
-            robots_disallow: false,
-            create_namespace_on_push: false,
-            other: BTreeMap::new(),
-        }
+        serde_yaml::from_value(Value::Mapping(Default::default())).expect("defaults deserialize")
     }
+}
+
+/// A Quay duration such as `10m`, `2w` or `3600s` (`^[0-9]+(w|d|h|m|s)$`).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    number.checked_mul(seconds).map(std::time::Duration::from_secs)
 }
 
 /// Which blob store to use, resolved from the storage fields.
@@ -164,6 +199,17 @@ impl Config {
         if let Some(uri) = &self.db_uri {
             DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m))?;
         }
+        if parse_duration(&self.fresh_login_timeout).is_none() {
+            return Err(field_err("FRESH_LOGIN_TIMEOUT", "must be a duration such as 10m"));
+        }
+        if let Some(d) = &self.app_specific_token_expiration {
+            if parse_duration(d).is_none() {
+                return Err(field_err(
+                    "APP_SPECIFIC_TOKEN_EXPIRATION",
+                    "must be a duration such as 30d",
+                ));
+            }
+        }
         if self.push_temp_tag_expiration_sec < 0 {
             return Err(field_err("PUSH_TEMP_TAG_EXPIRATION_SEC", "must not be negative"));
         }
@@ -177,6 +223,17 @@ impl Config {
             .get(&format!("FEATURE_{name}"))
             .and_then(Value::as_bool)
             .unwrap_or(default)
+    }
+
+    /// Whether mail can be sent: `FEATURE_MAILING`, on by default when
+    /// `MAIL_SERVER` is set.
+    pub fn mailing(&self) -> bool {
+        self.feature("MAILING", self.mail_server.is_some()) && self.mail_server.is_some()
+    }
+
+    /// `FRESH_LOGIN_TIMEOUT` as a duration (validated at load).
+    pub fn fresh_login(&self) -> std::time::Duration {
+        parse_duration(&self.fresh_login_timeout).unwrap_or(std::time::Duration::from_secs(600))
     }
 
     /// The database, defaulting to SQLite in the data directory.
@@ -274,6 +331,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_follow_quay_syntax() {
+        assert_eq!(parse_duration("10m"), Some(std::time::Duration::from_secs(600)));
+        assert_eq!(parse_duration("2w"), Some(std::time::Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration("0s"), Some(std::time::Duration::ZERO));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("-1h"), None);
+        assert!(Config::parse("FRESH_LOGIN_TIMEOUT: soon").is_err());
+        assert!(!Config::default().mailing());
+        assert!(Config::parse("MAIL_SERVER: 127.0.0.1").unwrap().mailing());
+        assert!(!Config::parse("MAIL_SERVER: 127.0.0.1\nFEATURE_MAILING: false").unwrap().mailing());
+    }
 
     #[test]
     fn empty_config_means_embedded_defaults() {
