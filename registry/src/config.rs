@@ -342,8 +342,10 @@ mod tests {
         assert_eq!(parse_duration("-1h"), None);
         assert!(Config::parse("FRESH_LOGIN_TIMEOUT: soon").is_err());
         assert!(!Config::default().mailing());
-        assert!(Config::parse("MAIL_SERVER: 127.0.0.1").unwrap().mailing());
-        assert!(!Config::parse("MAIL_SERVER: 127.0.0.1\nFEATURE_MAILING: false").unwrap().mailing());
+        assert!(Config::parse("MAIL_SERVER: 127.0.0.1").expect("valid config").mailing());
+        assert!(!Config::parse("MAIL_SERVER: 127.0.0.1\nFEATURE_MAILING: false")
+            .expect("valid config")
+            .mailing());
     }
 
     #[test]

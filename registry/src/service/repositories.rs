@@ -324,6 +324,7 @@ impl Registry {
         self.db()
             .write(move |c| {
                 perms::remove_all_grants(c, id)?;
+                crate::db::queries::stars::remove_all_of_repository(c, id)?;
                 Ok::<_, Error>(q::mark_for_deletion(c, id, &tombstone)?)
             })
             .await

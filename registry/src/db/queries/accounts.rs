@@ -206,10 +206,32 @@ pub fn find_token(c: &mut DbConn, token_name: &str) -> QueryResult<Option<(Strin
         .optional()
 }
 
-/// Drops an account's team memberships and access tokens.
+/// Drops an account's team memberships, sessions, tokens, stars, pending
+/// invitations and (for organizations) applications and default permissions.
 pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()> {
+    use crate::db::schema::{
+        appspecificauthtoken, oauthapplication, permissionprototype, star, teammemberinvite, usersession,
+    };
     diesel::delete(teammember::table.filter(teammember::user_id.eq(id))).execute(c)?;
     diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::authorized_user_id.eq(id))).execute(c)?;
+    diesel::delete(usersession::table.filter(usersession::user_id.eq(id))).execute(c)?;
+    diesel::delete(appspecificauthtoken::table.filter(appspecificauthtoken::user_id.eq(id))).execute(c)?;
+    diesel::delete(star::table.filter(star::user_id.eq(id))).execute(c)?;
+    diesel::delete(teammemberinvite::table.filter(teammemberinvite::user_id.eq(id))).execute(c)?;
+    diesel::delete(
+        permissionprototype::table.filter(
+            permissionprototype::org_id
+                .eq(id)
+                .or(permissionprototype::delegate_user_id.eq(id))
+                .or(permissionprototype::activating_user_id.eq(id)),
+        ),
+    )
+    .execute(c)?;
+    let apps = oauthapplication::table
+        .filter(oauthapplication::organization_id.eq(id))
+        .select(oauthapplication::client_id.nullable());
+    diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::application_client_id.eq_any(apps))).execute(c)?;
+    diesel::delete(oauthapplication::table.filter(oauthapplication::organization_id.eq(id))).execute(c)?;
     Ok(())
 }
 

@@ -104,7 +104,16 @@ pub fn touch(c: &mut DbConn, robot_id: i64, now: i64) -> QueryResult<()> {
 
 /// Deletes a robot with its memberships, roles and tokens.
 pub fn delete(c: &mut DbConn, robot_id: i64) -> QueryResult<()> {
+    use crate::db::schema::permissionprototype;
     diesel::delete(teammember::table.filter(teammember::user_id.eq(robot_id))).execute(c)?;
+    diesel::delete(
+        permissionprototype::table.filter(
+            permissionprototype::delegate_user_id
+                .eq(robot_id)
+                .or(permissionprototype::activating_user_id.eq(robot_id)),
+        ),
+    )
+    .execute(c)?;
     diesel::delete(repositorypermission::table.filter(repositorypermission::user_id.eq(robot_id))).execute(c)?;
     diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::authorized_user_id.eq(robot_id))).execute(c)?;
     diesel::delete(robotaccount::table.filter(robotaccount::robot_id.eq(robot_id))).execute(c)?;
