@@ -10,9 +10,9 @@ use anyhow::Context;
 
 use crate::api;
 use crate::api::auth::RegistryAuthorizer;
-use crate::config::{Config, StorageChoice};
+use crate::config::{parse_duration, Config, StorageChoice};
 use crate::db::Db;
-use crate::service::{AccountPolicy, Registry, Settings};
+use crate::service::{AccountPolicy, Registry, Settings, DEFAULT_TAG_EXPIRATION_OPTIONS_S};
 use crate::state::AppState;
 use crate::storage::{DynStore, FsStore, S3Store};
 
@@ -51,13 +51,33 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
             superusers: config.super_users.clone(),
             user_creation: config.feature("USER_CREATION", true),
             user_initialize: config.feature("USER_INITIALIZE", false),
-            mailing: config.feature("MAILING", false),
+            mailing: config.mailing(),
             superusers_full_access: config.feature("SUPERUSERS_FULL_ACCESS", false),
             robots_disallow: config.robots_disallow,
             create_namespace_on_push: config.create_namespace_on_push,
+            app_specific_tokens: config.feature("APP_SPECIFIC_TOKENS", true),
+            app_token_expiration_s: config
+                .app_specific_token_expiration
+                .as_deref()
+                .and_then(parse_duration)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            user_rename: config.feature("USER_RENAME", false),
+            tag_expiration_options_s: tag_expiration_options(config),
         },
     };
     Ok(Registry::new(db, store, settings))
+}
+
+/// `TAG_EXPIRATION_OPTIONS` in seconds; Quay's defaults when absent.
+fn tag_expiration_options(config: &Config) -> Vec<i64> {
+    let Some(serde_yaml::Value::Sequence(items)) = config.other.get("TAG_EXPIRATION_OPTIONS") else {
+        return DEFAULT_TAG_EXPIRATION_OPTIONS_S.to_vec();
+    };
+    items
+        .iter()
+        .filter_map(|v| v.as_str().and_then(parse_duration))
+        .filter_map(|d| i64::try_from(d.as_secs()).ok())
+        .collect()
 }
 
 /// A built, not yet awaited, server.
@@ -89,10 +109,14 @@ impl Application {
                 .map(|_| opts.config.preferred_url_scheme.clone()),
             max_page: opts.config.v2_pagination_size.max(100),
         });
+        let invites = web::Data::new(crate::service::InvitePolicy::from_config(&opts.config));
+        let browser = web::Data::new(api::v1::BrowserPolicy::from_config(&opts.config));
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(browser.clone())
+                .app_data(invites.clone())
                 .configure(api::health::configure)
                 .configure(api::auth::configure)
                 .configure(api::v1::configure)

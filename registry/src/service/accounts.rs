@@ -86,7 +86,19 @@ pub struct AccountPolicy {
     /// `CREATE_NAMESPACE_ON_PUSH`: a push into a missing namespace creates
     /// it as an organization owned by the pusher.
     pub create_namespace_on_push: bool,
+    /// `FEATURE_APP_SPECIFIC_TOKENS`: users may mint tokens to log in as `$app`.
+    pub app_specific_tokens: bool,
+    /// `APP_SPECIFIC_TOKEN_EXPIRATION` in seconds; `None`: tokens never expire.
+    pub app_token_expiration_s: Option<i64>,
+    /// `FEATURE_USER_RENAME`: users may change their username.
+    pub user_rename: bool,
+    /// `TAG_EXPIRATION_OPTIONS` in seconds: the time-machine windows a
+    /// namespace may pick.
+    pub tag_expiration_options_s: Vec<i64>,
 }
+
+/// Quay's default `TAG_EXPIRATION_OPTIONS` (0s, 1d, 1w, 2w, 4w) in seconds.
+pub const DEFAULT_TAG_EXPIRATION_OPTIONS_S: [i64; 5] = [0, 86_400, 604_800, 1_209_600, 2_419_200];
 
 impl Default for AccountPolicy {
     fn default() -> Self {
@@ -98,6 +110,10 @@ impl Default for AccountPolicy {
             superusers_full_access: false,
             robots_disallow: false,
             create_namespace_on_push: false,
+            app_specific_tokens: true,
+            app_token_expiration_s: None,
+            user_rename: false,
+            tag_expiration_options_s: DEFAULT_TAG_EXPIRATION_OPTIONS_S.to_vec(),
         }
     }
 }
@@ -219,7 +235,7 @@ pub fn random_token(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(super) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -388,15 +404,23 @@ impl Registry {
         }
         let (name, secret) = token.split_at(20);
         let n = name.to_owned();
-        let (hash, scope, expires, user) = self
+        let row = self
             .db()
             .read(move |c| Ok(q::find_token(c, &n)?))
             .await?
             .ok_or_else(bad)?;
-        if hash != sha256_hex(secret) || expires <= crate::now_ms() || !user.enabled {
+        let now = crate::now_ms();
+        if row.secret_sha256 != sha256_hex(secret) || row.expires_at_ms <= now || !row.user.enabled {
             return Err(bad());
         }
-        Ok((user, Scopes::parse(&scope).unwrap_or_default()))
+        // `last_accessed` is written at most once a minute, so API calls stay read-mostly.
+        if row.last_accessed_ms.is_none_or(|t| now - t >= 60_000) {
+            let id = row.id;
+            self.db()
+                .write(move |c| Ok::<_, Error>(q::touch_token(c, id, now)?))
+                .await?;
+        }
+        Ok((row.user, Scopes::parse(&row.scope).unwrap_or_default()))
     }
 
     /// Creates an organization owned by `creator`, who lands in team `owners` (admin).
@@ -523,7 +547,8 @@ pub struct UserUpdate {
 }
 
 impl Registry {
-    /// Applies a superuser's changes to a user.
+    /// Applies changes to a user (by a superuser or the user). A new
+    /// password ends every session of the user.
     pub async fn update_user(&self, user: &Account, update: UserUpdate) -> Result<Account, Error> {
         if let Some(p) = &update.password {
             check_password(p)?;
@@ -549,6 +574,9 @@ impl Registry {
                     }
                 }
                 q::update(c, id, &changes)?;
+                if changes.password_hash.is_some() {
+                    crate::db::queries::sessions::delete_all_of(c, id)?;
+                }
                 q::find_by_id(c, id)?.ok_or_else(|| Error::NotFound("User not found".into()))
             })
             .await
@@ -582,7 +610,7 @@ impl Registry {
     /// Renames an organization (superuser API).
     pub async fn rename_organization(&self, org: &Account, new_name: &str) -> Result<(), Error> {
         check_name(new_name, "organization")?;
-        let (id, name) = (org.id, new_name.to_owned());
+        let (id, old, name) = (org.id, org.username.clone(), new_name.to_owned());
         self.db()
             .write(move |c| {
                 if q::find(c, &name)?.is_some() {
@@ -590,7 +618,7 @@ impl Registry {
                         "A user or organization with this name already exists".into(),
                     ));
                 }
-                Ok(q::rename(c, id, &name)?)
+                Ok(rename_namespace(c, id, &old, &name)?)
             })
             .await
     }
@@ -607,4 +635,55 @@ impl Registry {
     pub async fn list_organizations(&self, limit: i64) -> Result<Vec<Account>, Error> {
         Ok(self.db().read(move |c| Ok(q::list_organizations(c, limit)?)).await?)
     }
+}
+
+impl Registry {
+    /// Sets a namespace's time-machine window (`tag_expiration_s`); only the
+    /// `TAG_EXPIRATION_OPTIONS` values are allowed.
+    pub async fn set_tag_expiration(&self, account: &Account, seconds: i64) -> Result<Account, Error> {
+        if !self.settings().accounts.tag_expiration_options_s.contains(&seconds) {
+            return Err(Error::InvalidRequest(format!(
+                "Invalid tag expiration: {seconds} seconds is not one of the allowed options"
+            )));
+        }
+        let id = account.id;
+        self.db()
+            .write(move |c| {
+                let changes = AccountChanges {
+                    removed_tag_expiration_s: Some(seconds),
+                    ..Default::default()
+                };
+                q::update(c, id, &changes)?;
+                q::find_by_id(c, id)?.ok_or_else(|| Error::NotFound("User not found".into()))
+            })
+            .await
+    }
+
+    /// Renames a user (`FEATURE_USER_RENAME`), robots included (`old+x`
+    /// becomes `new+x`); repositories follow, being tied to the account id.
+    pub async fn rename_user(&self, user: &Account, new_name: &str) -> Result<Account, Error> {
+        if !self.settings().accounts.user_rename {
+            return Err(Error::InvalidRequest("Changing the username is not enabled".into()));
+        }
+        check_name(new_name, "username")?;
+        let (id, old, new) = (user.id, user.username.clone(), new_name.to_owned());
+        self.db()
+            .write(move |c| {
+                if q::find(c, &new)?.is_some() {
+                    return Err(Error::InvalidRequest("The username already exists".into()));
+                }
+                rename_namespace(c, id, &old, &new)?;
+                q::find_by_id(c, id)?.ok_or_else(|| Error::NotFound("User not found".into()))
+            })
+            .await
+    }
+}
+
+/// Renames a user or organization and its robots (`old+x` becomes `new+x`).
+fn rename_namespace(c: &mut crate::db::DbConn, id: i64, old: &str, new: &str) -> diesel::QueryResult<()> {
+    for (robot, _, _) in crate::db::queries::robots::list(c, old, i64::MAX)? {
+        let short = robot.username.split_once('+').map_or("", |(_, s)| s);
+        q::rename(c, robot.id, &format!("{new}+{short}"))?;
+    }
+    q::rename(c, id, new)
 }

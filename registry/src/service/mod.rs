@@ -7,7 +7,7 @@ mod apptokens;
 mod blobs;
 mod catalog;
 mod invites;
-
+pub mod mail;
 mod manifests;
 mod permissions;
 mod prototypes;
@@ -21,12 +21,17 @@ mod uploads;
 
 use std::sync::Arc;
 
-pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, SCOPES_ALL};
+pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, DEFAULT_TAG_EXPIRATION_OPTIONS_S, SCOPES_ALL};
+pub use applications::{AppToken, Application, ApplicationInput, NewAppToken, MAX_ACTIVE_TOKENS, MAX_TOKEN_LIFETIME_S};
+pub use apptokens::AppSpecificToken;
 pub use blobs::{BlobRange, OpenBlob};
 pub use catalog::Page;
+pub use invites::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, TeamAddition};
 pub use manifests::{PutManifest, StoredManifest};
 pub use permissions::Role;
+pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
 pub use robots::{NewRobot, Robot, RobotShortName, RobotUsage};
+pub use sessions::{IssuedSession, Session, SignIn};
 pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
 pub use tokens::{Access, Claims, ScopeRequest};
 pub use uploads::{MountOutcome, UploadStatus};

@@ -90,7 +90,8 @@ impl Registry {
 impl Registry {
     /// Creates `repo` (private unless `CREATE_PRIVATE_REPO_ON_PUSH` is off)
     /// for `creator`, who gets a direct admin role when it does not own the
-    /// namespace. The caller checked `can_create_in`.
+    /// namespace; the organization's default permissions are granted in the
+    /// same transaction. The caller checked `can_create_in`.
     pub async fn create_repository_as(&self, repo: &crate::oci::RepoName, creator: &Account) -> Result<(), Error> {
         let visibility = if self.settings().create_private_repo_on_push {
             "private"
@@ -105,9 +106,13 @@ impl Registry {
         );
         self.db()
             .write(move |c| {
+                let existed = queries::repositories::find(c, &ns, &name)?.is_some();
                 let r = queries::repositories::ensure(c, &ns, &name, visibility, now)?;
                 if r.namespace_user_id != creator_id {
                     q::set_user_role(c, r.id, creator_id, Role::Admin.as_str())?;
+                    if !existed {
+                        super::prototypes::apply(c, r.namespace_user_id, creator_id, r.id)?;
+                    }
                 }
                 Ok::<_, Error>(())
             })

@@ -9,7 +9,7 @@ pub use grants::{TeamGrant, UserGrant};
 use super::permissions::Role;
 use super::{Error, Registry, Scopes};
 use crate::db::models::Account;
-use crate::db::queries::repositories::{self as q, NewRepository as NewRow, Viewer};
+use crate::db::queries::repositories::{self as q, NewRepository as NewRow, PageFilter, Viewer};
 use crate::db::queries::{self, permissions as perms};
 use crate::db::DbError;
 use crate::oci::RepoName;
@@ -111,6 +111,8 @@ pub struct ListedRepository {
     pub repo: RepositoryView,
     /// Newest tag push in Unix seconds, when asked for and there is a tag.
     pub last_modified_s: Option<i64>,
+    /// Whether the caller starred it (always false for anonymous callers).
+    pub is_starred: bool,
 }
 
 /// A page of a listing; `next_after` continues it.
@@ -153,6 +155,7 @@ impl Registry {
                 let id = q::insert(c, &row)?;
                 if let Some(creator) = creator {
                     perms::set_user_role(c, id, creator, Role::Admin.as_str())?;
+                    super::prototypes::apply(c, ns_id, creator, id)?;
                 }
                 q::find_view(c, name.namespace(), name.name())?.ok_or_else(exists)
             })
@@ -217,7 +220,8 @@ impl Registry {
 
     /// A page of the repositories the caller may read. Tokens without a
     /// `repo:` scope are refused; anonymous callers see public ones only,
-    /// and only when they ask for `public`.
+    /// and only when they ask for `public`. With `starred`, the caller's
+    /// starred repositories that it may still read, whatever the namespace.
     pub async fn list_repositories(
         &self,
         caller: Option<&Account>,
@@ -227,24 +231,42 @@ impl Registry {
         let Some(viewer) = self.list_viewer(caller, scopes, query)? else {
             return Ok(RepositoryPage::default());
         };
-        let (ns, kind, after) = (
-            query.namespace.map(str::to_owned),
-            query.kind.to_owned(),
-            query.after_id.unwrap_or(0),
-        );
-        let (with_last_modified, now) = (query.last_modified, crate::now_ms());
-        let limit = i64::try_from(REPOS_PER_PAGE + 1).unwrap_or(i64::MAX);
-        let (rows, more, pushed) = self
+        let filter = PageFilter {
+            namespace: query.namespace.filter(|_| !query.starred).map(str::to_owned),
+            kind: query.kind.to_owned(),
+            starred_by: caller.filter(|_| query.starred).map(|u| u.id),
+            after_id: query.after_id.unwrap_or(0),
+        };
+        self.repository_page(viewer, filter, caller.map(|u| u.id), query.last_modified)
+            .await
+    }
+
+    /// A page of what `filter` selects among the repositories `viewer`
+    /// reads, each marked starred or not for `stars_of`.
+    pub(super) async fn repository_page(
+        &self,
+        viewer: Viewer,
+        filter: PageFilter,
+        stars_of: Option<i64>,
+        with_last_modified: bool,
+    ) -> Result<RepositoryPage, Error> {
+        let (limit, now) = (i64::try_from(REPOS_PER_PAGE + 1).unwrap_or(i64::MAX), crate::now_ms());
+        let (rows, more, pushed, starred) = self
             .db()
             .read(move |c| {
-                let mut rows = q::visible_page(c, viewer, ns.as_deref(), &kind, after, limit)?;
+                let mut rows = q::visible_page(c, viewer, &filter, limit)?;
                 let more = rows.len() > REPOS_PER_PAGE;
                 rows.truncate(REPOS_PER_PAGE);
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
                 let pushed = match with_last_modified {
-                    true => q::last_tag_push_ms(c, &rows.iter().map(|r| r.id).collect::<Vec<_>>(), now)?,
+                    true => q::last_tag_push_ms(c, &ids, now)?,
                     false => Vec::new(),
                 };
-                Ok((rows, more, pushed))
+                let starred = match stars_of {
+                    Some(user) => queries::stars::starred_among(c, user, &ids)?,
+                    None => Vec::new(),
+                };
+                Ok((rows, more, pushed, starred))
             })
             .await?;
         let next_after = more.then(|| rows.last().map(|r| r.id)).flatten();
@@ -253,8 +275,9 @@ impl Registry {
             .map(|repo| {
                 let pushed_ms = pushed.iter().find(|(id, _)| *id == repo.id).and_then(|(_, ms)| *ms);
                 ListedRepository {
-                    repo,
+                    is_starred: starred.contains(&repo.id),
                     last_modified_s: pushed_ms.map(|ms| ms.div_euclid(1000)),
+                    repo,
                 }
             })
             .collect();
@@ -271,24 +294,24 @@ impl Registry {
         if caller.is_some() && scope_cap(scopes).is_none() {
             return Err(refused(caller));
         }
-        if query.starred {
-            // Nothing records stars yet, so nobody has starred anything.
-            return match caller {
-                None => Err(Error::InvalidRequest(
-                    "Starred repositories require a signed-in user".into(),
-                )),
-                Some(_) => Ok(None),
-            };
+        if query.starred && caller.is_none() {
+            return Err(Error::InvalidRequest(
+                "Starred repositories require a signed-in user".into(),
+            ));
         }
         Ok(match caller {
-            Some(u) if self.full_access(u) => Some(Viewer::Everyone),
-            Some(u) => Some(Viewer::Account {
-                id: u.id,
-                public: query.public,
-            }),
+            Some(u) => Some(self.reader(u, query.public || query.starred)),
             None if query.public => Some(Viewer::Public),
             None => None,
         })
+    }
+
+    /// The repositories `user` reads; with `public`, every public one too.
+    pub(super) fn reader(&self, user: &Account, public: bool) -> Viewer {
+        match self.full_access(user) {
+            true => Viewer::Everyone,
+            false => Viewer::Account { id: user.id, public },
+        }
     }
 
     /// The repository's alive, listed tags, newest first, at most `limit`.

@@ -1,11 +1,12 @@
 //! Teams of organizations and organization membership. An organization holds
 //! users (and its own robots) only through its teams; a team's role
 //! (`member` < `creator` < `admin`) is what its members may do in the
-//! organization. The organization always keeps an admin team, and nobody
-//! takes away their own last admin team.
+//! organization. The organization always keeps an admin team with at least
+//! one user in it, and nobody takes away their own last admin team.
 //!
-//! Team invitations (`FEATURE_MAILING` with `FEATURE_REQUIRE_TEAM_INVITE`)
-//! are not implemented: members are always added directly.
+//! Adding a user who is not yet in the organization may instead invite
+//! them (`FEATURE_MAILING` with `FEATURE_REQUIRE_TEAM_INVITE`): see
+//! [`invites`](super::invites).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use super::accounts::check_name;
 use super::{Error, Registry};
 use crate::db::models::Account;
 use crate::db::queries::accounts as aq;
+use crate::db::queries::invites as iq;
 use crate::db::queries::is_unique_violation;
 use crate::db::queries::teams::{self as q, Grant};
 use crate::db::{DbConn, DbError};
@@ -108,7 +110,9 @@ pub struct OrgMember {
     pub repositories: Vec<String>,
 }
 
-/// What changing or dropping an admin team must not do.
+/// What changing or dropping an admin team must not do: leave the
+/// organization without an admin team, take away the caller's last admin
+/// team, or leave no user in any remaining admin team.
 fn guard_admin_loss(c: &mut DbConn, org: &Account, team: &q::Team, by_id: i64) -> Result<(), Error> {
     if team.role != "admin" {
         return Ok(());
@@ -125,12 +129,43 @@ fn guard_admin_loss(c: &mut DbConn, org: &Account, team: &q::Team, by_id: i64) -
             team.name, org.username
         )));
     }
+    if q::admin_user_ids_outside(c, org.id, team.id)?.is_empty() {
+        return Err(Error::InvalidRequest(format!(
+            "Cannot remove or demote team '{}': no other admin team of organization '{}' has a user in it",
+            team.name, org.username
+        )));
+    }
     Ok(())
+}
+
+/// Refuses to take the organization's last admin user out of an admin team.
+fn guard_last_admin(c: &mut DbConn, org_id: i64, team: &Team, account: &Account) -> Result<(), Error> {
+    if team.role == "admin" && !account.robot && q::admin_user_ids(c, org_id)? == [account.id] {
+        return Err(Error::InvalidRequest(
+            "Cannot remove user as they are the only organization admin".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Puts an account in a team it is not in yet.
+pub(super) fn join_team(c: &mut DbConn, team_id: i64, team_name: &str, account: &Account) -> Result<(), Error> {
+    if q::is_member(c, team_id, account.id)? {
+        return Err(already_member(account, team_name));
+    }
+    Ok(aq::add_team_member(c, team_id, account.id)?)
+}
+
+fn already_member(account: &Account, team_name: &str) -> Error {
+    Error::InvalidRequest(format!(
+        "User '{}' is already a member of team '{team_name}'",
+        account.username
+    ))
 }
 
 /// Users and robots can be members; organizations cannot, nor deleted
 /// accounts (kept under a `deleted+…` name, which no live user can have).
-fn possible_member(account: Option<Account>) -> Option<Account> {
+pub(super) fn possible_member(account: Option<Account>) -> Option<Account> {
     account.filter(|a| !a.organization && (a.robot || !a.username.contains('+')))
 }
 
@@ -208,8 +243,8 @@ impl Registry {
         Ok(self.db().read(move |c| Ok(q::members(c, team_id)?)).await?)
     }
 
-    /// Adds a user, or a robot of the organization itself, to the team.
-    pub async fn add_team_member(&self, org: &Account, team: &Team, member: &str) -> Result<Account, Error> {
+    /// Who may join the organization's teams: a user, or one of its robots.
+    pub(super) async fn team_candidate(&self, org: &Account, member: &str) -> Result<Account, Error> {
         let Some(account) = possible_member(self.account(member).await?) else {
             return Err(Error::InvalidRequest("Unknown user".into()));
         };
@@ -218,28 +253,31 @@ impl Registry {
                 "Cannot add the specified robot to this team, as it is not a member of the organization".into(),
             ));
         }
-        let already = format!(
-            "User '{}' is already a member of team '{}'",
-            account.username, team.name
-        );
-        let (team_id, user_id, message) = (team.id, account.id, already.clone());
+        Ok(account)
+    }
+
+    /// Adds a user, or a robot of the organization itself, to the team.
+    pub async fn add_team_member(&self, org: &Account, team: &Team, member: &str) -> Result<Account, Error> {
+        let account = self.team_candidate(org, member).await?;
+        self.join(team, account).await
+    }
+
+    /// Puts a checked candidate (see `team_candidate`) in the team.
+    pub(super) async fn join(&self, team: &Team, account: Account) -> Result<Account, Error> {
+        let (team_id, team_name, joining) = (team.id, team.name.clone(), account.clone());
         let result = self
             .db()
-            .write(move |c| {
-                if q::is_member(c, team_id, user_id)? {
-                    return Err(Error::InvalidRequest(message));
-                }
-                Ok(aq::add_team_member(c, team_id, user_id)?)
-            })
+            .write(move |c| join_team(c, team_id, &team_name, &joining))
             .await;
         match result {
-            Err(Error::Db(DbError::Query(e))) if is_unique_violation(&e) => Err(Error::InvalidRequest(already)),
+            Err(Error::Db(DbError::Query(e))) if is_unique_violation(&e) => Err(already_member(&account, &team.name)),
             other => other.map(|()| account),
         }
     }
 
-    /// Takes a user or robot out of the team. Nobody removes themselves
-    /// from their only admin team.
+    /// Takes a user or robot out of the team, or withdraws their pending
+    /// invitation to it. Nobody removes themselves from their only admin
+    /// team, and nobody removes the organization's last admin user.
     pub async fn remove_team_member(
         &self,
         by: &Account,
@@ -250,21 +288,26 @@ impl Registry {
         let Some(account) = possible_member(self.account(member).await?) else {
             return Err(Error::NotFound("Unknown user".into()));
         };
-        let (org_id, team_id, team_name, by_id) = (org.id, team.id, team.name.clone(), by.id);
+        let (org_id, team, by_id) = (org.id, team.clone(), by.id);
         self.db()
             .write(move |c| {
                 q::lock_org(c, org_id)?;
-                if account.id == by_id && q::admin_team_ids_of(c, org_id, by_id)? == [team_id] {
+                if iq::delete_for_user(c, team.id, account.id)? {
+                    return Ok(());
+                }
+                if !q::is_member(c, team.id, account.id)? {
+                    return Err(Error::InvalidRequest(format!(
+                        "User {} does not belong to team {}",
+                        account.username, team.name
+                    )));
+                }
+                if account.id == by_id && q::admin_team_ids_of(c, org_id, by_id)? == [team.id] {
                     return Err(Error::InvalidRequest(
                         "User cannot remove themselves from their only admin team.".into(),
                     ));
                 }
-                if !q::remove_member(c, team_id, account.id)? {
-                    return Err(Error::InvalidRequest(format!(
-                        "User {} does not belong to team {team_name}",
-                        account.username
-                    )));
-                }
+                guard_last_admin(c, org_id, &team, &account)?;
+                q::remove_member(c, team.id, account.id)?;
                 Ok(())
             })
             .await

@@ -97,14 +97,16 @@ impl Registry {
     }
 
     /// Authenticates Basic credentials as docker login sends them: a user
-    /// and password, a robot (`ns+name`) and its token, or `$oauthtoken`
-    /// and an OAuth access token, whose scopes then narrow what it may do.
+    /// and password, a robot (`ns+name`) and its token, `$oauthtoken` and an
+    /// OAuth access token, whose scopes then narrow what it may do, or `$app`
+    /// and an app-specific token, which acts with all of its user's rights.
     pub async fn login(&self, username: &str, secret: &str) -> Result<(Account, Option<Scopes>), Error> {
         match username {
             "$oauthtoken" => {
                 let (account, scopes) = self.authenticate_token(secret).await?;
                 Ok((account, Some(scopes)))
             }
+            "$app" => Ok((self.authenticate_app_token(secret).await?, None)),
             name if name.contains('+') => Ok((self.authenticate_robot(name, secret).await?, None)),
             name => Ok((self.authenticate_password(name, secret).await?, None)),
         }

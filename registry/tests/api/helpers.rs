@@ -786,3 +786,190 @@ impl RepoFixture {
         assert_eq!(status, 201, "creating {namespace}/{name}: {value}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// /api/v1 helpers (v1_sessions, v1_apptokens)
+// ---------------------------------------------------------------------------
+
+/// A browser signed in through `POST /api/v1/signin`: its session cookie
+/// and the CSRF token its writes must carry.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Browser {
+    /// The `Cookie` header this browser sends.
+    pub fn cookie_header(&self) -> String {
+        format!("session={}", self.cookie)
+    }
+}
+
+/// The value a response's `Set-Cookie` gives the `session` cookie, if any.
+pub fn set_session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("Set-Cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// Signs `username` in with `password` through the API; panics unless 200.
+pub async fn sign_in(app: &TestApp, username: &str, password: &str) -> Browser {
+    let res = app
+        .client
+        .post(app.url("/api/v1/signin"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("POST /api/v1/signin");
+    assert_eq!(res.status(), StatusCode::OK, "signing in as {username}");
+    let cookie = set_session_cookie(&res).expect("a session cookie");
+    let csrf = header(&res, "X-Next-CSRF-Token");
+    Browser { cookie, csrf }
+}
+
+/// Makes every session of `username` older than any fresh-login window, as
+/// if the password was last typed long ago.
+pub async fn age_sessions(app: &TestApp, username: &str) {
+    use diesel::prelude::*;
+    use registry::db::schema::{users, usersession};
+
+    let name = username.to_owned();
+    app.services_with_stale_age(86_400)
+        .await
+        .db()
+        .write(move |c| {
+            let id: i64 = users::table
+                .filter(users::username.eq(&name))
+                .select(users::id)
+                .first(c)?;
+            diesel::update(usersession::table.filter(usersession::user_id.eq(id)))
+                .set(usersession::fresh_login_ms.eq(0))
+                .execute(c)?;
+            Ok::<_, registry::service::Error>(())
+        })
+        .await
+        .expect("age the sessions");
+}
+
+// ---------------------------------------------------------------------------
+// Outgoing mail (v1_invites)
+// ---------------------------------------------------------------------------
+
+/// A message the SMTP sink accepted.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// Headers and body as sent, dot-stuffing undone.
+    pub data: String,
+}
+
+impl SentMail {
+    /// The text with quoted-printable soft line breaks and `=3D` undone, so
+    /// long lines (links) read as written.
+    pub fn text(&self) -> String {
+        self.data.replace("=\r\n", "").replace("=3D", "=")
+    }
+}
+
+/// A tiny SMTP server on 127.0.0.1 that accepts every message and keeps it:
+/// greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT.
+pub struct SmtpSink {
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<SentMail>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        SmtpSink::start_on(0).await
+    }
+
+    /// On a given port (0 for any free one).
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the SMTP sink");
+        let port = listener.local_addr().expect("SMTP sink address").port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = mails.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(stream, store.clone()));
+            }
+        });
+        SmtpSink { port, mails }
+    }
+
+    /// The `config.yaml` keys that send mail here.
+    pub fn config(&self) -> String {
+        format!("MAIL_SERVER: 127.0.0.1\nMAIL_PORT: {}\n", self.port)
+    }
+
+    /// Every message received so far.
+    pub fn mails(&self) -> Vec<SentMail> {
+        self.mails.lock().expect("mail store").clone()
+    }
+}
+
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    store: std::sync::Arc<std::sync::Mutex<Vec<SentMail>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    write.write_all(b"220 127.0.0.1 test sink ESMTP\r\n").await?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    while let Some(line) = lines.next_line().await? {
+        let upper = line.to_ascii_uppercase();
+        let address = || {
+            let rest = line.split_once(':').map_or("", |(_, r)| r);
+            rest.trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            b"250 127.0.0.1\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address();
+            b"250 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(address());
+            b"250 OK\r\n"
+        } else if upper == "DATA" {
+            write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+            let mut data = Vec::new();
+            while let Some(l) = lines.next_line().await? {
+                if l == "." {
+                    break;
+                }
+                let unstuffed = if l.starts_with("..") { &l[1..] } else { l.as_str() };
+                data.push(unstuffed.to_owned());
+            }
+            let mail = SentMail {
+                from: std::mem::take(&mut from),
+                to: std::mem::take(&mut to),
+                data: data.join("\r\n"),
+            };
+            store.lock().expect("mail store").push(mail);
+            b"250 OK queued\r\n"
+        } else if upper == "RSET" || upper == "NOOP" {
+            b"250 OK\r\n"
+        } else if upper == "QUIT" {
+            write.write_all(b"221 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            b"502 Command not implemented\r\n"
+        };
+        write.write_all(reply).await?;
+    }
+    Ok(())
+}

@@ -548,6 +548,15 @@ async fn a_superuser_renames_an_organization() {
     let (_, alice) = api_user(&app, "alice", "all").await;
     create_org(&app, &alice, "acme").await;
     create_org(&app, &alice, "beta").await;
+    let res = call(
+        &app,
+        Method::PUT,
+        "/api/v1/organization/acme/robots/ci",
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 201);
 
     let path = "/api/v1/superuser/organizations/acme";
     for name in ["beta", "alice", "Bad Name", "x"] {
@@ -560,6 +569,19 @@ async fn a_superuser_renames_an_organization() {
     assert_api_error(app.get("/api/v1/organization/acme").await, 404, "not_found").await;
     let res = call(&app, Method::GET, "/api/v1/organization/renamed", Some(&alice), None).await;
     assert_eq!(json_of(res).await["is_admin"], true, "alice still administers it");
+    let res = call(
+        &app,
+        Method::GET,
+        "/api/v1/organization/renamed/robots",
+        Some(&alice),
+        None,
+    )
+    .await;
+    let robots = json_of(res).await;
+    assert_eq!(
+        robots["robots"][0]["name"], "renamed+ci",
+        "the robots move along: {robots}"
+    );
     let res = call(
         &app,
         Method::GET,

@@ -1,6 +1,6 @@
 //! Teams and organization membership (quay-api.md §1.3 members, §1.4 teams,
-//! names §2.2). Team invitations (`FEATURE_MAILING`) are not implemented:
-//! members are added directly.
+//! names §2.2). Mailing is off here, so members are added directly; team
+//! invitations are tested in `v1_invites`.
 
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -641,4 +641,101 @@ async fn a_superuser_without_full_access_cannot_administer_other_organizations_t
     let (_, root) = api_user(&app, "root", "all").await;
     let res = put(&app, &root, "/organization/acme/team/audit", role("member")).await;
     assert_eq!(res.status(), 403);
+}
+
+/// Alice owns `acme`; `root` is a superuser with full access (an org admin
+/// without being in any of its teams). Returns (alice's token, root's token).
+async fn org_with_superuser(app: &TestApp) -> (String, String) {
+    let alice = org_with_owner(app).await;
+    let (_, root) = api_user(app, "root", "all").await;
+    (alice, root)
+}
+
+#[actix_web::test]
+async fn not_even_a_superuser_removes_the_last_admin_user_of_an_organization() {
+    let app = spawn_app_with("SUPER_USERS: [root]\nFEATURE_SUPERUSERS_FULL_ACCESS: true").await;
+    let (alice, root) = org_with_superuser(&app).await;
+    let only_admin = "Cannot remove user as they are the only organization admin";
+    let error = refused(
+        delete(&app, &root, "/organization/acme/team/owners/members/alice").await,
+        400,
+    )
+    .await;
+    assert_eq!(error["detail"], only_admin);
+    let error = refused(delete(&app, &root, "/organization/acme/members/alice").await, 400).await;
+    assert_eq!(error["detail"], only_admin);
+    let owners = body(get(&app, &alice, "/organization/acme/team/owners/members").await, 200).await;
+    assert_eq!(names(&owners, "members"), ["alice"]);
+}
+
+#[actix_web::test]
+async fn a_robot_in_the_admin_team_does_not_count_as_an_admin() {
+    let app = spawn_app_with("SUPER_USERS: [root]\nFEATURE_SUPERUSERS_FULL_ACCESS: true").await;
+    let (alice, root) = org_with_superuser(&app).await;
+    assert_eq!(
+        put(&app, &alice, "/organization/acme/robots/ci", None).await.status(),
+        201
+    );
+    assert_eq!(
+        put(&app, &alice, "/organization/acme/team/owners/members/acme+ci", None)
+            .await
+            .status(),
+        200
+    );
+    refused(
+        delete(&app, &alice, "/organization/acme/team/owners/members/alice").await,
+        400,
+    )
+    .await;
+    refused(
+        delete(&app, &root, "/organization/acme/team/owners/members/alice").await,
+        400,
+    )
+    .await;
+    // The robot itself may leave.
+    assert_eq!(
+        delete(&app, &alice, "/organization/acme/team/owners/members/acme+ci")
+            .await
+            .status(),
+        204
+    );
+}
+
+#[actix_web::test]
+async fn an_admin_team_cannot_be_dropped_while_no_other_admin_team_has_a_user() {
+    let app = spawn_app_with("SUPER_USERS: [root]\nFEATURE_SUPERUSERS_FULL_ACCESS: true").await;
+    let (alice, root) = org_with_superuser(&app).await;
+    api_user(&app, "bob", "all").await;
+    assert_eq!(
+        put(&app, &alice, "/organization/acme/team/admins", role("admin"))
+            .await
+            .status(),
+        200
+    );
+
+    let error = refused(delete(&app, &root, "/organization/acme/team/owners").await, 400).await;
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no other admin team"),
+        "{error}"
+    );
+    refused(
+        put(&app, &root, "/organization/acme/team/owners", role("member")).await,
+        400,
+    )
+    .await;
+    refused(delete(&app, &alice, "/organization/acme/team/owners").await, 400).await;
+
+    assert_eq!(
+        put(&app, &alice, "/organization/acme/team/admins/members/bob", None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        delete(&app, &root, "/organization/acme/team/owners").await.status(),
+        204
+    );
 }

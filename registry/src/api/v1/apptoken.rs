@@ -1,5 +1,108 @@
-//! App-specific tokens: /user/apptoken.
+//! App-specific tokens: `/user/apptoken[/{uuid}]` (`FEATURE_APP_SPECIFIC_TOKENS`;
+//! when off, the endpoints are not found). The token code is shown once, when
+//! the token is created: only a hash of its secret is stored, so `GET` of one
+//! token returns its details without `token_code` (Quay returns the code).
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use super::views::format_date;
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::service::AppSpecificToken;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/user/apptoken", "/user/apptoken/"])
+            .route(web::get().to(list_tokens))
+            .route(web::post().to(create_token)),
+    )
+    .service(
+        web::resource("/user/apptoken/{uuid}")
+            .route(web::get().to(get_token))
+            .route(web::delete().to(revoke_token)),
+    );
+}
+
+fn token_view(t: &AppSpecificToken) -> Value {
+    json!({
+        "uuid": t.uuid,
+        "title": t.title,
+        "last_accessed": t.last_accessed_ms.map(format_date),
+        "created": format_date(t.created_ms),
+        "expiration": t.expiration_ms.map(format_date),
+    })
+}
+
+/// The caller with `user:admin`, or 404 when the feature is off.
+fn owner<'a>(state: &AppState, caller: &'a ApiCaller) -> Result<&'a Account, ApiError> {
+    if !state.registry.settings().accounts.app_specific_tokens {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    caller.user_with("user:admin")
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    expiring: Option<String>,
+}
+
+async fn list_tokens(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let user = owner(&state, &caller)?;
+    let expiring = q
+        .expiring
+        .as_deref()
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "on"));
+    let tokens = state.registry.app_tokens(user, expiring).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "tokens": tokens.iter().map(token_view).collect::<Vec<_>>(),
+        "only_expiring": expiring,
+    })))
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    title: String,
+}
+
+async fn create_token(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<NewToken>,
+) -> Result<HttpResponse, ApiError> {
+    let user = owner(&state, &caller)?;
+    caller.fresh_login()?;
+    let (token, code) = state.registry.create_app_token(user, &body.title).await?;
+    let mut view = token_view(&token);
+    view["token_code"] = json!(code);
+    Ok(HttpResponse::Ok().json(json!({"token": view})))
+}
+
+async fn get_token(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = owner(&state, &caller)?;
+    caller.fresh_login()?;
+    let token = state.registry.app_token(user, &path).await?;
+    Ok(HttpResponse::Ok().json(json!({"token": token_view(&token)})))
+}
+
+async fn revoke_token(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = owner(&state, &caller)?;
+    caller.fresh_login()?;
+    state.registry.revoke_app_token(user, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

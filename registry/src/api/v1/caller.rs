@@ -1,14 +1,16 @@
-//! Who calls the REST API: a bearer OAuth access token, or nobody.
+//! Who calls the REST API: a bearer OAuth access token, else the browser
+//! session cookie (resolved and CSRF-checked by the session guard), else
+//! nobody.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::error::ApiError;
 use crate::db::models::Account;
-use crate::service::Scopes;
+use crate::service::{Scopes, Session};
 use crate::state::AppState;
 
 /// The caller of an `/api/v1` endpoint.
@@ -16,6 +18,12 @@ use crate::state::AppState;
 pub struct ApiCaller {
     pub user: Option<Account>,
     pub scopes: Scopes,
+    /// The browser session, when the caller signed in with the session
+    /// cookie rather than a bearer token.
+    pub session: Option<Session>,
+    /// Whether sensitive actions are allowed: always with a bearer token,
+    /// within `FRESH_LOGIN_TIMEOUT` of the last password check with a session.
+    fresh: bool,
 }
 
 impl ApiCaller {
@@ -38,6 +46,22 @@ impl ApiCaller {
             Err(ApiError::unauthorized(false))
         }
     }
+
+    /// Refuses sensitive actions (password, email, deletions, tokens) to a
+    /// session whose password check is older than `FRESH_LOGIN_TIMEOUT`
+    /// (401 `fresh_login_required`; `/signin/verify` renews it). Bearer
+    /// tokens and users without a password are exempt, as in Quay.
+    pub fn fresh_login(&self) -> Result<(), ApiError> {
+        match &self.user {
+            None => Err(ApiError::unauthorized(true)),
+            Some(u) if self.fresh || u.password_hash.is_none() => Ok(()),
+            Some(_) => Err(ApiError::new(
+                401,
+                "fresh_login_required",
+                "The action requires a fresh login to succeed.",
+            )),
+        }
+    }
 }
 
 impl FromRequest for ApiCaller {
@@ -46,25 +70,36 @@ impl FromRequest for ApiCaller {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
+        let bearer = req
             .headers()
             .get("Authorization")
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .and_then(crate::api::auth::bearer_token)
+            .map(|t| t.trim().to_owned());
+        let session = req.extensions().get::<Session>().cloned();
+        let fresh_login_ms = super::session::policy(req).fresh_login_ms;
         Box::pin(async move {
-            let Some(header) = header else {
-                return Ok(ApiCaller::default());
-            };
-            let state = state.ok_or_else(|| ApiError::new(500, "internal_error", "no application state"))?;
-            // The REST API takes bearer tokens only; other schemes (Basic
-            // from registry clients) leave the caller anonymous, as in Quay.
-            let Some(token) = crate::api::auth::bearer_token(&header) else {
-                return Ok(ApiCaller::default());
-            };
-            let (user, scopes) = state.registry.authenticate_token(token.trim()).await?;
-            Ok(ApiCaller {
-                user: Some(user),
-                scopes,
+            // A bearer token wins over the cookie; a bad one is a 401 rather
+            // than a fall-back to the session. Other schemes (Basic from
+            // registry clients) authenticate nothing here, as in Quay.
+            if let Some(token) = bearer {
+                let state = state.ok_or_else(|| ApiError::new(500, "internal_error", "no application state"))?;
+                let (user, scopes) = state.registry.authenticate_token(&token).await?;
+                return Ok(ApiCaller {
+                    user: Some(user),
+                    scopes,
+                    session: None,
+                    fresh: true,
+                });
+            }
+            Ok(match session {
+                Some(s) => ApiCaller {
+                    user: Some(s.user.clone()),
+                    scopes: Scopes::all(),
+                    fresh: crate::now_ms() - s.fresh_login_ms <= fresh_login_ms,
+                    session: Some(s),
+                },
+                None => ApiCaller::default(),
             })
         })
     }

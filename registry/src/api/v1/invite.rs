@@ -1,5 +1,101 @@
-//! Team invitations: /organization/{org}/team/{team}/invite/{email}, /teaminvite/{code}.
+//! Team invitations: `/organization/{org}/team/{team}/invite/{email}`
+//! (org admins invite or uninvite an email address; needs mailing) and
+//! `/teaminvite/{code}` (the invited user, `user:admin`, accepts or
+//! declines). Inviting users by name goes through the team members
+//! endpoint (see [`team`](super::team)).
 
-use actix_web::web;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use super::team::{admin_of, member_view, team_of};
+use super::views::avatar;
+use super::{ApiCaller, ApiError};
+use crate::service::{InviteContext, InvitePolicy, PendingInvite};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organization/{org}/team/{team}/invite/{email}")
+            .route(web::put().to(invite_email))
+            .route(web::delete().to(delete_email_invite)),
+    )
+    .service(
+        web::resource("/teaminvite/{code}")
+            .route(web::put().to(accept_invite))
+            .route(web::delete().to(decline_invite)),
+    );
+}
+
+/// `scheme://host` of the registry as clients reach it: `SERVER_HOSTNAME`
+/// when configured, else the host of this request.
+pub(super) fn link_base(req: &HttpRequest, state: &AppState) -> String {
+    let info = req.connection_info();
+    let host = state.server_hostname.clone().unwrap_or_else(|| info.host().to_owned());
+    let scheme = state.url_scheme.clone().unwrap_or_else(|| info.scheme().to_owned());
+    format!("{scheme}://{host}")
+}
+
+/// A pending invitation as team member listings show it.
+pub(super) fn invite_view(invite: &PendingInvite) -> Value {
+    match invite {
+        PendingInvite::User(user) => member_view(user, true),
+        PendingInvite::Email(email) => json!({
+            "email": email,
+            "kind": "invite",
+            "avatar": avatar(email, "user"),
+            "invited": true,
+        }),
+    }
+}
+
+async fn invite_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    policy: web::Data<InvitePolicy>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, org) = admin_of(&state, &caller, &path.0).await?;
+    let team = team_of(&state, &org, &path.1).await?;
+    let base = link_base(&req, &state);
+    let ctx = InviteContext {
+        policy: &policy,
+        inviter: user,
+        org: &org,
+        team: &team,
+        link_base: &base,
+    };
+    let invite = state.registry.invite_email(&ctx, &path.2).await?;
+    Ok(HttpResponse::Ok().json(invite_view(&invite)))
+}
+
+async fn delete_email_invite(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    let team = team_of(&state, &org, &path.1).await?;
+    state.registry.delete_email_invite(&team, &path.2).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn accept_invite(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    let joined = state.registry.accept_team_invite(user, &code).await?;
+    Ok(HttpResponse::Ok().json(json!({"org": joined.org, "team": joined.team})))
+}
+
+async fn decline_invite(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    state.registry.decline_team_invite(user, &code).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -17,15 +17,18 @@ mod team;
 mod user;
 mod views;
 
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::web;
 
 pub use caller::ApiCaller;
 pub use error::ApiError;
+pub use session::BrowserPolicy;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    session::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
+            .wrap(from_fn(session::browser_guard))
             .wrap(ErrorHandlers::new().default_handler(error::absolute_problem_type))
             .app_data(
                 web::JsonConfig::default().error_handler(|err, _req| {

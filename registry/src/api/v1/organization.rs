@@ -89,6 +89,7 @@ async fn delete_org(
     if !state.registry.is_org_admin(user, &org).await? {
         return Err(ApiError::unauthorized(false));
     }
+    caller.fresh_login()?;
     state.registry.delete_namespace(&org).await?;
     Ok(HttpResponse::NoContent().finish())
 }

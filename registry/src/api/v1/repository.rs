@@ -152,13 +152,13 @@ struct ListParams {
 }
 
 /// The opaque `next_page` token for continuing after a repository id.
-fn page_token(after_id: i64) -> String {
+pub(super) fn page_token(after_id: i64) -> String {
     hex::encode(json!({"after_id": after_id}).to_string())
 }
 
 /// The repository id a `next_page` token continues after; a token that
 /// does not decode restarts at the first page, as in Quay.
-fn page_start(token: Option<&str>) -> Option<i64> {
+pub(super) fn page_start(token: Option<&str>) -> Option<i64> {
     let bytes = hex::decode(token?).ok()?;
     serde_json::from_slice::<Value>(&bytes).ok()?["after_id"].as_i64()
 }
@@ -215,11 +215,12 @@ fn listed_view(r: &ListedRepository, last_modified: bool, popularity: bool, sign
         v["last_modified"] = json!(r.last_modified_s);
     }
     if popularity {
-        // No action counts are kept yet.
+        // Quay sums the repository's logged actions; no action log or pull
+        // count is kept yet, so every repository is equally popular.
         v["popularity"] = json!(0.0);
     }
     if signed_in {
-        v["is_starred"] = json!(false);
+        v["is_starred"] = json!(r.is_starred);
     }
     v
 }
@@ -240,6 +241,9 @@ async fn get_repo(
 ) -> Result<HttpResponse, ApiError> {
     let RepositoryAccess { repo, role } = access(&state, &caller, &path, Role::Read).await?;
     let mut view = repo_view(&repo, role);
+    if let Some(user) = &caller.user {
+        view["is_starred"] = json!(state.registry.is_starred(user, repo.id).await?);
+    }
     if params.include_tags.as_deref().is_none_or(|v| truthy(Some(v))) {
         let tags = state.registry.repository_tags(&repo, MAX_TAGS).await?;
         let map: Map<String, Value> = tags.iter().map(|t| (t.name.clone(), tag_view(t))).collect();

@@ -75,6 +75,7 @@ async fn create_user(
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
+    caller.fresh_login()?;
     let password = random_token(32).to_uppercase();
     let user = state
         .registry
@@ -128,6 +129,7 @@ async fn update_user(
     body: web::Json<Changes>,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.superuser(&state)?;
+    caller.fresh_login()?;
     let user = find_user(&state, &path).await?;
     guard_other_superuser(&state, me, &user)?;
     let b = body.into_inner();
@@ -147,6 +149,7 @@ async fn delete_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.superuser(&state)?;
+    caller.fresh_login()?;
     let user = find_user(&state, &path).await?;
     guard_other_superuser(&state, me, &user)?;
     state.registry.delete_namespace(&user).await?;
@@ -180,6 +183,7 @@ async fn rename_org(
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
+    caller.fresh_login()?;
     let org = find_org(&state, &path).await?;
     state.registry.rename_organization(&org, &body.name).await?;
     Ok(HttpResponse::Ok().json(json!({"name": body.name, "avatar": avatar(&body.name, "org")})))
@@ -191,6 +195,7 @@ async fn delete_org(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
+    caller.fresh_login()?;
     let org = find_org(&state, &path).await?;
     state.registry.delete_namespace(&org).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -2,16 +2,18 @@
 //! teams, their members and repository roles, and organization membership
 //! (which exists only through teams). Every call needs a token with
 //! `org:admin`; all but viewing a team's members need an organization admin.
+//! Adding a user may invite them instead (see [`invite`](super::invite)).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::invite::{invite_view, link_base};
 use super::organization::find_org;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
-use crate::service::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
+use crate::service::{InviteContext, InvitePolicy, OrgMember, RepoGrant, Team, TeamAddition, TeamName, TeamRole};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -57,7 +59,7 @@ pub(super) async fn admin_of<'a>(
     Ok((user, org))
 }
 
-async fn team_of(state: &AppState, org: &Account, name: &str) -> Result<Team, ApiError> {
+pub(super) async fn team_of(state: &AppState, org: &Account, name: &str) -> Result<Team, ApiError> {
     state
         .registry
         .team(org, name)
@@ -76,13 +78,13 @@ fn team_view(team: &Team, new_team: bool) -> Value {
     })
 }
 
-fn member_view(a: &Account) -> Value {
+pub(super) fn member_view(a: &Account, invited: bool) -> Value {
     json!({
         "name": a.username,
         "kind": "user",
         "is_robot": a.robot,
         "avatar": avatar(&a.username, if a.robot { "robot" } else { "user" }),
-        "invited": false,
+        "invited": invited,
     })
 }
 
@@ -103,6 +105,12 @@ fn org_member_view(m: &OrgMember) -> Value {
         "teams": m.teams.iter().map(|t| json!({"name": t, "avatar": avatar(t, "team")})).collect::<Vec<_>>(),
         "repositories": m.repositories,
     })
+}
+
+#[derive(Deserialize)]
+struct MembersQuery {
+    #[serde(rename = "includePending")]
+    include_pending: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,11 +146,13 @@ async fn delete_team(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Team members are visible to the team's own members and to org admins.
+/// Team members are visible to the team's own members and to org admins;
+/// pending invitations (`includePending`) to admins only.
 async fn list_team_members(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<(String, String)>,
+    query: web::Query<MembersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("org:admin")?;
     let org = find_org(&state, &path.0).await?;
@@ -153,25 +163,49 @@ async fn list_team_members(
         None if admin => return Err(ApiError::not_found("Team not found")),
         None => return Err(ApiError::unauthorized(false)),
     };
-    let members = state.registry.team_members(&team).await?;
+    let mut members: Vec<Value> = state
+        .registry
+        .team_members(&team)
+        .await?
+        .iter()
+        .map(|m| member_view(m, false))
+        .collect();
+    let pending = matches!(query.include_pending.as_deref(), Some("true" | "True" | "1"));
+    if pending && admin {
+        members.extend(state.registry.pending_invites(&team).await?.iter().map(invite_view));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "name": team.name,
-        "members": members.iter().map(member_view).collect::<Vec<_>>(),
+        "members": members,
         "can_edit": admin,
     })))
 }
 
-/// Adds a user or one of the organization's robots. Invitations are not
-/// implemented: users are added directly, as with `FEATURE_MAILING` off.
+/// Adds a user or one of the organization's robots, or invites a user who
+/// is not yet in the organization when mailing requires invitations
+/// (`"invited": true`).
 async fn add_team_member(
+    req: HttpRequest,
     state: web::Data<AppState>,
+    policy: web::Data<InvitePolicy>,
     caller: ApiCaller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, org) = admin_of(&state, &caller, &path.0).await?;
+    let (user, org) = admin_of(&state, &caller, &path.0).await?;
     let team = team_of(&state, &org, &path.1).await?;
-    let member = state.registry.add_team_member(&org, &team, &path.2).await?;
-    Ok(HttpResponse::Ok().json(member_view(&member)))
+    let base = link_base(&req, &state);
+    let ctx = InviteContext {
+        policy: &policy,
+        inviter: user,
+        org: &org,
+        team: &team,
+        link_base: &base,
+    };
+    let view = match state.registry.add_or_invite_team_member(&ctx, &path.2).await? {
+        TeamAddition::Added(member) => member_view(&member, false),
+        TeamAddition::Invited(member) => member_view(&member, true),
+    };
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn remove_team_member(

@@ -1,12 +1,14 @@
 //! `/api/v1/user/`, `/api/v1/users/{username}` and first-user initialization.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::session::{attach_session, policy};
 use super::views::{avatar, public_user};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
+use crate::service::UserUpdate;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -14,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(["/user/", "/user"])
             .route(web::get().to(get_user))
             .route(web::post().to(create_user))
+            .route(web::put().to(update_user))
             .route(web::delete().to(delete_user)),
     )
     .route("/user/initialize", web::post().to(initialize))
@@ -62,8 +65,11 @@ struct NewUser {
 }
 
 /// Sign-up (`FEATURE_USER_CREATION`); superusers may always create users.
+/// Someone signing up is signed in at once (unless the email address must
+/// be verified first), as in Quay.
 async fn create_user(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: ApiCaller,
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
@@ -79,11 +85,60 @@ async fn create_user(
         .registry
         .create_user(&body.username, &body.password, body.email.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(user_view(&state, &user).await?))
+    let mut res = HttpResponse::Ok();
+    if caller.user.is_none() && user.verified {
+        let issued = state.registry.start_session(&user).await?;
+        attach_session(&mut res, &policy(&req), &issued);
+    }
+    Ok(res.json(user_view(&state, &user).await?))
 }
 
+#[derive(Deserialize)]
+struct Changes {
+    password: Option<String>,
+    email: Option<String>,
+    tag_expiration_s: Option<i64>,
+    username: Option<String>,
+}
+
+/// Changes the caller's own account. A new password ends every session of
+/// the user; a browser changing it is signed in again with a new session.
+async fn update_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: ApiCaller,
+    body: web::Json<Changes>,
+) -> Result<HttpResponse, ApiError> {
+    let mut user = caller.user_with("user:admin")?.clone();
+    caller.fresh_login()?;
+    let b = body.into_inner();
+    let new_password = b.password.is_some();
+    if new_password || b.email.as_ref().is_some_and(|e| Some(e) != user.email.as_ref()) {
+        let update = UserUpdate {
+            password: b.password,
+            email: b.email,
+            ..UserUpdate::default()
+        };
+        user = state.registry.update_user(&user, update).await?;
+    }
+    if let Some(seconds) = b.tag_expiration_s {
+        user = state.registry.set_tag_expiration(&user, seconds).await?;
+    }
+    if let Some(name) = b.username.filter(|n| *n != user.username) {
+        user = state.registry.rename_user(&user, &name).await?;
+    }
+    let mut res = HttpResponse::Ok();
+    if new_password && caller.session.is_some() {
+        let issued = state.registry.start_session(&user).await?;
+        attach_session(&mut res, &policy(&req), &issued);
+    }
+    Ok(res.json(user_view(&state, &user).await?))
+}
+
+/// Deletes the caller's own account (a sensitive action: fresh login).
 async fn delete_user(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
+    caller.fresh_login()?;
     state.registry.delete_namespace(user).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -106,8 +161,13 @@ struct Initialize {
     access_token: bool,
 }
 
-/// `POST /api/v1/user/initialize`: the first user of an empty registry.
-async fn initialize(state: web::Data<AppState>, body: web::Json<Initialize>) -> Result<HttpResponse, ApiError> {
+/// `POST /api/v1/user/initialize`: the first user of an empty registry,
+/// signed in at once as in Quay.
+async fn initialize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Initialize>,
+) -> Result<HttpResponse, ApiError> {
     let (user, token) = state
         .registry
         .initialize_first_user(&body.username, &body.password, body.email.as_deref(), body.access_token)
@@ -116,5 +176,8 @@ async fn initialize(state: web::Data<AppState>, body: web::Json<Initialize>) -> 
     if let Some(t) = token {
         v["access_token"] = json!(t);
     }
-    Ok(HttpResponse::Ok().json(v))
+    let issued = state.registry.start_session(&user).await?;
+    let mut res = HttpResponse::Ok();
+    attach_session(&mut res, &policy(&req), &issued);
+    Ok(res.json(v))
 }

@@ -191,19 +191,49 @@ pub fn insert_token(c: &mut DbConn, t: &NewToken<'_>) -> QueryResult<()> {
         .map(drop)
 }
 
-/// The token's (secret hash, scope, expiry, owner) by its public name.
-pub fn find_token(c: &mut DbConn, token_name: &str) -> QueryResult<Option<(String, String, i64, Account)>> {
-    oauthaccesstoken::table
+/// An OAuth access token row with its owner.
+pub struct TokenRow {
+    pub id: i64,
+    pub secret_sha256: String,
+    pub scope: String,
+    pub expires_at_ms: i64,
+    pub last_accessed_ms: Option<i64>,
+    pub user: Account,
+}
+
+/// The token and its owner by the token's public name.
+pub fn find_token(c: &mut DbConn, token_name: &str) -> QueryResult<Option<TokenRow>> {
+    let row = oauthaccesstoken::table
         .inner_join(users::table)
         .filter(oauthaccesstoken::token_name.eq(token_name))
         .select((
+            oauthaccesstoken::id,
             oauthaccesstoken::token_secret_sha256,
             oauthaccesstoken::scope,
             oauthaccesstoken::expires_at_ms,
+            oauthaccesstoken::last_accessed_ms,
             Account::as_select(),
         ))
-        .first(c)
-        .optional()
+        .first::<(i64, String, String, i64, Option<i64>, Account)>(c)
+        .optional()?;
+    Ok(row.map(
+        |(id, secret_sha256, scope, expires_at_ms, last_accessed_ms, user)| TokenRow {
+            id,
+            secret_sha256,
+            scope,
+            expires_at_ms,
+            last_accessed_ms,
+            user,
+        },
+    ))
+}
+
+/// Records that the access token was used at `now`.
+pub fn touch_token(c: &mut DbConn, id: i64, now: i64) -> QueryResult<()> {
+    diesel::update(oauthaccesstoken::table.find(id))
+        .set(oauthaccesstoken::last_accessed_ms.eq(now))
+        .execute(c)
+        .map(drop)
 }
 
 /// Drops an account's team memberships, sessions, tokens, stars, pending

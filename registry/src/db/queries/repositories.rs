@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 
 use crate::db::models::Repository;
-use crate::db::schema::{manifest, repository, repositorypermission, tag, team, teammember, users};
+use crate::db::schema::{manifest, repository, repositorypermission, star, tag, team, teammember, users};
 use crate::db::DbConn;
 use crate::per_backend;
 
@@ -244,27 +244,42 @@ fn readable_by(account: i64, public: bool) -> Condition {
     cond
 }
 
-/// A page of the repositories `viewer` may read, in id order after
-/// `after_id`, optionally in one namespace; deleted ones never show.
+/// Which repositories a page holds, besides what the viewer may read.
+#[derive(Debug, Clone, Default)]
+pub struct PageFilter {
+    /// Only this namespace's.
+    pub namespace: Option<String>,
+    /// Only those of this kind (`image`).
+    pub kind: String,
+    /// Only those this account starred.
+    pub starred_by: Option<i64>,
+    /// Continue after this repository id.
+    pub after_id: i64,
+}
+
+/// At most `limit` of the repositories `viewer` may read, in id order, as
+/// `filter` narrows them; deleted ones never show.
 pub fn visible_page(
     c: &mut DbConn,
     viewer: Viewer,
-    namespace: Option<&str>,
-    kind: &str,
-    after_id: i64,
+    filter: &PageFilter,
     limit: i64,
 ) -> QueryResult<Vec<RepositoryView>> {
     let mut q = repository::table
         .inner_join(users::table)
         .filter(repository::state.ne(MARKED_FOR_DELETION))
-        .filter(repository::kind.eq(kind.to_owned()))
-        .filter(repository::id.gt(after_id))
+        .filter(repository::kind.eq(filter.kind.clone()))
+        .filter(repository::id.gt(filter.after_id))
         .order(repository::id.asc())
         .limit(limit)
         .select(VIEW_COLUMNS)
         .into_boxed();
-    if let Some(ns) = namespace {
-        q = q.filter(users::username.eq(ns.to_owned()));
+    if let Some(ns) = &filter.namespace {
+        q = q.filter(users::username.eq(ns.clone()));
+    }
+    if let Some(user) = filter.starred_by {
+        let starred = star::table.filter(star::user_id.eq(user)).select(star::repository_id);
+        q = q.filter(repository::id.eq_any(starred));
     }
     q = match viewer {
         Viewer::Everyone => q,

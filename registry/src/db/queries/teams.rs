@@ -105,6 +105,21 @@ pub fn admin_user_ids(c: &mut DbConn, org_id: i64) -> QueryResult<Vec<i64>> {
         .load(c)
 }
 
+/// Ids of the users (not robots) in the organization's admin teams other
+/// than `team_id`.
+pub fn admin_user_ids_outside(c: &mut DbConn, org_id: i64, team_id: i64) -> QueryResult<Vec<i64>> {
+    teammember::table
+        .inner_join(team::table)
+        .inner_join(users::table)
+        .filter(team::organization_id.eq(org_id))
+        .filter(team::role.eq("admin"))
+        .filter(team::id.ne(team_id))
+        .filter(users::robot.eq(false))
+        .select(users::id)
+        .distinct()
+        .load(c)
+}
+
 /// The team's members (users and robots) by name.
 pub fn members(c: &mut DbConn, team_id: i64) -> QueryResult<Vec<Account>> {
     teammember::table

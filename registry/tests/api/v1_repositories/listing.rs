@@ -20,7 +20,7 @@ async fn listing_needs_a_namespace_public_or_starred() {
         f.call("GET", "/repository?public=false", Some(&alice), None).await.0,
         400
     );
-    // Stars are not recorded yet: a user's starred list is empty; anonymous callers have none.
+    // Alice starred nothing: her starred list is empty; anonymous callers have none.
     let (status, body) = f.call("GET", "/repository?starred=true", Some(&alice), None).await;
     assert_eq!((status, body), (200, json!({"repositories": []})));
     assert_eq!(f.call("GET", "/repository?starred=true", None, None).await.0, 400);
