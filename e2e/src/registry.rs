@@ -36,6 +36,13 @@ impl Registry {
     /// Starts a registry on fresh storage of `env.backend` and waits until
     /// `/health/instance` answers 200.
     pub fn start(env: &TestEnv) -> Registry {
+        Registry::start_with(env, "", true)
+    }
+
+    /// Like [`Registry::start`], with `extra_yaml` appended to its
+    /// `config.yaml`; with `bootstrap` false no account is created, so the
+    /// database starts empty (for `POST /api/v1/user/initialize`).
+    pub fn start_with(env: &TestEnv, extra_yaml: &str, bootstrap: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
@@ -46,7 +53,7 @@ impl Registry {
             Backend::SqliteFs => {
                 let data = dir.path().join("data");
                 fs::create_dir_all(&data).expect("create data dir");
-                let args = vec![
+                let mut args: Vec<String> = vec![
                     "serve".into(),
                     "--data-dir".into(),
                     data.display().to_string(),
@@ -56,6 +63,11 @@ impl Registry {
                     "--tls-listen".into(),
                     "127.0.0.1:0".into(),
                 ];
+                if !extra_yaml.is_empty() {
+                    let config = dir.path().join("config.yaml");
+                    fs::write(&config, extra_yaml).expect("write config.yaml");
+                    args.extend(["--config".into(), config.display().to_string()]);
+                }
                 (args, None, None)
             }
             Backend::PostgresS3 => {
@@ -64,7 +76,8 @@ impl Registry {
                 let db = PgDatabase::create(admin);
                 let bucket = S3Bucket::create(env, endpoint);
                 let config = dir.path().join("config.yaml");
-                let text = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                let mut text = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                text.push_str(extra_yaml);
                 fs::write(&config, text).expect("write config.yaml");
                 let args = vec![
                     "serve".into(),
@@ -90,7 +103,9 @@ impl Registry {
             _bucket: bucket,
         };
         registry.spawn();
-        registry.creds = bootstrap_user(&registry.url(""));
+        if bootstrap {
+            registry.creds = bootstrap_user(&registry.url(""));
+        }
         registry
     }
 

@@ -30,7 +30,7 @@ pub use invites::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, TeamAd
 pub use manifests::{PutManifest, StoredManifest};
 pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
-pub use robots::{NewRobot, Robot, RobotShortName, RobotUsage};
+pub use robots::{CredentialFormat, Credentials, NewRobot, Robot, RobotShortName, RobotUsage};
 pub use sessions::{IssuedSession, Session, SignIn};
 pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
 pub use tokens::{Access, Claims, ScopeRequest};

@@ -59,6 +59,87 @@ impl Robot {
     pub fn name(&self) -> &str {
         &self.account.username
     }
+
+    /// The robot's credentials for `registry_host` in a client's format.
+    pub fn credentials(&self, registry_host: &str, format: CredentialFormat) -> Credentials {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let auth = b64(format!("{}:{}", self.name(), self.token).as_bytes());
+        let docker_config = || serde_json::json!({"auths": {registry_host: {"auth": auth, "email": ""}}});
+        // `ns+name` is not a valid Kubernetes object name; Quay's UI uses `ns-name-pull-secret`.
+        let slug = self.name().replace('+', "-");
+        match format {
+            CredentialFormat::Kubernetes => {
+                let dockerconfig = docker_config().to_string();
+                Credentials {
+                    content_type: "application/yaml",
+                    filename: format!("{slug}-secret.yml"),
+                    body: format!(
+                        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {slug}-pull-secret\n\
+                         data:\n  .dockerconfigjson: {}\ntype: kubernetes.io/dockerconfigjson\n",
+                        b64(dockerconfig.as_bytes())
+                    ),
+                }
+            }
+            CredentialFormat::DockerConfig => Credentials {
+                content_type: "application/json",
+                filename: format!("{slug}-auth.json"),
+                body: format!("{:#}\n", docker_config()),
+            },
+            CredentialFormat::DockerLogin | CredentialFormat::PodmanLogin => {
+                let client = if format == CredentialFormat::DockerLogin {
+                    "docker"
+                } else {
+                    "podman"
+                };
+                Credentials {
+                    content_type: "text/plain; charset=utf-8",
+                    filename: format!("{slug}-{client}-login.sh"),
+                    body: format!(
+                        "{client} login -u='{}' -p='{}' {registry_host}\n",
+                        self.name(),
+                        self.token
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// The client formats a robot's credentials can be downloaded in, as the
+/// robot page of Quay's UI offers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialFormat {
+    /// A `kubernetes.io/dockerconfigjson` pull Secret.
+    Kubernetes,
+    /// A Docker/Podman `config.json` (`auths`).
+    DockerConfig,
+    /// A `docker login` command line.
+    DockerLogin,
+    /// A `podman login` command line.
+    PodmanLogin,
+}
+
+impl CredentialFormat {
+    pub const NAMES: &'static str = "kubernetes, docker-config, docker-login, podman-login";
+
+    pub fn parse(name: &str) -> Option<CredentialFormat> {
+        Some(match name {
+            "kubernetes" | "kubernetes-secret" => CredentialFormat::Kubernetes,
+            "docker-config" | "dockercfg" | "config.json" => CredentialFormat::DockerConfig,
+            "docker-login" => CredentialFormat::DockerLogin,
+            "podman-login" => CredentialFormat::PodmanLogin,
+            _ => return None,
+        })
+    }
+}
+
+/// A downloadable credentials file.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub content_type: &'static str,
+    pub filename: String,
+    pub body: String,
 }
 
 impl From<q::Robot> for Robot {

@@ -493,3 +493,128 @@ async fn robot_permissions_and_the_permission_listing_show_teams_and_repositorie
     let idle = &list["robots"][1];
     assert_eq!((&idle["teams"], &idle["repositories"]), (&json!([]), &json!([])));
 }
+
+/// The `user:password` inside a Docker `config.json` for `host`.
+fn docker_config_login(config: &Value, host: &str) -> (String, String) {
+    use base64::Engine as _;
+    let auth = config["auths"][host]["auth"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no auths.{host}.auth in {config}"));
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .expect("auth is base64");
+    let text = String::from_utf8(decoded).expect("auth is UTF-8");
+    let (user, pass) = text.split_once(':').expect("auth is user:password");
+    (user.to_owned(), pass.to_owned())
+}
+
+#[actix_web::test]
+async fn an_org_admin_downloads_robot_credentials_that_log_in_in_every_format() {
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let (alice, _bob) = org_with_member(&app).await;
+    let robot = create(&app, &alice, "/organization/acme/robots/deployer").await;
+    let token = token_of(&robot);
+    let host = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+
+    // Kubernetes pull Secret: a dockerconfigjson Secret named after the robot.
+    let res = get(
+        &app,
+        &alice,
+        "/organization/acme/robots/deployer/credentials/kubernetes",
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        crate::helpers::header(&res, "Content-Disposition").contains("acme-deployer-secret.yml"),
+        "{:?}",
+        res.headers()
+    );
+    let secret: serde_yaml::Value = serde_yaml::from_str(&res.text().await.expect("body")).expect("Secret is YAML");
+    assert_eq!(secret["kind"].as_str(), Some("Secret"));
+    assert_eq!(secret["type"].as_str(), Some("kubernetes.io/dockerconfigjson"));
+    assert_eq!(secret["metadata"]["name"].as_str(), Some("acme-deployer-pull-secret"));
+    let inner = secret["data"][".dockerconfigjson"].as_str().expect("dockerconfigjson");
+    let inner = base64::engine::general_purpose::STANDARD
+        .decode(inner)
+        .expect("base64 data");
+    let inner: Value = serde_json::from_slice(&inner).expect("dockerconfigjson is JSON");
+    assert_eq!(
+        docker_config_login(&inner, &host),
+        ("acme+deployer".to_owned(), token.clone())
+    );
+
+    // Docker config.json.
+    let res = get(
+        &app,
+        &alice,
+        "/organization/acme/robots/deployer/credentials/docker-config",
+    )
+    .await;
+    let config = body(res, 200).await;
+    let (user, pass) = docker_config_login(&config, &host);
+    assert!(
+        robot_login_works(&app, &user, &pass).await,
+        "config.json credentials log in"
+    );
+
+    // docker login / podman login lines.
+    for client in ["docker", "podman"] {
+        let res = get(
+            &app,
+            &alice,
+            &format!("/organization/acme/robots/deployer/credentials/{client}-login"),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let line = res.text().await.expect("body");
+        assert_eq!(
+            line.trim(),
+            format!("{client} login -u='acme+deployer' -p='{token}' {host}")
+        );
+    }
+
+    // A user's own robot works the same way.
+    let mine = create(&app, &alice, "/user/robots/local").await;
+    let res = get(&app, &alice, "/user/robots/local/credentials/docker-config").await;
+    let (user, pass) = docker_config_login(&body(res, 200).await, &host);
+    assert_eq!(
+        (user.as_str(), pass.as_str()),
+        ("alice+local", token_of(&mine).as_str())
+    );
+}
+
+#[actix_web::test]
+async fn robot_credentials_are_refused_to_members_anonymous_callers_and_unknown_formats() {
+    let app = spawn_app().await;
+    let (alice, bob) = org_with_member(&app).await;
+    create(&app, &alice, "/organization/acme/robots/deployer").await;
+    let path = "/organization/acme/robots/deployer/credentials/kubernetes";
+    refused(get(&app, &bob, path).await, 403).await;
+    refused(call(&app, Method::GET, path, None, None).await, 401).await;
+    refused(
+        get(&app, &alice, "/organization/acme/robots/deployer/credentials/mesos").await,
+        404,
+    )
+    .await;
+    let missing = get(&app, &alice, "/organization/acme/robots/ghost/credentials/kubernetes").await;
+    assert_eq!(missing.status(), 400, "unknown robots answer as GET robot does");
+    // After regeneration the download carries the new token.
+    let fresh = body(
+        post(&app, &alice, "/organization/acme/robots/deployer/regenerate").await,
+        200,
+    )
+    .await;
+    let res = get(
+        &app,
+        &alice,
+        "/organization/acme/robots/deployer/credentials/podman-login",
+    )
+    .await;
+    let line = res.text().await.expect("body");
+    assert!(line.contains(&token_of(&fresh)), "{line}");
+}

@@ -17,7 +17,7 @@ use super::views::avatar;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
-use crate::service::{NewRobot, Robot, RobotShortName, RobotUsage};
+use crate::service::{CredentialFormat, NewRobot, Robot, RobotShortName, RobotUsage};
 use crate::state::AppState;
 
 /// Quay's limit on a robot creation body.
@@ -40,6 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 &format!("{base}/{{short}}/permissions"),
                 web::get().to(list_permissions),
+            )
+            .route(
+                &format!("{base}/{{short}}/credentials/{{format}}"),
+                web::get().to(download_credentials),
             );
     }
 }
@@ -240,6 +244,36 @@ async fn list_permissions(
     let robot = state.registry.robot(owner.admin()?, &short_name(&req)).await?;
     let grants = state.registry.robot_permissions(&robot).await?;
     Ok(HttpResponse::Ok().json(grants_view(&grants)))
+}
+
+/// The robot's credentials as a file for a client: a Kubernetes pull
+/// Secret, a Docker `config.json`, or a `docker`/`podman login` line, for
+/// the registry host (`SERVER_HOSTNAME`, else the host the caller used).
+async fn download_credentials(
+    state: web::Data<AppState>,
+    owner: Owner,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let name = req.match_info().get("format").unwrap_or_default();
+    let format = CredentialFormat::parse(name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Unknown credentials format {name:?}; expected one of {}",
+            CredentialFormat::NAMES
+        ))
+    })?;
+    let robot = state.registry.robot(owner.admin()?, &short_name(&req)).await?;
+    let host = state
+        .server_hostname
+        .clone()
+        .unwrap_or_else(|| req.connection_info().host().to_owned());
+    let file = robot.credentials(&host, format);
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}\"", file.filename),
+        ))
+        .body(file.body))
 }
 
 #[cfg(test)]
