@@ -1,0 +1,72 @@
+//! Object names, labels and annotations shared with Quay's operator, so
+//! installs it made are adopted and users find what they know.
+
+/// Field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "quay-operator";
+/// Finalizer on QuayRegistry objects.
+pub const FINALIZER: &str = "quay-operator/finalizer";
+/// Label on every object: the QuayRegistry it belongs to.
+pub const LABEL_REGISTRY: &str = "quay-operator/quayregistry";
+/// Label and annotation naming the component an object belongs to.
+pub const LABEL_COMPONENT: &str = "quay-component";
+/// Annotations stamped on Deployments and pod templates.
+pub const ANNOTATION_REGISTRY_HOSTNAME: &str = "quay-registry-hostname";
+pub const ANNOTATION_BUILDMANAGER_HOSTNAME: &str = "quay-buildmanager-hostname";
+pub const ANNOTATION_TLS_SECRET_HASH: &str = "quay.redhat.com/tls-secret-hash";
+pub const ANNOTATION_MANAGED_FIELDGROUPS: &str = "quay-managed-fieldgroups";
+/// Label on user TLS Secrets referenced by `secretRef`, so they are watched.
+pub const LABEL_TLS_SECRET: &str = "quay.redhat.com/tls-secret";
+
+/// `<cr>-<suffix>`, the name of every object the operator creates.
+pub fn prefixed(cr: &str, suffix: &str) -> String {
+    format!("{cr}-{suffix}")
+}
+
+/// The Secret holding generated keys that must survive reconciles.
+pub fn managed_keys_secret(cr: &str) -> String {
+    prefixed(cr, "quay-registry-managed-secret-keys")
+}
+
+/// The prefix of the content-hashed config Secrets (`<cr>-quay-config-secret-<hash>`).
+pub fn config_secret_prefix(cr: &str) -> String {
+    prefixed(cr, "quay-config-secret-")
+}
+
+/// The registry Deployment.
+pub fn app_deployment(cr: &str) -> String {
+    prefixed(cr, "quay-app")
+}
+
+/// The migration Job.
+pub fn upgrade_job(cr: &str) -> String {
+    prefixed(cr, "quay-app-upgrade")
+}
+
+/// The images the operands run, from the operator's environment
+/// (`RELATED_IMAGE_COMPONENT_*`, as OLM sets them) or built-in defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Images {
+    pub registry: String,
+    pub postgres: String,
+    pub redis: String,
+}
+
+impl Images {
+    pub const DEFAULT_REGISTRY: &'static str = "ghcr.io/registry-project/registry:latest";
+    pub const DEFAULT_POSTGRES: &'static str = "docker.io/library/postgres:16";
+    pub const DEFAULT_REDIS: &'static str = "docker.io/library/redis:7";
+
+    /// Reads `RELATED_IMAGE_COMPONENT_{QUAY,POSTGRES,REDIS}` through `get`.
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Images {
+        let pick = |name: &str, default: &str| get(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.into());
+        Images {
+            registry: pick("RELATED_IMAGE_COMPONENT_QUAY", Self::DEFAULT_REGISTRY),
+            postgres: pick("RELATED_IMAGE_COMPONENT_POSTGRES", Self::DEFAULT_POSTGRES),
+            redis: pick("RELATED_IMAGE_COMPONENT_REDIS", Self::DEFAULT_REDIS),
+        }
+    }
+
+    pub fn from_env() -> Images {
+        Images::from_env_with(|k| std::env::var(k).ok())
+    }
+}
