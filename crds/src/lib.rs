@@ -2,6 +2,10 @@
 //! (`quay.redhat.com/v1`), with the field names, enum values, condition
 //! types and reasons of Quay's operator so existing resources keep working.
 
+// Several `printcolumn(...)` entries repeat `type_ = …`, which clippy takes
+// for a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, SecurityContext};
