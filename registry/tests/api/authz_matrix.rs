@@ -19,16 +19,22 @@ enum Act {
     ChangePermissions,
     CreateRepository,
     CreateRobot,
+    ListOrgMembers,
+    CreateApplication,
+    AddDefaultPermission,
     ListAllUsers,
 }
 
-const ACTS: [Act; 7] = [
+const ACTS: [Act; 10] = [
     Act::Pull,
     Act::Push,
     Act::DeleteTag,
     Act::ChangePermissions,
     Act::CreateRepository,
     Act::CreateRobot,
+    Act::ListOrgMembers,
+    Act::CreateApplication,
+    Act::AddDefaultPermission,
     Act::ListAllUsers,
 ];
 
@@ -165,6 +171,24 @@ impl World {
             Act::CreateRobot => {
                 let path = format!("/api/v1/organization/acme/robots/made{}", who.replace(['-', '+'], ""));
                 self.call(Method::PUT, &path, cred.bearer(), None).await.0
+            }
+            Act::ListOrgMembers => {
+                self.call(Method::GET, "/api/v1/organization/acme/members", cred.bearer(), None)
+                    .await
+                    .0
+            }
+            Act::CreateApplication => {
+                let body = json!({"name": format!("app-{who}")}).to_string().into_bytes();
+                let path = "/api/v1/organization/acme/applications";
+                self.call(Method::POST, path, cred.bearer(), Some(("application/json", body)))
+                    .await
+                    .0
+            }
+            Act::AddDefaultPermission => {
+                let body = json!({"role": "read", "delegate": {"name": "bystander", "kind": "user"}});
+                let path = "/api/v1/organization/acme/prototypes";
+                let body = Some(("application/json", body.to_string().into_bytes()));
+                self.call(Method::POST, path, cred.bearer(), body).await.0
             }
             Act::ListAllUsers => {
                 self.call(Method::GET, "/api/v1/superuser/users/", cred.bearer(), None)
@@ -304,7 +328,17 @@ async fn world() -> (World, Vec<(&'static str, Cred, Vec<Act>)>) {
         (
             "orgadmin",
             user("owner"),
-            vec![Pull, Push, DeleteTag, ChangePermissions, CreateRepository, CreateRobot],
+            vec![
+                Pull,
+                Push,
+                DeleteTag,
+                ChangePermissions,
+                CreateRepository,
+                CreateRobot,
+                ListOrgMembers,
+                CreateApplication,
+                AddDefaultPermission,
+            ],
         ),
         ("robot-with-write", robot("acme+pusher"), vec![Pull, Push, DeleteTag]),
         ("robot-without-permission", robot("acme+idle"), vec![]),
