@@ -49,7 +49,9 @@ pub struct QuayRegistrySpec {
     pub config_bundle_secret: Option<String>,
     /// Which parts the operator manages; kinds left out are added by the
     /// operator with a computed `managed` value.
+    /// At most one entry per kind; the bound also keeps the CEL cost estimate low.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 11))]
     pub components: Vec<Component>,
 }
 
@@ -173,6 +175,7 @@ pub struct Overrides {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SecretRef {
     #[x_kube(validation = Rule::new("self != ''").message("secretRef.name must not be empty"))]
+    #[schemars(length(max = 253))]
     pub name: String,
 }
 
