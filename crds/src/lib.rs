@@ -313,7 +313,10 @@ spec:
         let quay = qr.spec.component(ComponentKind::Quay).expect("quay listed");
         assert_eq!(quay.overrides.as_ref().and_then(|o| o.replicas), Some(3));
         assert_eq!(
-            qr.spec.component(ComponentKind::Tls).and_then(|c| c.secret_ref.as_ref()).map(|s| s.name.as_str()),
+            qr.spec
+                .component(ComponentKind::Tls)
+                .and_then(|c| c.secret_ref.as_ref())
+                .map(|s| s.name.as_str()),
             Some("my-tls")
         );
     }

@@ -290,6 +290,8 @@ fn start_operator(cleanup: &mut Cleanup, version: &str) {
         .arg(&cleanup.kubectl.namespace)
         .arg("--metrics-addr")
         .arg(format!("127.0.0.1:{metrics_port}"))
+        .arg("--health-probe-addr")
+        .arg(format!("127.0.0.1:{metrics_port}"))
         .env("POD_NAMESPACE", &cleanup.kubectl.namespace)
         .env("QUAY_VERSION", version)
         .env("RUST_LOG", env_var("RUST_LOG").unwrap_or_else(|| "info".into()))

@@ -17,6 +17,7 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("", "nodes"),
     ("", "persistentvolumes"),
     ("config.openshift.io", "apiservers"),
+    ("config.openshift.io", "ingresses"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
     ("storage.k8s.io", "storageclasses"),
 ];

@@ -1,0 +1,182 @@
+//! The migration Job and deletion flows.
+
+use std::time::Duration;
+
+use http::Method;
+use kube::runtime::controller::Action;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::controller::REQUEUE_WAIT;
+use crate::names::LABEL_REGISTRY;
+
+fn job(status: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "reg-quay-app-upgrade", "namespace": NS}, "status": status})
+}
+
+#[tokio::test]
+async fn a_running_migration_is_only_polled() {
+    let (ctx, api) = context(Capabilities::default());
+    let qr = registry().with_status(migrating());
+    let action = reconcile_with(ctx, qr, api, |mut api| async move {
+        api.expect(Method::GET, &job_path())
+            .await
+            .ok(&job(json!({"active": 1})));
+    })
+    .await
+    .expect("reconciled");
+    assert_eq!(action, Action::requeue(REQUEUE_WAIT));
+}
+
+#[tokio::test]
+async fn a_succeeded_migration_records_the_version() {
+    let (ctx, api) = context(Capabilities::default());
+    let qr = registry().with_status(migrating());
+    reconcile_with(ctx, qr, api, |mut api| async move {
+        api.expect(Method::GET, &job_path())
+            .await
+            .ok(&job(json!({"succeeded": 1})));
+        let status = api.status_apply().await;
+        assert_eq!(status["currentVersion"], VERSION);
+        assert_eq!(condition(&status, "ComponentsCreated")["status"], "True");
+        assert_eq!(
+            condition(&status, "RolloutBlocked")["status"],
+            "False",
+            "kept in the apply"
+        );
+        let event = api.event().await;
+        assert_eq!(
+            (event["type"].as_str(), event["reason"].as_str()),
+            (Some("Normal"), Some("ComponentsCreationSuccess"))
+        );
+    })
+    .await
+    .expect("reconciled");
+}
+
+#[tokio::test]
+async fn a_failed_migration_is_reported_with_the_jobs_message() {
+    let (ctx, api) = context(Capabilities::default());
+    let qr = registry().with_status(migrating());
+    reconcile_with(ctx, qr, api, |mut api| async move {
+        let failed = json!({"failed": 3, "conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]});
+        api.expect(Method::GET, &job_path()).await.ok(&job(failed));
+        let status = api.status_apply().await;
+        let created = condition(&status, "ComponentsCreated");
+        assert_eq!((created["reason"].as_str(), created["message"].as_str()), (Some("MigrationsFailed"), Some("BackoffLimitExceeded")));
+        assert!(status["currentVersion"].is_null());
+        api.event().await;
+    })
+    .await
+    .expect("reconciled");
+}
+
+#[tokio::test]
+async fn a_missing_migration_job_is_reported() {
+    let (ctx, api) = context(Capabilities::default());
+    let qr = registry().with_status(migrating());
+    reconcile_with(ctx, qr, api, |mut api| async move {
+        api.expect(Method::GET, &job_path()).await.not_found();
+        let status = api.status_apply().await;
+        assert_eq!(
+            condition(&status, "ComponentsCreated")["reason"],
+            "MigrationsJobMissing"
+        );
+        api.event().await;
+    })
+    .await
+    .expect("reconciled");
+}
+
+fn owned_pvc() -> Value {
+    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+           "metadata": {"name": "reg-quay-database-data", "namespace": NS,
+                        "ownerReferences": [{"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry", "name": CR, "uid": UID}]}})
+}
+
+async fn finalizer_removed(api: &mut ApiServer) {
+    let call = api.expect(Method::PATCH, &registry_path()).await;
+    assert_eq!(call.body[1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+    let reply = serde_json::to_value(registry()).expect("encodes");
+    call.ok(&reply);
+}
+
+#[tokio::test]
+async fn deleting_a_registry_keeps_its_database_volume_and_keys() {
+    let (ctx, api) = context(Capabilities::default());
+    reconcile_with(ctx, registry().deleting(), api, |mut api| async move {
+        let call = api
+            .expect(Method::GET, &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"))
+            .await;
+        assert!(call.query.contains("labelSelector"));
+        call.ok(
+            &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaimList", "metadata": {}, "items": [owned_pvc()]}),
+        );
+        let call = api
+            .expect(
+                Method::PATCH,
+                &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/reg-quay-database-data"),
+            )
+            .await;
+        assert_eq!(
+            call.body,
+            json!({"metadata": {"ownerReferences": null}}),
+            "orphaned, so GC keeps it"
+        );
+        call.ok(&owned_pvc());
+        let mut keys = serde_json::to_value(named_secret(
+            "reg-quay-registry-managed-secret-keys",
+            &[("DB_URI", "x")],
+        ))
+        .expect("json");
+        keys["metadata"]["ownerReferences"] = owned_pvc()["metadata"]["ownerReferences"].clone();
+        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
+            .await
+            .ok(&keys);
+        let call = api
+            .expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
+            .await;
+        assert_eq!(call.body["metadata"]["ownerReferences"], Value::Null);
+        call.ok(&keys);
+        finalizer_removed(&mut api).await;
+    })
+    .await
+    .expect("cleaned up");
+}
+
+#[tokio::test]
+async fn deleting_a_registry_that_opted_in_deletes_its_database() {
+    let (ctx, api) = context(Capabilities::default());
+    let qr = registry()
+        .deleting()
+        .annotated(crate::controller::ANNOTATION_DELETE_DATABASE, "true");
+    reconcile_with(ctx, qr, api, |mut api| async move {
+        let call = api
+            .expect(Method::GET, &format!("/api/v1/namespaces/{NS}/persistentvolumeclaims"))
+            .await;
+        assert!(
+            call.query
+                .contains(&format!("labelSelector={}", LABEL_REGISTRY.replace('/', "%2F"))),
+            "{}",
+            call.query
+        );
+        call.ok(
+            &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaimList", "metadata": {}, "items": [owned_pvc()]}),
+        );
+        let pvc = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/reg-quay-database-data");
+        api.expect(Method::DELETE, &pvc).await.ok(&owned_pvc());
+        let call = api
+            .expect(Method::DELETE, &secret_path("reg-quay-registry-managed-secret-keys"))
+            .await;
+        call.ok(&json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        finalizer_removed(&mut api).await;
+    })
+    .await
+    .expect("cleaned up");
+}
+
+#[test]
+fn requeue_periods_follow_quay() {
+    assert_eq!(REQUEUE_WAIT, Duration::from_secs(10));
+    assert_eq!(crate::controller::REQUEUE_RESYNC, Duration::from_secs(60));
+}
