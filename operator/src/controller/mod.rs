@@ -37,7 +37,8 @@ use futures_util::{Future, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
@@ -276,6 +277,8 @@ pub async fn run(
         .owns(scoped::<ConfigMap>(&client, ns), wc())
         .owns(scoped::<PersistentVolumeClaim>(&client, ns), wc())
         .owns(scoped::<HorizontalPodAutoscaler>(&client, ns), wc())
+        .owns(scoped::<ServiceAccount>(&client, ns), wc())
+        .owns(scoped::<Ingress>(&client, ns), wc())
         .watches(scoped::<Secret>(&client, ns), wc(), move |secret| {
             registries_for_secret(&secret, &index.state())
         })
