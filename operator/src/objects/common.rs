@@ -196,6 +196,34 @@ impl ConfigView {
     }
 }
 
+/// A ClusterIP Service `<cr>-<suffix>` exposing one TCP port of a component's pods.
+pub(super) fn single_port_service(
+    inputs: &Inputs,
+    suffix: &str,
+    component: &str,
+    port_name: &str,
+    port: i32,
+) -> k8s_openapi::api::core::v1::Service {
+    use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    Service {
+        metadata: meta(inputs, suffix, component),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector(inputs, component)),
+            ports: Some(vec![ServicePort {
+                name: Some(port_name.into()),
+                port,
+                target_port: Some(IntOrString::Int(port)),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

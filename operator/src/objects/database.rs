@@ -14,11 +14,10 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Probe, Secret, SecretKeySelector, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    ServiceAccount, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::ByteString;
 
 use super::common::{
@@ -139,22 +138,7 @@ fn secret(inputs: &Inputs, c: &Credentials) -> Secret {
 }
 
 fn service(inputs: &Inputs) -> Service {
-    Service {
-        metadata: meta(inputs, SUFFIX, component::POSTGRES),
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(selector(inputs, component::POSTGRES)),
-            ports: Some(vec![ServicePort {
-                name: Some("postgres".into()),
-                port: PORT,
-                target_port: Some(IntOrString::Int(PORT)),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    }
+    super::common::single_port_service(inputs, SUFFIX, component::POSTGRES, "postgres", PORT)
 }
 
 /// RWO 50Gi; the size and class overrides are applied with the others.

@@ -8,10 +8,9 @@ use crds::ComponentKind;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, ExecAction, PodSpec, PodTemplateSpec, Probe, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ServiceAccount, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::common::{
     component, container_security, labels, meta, name, official_image_user, pod_security, resources, selector,
@@ -36,22 +35,7 @@ pub(super) fn objects(inputs: &Inputs) -> Vec<Desired> {
 }
 
 fn service(inputs: &Inputs) -> Service {
-    Service {
-        metadata: meta(inputs, SUFFIX, component::REDIS),
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(selector(inputs, component::REDIS)),
-            ports: Some(vec![ServicePort {
-                name: Some("redis".into()),
-                port: PORT,
-                target_port: Some(IntOrString::Int(PORT)),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    }
+    super::common::single_port_service(inputs, SUFFIX, component::REDIS, "redis", PORT)
 }
 
 fn deployment(inputs: &Inputs) -> Deployment {
