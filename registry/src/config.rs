@@ -199,6 +199,7 @@ impl Config {
         if let Some(uri) = &self.db_uri {
             DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m))?;
         }
+        self.validate_tag_expiration()?;
         if parse_duration(&self.fresh_login_timeout).is_none() {
             return Err(field_err("FRESH_LOGIN_TIMEOUT", "must be a duration such as 10m"));
         }
@@ -214,6 +215,32 @@ impl Config {
             return Err(field_err("PUSH_TEMP_TAG_EXPIRATION_SEC", "must not be negative"));
         }
         self.storage(Path::new("."))?;
+        Ok(())
+    }
+
+    /// The tag lifecycle fields: durations, a list of durations, a flag.
+    fn validate_tag_expiration(&self) -> Result<(), ConfigError> {
+        let is_duration = |v: &Value| v.as_str().and_then(parse_duration).is_some();
+        for key in [
+            "DEFAULT_TAG_EXPIRATION",
+            "LABELED_EXPIRATION_MINIMUM",
+            "LABELED_EXPIRATION_MAXIMUM",
+        ] {
+            if self.other.get(key).is_some_and(|v| !is_duration(v)) {
+                return Err(field_err(key, "must be a duration such as 2w"));
+            }
+        }
+        if let Some(options) = self.other.get("TAG_EXPIRATION_OPTIONS") {
+            if !options.as_sequence().is_some_and(|items| items.iter().all(is_duration)) {
+                return Err(field_err(
+                    "TAG_EXPIRATION_OPTIONS",
+                    "must be a list of durations such as 1d",
+                ));
+            }
+        }
+        if self.other.get("PERMANENTLY_DELETE_TAGS").is_some_and(|v| !v.is_bool()) {
+            return Err(field_err("PERMANENTLY_DELETE_TAGS", "must be true or false"));
+        }
         Ok(())
     }
 
@@ -382,6 +409,10 @@ mod tests {
             ("DB_URI: [1, 2]\n", "DB_URI"),
             ("FEATURE_X: maybe\n", "FEATURE_X"),
             ("PUSH_TEMP_TAG_EXPIRATION_SEC: soon\n", "PUSH_TEMP_TAG_EXPIRATION_SEC"),
+            ("DEFAULT_TAG_EXPIRATION: forever\n", "DEFAULT_TAG_EXPIRATION"),
+            ("LABELED_EXPIRATION_MAXIMUM: 3\n", "LABELED_EXPIRATION_MAXIMUM"),
+            ("TAG_EXPIRATION_OPTIONS: [1d, soon]\n", "TAG_EXPIRATION_OPTIONS"),
+            ("PERMANENTLY_DELETE_TAGS: maybe\n", "PERMANENTLY_DELETE_TAGS"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [FancyStorage, {}]\n", "DISTRIBUTED_STORAGE_CONFIG.x"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [LocalStorage, {storage_path: /d}]\nDISTRIBUTED_STORAGE_PREFERENCE: [y]\n", "DISTRIBUTED_STORAGE_PREFERENCE"),
         ];

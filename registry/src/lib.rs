@@ -13,6 +13,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod tls;
+pub mod worker;
 
 pub use service::Error;
 

@@ -30,6 +30,21 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Run one garbage-collection pass now and print what it removed.
+    Gc {
+        /// Print what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run the background loops (garbage collection, upload cleanup) without HTTP.
+    Worker {
+        /// The mirror worker role; runs the normal loops until mirroring exists.
+        #[arg(long)]
+        mirror: bool,
+        /// Do not apply database migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -98,6 +113,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} migration(s) applied", applied.len());
             Ok(())
         }
+        Command::Gc { dry_run } => {
+            let config = load_config(cli.config.as_deref())?;
+            let registry = open_registry(&config, &cli.data_dir, false).await?;
+            let options = registry::service::GcOptions { dry_run, now_ms: None };
+            let report = registry.collect_garbage(options).await?;
+            print_gc_report(&report, dry_run);
+            Ok(())
+        }
+        Command::Worker { mirror, no_migrate } => {
+            worker(cli.config.as_deref(), &cli.data_dir, mirror, !no_migrate).await
+        }
         Command::Config {
             command: ConfigCommand::Validate { file },
         } => {
@@ -106,6 +132,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn print_gc_report(r: &registry::service::GcReport, dry_run: bool) {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!("garbage collection {verb}:");
+    println!("  tags: {}", r.tags);
+    println!("  upload holds of deleted repositories: {}", r.uploads_released);
+    for (what, digests) in [
+        ("manifests", &r.manifests),
+        ("blobs", &r.blobs),
+        ("blob contents in storage", &r.bytes_deleted),
+    ] {
+        println!("  {what}: {}", digests.len());
+        for d in digests {
+            println!("    {d}");
+        }
+    }
+}
+
+async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migrate: bool) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let registry = open_registry(&config, data_dir, migrate).await?;
+    let loops = registry::worker::Loops::from_config(&config);
+    if mirror {
+        tracing::warn!("repository mirroring is not available yet; this mirror worker runs the other background loops");
+    }
+    match loops.gc_every_s {
+        Some(s) => tracing::info!(every_s = s, "worker started: garbage collection and upload cleanup"),
+        None => tracing::info!("worker started: upload cleanup (FEATURE_GARBAGE_COLLECTION is off)"),
+    }
+    registry::worker::spawn(&registry, loops);
+    tokio::signal::ctrl_c().await.context("waiting for a stop signal")?;
+    Ok(())
 }
 
 async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {

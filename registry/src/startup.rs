@@ -3,7 +3,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
@@ -63,9 +62,41 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
                 .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             user_rename: config.feature("USER_RENAME", false),
             tag_expiration_options_s: tag_expiration_options(config),
+            default_tag_expiration_s: config
+                .other
+                .get("DEFAULT_TAG_EXPIRATION")
+                .and_then(serde_yaml::Value::as_str)
+                .and_then(parse_duration)
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .unwrap_or(crate::service::DEFAULT_TAG_EXPIRATION_S),
+            change_tag_expiration: config.feature("CHANGE_TAG_EXPIRATION", true),
         },
+        tags: tag_policy(config),
     };
     Ok(Registry::new(db, store, settings))
+}
+
+/// `LABELED_EXPIRATION_MINIMUM`/`_MAXIMUM` and `PERMANENTLY_DELETE_TAGS`.
+fn tag_policy(config: &Config) -> crate::service::tags::TagPolicy {
+    let defaults = crate::service::tags::TagPolicy::default();
+    let seconds = |key: &str, default: i64| {
+        config
+            .other
+            .get(key)
+            .and_then(serde_yaml::Value::as_str)
+            .and_then(parse_duration)
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .unwrap_or(default)
+    };
+    crate::service::tags::TagPolicy {
+        expiration_min_s: seconds("LABELED_EXPIRATION_MINIMUM", defaults.expiration_min_s),
+        expiration_max_s: seconds("LABELED_EXPIRATION_MAXIMUM", defaults.expiration_max_s),
+        permanently_delete: config
+            .other
+            .get("PERMANENTLY_DELETE_TAGS")
+            .and_then(serde_yaml::Value::as_bool)
+            .unwrap_or(false),
+    }
 }
 
 /// `TAG_EXPIRATION_OPTIONS` in seconds; Quay's defaults when absent.
@@ -128,7 +159,7 @@ impl Application {
             tls_port = Some(l.local_addr()?.port());
             server = server.listen_rustls_0_23(l, cfg)?;
         }
-        actix_web::rt::spawn(clean_uploads_forever(registry.clone()));
+        crate::worker::spawn(&registry, crate::worker::Loops::from_config(&opts.config));
         Ok(Application {
             port,
             tls_port,
@@ -152,18 +183,5 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
-    }
-}
-
-/// Removes abandoned uploads now and then.
-async fn clean_uploads_forever(registry: Registry) {
-    let every = Duration::from_secs(registry.settings().upload_stale_after_s.clamp(60, 3600).unsigned_abs() / 2 + 30);
-    loop {
-        tokio::time::sleep(every).await;
-        match registry.clean_stale_uploads().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
-            Err(e) => tracing::warn!(error = %e, "cleaning abandoned uploads failed"),
-        }
     }
 }

@@ -260,6 +260,32 @@ impl Db {
     }
 }
 
+impl Db {
+    /// [`Db::write`] for code already off the async runtime (a blocking
+    /// task), so one such task can run many short transactions.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<DbError> + From<diesel::result::Error>,
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+    {
+        let mut conn = Self::conn(&self.writers)?;
+        if self.sqlite {
+            sqlite_immediate(&mut conn, f)
+        } else {
+            conn.transaction(|c| f(c))
+        }
+    }
+
+    /// [`Db::read`] for code already off the async runtime.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+    {
+        f(&mut *Self::conn(&self.readers)?)
+    }
+}
+
 fn sqlite_immediate<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     E: From<DbError>,

@@ -245,6 +245,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deletedblob (id) {
+        id -> BigInt,
+        digest -> Text,
+        deleted_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -284,6 +292,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     permissionprototype,
     star,
     teammemberinvite,
+    deletedblob,
 );
 
 diesel::table! {

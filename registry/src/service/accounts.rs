@@ -95,7 +95,15 @@ pub struct AccountPolicy {
     /// `TAG_EXPIRATION_OPTIONS` in seconds: the time-machine windows a
     /// namespace may pick.
     pub tag_expiration_options_s: Vec<i64>,
+    /// `DEFAULT_TAG_EXPIRATION` in seconds: the window of new namespaces.
+    pub default_tag_expiration_s: i64,
+    /// `FEATURE_CHANGE_TAG_EXPIRATION`: namespaces may change their window;
+    /// without it a requested change is ignored, as in Quay.
+    pub change_tag_expiration: bool,
 }
+
+/// Quay's default `DEFAULT_TAG_EXPIRATION` (2w) in seconds.
+pub const DEFAULT_TAG_EXPIRATION_S: i64 = 1_209_600;
 
 /// Quay's default `TAG_EXPIRATION_OPTIONS` (0s, 1d, 1w, 2w, 4w) in seconds.
 pub const DEFAULT_TAG_EXPIRATION_OPTIONS_S: [i64; 5] = [0, 86_400, 604_800, 1_209_600, 2_419_200];
@@ -114,6 +122,8 @@ impl Default for AccountPolicy {
             app_token_expiration_s: None,
             user_rename: false,
             tag_expiration_options_s: DEFAULT_TAG_EXPIRATION_OPTIONS_S.to_vec(),
+            default_tag_expiration_s: DEFAULT_TAG_EXPIRATION_S,
+            change_tag_expiration: true,
         }
     }
 }
@@ -268,6 +278,7 @@ impl Registry {
         let hash = hash_password(password)?;
         let (username, email, now) = (username.to_owned(), email.map(str::to_owned), crate::now_ms());
         let verified = !self.settings().accounts.mailing;
+        let window_s = self.settings().accounts.default_tag_expiration_s;
         self.db()
             .write(move |c| {
                 if q::find(c, &username)?.is_some() {
@@ -285,6 +296,7 @@ impl Registry {
                     organization: false,
                     robot: false,
                     verified,
+                    tag_expiration_s: window_s,
                     now,
                 };
                 Ok(q::insert(c, &account)?)
@@ -438,6 +450,7 @@ impl Registry {
             return Err(Error::Forbidden("Only users may create organizations".into()));
         }
         let (name, email, creator_id, now) = (name.to_owned(), email.map(str::to_owned), creator.id, crate::now_ms());
+        let window_s = self.settings().accounts.default_tag_expiration_s;
         self.db()
             .write(move |c| {
                 if q::find(c, &name)?.is_some() {
@@ -459,6 +472,7 @@ impl Registry {
                         organization: true,
                         robot: false,
                         verified: true,
+                        tag_expiration_s: window_s,
                         now,
                     },
                 )?;
@@ -641,6 +655,9 @@ impl Registry {
     /// Sets a namespace's time-machine window (`tag_expiration_s`); only the
     /// `TAG_EXPIRATION_OPTIONS` values are allowed.
     pub async fn set_tag_expiration(&self, account: &Account, seconds: i64) -> Result<Account, Error> {
+        if !self.settings().accounts.change_tag_expiration {
+            return Ok(account.clone());
+        }
         if !self.settings().accounts.tag_expiration_options_s.contains(&seconds) {
             return Err(Error::InvalidRequest(format!(
                 "Invalid tag expiration: {seconds} seconds is not one of the allowed options"

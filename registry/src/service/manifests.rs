@@ -88,6 +88,10 @@ impl Registry {
         })?;
         let repo_id = self.repo_id(repo).await?;
         let subject = parsed.subject.clone();
+        let label_expiry_ms = match reference {
+            Reference::Tag(_) => self.label_expiry_ms(&bytes).await,
+            Reference::Digest(_) => None,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -101,6 +105,7 @@ impl Registry {
                 parsed: parsed.clone(),
                 bytes: bytes.clone(),
                 temp_expiry_ms: self.settings().push_temp_tag_expiration_s * 1000,
+                label_expiry_ms,
             };
             match self.db().write(move |c| job.run(c)).await {
                 Err(Error::Db(DbError::Query(e))) if attempt < PUSH_ATTEMPTS && queries::is_unique_violation(&e) => {
@@ -144,6 +149,8 @@ struct PushJob {
     parsed: ParsedManifest,
     bytes: Vec<u8>,
     temp_expiry_ms: i64,
+    /// The `quay.expires-after` expiry of a tag push.
+    label_expiry_ms: Option<i64>,
 }
 
 impl PushJob {
@@ -160,6 +167,11 @@ impl PushJob {
             .collect();
         let blobs = queries::blobs::ids_in_repo(c, self.repo_id, &blob_digests)?;
         if let Some(missing) = blob_digests.iter().find(|d| !blobs.iter().any(|(f, _)| f == *d)) {
+            return Err(Error::ManifestBlobUnknown(missing.clone()));
+        }
+        // Held until commit, so garbage collection cannot delete them meanwhile.
+        let held = queries::gc::hold_blobs(c, &blobs.iter().map(|(_, id)| *id).collect::<Vec<_>>())?;
+        if let Some((missing, _)) = blobs.iter().find(|(_, id)| !held.contains(id)) {
             return Err(Error::ManifestBlobUnknown(missing.clone()));
         }
         let child_digests: Vec<String> = p
@@ -198,7 +210,7 @@ impl PushJob {
         }
         let hidden_name;
         let (name, hidden, end) = match &self.tag {
-            Some(t) => (t.as_str(), false, None),
+            Some(t) => (t.as_str(), false, self.label_expiry_ms.map(|e| now + e)),
             None => {
                 hidden_name = format!("$temp-{}", uuid::Uuid::new_v4());
                 // A referrer lives as long as its subject; other manifests

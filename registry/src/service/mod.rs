@@ -6,8 +6,10 @@ mod applications;
 mod apptokens;
 mod blobs;
 mod catalog;
+mod gc;
 mod invites;
 pub mod mail;
+pub mod manifest_view;
 mod manifests;
 mod permissions;
 mod prototypes;
@@ -15,17 +17,20 @@ pub mod repositories;
 mod robots;
 mod sessions;
 mod stars;
+pub mod tags;
 mod teams;
 mod tokens;
 mod uploads;
 
 use std::sync::Arc;
 
+pub use accounts::DEFAULT_TAG_EXPIRATION_S;
 pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, DEFAULT_TAG_EXPIRATION_OPTIONS_S, SCOPES_ALL};
 pub use applications::{AppToken, Application, ApplicationInput, NewAppToken, MAX_ACTIVE_TOKENS, MAX_TOKEN_LIFETIME_S};
 pub use apptokens::AppSpecificToken;
 pub use blobs::{BlobRange, OpenBlob};
 pub use catalog::Page;
+pub use gc::{GcOptions, GcReport};
 pub use invites::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, TeamAddition};
 pub use manifests::{PutManifest, StoredManifest};
 pub use permissions::Role;
@@ -62,6 +67,8 @@ pub enum Error {
     ManifestUnknown,
     #[error("tag was deleted or has expired")]
     TagExpired,
+    #[error("{0}")]
+    TagImmutable(String),
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
     #[error("manifest media type not supported: {0}")]
@@ -104,6 +111,8 @@ pub struct Settings {
     pub upload_stale_after_s: i64,
     /// Who may create accounts and who is a superuser.
     pub accounts: AccountPolicy,
+    /// Tag expiry bounds and permanent deletion.
+    pub tags: tags::TagPolicy,
 }
 
 impl Default for Settings {
@@ -113,6 +122,7 @@ impl Default for Settings {
             create_private_repo_on_push: true,
             upload_stale_after_s: 24 * 3600,
             accounts: AccountPolicy::default(),
+            tags: tags::TagPolicy::default(),
         }
     }
 }

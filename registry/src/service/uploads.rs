@@ -260,9 +260,13 @@ impl Registry {
         let now = crate::now_ms();
         let expires = now + self.settings().push_temp_tag_expiration_s * 1000;
         let (d, size) = (digest.to_string(), i64::try_from(size).unwrap_or(i64::MAX));
+        let (store, handle, digest) = (self.store().clone(), tokio::runtime::Handle::current(), digest.clone());
         self.db()
             .write(move |c| {
-                queries::blobs::link_uploaded(c, repo_id, &d, size, now, expires)?;
+                let (_, created) = queries::blobs::link_uploaded(c, repo_id, &d, size, now, expires)?;
+                if created {
+                    super::gc::confirm_new_blob(c, &handle, &store, &digest)?;
+                }
                 if let Some(u) = upload {
                     queries::uploads::delete(c, &u)?;
                 }

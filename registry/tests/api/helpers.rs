@@ -63,6 +63,10 @@ pub async fn spawn_app() -> TestApp {
     // Pushes create the namespaces they name, owned by the test user.
     let mut config = config;
     config.create_namespace_on_push = true;
+    // Garbage collection runs when a test asks for it (tests/api/gc.rs).
+    config
+        .other
+        .insert("FEATURE_GARBAGE_COLLECTION".into(), serde_yaml::Value::Bool(false));
     let options = Options {
         config,
         data_dir: dir.path().to_owned(),

@@ -103,6 +103,7 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(m) => ApiError::invalid_request(m),
             Error::NotFound(m) => ApiError::not_found(m),
+            Error::TagImmutable(m) => ApiError::new(409, "tag_immutable", m),
             Error::Unauthenticated(m) => ApiError::new(401, "invalid_token", m),
             Error::Forbidden(m) => ApiError::new(403, "insufficient_scope", m),
             Error::TooManyAttempts(after) => ApiError {

@@ -5,6 +5,7 @@ mod apptoken;
 mod caller;
 pub mod error;
 mod invite;
+mod manifest;
 mod organization;
 mod permission;
 mod prototype;
@@ -13,6 +14,7 @@ mod robot;
 mod session;
 mod starred;
 mod superuser;
+mod tag;
 mod team;
 mod user;
 mod views;
@@ -48,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(robot::configure)
             .configure(repository::configure)
             .configure(permission::configure)
+            .configure(tag::configure)
+            .configure(manifest::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found("Not Found"))
             })),

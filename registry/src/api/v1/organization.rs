@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/organization/{org}")
                 .route(web::get().to(get_org))
+                .route(web::put().to(update_org))
                 .route(web::delete().to(delete_org)),
         );
 }
@@ -92,4 +93,35 @@ async fn delete_org(
     caller.fresh_login()?;
     state.registry.delete_namespace(&org).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct OrgUpdate {
+    tag_expiration_s: Option<i64>,
+}
+
+/// Changes an organization's settings; so far its time-machine window
+/// (`tag_expiration_s`, one of `TAG_EXPIRATION_OPTIONS`).
+async fn update_org(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<OrgUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("org:admin")?;
+    let mut org = find_org(&state, &path).await?;
+    if !state.registry.is_org_admin(user, &org).await? {
+        return Err(ApiError::unauthorized(false));
+    }
+    if let Some(seconds) = body.tag_expiration_s {
+        org = state.registry.set_tag_expiration(&org, seconds).await?;
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "name": org.username,
+        "avatar": avatar(&org.username, "org"),
+        "is_admin": true,
+        "is_member": true,
+        "email": org.email,
+        "tag_expiration_s": org.removed_tag_expiration_s,
+    })))
 }

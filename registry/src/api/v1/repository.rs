@@ -96,7 +96,7 @@ fn parse_visibility(s: &str) -> Result<Visibility, ApiError> {
 }
 
 /// Quay's `truthy_bool` for query flags.
-fn truthy(v: Option<&str>) -> bool {
+pub(super) fn truthy(v: Option<&str>) -> bool {
     v.is_some_and(|s| {
         !matches!(
             s.to_ascii_lowercase().as_str(),

@@ -19,6 +19,8 @@ pub struct NewAccount<'a> {
     pub organization: bool,
     pub robot: bool,
     pub verified: bool,
+    /// The time-machine window (`removed_tag_expiration_s`).
+    pub tag_expiration_s: i64,
     pub now: i64,
 }
 
@@ -51,6 +53,7 @@ pub fn insert(c: &mut DbConn, a: &NewAccount<'_>) -> QueryResult<Account> {
             users::robot.eq(a.robot),
             users::verified.eq(a.verified),
             users::creation_date.eq(a.now),
+            users::removed_tag_expiration_s.eq(a.tag_expiration_s),
         ))
         .execute(c)?;
     find(c, a.username)?.ok_or(diesel::result::Error::NotFound)

@@ -34,7 +34,9 @@ pub fn find_in_repo(c: &mut DbConn, repo_id: i64, digest: &str) -> QueryResult<O
 
 /// Records a stored blob (once globally) and holds it in the repository until
 /// `expires_at` or until a manifest references it. Safe against concurrent
-/// pushes of the same blob.
+/// pushes of the same blob and against garbage collection deleting the row
+/// meanwhile. Returns the blob and whether this call created its row (the
+/// caller must then make sure the bytes are still stored).
 pub fn link_uploaded(
     c: &mut DbConn,
     repo_id: i64,
@@ -42,19 +44,8 @@ pub fn link_uploaded(
     size: i64,
     now: i64,
     expires_at: i64,
-) -> QueryResult<Blob> {
-    let row = (
-        imagestorage::uuid.eq(uuid::Uuid::new_v4().to_string()),
-        imagestorage::content_checksum.eq(digest),
-        imagestorage::image_size.eq(size),
-        imagestorage::created_ms.eq(now),
-    );
-    per_backend!(c, |c| diesel::insert_into(imagestorage::table)
-        .values(row)
-        .on_conflict(imagestorage::content_checksum)
-        .do_nothing()
-        .execute(c))?;
-    let blob = find(c, digest)?.ok_or(diesel::result::Error::NotFound)?;
+) -> QueryResult<(Blob, bool)> {
+    let (blob, created) = ensure_row(c, digest, size, now)?;
     let link = (
         uploadedblob::repository_id.eq(repo_id),
         uploadedblob::blob_id.eq(blob.id),
@@ -71,7 +62,31 @@ pub fn link_uploaded(
         .do_update()
         .set(renew)
         .execute(c))?;
-    Ok(blob)
+    Ok((blob, created))
+}
+
+/// The blob row of `digest`, created when absent and held until the
+/// transaction ends; retried when garbage collection deletes it in between.
+fn ensure_row(c: &mut DbConn, digest: &str, size: i64, now: i64) -> QueryResult<(Blob, bool)> {
+    for _ in 0..3 {
+        let row = (
+            imagestorage::uuid.eq(uuid::Uuid::new_v4().to_string()),
+            imagestorage::content_checksum.eq(digest),
+            imagestorage::image_size.eq(size),
+            imagestorage::created_ms.eq(now),
+        );
+        let inserted = per_backend!(c, |c| diesel::insert_into(imagestorage::table)
+            .values(row)
+            .on_conflict(imagestorage::content_checksum)
+            .do_nothing()
+            .execute(c))?;
+        let Some(blob) = find(c, digest)? else { continue };
+        if super::gc::hold_blobs(c, &[blob.id])?.is_empty() {
+            continue;
+        }
+        return Ok((blob, inserted == 1));
+    }
+    Err(diesel::result::Error::NotFound)
 }
 
 /// The blobs among `digests` that the repository holds, as (digest, id).

@@ -127,3 +127,11 @@ pub fn referrers(c: &mut DbConn, repo_id: i64, subject: &str, now: i64) -> Query
         .select(Manifest::as_select())
         .load(c)
 }
+
+/// The manifest's config media type and the summed size of what it references.
+pub fn config_and_size(c: &mut DbConn, manifest_id: i64) -> QueryResult<(Option<String>, i64)> {
+    manifest::table
+        .find(manifest_id)
+        .select((manifest::config_media_type, manifest::layers_compressed_size))
+        .first(c)
+}

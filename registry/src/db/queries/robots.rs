@@ -41,6 +41,7 @@ pub fn insert(c: &mut DbConn, r: &NewRobot<'_>) -> QueryResult<()> {
             organization: false,
             robot: true,
             verified: true,
+            tag_expiration_s: crate::service::DEFAULT_TAG_EXPIRATION_S,
             now: r.now,
         },
     )?;

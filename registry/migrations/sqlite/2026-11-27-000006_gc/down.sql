@@ -1,0 +1,2 @@
+DROP INDEX tag_lifetime_end;
+DROP TABLE deletedblob;

@@ -1,0 +1,298 @@
+//! Online garbage collection: one pass deletes unrecoverable tags, then
+//! manifests nothing holds (repeated until none is left), then blob rows
+//! nothing references, and last the bytes of deleted blob rows.
+//!
+//! Every deletion is its own short transaction that re-checks references
+//! under a lock (see `db::queries::gc`), so pushes, pulls and other passes
+//! run meanwhile. Bytes go only after their row, through the `deletedblob`
+//! queue written in the row's transaction: a crash in between leaves queued
+//! bytes that a later pass deletes, never a row without bytes. A push that
+//! stores a digest again cancels its queued deletion and re-checks that the
+//! bytes are still there before its row becomes visible.
+
+use tokio::runtime::Handle;
+
+use super::{Error, Registry};
+use crate::db::queries::{self, gc};
+use crate::db::{Db, DbConn};
+use crate::oci::Digest;
+use crate::storage::DynStore;
+
+/// Rows handled per batch.
+const BATCH: i64 = 500;
+
+/// How to run a pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GcOptions {
+    /// Report what would be removed and remove nothing.
+    pub dry_run: bool,
+    /// Collect as if it were this time (ms); the clock otherwise.
+    pub now_ms: Option<i64>,
+}
+
+/// What a pass removed (or, dry, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Tag rows deleted (unrecoverable, expired temporary, or of deleted repositories).
+    pub tags: usize,
+    /// Upload holds of deleted repositories released.
+    pub uploads_released: usize,
+    /// Digests of the manifests deleted.
+    pub manifests: Vec<String>,
+    /// Digests of the blob rows deleted.
+    pub blobs: Vec<String>,
+    /// Digests whose bytes were deleted from storage.
+    pub bytes_deleted: Vec<String>,
+}
+
+impl GcReport {
+    pub fn is_empty(&self) -> bool {
+        *self == GcReport::default()
+    }
+}
+
+/// Runs each step either in its own transaction or, for a dry run, inside
+/// one transaction that is rolled back at the end.
+trait Steps {
+    fn step<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error>;
+}
+
+struct Online<'a>(&'a Db);
+
+impl Steps for Online<'_> {
+    fn step<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+        self.0.write_blocking(f)
+    }
+}
+
+struct Rehearsal<'a>(&'a mut DbConn);
+
+impl Steps for Rehearsal<'_> {
+    fn step<T>(&mut self, f: impl FnOnce(&mut DbConn) -> Result<T, Error>) -> Result<T, Error> {
+        f(self.0)
+    }
+}
+
+/// Why the dry run's transaction ends without committing.
+enum DryRunEnd {
+    Done(Box<GcReport>),
+    Failed(Error),
+}
+
+impl From<crate::db::DbError> for DryRunEnd {
+    fn from(e: crate::db::DbError) -> Self {
+        DryRunEnd::Failed(e.into())
+    }
+}
+
+impl From<diesel::result::Error> for DryRunEnd {
+    fn from(e: diesel::result::Error) -> Self {
+        DryRunEnd::Failed(e.into())
+    }
+}
+
+impl Registry {
+    /// One garbage-collection pass.
+    pub async fn collect_garbage(&self, opts: GcOptions) -> Result<GcReport, Error> {
+        let (db, store, handle) = (self.db().clone(), self.store().clone(), Handle::current());
+        let now = opts.now_ms.unwrap_or_else(crate::now_ms);
+        blocking(move || {
+            if opts.dry_run {
+                return dry_run(&db, now);
+            }
+            let mut report = GcReport::default();
+            delete_rows(&mut Online(&db), now, &mut report, true)?;
+            report.bytes_deleted = drain(&db, &store, &handle)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    /// The row-deleting steps of a pass alone, without deleting any bytes
+    /// (what a pass that crashed before its last step leaves behind).
+    pub async fn collect_garbage_rows(&self, now_ms: i64) -> Result<GcReport, Error> {
+        let db = self.db().clone();
+        blocking(move || {
+            let mut report = GcReport::default();
+            delete_rows(&mut Online(&db), now_ms, &mut report, true)?;
+            Ok(report)
+        })
+        .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::db::DbError::Connection(format!("garbage collection task failed: {e}")))?
+}
+
+fn dry_run(db: &Db, now: i64) -> Result<GcReport, Error> {
+    let ended = db.write_blocking(|c| {
+        let mut report = GcReport::default();
+        if let Err(e) = delete_rows(&mut Rehearsal(c), now, &mut report, false) {
+            return Err(DryRunEnd::Failed(e));
+        }
+        report.bytes_deleted = report.blobs.clone();
+        match gc::pending_deletions(c, 0, i64::MAX) {
+            Ok(pending) => {
+                for (_, digest) in pending {
+                    if !report.bytes_deleted.contains(&digest) && !gc::blob_row_exists(c, &digest)? {
+                        report.bytes_deleted.push(digest);
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Err::<(), _>(DryRunEnd::Done(Box::new(report)))
+    });
+    match ended {
+        Ok(()) => Ok(GcReport::default()),
+        Err(DryRunEnd::Done(report)) => Ok(*report),
+        Err(DryRunEnd::Failed(e)) => Err(e),
+    }
+}
+
+/// Steps (a) to (c). `tolerant` skips single items that fail (each in its
+/// own transaction) instead of failing the pass.
+fn delete_rows(s: &mut impl Steps, now: i64, report: &mut GcReport, tolerant: bool) -> Result<(), Error> {
+    report.uploads_released += s.step(|c| Ok(gc::release_deleted_repo_uploads(c)?))?;
+    report.tags += delete_tags(s, now)?;
+    loop {
+        let manifests = delete_manifests(s, tolerant)?;
+        let blobs = delete_blob_rows(s, now, tolerant)?;
+        if manifests.is_empty() && blobs.is_empty() {
+            return Ok(());
+        }
+        report.manifests.extend(manifests);
+        report.blobs.extend(blobs);
+    }
+}
+
+fn delete_tags(s: &mut impl Steps, now: i64) -> Result<usize, Error> {
+    let windows = s.step(|c| Ok(gc::namespace_windows(c)?))?;
+    let mut deleted = 0;
+    for window in windows {
+        loop {
+            let n = s.step(|c| {
+                let ids = gc::unrecoverable_tags(c, now, window, BATCH)?;
+                Ok(gc::delete_tags(c, &ids)?)
+            })?;
+            deleted += n;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// Deletes unreferenced manifests, round after round until a round deletes
+/// none (deleting a parent or referrer frees its children and subject).
+fn delete_manifests(s: &mut impl Steps, tolerant: bool) -> Result<Vec<String>, Error> {
+    let mut deleted = Vec::new();
+    loop {
+        let before = deleted.len();
+        let mut after = 0;
+        loop {
+            let candidates = s.step(|c| Ok(gc::unreferenced_manifests(c, after, None, BATCH)?))?;
+            let Some((last, _, _)) = candidates.last() else { break };
+            after = *last;
+            for (id, repo_id, digest) in candidates {
+                let gone = s.step(|c| {
+                    queries::repositories::lock(c, repo_id)?;
+                    Ok(gc::delete_manifest_if_unreferenced(c, id)?)
+                });
+                match gone {
+                    Ok(true) => deleted.push(digest),
+                    Ok(false) => {}
+                    Err(e) if tolerant => {
+                        tracing::warn!(error = %e, manifest = %digest, "garbage collection skipped a manifest");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if deleted.len() == before {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Deletes unreferenced blob rows, queueing their bytes; returns their digests.
+fn delete_blob_rows(s: &mut impl Steps, now: i64, tolerant: bool) -> Result<Vec<String>, Error> {
+    let mut deleted = Vec::new();
+    let mut after = 0;
+    loop {
+        let candidates = s.step(|c| Ok(gc::unreferenced_blobs(c, now, after, None, BATCH)?))?;
+        let Some((last, _)) = candidates.last() else {
+            return Ok(deleted);
+        };
+        after = *last;
+        for (id, digest) in candidates {
+            match s.step(|c| Ok(gc::delete_blob_if_unreferenced(c, id, now)?)) {
+                Ok(Some(_)) => deleted.push(digest),
+                Ok(None) => {}
+                Err(e) if tolerant => {
+                    tracing::warn!(error = %e, blob = %digest, "garbage collection skipped a blob");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Deletes the bytes of queued blobs that no row has again; returns their
+/// digests. Each deletion holds its queue entry (and on SQLite the writer)
+/// while the bytes go, so a push of the same digest waits and then sees
+/// them gone.
+fn drain(db: &Db, store: &DynStore, handle: &Handle) -> Result<Vec<String>, Error> {
+    let mut deleted = Vec::new();
+    let mut after = 0;
+    loop {
+        let pending = db.read_blocking(|c| Ok::<_, Error>(gc::pending_deletions(c, after, BATCH)?))?;
+        let Some((last, _)) = pending.last() else {
+            return Ok(deleted);
+        };
+        after = *last;
+        for (id, _) in pending {
+            let removed = db.write_blocking(|c| {
+                let Some(digest) = gc::claim_deletion(c, id)? else {
+                    return Ok::<_, Error>(None);
+                };
+                let mut removed = None;
+                if !gc::blob_row_exists(c, &digest)? {
+                    if let Ok(d) = digest.parse::<Digest>() {
+                        handle.block_on(store.delete(&d))?;
+                    }
+                    removed = Some(digest);
+                }
+                gc::forget_deletion(c, id)?;
+                Ok(removed)
+            });
+            match removed {
+                Ok(Some(d)) => deleted.push(d),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "deleting blob bytes failed; a later pass retries"),
+            }
+        }
+    }
+}
+
+/// For a push that created a blob row: cancels queued deletions of the
+/// digest and checks, inside the push's transaction, that the bytes are
+/// still stored (a drain may have deleted them after the push wrote them).
+pub(super) fn confirm_new_blob(
+    c: &mut DbConn,
+    handle: &Handle,
+    store: &DynStore,
+    digest: &Digest,
+) -> Result<(), Error> {
+    gc::cancel_deletions(c, &digest.to_string())?;
+    match handle.block_on(store.stat(digest))? {
+        Some(_) => Ok(()),
+        None => Err(Error::BlobUploadInvalid(
+            "the blob's content was removed while it was being stored; push it again".into(),
+        )),
+    }
+}

@@ -1,0 +1,241 @@
+//! Tags as the REST API manages them (quay-api.md §1.8, §3.1, §3.2): the
+//! history of tag lifetimes, creating and moving tags, expirations, deletion
+//! into the time machine, restores and permanent expiry; plus the
+//! `quay.expires-after` label applied when a tag starts.
+
+use serde_json::Value;
+
+use super::{Error, Registry};
+use crate::db::queries::repositories::RepositoryView;
+use crate::db::queries::tags::{self as q, HistoryQuery, NewTag};
+use crate::oci::Tag;
+
+pub use crate::db::queries::tags::{NameFilter, TagRow};
+
+/// The label whose value sets a tag's expiry.
+const EXPIRES_AFTER: &str = "quay.expires-after";
+
+/// Tag expiry settings from `config.yaml`.
+#[derive(Debug, Clone)]
+pub struct TagPolicy {
+    /// `LABELED_EXPIRATION_MINIMUM`/`_MAXIMUM` in seconds: the bounds of an
+    /// expiry after a tag's start, by label or through the API.
+    pub expiration_min_s: i64,
+    pub expiration_max_s: i64,
+    /// `PERMANENTLY_DELETE_TAGS`: tags may be pushed out of the time machine.
+    pub permanently_delete: bool,
+}
+
+impl Default for TagPolicy {
+    fn default() -> Self {
+        TagPolicy {
+            expiration_min_s: 3600,
+            expiration_max_s: 104 * 604_800,
+            permanently_delete: false,
+        }
+    }
+}
+
+/// What a tag listing asks for; `page` counts from 1.
+#[derive(Debug, Clone, Default)]
+pub struct TagListing {
+    pub specific: Option<String>,
+    pub filter: Option<NameFilter>,
+    pub only_active: bool,
+    pub page: i64,
+    pub limit: i64,
+}
+
+/// One page of tag lifetimes.
+#[derive(Debug, Clone)]
+pub struct TagPage {
+    pub tags: Vec<TagRow>,
+    pub page: i64,
+    pub has_additional: bool,
+}
+
+/// Which lifetime `…/expire` ends for good.
+#[derive(Debug, Clone)]
+pub struct ExpireTag {
+    pub manifest_digest: Option<String>,
+    pub is_alive: bool,
+}
+
+fn not_found(what: &str) -> Error {
+    Error::NotFound(format!("{what} not found"))
+}
+
+/// Refuses changes to an immutable tag's alive lifetime.
+fn mutable(row: Option<&TagRow>) -> Result<(), Error> {
+    match row {
+        Some(r) if r.immutable => Err(Error::TagImmutable(format!("Tag {} is immutable", r.name))),
+        _ => Ok(()),
+    }
+}
+
+impl Registry {
+    /// A page of the repository's tag lifetimes, newest start first.
+    pub async fn tag_history(&self, repo: &RepositoryView, l: TagListing) -> Result<TagPage, Error> {
+        let page = l.page.max(1);
+        let limit = l.limit.clamp(1, 100);
+        let query = HistoryQuery {
+            repo_id: repo.id,
+            specific: l.specific,
+            filter: l.filter,
+            only_active: l.only_active,
+            offset: (page - 1).saturating_mul(limit),
+            limit: limit + 1,
+            now: crate::now_ms(),
+        };
+        let mut tags = self.db().read(move |c| Ok(q::history(c, &query)?)).await?;
+        let has_additional = tags.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        tags.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(TagPage {
+            tags,
+            page,
+            has_additional,
+        })
+    }
+
+    /// Creates or moves a tag to a manifest the repository still holds
+    /// (alive, or within the time machine); restores mark the new lifetime
+    /// as a reversion.
+    pub async fn retarget_tag(
+        &self,
+        repo: &RepositoryView,
+        tag: &Tag,
+        digest: &str,
+        reversion: bool,
+    ) -> Result<(), Error> {
+        let (repo_id, d, now) = (repo.id, digest.to_owned(), crate::now_ms());
+        let window_ms = repo.tag_expiration_s.saturating_mul(1000);
+        let (manifest_id, bytes) = self
+            .db()
+            .read(move |c| {
+                let found = q::manifest_by_digest(c, repo_id, &d)?;
+                Ok(match found {
+                    Some((id, bytes)) if q::manifest_held_since(c, repo_id, id, now - window_ms)? => Some((id, bytes)),
+                    _ => None,
+                })
+            })
+            .await?
+            .ok_or_else(|| not_found("Manifest"))?;
+        let expiry = self.label_expiry_ms(&bytes).await;
+        let name = tag.to_string();
+        self.db()
+            .write(move |c| {
+                crate::db::queries::repositories::lock(c, repo_id)?;
+                let now = crate::now_ms();
+                mutable(q::alive_row(c, repo_id, &name, now)?.as_ref())?;
+                let new = NewTag {
+                    repository_id: repo_id,
+                    name: &name,
+                    manifest_id,
+                    now,
+                    hidden: false,
+                    end: expiry.map(|e| now + e),
+                };
+                Ok::<_, Error>(q::retarget(c, &new, reversion)?)
+            })
+            .await
+    }
+
+    /// Sets or clears (`None`) the end of a tag's alive lifetime; the
+    /// offset after its start is clamped to the configured bounds.
+    pub async fn change_tag_expiration(
+        &self,
+        repo: &RepositoryView,
+        tag: &Tag,
+        expiration_ms: Option<i64>,
+    ) -> Result<(), Error> {
+        let policy = self.settings().tags.clone();
+        let (repo_id, name) = (repo.id, tag.to_string());
+        self.db()
+            .write(move |c| {
+                let row = q::alive_row(c, repo_id, &name, crate::now_ms())?.ok_or_else(|| not_found("Tag"))?;
+                if expiration_ms.is_some() {
+                    mutable(Some(&row))?;
+                }
+                let end = expiration_ms.map(|at| {
+                    let offset = (at - row.lifetime_start_ms)
+                        .clamp(policy.expiration_min_s * 1000, policy.expiration_max_s * 1000);
+                    row.lifetime_start_ms + offset
+                });
+                Ok::<_, Error>(q::set_end(c, row.id, end)?)
+            })
+            .await
+    }
+
+    /// Ends a tag's alive lifetime now; it stays restorable within the
+    /// namespace's time machine window.
+    pub async fn delete_tag(&self, repo: &RepositoryView, tag: &Tag) -> Result<(), Error> {
+        let (repo_id, name) = (repo.id, tag.to_string());
+        self.db()
+            .write(move |c| {
+                let now = crate::now_ms();
+                mutable(q::alive_row(c, repo_id, &name, now)?.as_ref())?;
+                match q::end(c, repo_id, &name, now)? {
+                    true => Ok(()),
+                    false => Err(not_found("Tag")),
+                }
+            })
+            .await
+    }
+
+    /// Moves the end of matching lifetimes to `now − window`, so they can
+    /// neither be restored nor keep their manifest from garbage collection.
+    pub async fn expire_tag(&self, repo: &RepositoryView, tag: &Tag, e: ExpireTag) -> Result<(), Error> {
+        if !e.is_alive && e.manifest_digest.is_none() {
+            return Err(Error::InvalidRequest(
+                "manifest_digest is required to expire a dead tag".into(),
+            ));
+        }
+        let (repo_id, name) = (repo.id, tag.to_string());
+        let window_ms = repo.tag_expiration_s.saturating_mul(1000);
+        self.db()
+            .write(move |c| {
+                let now = crate::now_ms();
+                let target = now - window_ms;
+                let rows = match e.is_alive {
+                    true => q::alive_row(c, repo_id, &name, now)?.into_iter().collect(),
+                    false => q::dead_rows_since(c, repo_id, &name, target, now)?,
+                };
+                let rows: Vec<TagRow> = rows
+                    .into_iter()
+                    .filter(|r| e.manifest_digest.as_ref().is_none_or(|d| *d == r.manifest_digest))
+                    .collect();
+                if rows.is_empty() {
+                    return Err(not_found("Tag"));
+                }
+                if e.is_alive {
+                    rows.iter().try_for_each(|r| mutable(Some(r)))?;
+                }
+                for row in &rows {
+                    let end = q::free_end_before(c, repo_id, &name, row.id, target)?;
+                    q::set_end(c, row.id, Some(end))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Alive, listed tags that expire within `days`, as (repository id,
+    /// tag, end ms): the source of `repo_image_expiry` notifications.
+    pub async fn tags_expiring_within(&self, days: i64) -> Result<Vec<(i64, String, i64)>, Error> {
+        let now = crate::now_ms();
+        let until = now.saturating_add(days.saturating_mul(86_400_000));
+        Ok(self.db().read(move |c| Ok(q::expiring_between(c, now, until)?)).await?)
+    }
+
+    /// The expiry after a tag's start that the image config's
+    /// `quay.expires-after` label asks for, clamped to the configured bounds;
+    /// `None` without a (valid) label or a readable config.
+    pub(super) async fn label_expiry_ms(&self, manifest_bytes: &[u8]) -> Option<i64> {
+        let manifest: Value = serde_json::from_slice(manifest_bytes).ok()?;
+        let config = self.image_config(&manifest).await?;
+        let value = config["config"]["Labels"][EXPIRES_AFTER].as_str()?;
+        let seconds = i64::try_from(crate::config::parse_duration(value)?.as_secs()).ok()?;
+        let policy = &self.settings().tags;
+        Some(seconds.clamp(policy.expiration_min_s, policy.expiration_max_s) * 1000)
+    }
+}
