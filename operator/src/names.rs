@@ -14,6 +14,10 @@ pub const ANNOTATION_REGISTRY_HOSTNAME: &str = "quay-registry-hostname";
 pub const ANNOTATION_BUILDMANAGER_HOSTNAME: &str = "quay-buildmanager-hostname";
 pub const ANNOTATION_TLS_SECRET_HASH: &str = "quay.redhat.com/tls-secret-hash";
 pub const ANNOTATION_MANAGED_FIELDGROUPS: &str = "quay-managed-fieldgroups";
+/// Hashes of the injected CA bundles (last 8 hex digits of sha256), stamped
+/// on the registry Deployments and pod templates so a CA rotation rolls them.
+pub const ANNOTATION_SERVICE_CA_HASH: &str = "quay.redhat.com/cluster-service-ca-hash";
+pub const ANNOTATION_TRUSTED_CA_HASH: &str = "quay.redhat.com/cluster-trusted-ca-hash";
 /// Label on user TLS Secrets referenced by `secretRef`, so they are watched.
 pub const LABEL_TLS_SECRET: &str = "quay.redhat.com/tls-secret";
 
@@ -30,6 +34,22 @@ pub fn managed_keys_secret(cr: &str) -> String {
 /// The prefix of the content-hashed config Secrets (`<cr>-quay-config-secret-<hash>`).
 pub fn config_secret_prefix(cr: &str) -> String {
     prefixed(cr, "quay-config-secret-")
+}
+
+/// The ConfigMap OpenShift's service-CA operator injects `service-ca.crt` into.
+pub fn service_ca_configmap(cr: &str) -> String {
+    prefixed(cr, "cluster-service-ca")
+}
+
+/// The ConfigMap OpenShift's network operator injects the trusted CA bundle
+/// (`ca-bundle.crt`) into.
+pub fn trusted_ca_configmap(cr: &str) -> String {
+    prefixed(cr, "cluster-trusted-ca")
+}
+
+/// The prefix of the content-hashed extra CA Secrets (`<cr>-extra-ca-certs-<hash>`).
+pub fn extra_ca_secret_prefix(cr: &str) -> String {
+    prefixed(cr, "extra-ca-certs-")
 }
 
 /// The registry Deployment.

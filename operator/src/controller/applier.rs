@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::pass::Pass;
 use super::{Failed, ANNOTATION_DELETE_DATABASE};
 use crate::names::{self, FIELD_MANAGER, LABEL_COMPONENT, LABEL_REGISTRY};
-use crate::objects::{Desired, Inputs};
+use crate::objects::{self, Desired, Inputs};
 use crate::Error;
 
 /// `quay-component` values of the workloads that never wait: the
@@ -211,7 +211,9 @@ impl Pass<'_> {
             }
         }
         if app_deployment.is_some_and(|d| rolled_out_with(&d, &inputs.config.secret_name)) {
-            self.delete_old_config_secrets(&inputs.config.secret_name).await?;
+            let extra_cas = objects::extra_ca_secret_name(inputs);
+            self.delete_old_config_secrets(&inputs.config.secret_name, extra_cas.as_deref())
+                .await?;
         }
         Ok(outcome)
     }
@@ -293,22 +295,21 @@ impl Pass<'_> {
         }
     }
 
-    /// Deletes config Secrets of earlier renders, now that no pod of the
-    /// rolled-out quay-app mounts them.
-    async fn delete_old_config_secrets(&self, current: &str) -> Result<(), Failed> {
+    /// Deletes config and extra CA Secrets of earlier renders, now that no
+    /// pod of the rolled-out quay-app mounts them.
+    async fn delete_old_config_secrets(&self, current: &str, current_extra_cas: Option<&str>) -> Result<(), Failed> {
         let prefix = names::config_secret_prefix(&self.name);
+        let extra_prefix = names::extra_ca_secret_prefix(&self.name);
+        let old = |n: &str| {
+            (n.starts_with(&prefix) && n != current) || (n.starts_with(&extra_prefix) && Some(n) != current_extra_cas)
+        };
         let api = self.api::<Secret>();
         let lp = ListParams::default().labels(&format!("{LABEL_REGISTRY}={}", self.name));
         let secrets = api
             .list_metadata(&lp)
             .await
             .map_err(|e| Failed::object("Secret", &prefix, e))?;
-        for old in secrets
-            .items
-            .iter()
-            .map(|s| s.name_any())
-            .filter(|n| n.starts_with(&prefix) && n != current)
-        {
+        for old in secrets.items.iter().map(|s| s.name_any()).filter(|n| old(n)) {
             tracing::info!(secret = %old, "deleting an old config Secret");
             match api.delete(&old, &DeleteParams::default()).await {
                 Ok(_) => {}

@@ -260,6 +260,29 @@ impl Pass<'_> {
 }
 
 impl Pass<'_> {
+    /// On OpenShift, the hashes of the CA bundles injected into
+    /// `<cr>-cluster-service-ca` and `<cr>-cluster-trusted-ca` (absent or
+    /// not yet injected: no hash), stamped on the registry pod templates so
+    /// a CA rotation rolls them (Quay's §2.2 step 6).
+    pub async fn ca_hashes(&self) -> Result<BTreeMap<String, String>, Failed> {
+        if !self.ctx.capabilities.routes {
+            return Ok(BTreeMap::new());
+        }
+        let api = self.api::<ConfigMap>();
+        let mut read = Vec::new();
+        for name in [
+            names::service_ca_configmap(&self.name),
+            names::trusted_ca_configmap(&self.name),
+        ] {
+            let cm = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| Failed::object("ConfigMap", &name, e))?;
+            read.push(cm);
+        }
+        Ok(crate::objects::ca_hashes(read[0].as_ref(), read[1].as_ref()))
+    }
+
     /// The cluster's apps domain on OpenShift (`ingresses.config.openshift.io/cluster`),
     /// for the default SERVER_HOSTNAME `<cr>-quay-<ns>.<domain>`. Only read
     /// when that default is needed; Quay learns it from a probe Route.

@@ -8,7 +8,8 @@
 //!    labelled so it is watched) or the bundle's pair.
 //! 4. Managed keys; default components (a changed list is written to the
 //!    spec and the pass ends); overrides; `hasNecessaryConfig`.
-//! 5. TLS material, render, persist the managed keys, desired objects.
+//! 5. TLS material, render, persist the managed keys, the hashes of the
+//!    injected CA ConfigMaps (OpenShift), desired objects.
 //! 6. Apply: non-workloads and the databases first; other workloads wait
 //!    until a managed database is available; the migration Job follows its
 //!    lifecycle; old config Secrets go once quay-app has rolled out.
@@ -114,6 +115,7 @@ impl<'a> Pass<'a> {
         let tls = self.finish_tls(tls, &rendered).await?;
         self.store_managed_keys(&rendered.managed_keys, &stored, stored_secret.as_ref())
             .await?;
+        let ca_hashes = self.ca_hashes().await?;
         let storage_pending = self.is_managed(ComponentKind::Objectstorage) && bucket.is_none();
         let current = self.qr.status.as_ref().and_then(|s| s.current_version.as_deref());
         let inputs = Inputs {
@@ -127,6 +129,8 @@ impl<'a> Pass<'a> {
             capabilities: self.ctx.capabilities,
             images: self.ctx.images.clone(),
             version: self.ctx.version.clone(),
+            extra_ca_certs: bundle.extra_ca_certs(),
+            ca_hashes,
         };
         Ok(Some(Prepared {
             inputs,

@@ -18,6 +18,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::cas;
 use super::common::{
     self, component, container_security, labels, meta, name, pod_security, resources, selector, strip_port, tls_hash,
     CONFIG_DIR, CONFIG_FILE, DATA_DIR, GRPC_PORT, HTTPS_PORT, HTTP_PORT, LABEL_APP,
@@ -103,6 +104,7 @@ pub(super) fn registry_deployment(
 ) -> Deployment {
     let mut metadata = meta(inputs, suffix, component);
     let mut annotations = hostname_annotations(inputs);
+    annotations.extend(inputs.ca_hashes.clone());
     annotations.insert(LABEL_COMPONENT.into(), kind.as_str().into());
     metadata.annotations = Some(annotations);
     Deployment {
@@ -197,7 +199,12 @@ pub(super) fn registry_container(
         env: Some(registry_env(inputs)),
         resources: Some(resources),
         security_context: Some(container_security()),
-        volume_mounts: Some(vec![mount("config", CONFIG_DIR, true), mount("data", DATA_DIR, false)]),
+        volume_mounts: Some(
+            [mount("config", CONFIG_DIR, true), mount("data", DATA_DIR, false)]
+                .into_iter()
+                .chain(cas::mount(inputs))
+                .collect(),
+        ),
         ..Container::default()
     }
 }
@@ -240,7 +247,12 @@ pub(super) fn registry_pod(inputs: &Inputs, component: &str, container: Containe
             security_context: Some(pod_security(None)),
             affinity: Some(spread_over_hosts(component)),
             containers: vec![container],
-            volumes: Some(vec![config_volume(inputs), data_volume()]),
+            volumes: Some(
+                [config_volume(inputs), data_volume()]
+                    .into_iter()
+                    .chain(cas::volume(inputs))
+                    .collect(),
+            ),
             ..PodSpec::default()
         }),
     }
@@ -339,6 +351,7 @@ fn pod_annotations(inputs: &Inputs) -> BTreeMap<String, String> {
         annotations.insert(ANNOTATION_TLS_SECRET_HASH.into(), tls_hash(pair));
     }
     annotations.insert(ANNOTATION_MANAGED_FIELDGROUPS.into(), managed_fieldgroups(inputs));
+    annotations.extend(inputs.ca_hashes.clone());
     annotations
 }
 

@@ -46,6 +46,8 @@ pub(crate) fn inputs() -> Fixture {
         images: Images::from_env_with(|_| None),
         version: "3.99.0".into(),
         upgrade: false,
+        extra_ca_certs: BTreeMap::new(),
+        ca_hashes: BTreeMap::new(),
     })
 }
 
@@ -150,6 +152,18 @@ impl Fixture {
         self
     }
 
+    /// Adds the bundle file `extra_ca_cert_<name>`.
+    pub(crate) fn extra_ca(mut self, name: &str, pem: &str) -> Self {
+        self.0.extra_ca_certs.insert(name.into(), pem.as_bytes().to_vec());
+        self
+    }
+
+    /// The controller's hashes of the injected CA ConfigMaps.
+    pub(crate) fn ca_hash(mut self, annotation: &str, hash: &str) -> Self {
+        self.0.ca_hashes.insert(annotation.into(), hash.into());
+        self
+    }
+
     pub(crate) fn without_root_password(mut self) -> Self {
         self.0.config.managed_keys.0.clear();
         self
@@ -189,6 +203,7 @@ picker!(
     PersistentVolumeClaim,
     k8s_openapi::api::core::v1::PersistentVolumeClaim
 );
+picker!(config_map, ConfigMap, k8s_openapi::api::core::v1::ConfigMap);
 picker!(job, Job, k8s_openapi::api::batch::v1::Job);
 picker!(
     hpa,

@@ -6,6 +6,8 @@
 //! middleware (§2.3 step 9) and [`desired_objects`] puts everything in apply
 //! order: non-workloads first, then Deployments, then the migration Job.
 
+use std::collections::BTreeMap;
+
 use crds::{Component, ComponentKind};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -23,6 +25,7 @@ use crate::Capabilities;
 
 mod app;
 mod builder;
+mod cas;
 mod common;
 mod database;
 mod hpa;
@@ -38,6 +41,7 @@ mod secrets;
 #[cfg(test)]
 mod fixtures;
 
+pub use cas::{ca_hash, ca_hashes, extra_ca_secret_name, SERVICE_CA_KEY, TRUSTED_CA_KEY};
 pub use database::{database_pvc_name, database_volume_size};
 pub use overrides::strip_resources;
 
@@ -59,6 +63,12 @@ pub struct Inputs {
     /// Whether migrations must run first: quay-app at 0 replicas and the
     /// migration Job present.
     pub upgrade: bool,
+    /// The bundle's `extra_ca_cert_<n>` files keyed by `<n>`
+    /// ([`crate::bundle::ConfigBundle::extra_ca_certs`]).
+    pub extra_ca_certs: BTreeMap<String, Vec<u8>>,
+    /// Hashes of the injected CA ConfigMaps (OpenShift), keyed by the
+    /// annotation they are stamped under ([`ca_hashes`]).
+    pub ca_hashes: BTreeMap<String, String>,
 }
 
 impl Inputs {
@@ -170,6 +180,7 @@ impl Desired {
 pub fn desired_objects(inputs: &Inputs) -> crate::Result<Vec<Desired>> {
     let config = common::ConfigView::parse(&inputs.config)?;
     let mut out = secrets::objects(inputs);
+    out.extend(cas::objects(inputs));
     // The database and redis first: quay-app waits for them.
     if inputs.is_managed(ComponentKind::Postgres) {
         out.extend(database::objects(inputs, &config)?);

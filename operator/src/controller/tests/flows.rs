@@ -198,6 +198,16 @@ async fn a_first_install_applies_every_object_and_starts_migrations() {
 /// config Secrets in the namespace as `existing`. Returns what was applied
 /// and the Secrets deleted.
 async fn steady_pass(config: &'static str, keys: Value, existing: Vec<String>) -> (Vec<Value>, Vec<String>) {
+    steady_pass_with(bundle_secret(config), None, keys, existing).await
+}
+
+/// [`steady_pass`] with a whole bundle Secret and the injected service CA.
+async fn steady_pass_with(
+    bundle: k8s_openapi::api::core::v1::Secret,
+    service_ca: Option<&'static str>,
+    keys: Value,
+    existing: Vec<String>,
+) -> (Vec<Value>, Vec<String>) {
     let caps = openshift();
     let (ctx, api) = context(caps);
     let qr = registry().with_defaults(CONFIG, &caps).with_status(installed());
@@ -205,10 +215,11 @@ async fn steady_pass(config: &'static str, keys: Value, existing: Vec<String>) -
     reconcile_with(ctx, qr, api, |mut api| async move {
         api.expect(Method::GET, &secret_path(BUNDLE))
             .await
-            .ok(&serde_json::to_value(bundle_secret(config)).expect("json"));
+            .ok(&serde_json::to_value(bundle).expect("json"));
         api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
             .await
             .ok(&keys);
+        api.ca_configmaps(service_ca).await;
         let (applied, call) = api.applies(|d| Some(ready(d))).await;
         assert!(
             of_kind(&applied, "Job").is_empty(),
@@ -278,6 +289,88 @@ async fn an_unchanged_config_keeps_its_secret_name() {
     let (second, deleted) = steady_pass(CONFIG, keys, vec![config_secret_name(&first)]).await;
     assert_eq!(config_secret_name(&first), config_secret_name(&second));
     assert!(deleted.is_empty());
+}
+
+/// The pod-template annotations of an applied Deployment.
+fn template_annotations<'a>(applied: &'a [Value], name: &str) -> &'a Value {
+    &find(applied, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+}
+
+#[tokio::test]
+async fn the_injected_service_ca_is_read_hashed_and_stamped_so_a_rotation_rolls_the_pods() {
+    let keys = stored_keys(CONFIG);
+    let service_ca = |pem| steady_pass_with(bundle_secret(CONFIG), pem, keys.clone(), vec![]);
+    let (before, _) = service_ca(Some("PEM one")).await;
+    // The ConfigMaps are applied without `data`, so the injector keeps it.
+    let cm = find(&before, "ConfigMap", "reg-cluster-service-ca");
+    assert_eq!(
+        cm["metadata"]["annotations"]["service.beta.openshift.io/inject-cabundle"],
+        "true"
+    );
+    assert!(cm.get("data").is_none(), "{cm}");
+    let cm = find(&before, "ConfigMap", "reg-cluster-trusted-ca");
+    assert_eq!(
+        cm["metadata"]["labels"]["config.openshift.io/inject-trusted-cabundle"],
+        "true"
+    );
+    assert!(cm.get("data").is_none(), "{cm}");
+    let key = "quay.redhat.com/cluster-service-ca-hash";
+    let one = crate::objects::ca_hash("PEM one");
+    let app = "reg-quay-app";
+    assert_eq!(template_annotations(&before, app)[key], one.as_str());
+    assert_eq!(
+        find(&before, "Deployment", app)["metadata"]["annotations"][key],
+        one.as_str()
+    );
+    let trusted = &template_annotations(&before, app)["quay.redhat.com/cluster-trusted-ca-hash"];
+    assert!(trusted.is_null(), "no trusted bundle injected: {trusted}");
+    let (after, _) = service_ca(Some("PEM two")).await;
+    assert_eq!(
+        template_annotations(&after, "reg-quay-app")[key],
+        crate::objects::ca_hash("PEM two").as_str()
+    );
+    assert_ne!(one, crate::objects::ca_hash("PEM two"));
+    // Not injected yet: no hash, and the pods still mount the (optional) ConfigMaps.
+    let (pending, _) = service_ca(None).await;
+    assert!(template_annotations(&pending, "reg-quay-app")[key].is_null());
+    let volumes = find(&pending, "Deployment", "reg-quay-app")["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(volumes.contains("reg-cluster-service-ca"), "{volumes}");
+}
+
+#[tokio::test]
+async fn extra_cas_from_the_bundle_are_mounted_and_old_ones_swept_after_a_change() {
+    let keys = stored_keys(CONFIG);
+    let bundle = |pem| named_secret(BUNDLE, &[("config.yaml", CONFIG), ("extra_ca_cert_corp.crt", pem)]);
+    let extra_name = |applied: &[Value]| {
+        let secrets = of_kind(applied, "Secret");
+        let found: Vec<&str> = secrets
+            .iter()
+            .filter_map(|s| s["metadata"]["name"].as_str())
+            .filter(|n| n.starts_with("reg-extra-ca-certs-"))
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0].to_owned()
+    };
+    let (before, _) = steady_pass_with(bundle("CA one"), None, keys.clone(), vec![]).await;
+    let old = extra_name(&before);
+    let secret = find(&before, "Secret", &old);
+    assert!(secret["data"]["corp.crt"].is_string(), "{secret}");
+    let config = config_secret_name(&before);
+    let config_secret = find(&before, "Secret", &config);
+    assert!(config_secret["data"].get("extra_ca_cert_corp.crt").is_none());
+    let existing = vec![config.clone(), old.clone()];
+    let (after, deleted) = steady_pass_with(bundle("CA two"), None, keys, existing).await;
+    let new = extra_name(&after);
+    assert_ne!(old, new);
+    let pod = &find(&after, "Deployment", "reg-quay-app")["spec"]["template"]["spec"];
+    assert!(pod["volumes"].to_string().contains(&new), "{pod}");
+    let mounts = pod["containers"][0]["volumeMounts"].to_string();
+    assert!(mounts.contains("/conf/stack/extra_ca_certs"), "{mounts}");
+    assert_eq!(
+        deleted,
+        [old],
+        "the old extra CA Secret goes, the unchanged config stays"
+    );
 }
 
 /// A pass that must stop with `RolloutBlocked=True/<reason>` and a Warning.

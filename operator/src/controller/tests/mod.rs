@@ -297,6 +297,32 @@ impl ApiServer {
     }
 }
 
+/// A CA ConfigMap as the injector leaves it (`None`: not injected yet).
+pub fn ca_configmap(name: &str, key: &str, pem: Option<&str>) -> Value {
+    let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": NS}});
+    if let Some(pem) = pem {
+        cm["data"] = json!({ key: pem });
+    }
+    cm
+}
+
+impl ApiServer {
+    /// Answers the reads of the two CA ConfigMaps (OpenShift): the service
+    /// CA with `service_ca` injected, the trusted bundle absent.
+    pub async fn ca_configmaps(&mut self, service_ca: Option<&str>) {
+        let name = "reg-cluster-service-ca";
+        self.expect(Method::GET, &format!("/api/v1/namespaces/{NS}/configmaps/{name}"))
+            .await
+            .ok(&ca_configmap(name, "service-ca.crt", service_ca));
+        self.expect(
+            Method::GET,
+            &format!("/api/v1/namespaces/{NS}/configmaps/reg-cluster-trusted-ca"),
+        )
+        .await
+        .not_found();
+    }
+}
+
 pub fn registry_path() -> String {
     format!("/apis/quay.redhat.com/v1/namespaces/{NS}/quayregistries/{CR}")
 }

@@ -136,6 +136,7 @@ async fn workloads_wait_until_the_managed_database_is_available() {
         api.expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
             .await
             .echo();
+        api.ca_configmaps(None).await;
         // The database comes up with no available replica yet.
         let (applied, call) = api.applies(|_| None).await;
         let deployments: Vec<_> = of_kind(&applied, "Deployment")
