@@ -3,7 +3,8 @@
 //! skopeo through the reconciled endpoint, change the config bundle and see
 //! the registry Deployment roll, then delete the registry.
 //!
-//! No cluster is available in CI, so the test is `#[ignore]`d. Against a
+//! No cluster is available on the CI machines, so the test is `#[ignore]`d
+//! and `e2e/run` runs it (with `--ignored`) whenever KUBECONFIG is set. Against a
 //! cluster (kind, k3d, OpenShift …):
 //!
 //! ```sh

@@ -21,6 +21,18 @@ pub const ANNOTATION_TRUSTED_CA_HASH: &str = "quay.redhat.com/cluster-trusted-ca
 /// Label on user TLS Secrets referenced by `secretRef`, so they are watched.
 pub const LABEL_TLS_SECRET: &str = "quay.redhat.com/tls-secret";
 
+/// The last 8 hex digits of sha256 over `parts` in order, the form of
+/// Quay's TLS and CA hash annotations.
+pub fn short_hash<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    let hex = hex::encode(hasher.finalize());
+    hex[hex.len() - 8..].to_owned()
+}
+
 /// `<cr>-<suffix>`, the name of every object the operator creates.
 pub fn prefixed(cr: &str, suffix: &str) -> String {
     format!("{cr}-{suffix}")

@@ -15,7 +15,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-use sha2::{Digest as _, Sha256};
 use x509_parser::extensions::GeneralName;
 use x509_parser::pem::Pem;
 use x509_parser::time::ASN1Time;
@@ -87,12 +86,7 @@ impl CertPair {
     /// The last 8 hex characters of SHA-256 over certificate and key, stamped
     /// on pod templates so a new certificate rolls the pods.
     pub fn secret_hash(&self) -> String {
-        let digest = Sha256::new()
-            .chain_update(&self.cert_pem)
-            .chain_update(&self.key_pem)
-            .finalize();
-        let hex = hex::encode(digest);
-        hex[hex.len() - 8..].to_owned()
+        crate::names::short_hash([self.cert_pem.as_bytes(), self.key_pem.as_bytes()])
     }
 }
 
@@ -451,7 +445,8 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 }
 
 /// Seconds since the epoch (chrono is built without its clock here).
-fn unix_now() -> i64 {
+/// Seconds since the epoch (chrono's clock feature is not enabled).
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -333,10 +333,7 @@ pub fn object_bucket(secret: &Secret, config: &ConfigMap) -> Option<ObjectBucket
 
 /// Now, for certificate checks.
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    chrono::DateTime::from_timestamp(tls::unix_now(), 0).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -249,6 +249,17 @@ where
     }
 }
 
+/// A debounced controller of the QuayRegistries that also wakes on changes
+/// of their Deployments, Jobs and autoscalers; both controllers start here.
+fn registry_controller(client: &Client, namespace: Option<&str>) -> Controller<QuayRegistry> {
+    let wc = watcher::Config::default;
+    Controller::new(registry_api(client, namespace), wc())
+        .owns(scoped::<Deployment>(client, namespace), wc())
+        .owns(scoped::<Job>(client, namespace), wc())
+        .owns(scoped::<HorizontalPodAutoscaler>(client, namespace), wc())
+        .with_config(Config::default().debounce(DEBOUNCE))
+}
+
 /// Runs the main controller until `shutdown` resolves.
 ///
 /// Besides the QuayRegistries it watches the objects it owns and every
@@ -268,21 +279,17 @@ pub async fn run(
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let wc = watcher::Config::default;
-    let controller = Controller::new(registry_api(&client, ns), wc());
+    let controller = registry_controller(&client, ns);
     let index = controller.store();
     controller
-        .owns(scoped::<Deployment>(&client, ns), wc())
-        .owns(scoped::<Job>(&client, ns), wc())
         .owns(scoped::<Service>(&client, ns), wc())
         .owns(scoped::<ConfigMap>(&client, ns), wc())
         .owns(scoped::<PersistentVolumeClaim>(&client, ns), wc())
-        .owns(scoped::<HorizontalPodAutoscaler>(&client, ns), wc())
         .owns(scoped::<ServiceAccount>(&client, ns), wc())
         .owns(scoped::<Ingress>(&client, ns), wc())
         .watches(scoped::<Secret>(&client, ns), wc(), move |secret| {
             registries_for_secret(&secret, &index.state())
         })
-        .with_config(Config::default().debounce(DEBOUNCE))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -18,12 +18,11 @@ use k8s_openapi::api::core::v1::{Event as CoreEvent, PersistentVolumeClaim, Secr
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::{registry_api, scoped, Context, DEBOUNCE, REQUEUE_RESYNC, REQUEUE_WAIT};
+use super::{registry_controller, Context, REQUEUE_RESYNC, REQUEUE_WAIT};
 use crate::bundle::{SSL_CERT, SSL_KEY};
 use crate::names::{self, LABEL_REGISTRY};
 use crate::status::evaluate::{self, Observed, TlsObserved};
@@ -164,14 +163,7 @@ pub async fn run(
     namespace: Option<String>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
-    let ns = namespace.as_deref();
-    let wc = watcher::Config::default;
-    Controller::new(registry_api(&client, ns), wc())
-        .owns(scoped::<Deployment>(&client, ns), wc())
-        .owns(scoped::<Job>(&client, ns), wc())
-        .owns(scoped::<HorizontalPodAutoscaler>(&client, ns), wc())
-        .with_config(Config::default().debounce(DEBOUNCE))
+    registry_controller(&ctx.client, namespace.as_deref())
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})

@@ -20,8 +20,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::cas;
 use super::common::{
-    self, component, container_security, labels, meta, name, pod_security, resources, selector, strip_port, tls_hash,
-    CONFIG_DIR, CONFIG_FILE, DATA_DIR, GRPC_PORT, HTTPS_PORT, HTTP_PORT, LABEL_APP,
+    self, component, container_security, labels, meta, name, pod_security, resources, selector, strip_port, CONFIG_DIR,
+    CONFIG_FILE, DATA_DIR, GRPC_PORT, HTTPS_PORT, HTTP_PORT, LABEL_APP,
 };
 use super::secrets::{serves_tls, TLS_SUFFIX};
 use super::{overrides, Desired, Inputs};
@@ -348,7 +348,7 @@ pub(super) fn hostname_annotations(inputs: &Inputs) -> BTreeMap<String, String> 
 fn pod_annotations(inputs: &Inputs) -> BTreeMap<String, String> {
     let mut annotations = hostname_annotations(inputs);
     if let TlsMaterial::Unmanaged(pair) = &inputs.tls {
-        annotations.insert(ANNOTATION_TLS_SECRET_HASH.into(), tls_hash(pair));
+        annotations.insert(ANNOTATION_TLS_SECRET_HASH.into(), pair.secret_hash());
     }
     annotations.insert(ANNOTATION_MANAGED_FIELDGROUPS.into(), managed_fieldgroups(inputs));
     annotations.extend(inputs.ca_hashes.clone());

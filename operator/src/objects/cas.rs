@@ -21,7 +21,6 @@ use k8s_openapi::api::core::v1::{
     VolumeProjection,
 };
 use k8s_openapi::ByteString;
-use sha2::{Digest, Sha256};
 
 use super::common::{component, meta, named_meta};
 use super::{Desired, Inputs};
@@ -141,8 +140,7 @@ pub(super) fn mount(inputs: &Inputs) -> Option<VolumeMount> {
 
 /// The last 8 hex digits of sha256 of an injected CA bundle (Quay's hash).
 pub fn ca_hash(pem: &str) -> String {
-    let hex = hex::encode(Sha256::digest(pem.as_bytes()));
-    hex[hex.len() - 8..].to_owned()
+    crate::names::short_hash([pem.as_bytes()])
 }
 
 /// The pod-template annotations for the live CA ConfigMaps: one per

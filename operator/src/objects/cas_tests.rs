@@ -3,6 +3,7 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Volume};
 use super::*;
 use crate::names::ANNOTATION_SERVICE_CA_HASH;
 use crate::objects::fixtures::{config_map, deployment, find, inputs, names, secret, Fixture};
+use sha2::{Digest as _, Sha256};
 
 const WORKLOADS: [&str; 3] = ["registry-quay-app", "registry-quay-mirror", "registry-quay-app-upgrade"];
 

@@ -8,12 +8,10 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use sha2::{Digest, Sha256};
 
 use super::Inputs;
 use crate::bundle::RenderedConfig;
 use crate::names::{prefixed, LABEL_COMPONENT, LABEL_REGISTRY};
-use crate::tls::CertPair;
 
 /// Where the registry pods see the config Secret (and the TLS pair).
 pub(super) const CONFIG_DIR: &str = "/conf/stack";
@@ -159,15 +157,6 @@ pub(super) fn strip_port(host: &str) -> &str {
     }
 }
 
-/// The last 8 hex digits of sha256(cert ‖ key), Quay's TLS Secret hash.
-pub(super) fn tls_hash(pair: &CertPair) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(pair.cert_pem.as_bytes());
-    hasher.update(pair.key_pem.as_bytes());
-    let hex = hex::encode(hasher.finalize());
-    hex[hex.len() - 8..].to_owned()
-}
-
 /// The merged `config.yaml`, read for the few keys objects depend on.
 #[derive(Debug, Clone, Default)]
 pub(super) struct ConfigView(serde_yaml::Mapping);
@@ -228,6 +217,7 @@ pub(super) fn single_port_service(
 mod tests {
     use super::*;
     use crate::objects::fixtures::inputs;
+    use crate::tls::CertPair;
 
     #[test]
     fn ports_are_stripped_from_hostnames_only_when_numeric() {
@@ -251,10 +241,10 @@ mod tests {
             cert_pem: "cert".into(),
             key_pem: "other".into(),
         };
-        assert_eq!(tls_hash(&a).len(), 8);
-        assert!(tls_hash(&a).chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(tls_hash(&a), tls_hash(&b));
-        assert_eq!(tls_hash(&a), tls_hash(&a.clone()));
+        assert_eq!(a.secret_hash().len(), 8);
+        assert!(a.secret_hash().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.secret_hash(), b.secret_hash());
+        assert_eq!(a.secret_hash(), a.clone().secret_hash());
     }
 
     #[test]

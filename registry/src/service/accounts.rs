@@ -232,12 +232,7 @@ fn password_matches(password: &str, stored: &str) -> bool {
         return false;
     };
     let mut out = vec![0u8; expected.len()];
-    argon2_into(algorithm, params, password.as_bytes(), salt, &mut out)
-        && out
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    argon2_into(algorithm, params, password.as_bytes(), salt, &mut out) && constant_time_eq(&out, expected.as_bytes())
 }
 
 /// A random string of `len` letters and digits.
@@ -247,6 +242,12 @@ pub fn random_token(len: usize) -> String {
 
 pub(super) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Compares secrets (or their hashes) without an early exit on the first
+/// differing byte.
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Registry {
@@ -422,7 +423,10 @@ impl Registry {
             .await?
             .ok_or_else(bad)?;
         let now = crate::now_ms();
-        if row.secret_sha256 != sha256_hex(secret) || row.expires_at_ms <= now || !row.user.enabled {
+        if !constant_time_eq(row.secret_sha256.as_bytes(), sha256_hex(secret).as_bytes())
+            || row.expires_at_ms <= now
+            || !row.user.enabled
+        {
             return Err(bad());
         }
         // `last_accessed` is written at most once a minute, so API calls stay read-mostly.

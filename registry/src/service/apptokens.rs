@@ -3,7 +3,7 @@
 //! rights. A code is 120 characters: the first 60 name the token, the last
 //! 60 are its secret, stored only as a SHA-256, so the code is shown once.
 
-use super::accounts::sha256_hex;
+use super::accounts::{constant_time_eq, sha256_hex};
 use super::{random_token, Error, Registry};
 use crate::db::models::Account;
 use crate::db::queries::apptokens::{self as q, AppTokenRow, NewAppToken};
@@ -142,7 +142,7 @@ impl Registry {
             .ok_or_else(bad)?;
         let now = crate::now_ms();
         let expired = row.expiration_ms.is_some_and(|e| e <= now);
-        if !constant_time_eq(&hash, &sha256_hex(secret)) || expired {
+        if !constant_time_eq(hash.as_bytes(), sha256_hex(secret).as_bytes()) || expired {
             return Err(bad());
         }
         if !user.enabled || user.organization || user.robot {
@@ -154,8 +154,4 @@ impl Registry {
         }
         Ok(user)
     }
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -15,6 +15,12 @@ pub use crate::db::queries::tags::{NameFilter, TagRow};
 /// The label whose value sets a tag's expiry.
 const EXPIRES_AFTER: &str = "quay.expires-after";
 
+/// Config media types of container images, the configs that carry labels.
+const IMAGE_CONFIGS: [&str; 2] = [
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.oci.image.config.v1+json",
+];
+
 /// Tag expiry settings from `config.yaml`.
 #[derive(Debug, Clone)]
 pub struct TagPolicy {
@@ -229,9 +235,14 @@ impl Registry {
 
     /// The expiry after a tag's start that the image config's
     /// `quay.expires-after` label asks for, clamped to the configured bounds;
-    /// `None` without a (valid) label or a readable config.
+    /// `None` without a (valid) label or a readable config. Configs of other media types (artifacts, empty configs) carry no
+    /// labels, so their blobs are not read.
     pub(super) async fn label_expiry_ms(&self, manifest_bytes: &[u8]) -> Option<i64> {
         let manifest: Value = serde_json::from_slice(manifest_bytes).ok()?;
+        let config_type = manifest["config"]["mediaType"].as_str()?;
+        if !IMAGE_CONFIGS.contains(&config_type) {
+            return None;
+        }
         let config = self.image_config(&manifest).await?;
         let value = config["config"]["Labels"][EXPIRES_AFTER].as_str()?;
         let seconds = i64::try_from(crate::config::parse_duration(value)?.as_secs()).ok()?;

@@ -355,3 +355,36 @@ async fn anonymous_and_read_only_callers_are_refused() {
     let (status, _) = f.call("GET", "/repository/alice/app/tag/", Some(&stranger), None).await;
     assert_eq!(status, 403);
 }
+
+#[actix_web::test]
+async fn read_only_and_stranger_callers_cannot_expire_tags_or_view_manifests() {
+    let (f, alice) = alice_app("PERMANENTLY_DELETE_TAGS: true\n").await;
+    let digest = f.push_tag("alice/app", "latest").await;
+    let (_, reader) = f.user("reader").await;
+    let (status, body) = f
+        .call(
+            "PUT",
+            "/repository/alice/app/permissions/user/reader",
+            Some(&alice),
+            Some(json!({"role": "read"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, res) = f
+        .call(
+            "POST",
+            "/repository/alice/app/tag/latest/expire",
+            Some(&reader),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((status, res["error_type"].clone()), (403, json!("insufficient_scope")));
+    assert_eq!(pull(&f, "latest").await.expect("still tagged"), digest);
+
+    let manifest = format!("/repository/alice/app/manifest/{digest}");
+    let (status, _) = f.call("GET", &manifest, Some(&reader), None).await;
+    assert_eq!(status, 200);
+    let (_, stranger) = f.user("stranger").await;
+    let (status, _) = f.call("GET", &manifest, Some(&stranger), None).await;
+    assert_eq!(status, 403);
+}

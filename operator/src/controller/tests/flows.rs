@@ -98,12 +98,8 @@ async fn a_first_install_applies_every_object_and_starts_migrations() {
     let (ctx, api) = context(caps);
     let qr = registry().with_defaults(CONFIG, &caps);
     let action = reconcile_with(ctx, qr, api, |mut api| async move {
-        api.expect(Method::GET, &secret_path(BUNDLE))
-            .await
-            .ok(&serde_json::to_value(bundle_secret(CONFIG)).expect("json"));
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .not_found();
+        api.bundle(CONFIG).await;
+        api.no_managed_keys().await;
         // Managed TLS on plain Kubernetes: the operator CA issues the Ingress certificate.
         api.expect(Method::GET, &secret_path("reg-quay-operator-ca"))
             .await
@@ -114,9 +110,7 @@ async fn a_first_install_applies_every_object_and_starts_migrations() {
         api.expect(Method::GET, &secret_path("reg-quay-config-tls"))
             .await
             .not_found();
-        let call = api
-            .expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await;
+        let call = api.expect(Method::PATCH, &secret_path(MANAGED_KEYS)).await;
         for key in ["DATABASE_SECRET_KEY", "SECRET_KEY", "DB_URI"] {
             assert!(call.body["data"][key].is_string(), "{key} persisted");
         }
@@ -216,9 +210,7 @@ async fn steady_pass_with(
         api.expect(Method::GET, &secret_path(BUNDLE))
             .await
             .ok(&serde_json::to_value(bundle).expect("json"));
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .ok(&keys);
+        api.expect(Method::GET, &secret_path(MANAGED_KEYS)).await.ok(&keys);
         api.ca_configmaps(service_ca).await;
         let (applied, call) = api.applies(|d| Some(ready(d))).await;
         assert!(
@@ -385,9 +377,7 @@ async fn blocked(qr: crds::QuayRegistry, bundle: Option<&'static str>, expect_re
             None => call.not_found(),
         }
         if bundle.is_some_and(|b| ConfigBundle::from_secret(&bundle_secret(b)).is_ok()) {
-            api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-                .await
-                .not_found();
+            api.no_managed_keys().await;
         }
         let status = api.status_apply().await;
         let event = api.event().await;

@@ -124,18 +124,10 @@ async fn deleting_a_registry_keeps_its_database_volume_and_keys() {
             "orphaned, so GC keeps it"
         );
         call.ok(&owned_pvc());
-        let mut keys = serde_json::to_value(named_secret(
-            "reg-quay-registry-managed-secret-keys",
-            &[("DB_URI", "x")],
-        ))
-        .expect("json");
+        let mut keys = serde_json::to_value(named_secret(MANAGED_KEYS, &[("DB_URI", "x")])).expect("json");
         keys["metadata"]["ownerReferences"] = owned_pvc()["metadata"]["ownerReferences"].clone();
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .ok(&keys);
-        let call = api
-            .expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await;
+        api.expect(Method::GET, &secret_path(MANAGED_KEYS)).await.ok(&keys);
+        let call = api.expect(Method::PATCH, &secret_path(MANAGED_KEYS)).await;
         assert_eq!(call.body["metadata"]["ownerReferences"], Value::Null);
         call.ok(&keys);
         finalizer_removed(&mut api).await;
@@ -165,9 +157,7 @@ async fn deleting_a_registry_that_opted_in_deletes_its_database() {
         );
         let pvc = format!("/api/v1/namespaces/{NS}/persistentvolumeclaims/reg-quay-database-data");
         api.expect(Method::DELETE, &pvc).await.ok(&owned_pvc());
-        let call = api
-            .expect(Method::DELETE, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await;
+        let call = api.expect(Method::DELETE, &secret_path(MANAGED_KEYS)).await;
         call.ok(&json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
         finalizer_removed(&mut api).await;
     })

@@ -33,6 +33,8 @@ pub const CR: &str = "reg";
 pub const UID: &str = "uid-reg";
 pub const VERSION: &str = "3.99.0";
 pub const BUNDLE: &str = "reg-bundle";
+/// The operator's Secret of generated keys.
+pub const MANAGED_KEYS: &str = "reg-quay-registry-managed-secret-keys";
 
 /// A bundle the operator accepts on plain Kubernetes: a hostname and
 /// filesystem storage (object storage cannot be managed there).
@@ -307,6 +309,23 @@ pub fn ca_configmap(name: &str, key: &str, pem: Option<&str>) -> Value {
 }
 
 impl ApiServer {
+    /// Answers the read of the config bundle Secret with `config`.
+    pub async fn bundle(&mut self, config: &str) {
+        self.expect(Method::GET, &secret_path(BUNDLE))
+            .await
+            .ok(&serde_json::to_value(bundle_secret(config)).expect("json"));
+    }
+
+    /// Answers the read of the managed-keys Secret: not created yet.
+    pub async fn no_managed_keys(&mut self) {
+        self.expect(Method::GET, &secret_path(MANAGED_KEYS)).await.not_found();
+    }
+
+    /// The first write of the managed-keys Secret, echoed.
+    pub async fn managed_keys_created(&mut self) {
+        self.expect(Method::PATCH, &secret_path(MANAGED_KEYS)).await.echo();
+    }
+
     /// Answers the reads of the two CA ConfigMaps (OpenShift): the service
     /// CA with `service_ca` injected, the trusted bundle absent.
     pub async fn ca_configmaps(&mut self, service_ca: Option<&str>) {

@@ -65,9 +65,7 @@ async fn the_status_controller_reports_every_component_and_availability() {
         api.expect(Method::GET, &ingresses)
             .await
             .ok(&list("Ingress", vec![ingress]));
-        api.expect(Method::GET, &secret_path(BUNDLE))
-            .await
-            .ok(&serde_json::to_value(bundle_secret(CONFIG)).expect("json"));
+        api.bundle(CONFIG).await;
 
         let call = api.expect(Method::PATCH, &format!("{}/status", registry_path())).await;
         assert!(

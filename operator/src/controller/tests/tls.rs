@@ -17,6 +17,18 @@ fn user_tls_secret(cert: &str, key: &str) -> Value {
     secret
 }
 
+/// The registry with an unmanaged tls component pointing at `my-tls`.
+fn registry_with_tls_ref(caps: &Capabilities) -> crds::QuayRegistry {
+    let mut qr = registry();
+    qr.spec.components = vec![Component {
+        kind: ComponentKind::Tls,
+        managed: false,
+        overrides: None,
+        secret_ref: Some(SecretRef { name: "my-tls".into() }),
+    }];
+    qr.with_defaults(CONFIG, caps)
+}
+
 fn b64(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -28,19 +40,10 @@ async fn a_tls_secret_ref_is_labelled_and_served_by_the_registry() {
     let (ctx, api) = context(caps);
     let ca = OperatorCa::generate().expect("CA");
     let pair = ca.issue(&["registry.example.com"]).expect("certificate");
-    let mut qr = registry();
-    qr.spec.components = vec![Component {
-        kind: ComponentKind::Tls,
-        managed: false,
-        overrides: None,
-        secret_ref: Some(SecretRef { name: "my-tls".into() }),
-    }];
-    let qr = qr.with_defaults(CONFIG, &caps);
+    let qr = registry_with_tls_ref(&caps);
     let (cert, key) = (pair.cert_pem.clone(), pair.key_pem.clone());
     reconcile_with(ctx, qr, api, |mut api| async move {
-        api.expect(Method::GET, &secret_path(BUNDLE))
-            .await
-            .ok(&serde_json::to_value(bundle_secret(CONFIG)).expect("json"));
+        api.bundle(CONFIG).await;
         api.expect(Method::GET, &secret_path("my-tls"))
             .await
             .ok(&user_tls_secret(&cert, &key));
@@ -51,13 +54,9 @@ async fn a_tls_secret_ref_is_labelled_and_served_by_the_registry() {
             "watched from now on"
         );
         call.ok(&user_tls_secret(&cert, &key));
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .not_found();
+        api.no_managed_keys().await;
         // No operator CA: the user's certificate is served as is.
-        api.expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .echo();
+        api.managed_keys_created().await;
         let (applied, call) = api.applies(|d| Some(ready(d))).await;
         let served = find(&applied, "Secret", "reg-quay-config-tls");
         assert_eq!(served["data"]["tls.crt"], b64(&cert));
@@ -84,24 +83,13 @@ async fn a_certificate_that_does_not_cover_the_hostname_blocks_the_rollout() {
     let (ctx, api) = context(caps);
     let ca = OperatorCa::generate().expect("CA");
     let pair = ca.issue(&["other.example.com"]).expect("certificate");
-    let mut qr = registry();
-    qr.spec.components = vec![Component {
-        kind: ComponentKind::Tls,
-        managed: false,
-        overrides: None,
-        secret_ref: Some(SecretRef { name: "my-tls".into() }),
-    }];
-    let qr = qr.with_defaults(CONFIG, &caps);
+    let qr = registry_with_tls_ref(&caps);
     let mut labelled = user_tls_secret(&pair.cert_pem, &pair.key_pem);
     labelled["metadata"]["labels"] = json!({"quay.redhat.com/tls-secret": "true"});
     let action = reconcile_with(ctx, qr, api, |mut api| async move {
-        api.expect(Method::GET, &secret_path(BUNDLE))
-            .await
-            .ok(&serde_json::to_value(bundle_secret(CONFIG)).expect("json"));
+        api.bundle(CONFIG).await;
         api.expect(Method::GET, &secret_path("my-tls")).await.ok(&labelled);
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .not_found();
+        api.no_managed_keys().await;
         let status = api.status_apply().await;
         let blocked = condition(&status, "RolloutBlocked");
         assert_eq!(blocked["status"], "True");
@@ -127,15 +115,9 @@ async fn workloads_wait_until_the_managed_database_is_available() {
     let (ctx, api) = context(caps);
     let qr = registry().with_defaults(CONFIG, &caps);
     let action = reconcile_with(ctx, qr, api, |mut api| async move {
-        api.expect(Method::GET, &secret_path(BUNDLE))
-            .await
-            .ok(&serde_json::to_value(bundle_secret(CONFIG)).expect("json"));
-        api.expect(Method::GET, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .not_found();
-        api.expect(Method::PATCH, &secret_path("reg-quay-registry-managed-secret-keys"))
-            .await
-            .echo();
+        api.bundle(CONFIG).await;
+        api.no_managed_keys().await;
+        api.managed_keys_created().await;
         api.ca_configmaps(None).await;
         // The database comes up with no available replica yet.
         let (applied, call) = api.applies(|_| None).await;

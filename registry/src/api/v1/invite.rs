@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use super::team::{admin_of, member_view, team_of};
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
-use crate::service::{InviteContext, InvitePolicy, PendingInvite};
+use crate::db::models::Account;
+use crate::service::{InviteContext, InvitePolicy, PendingInvite, Team};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,11 +29,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `scheme://host` of the registry as clients reach it: `SERVER_HOSTNAME`
 /// when configured, else the host of this request.
-pub(super) fn link_base(req: &HttpRequest, state: &AppState) -> String {
+fn link_base(req: &HttpRequest, state: &AppState) -> String {
     let info = req.connection_info();
     let host = state.server_hostname.clone().unwrap_or_else(|| info.host().to_owned());
     let scheme = state.url_scheme.clone().unwrap_or_else(|| info.scheme().to_owned());
     format!("{scheme}://{host}")
+}
+
+/// Where an org admin invites into a team: the calling admin, the
+/// organization, the team and the link base for the mail. Resolving it
+/// refuses as [`admin_of`] and [`team_of`] do.
+pub(super) struct InviteScope<'a> {
+    inviter: &'a Account,
+    org: Account,
+    team: Team,
+    link_base: String,
+}
+
+impl<'a> InviteScope<'a> {
+    pub(super) async fn resolve(
+        req: &HttpRequest,
+        state: &AppState,
+        caller: &'a ApiCaller,
+        org: &str,
+        team: &str,
+    ) -> Result<Self, ApiError> {
+        let (inviter, org) = admin_of(state, caller, org).await?;
+        let team = team_of(state, &org, team).await?;
+        let link_base = link_base(req, state);
+        Ok(Self {
+            inviter,
+            org,
+            team,
+            link_base,
+        })
+    }
+
+    pub(super) fn context<'b>(&'b self, policy: &'b InvitePolicy) -> InviteContext<'b> {
+        InviteContext {
+            policy,
+            inviter: self.inviter,
+            org: &self.org,
+            team: &self.team,
+            link_base: &self.link_base,
+        }
+    }
 }
 
 /// A pending invitation as team member listings show it.
@@ -55,17 +96,8 @@ async fn invite_email(
     caller: ApiCaller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, org) = admin_of(&state, &caller, &path.0).await?;
-    let team = team_of(&state, &org, &path.1).await?;
-    let base = link_base(&req, &state);
-    let ctx = InviteContext {
-        policy: &policy,
-        inviter: user,
-        org: &org,
-        team: &team,
-        link_base: &base,
-    };
-    let invite = state.registry.invite_email(&ctx, &path.2).await?;
+    let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
+    let invite = state.registry.invite_email(&scope.context(&policy), &path.2).await?;
     Ok(HttpResponse::Ok().json(invite_view(&invite)))
 }
 

@@ -10,7 +10,7 @@ use super::repository::access;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::service::repositories::{RepositoryView, TeamGrant, UserGrant};
-use crate::service::Role;
+use crate::service::{Error, Registry, Role};
 use crate::state::AppState;
 
 const BASE: &str = "/repository/{repo:.+}/permissions";
@@ -26,15 +26,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource(format!("{BASE}/user/{{username}}"))
-            .route(web::get().to(get_user_grant))
-            .route(web::put().to(put_user_grant))
-            .route(web::delete().to(delete_user_grant)),
+            .route(web::get().to(get_grant::<UserGrantee>))
+            .route(web::put().to(put_grant::<UserGrantee>))
+            .route(web::delete().to(delete_grant::<UserGrantee>)),
     )
     .service(
         web::resource(format!("{BASE}/team/{{team}}"))
-            .route(web::get().to(get_team_grant))
-            .route(web::put().to(put_team_grant))
-            .route(web::delete().to(delete_team_grant)),
+            .route(web::get().to(get_grant::<TeamGrantee>))
+            .route(web::put().to(put_grant::<TeamGrantee>))
+            .route(web::delete().to(delete_grant::<TeamGrantee>)),
     );
 }
 
@@ -113,64 +113,71 @@ async fn transitive_roles(
     Ok(HttpResponse::Ok().json(json!({ "permissions": roles })))
 }
 
-async fn get_user_grant(
+/// The user (or robot) and team grant endpoints differ only in these
+/// service calls and views; the handlers below are generic over them.
+trait Grantee {
+    async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error>;
+    async fn grant(r: &Registry, repo: &RepositoryView, name: &str, role: Role) -> Result<Value, Error>;
+    async fn revoke(r: &Registry, repo: &RepositoryView, name: &str) -> Result<(), Error>;
+}
+
+/// `…/permissions/user/{username}`: users and robots.
+struct UserGrantee;
+
+impl Grantee for UserGrantee {
+    async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error> {
+        Ok(user_grant_view(&r.user_grant(repo, name).await?))
+    }
+    async fn grant(r: &Registry, repo: &RepositoryView, name: &str, role: Role) -> Result<Value, Error> {
+        Ok(user_grant_view(&r.grant_user(repo, name, role).await?))
+    }
+    async fn revoke(r: &Registry, repo: &RepositoryView, name: &str) -> Result<(), Error> {
+        r.revoke_user(repo, name).await
+    }
+}
+
+/// `…/permissions/team/{team}`.
+struct TeamGrantee;
+
+impl Grantee for TeamGrantee {
+    async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error> {
+        Ok(team_grant_view(&r.team_grant(repo, name).await?))
+    }
+    async fn grant(r: &Registry, repo: &RepositoryView, name: &str, role: Role) -> Result<Value, Error> {
+        Ok(team_grant_view(&r.grant_team(repo, name, role).await?))
+    }
+    async fn revoke(r: &Registry, repo: &RepositoryView, name: &str) -> Result<(), Error> {
+        r.revoke_team(repo, name).await
+    }
+}
+
+async fn get_grant<G: Grantee>(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<RolePath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = administered(&state, &caller, &path.repo).await?;
-    let grant = state.registry.user_grant(&repo, &path.username).await?;
-    Ok(HttpResponse::Ok().json(user_grant_view(&grant)))
+    let view = G::get(&state.registry, &repo, &path.username).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
-async fn put_user_grant(
+async fn put_grant<G: Grantee>(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<RolePath>,
     body: web::Json<NewRole>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = administered(&state, &caller, &path.repo).await?;
-    let grant = state.registry.grant_user(&repo, &path.username, body.parse()?).await?;
-    Ok(HttpResponse::Ok().json(user_grant_view(&grant)))
+    let view = G::grant(&state.registry, &repo, &path.username, body.parse()?).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
-async fn delete_user_grant(
+async fn delete_grant<G: Grantee>(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<RolePath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = administered(&state, &caller, &path.repo).await?;
-    state.registry.revoke_user(&repo, &path.username).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-async fn get_team_grant(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<RolePath>,
-) -> Result<HttpResponse, ApiError> {
-    let repo = administered(&state, &caller, &path.repo).await?;
-    let grant = state.registry.team_grant(&repo, &path.username).await?;
-    Ok(HttpResponse::Ok().json(team_grant_view(&grant)))
-}
-
-async fn put_team_grant(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<RolePath>,
-    body: web::Json<NewRole>,
-) -> Result<HttpResponse, ApiError> {
-    let repo = administered(&state, &caller, &path.repo).await?;
-    let grant = state.registry.grant_team(&repo, &path.username, body.parse()?).await?;
-    Ok(HttpResponse::Ok().json(team_grant_view(&grant)))
-}
-
-async fn delete_team_grant(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<RolePath>,
-) -> Result<HttpResponse, ApiError> {
-    let repo = administered(&state, &caller, &path.repo).await?;
-    state.registry.revoke_team(&repo, &path.username).await?;
+    G::revoke(&state.registry, &repo, &path.username).await?;
     Ok(HttpResponse::NoContent().finish())
 }

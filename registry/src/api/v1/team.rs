@@ -8,12 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::invite::{invite_view, link_base};
+use super::invite::{invite_view, InviteScope};
 use super::organization::find_org;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
-use crate::service::{InviteContext, InvitePolicy, OrgMember, RepoGrant, Team, TeamAddition, TeamName, TeamRole};
+use crate::service::{InvitePolicy, OrgMember, RepoGrant, Team, TeamAddition, TeamName, TeamRole};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -191,17 +191,12 @@ async fn add_team_member(
     caller: ApiCaller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, org) = admin_of(&state, &caller, &path.0).await?;
-    let team = team_of(&state, &org, &path.1).await?;
-    let base = link_base(&req, &state);
-    let ctx = InviteContext {
-        policy: &policy,
-        inviter: user,
-        org: &org,
-        team: &team,
-        link_base: &base,
-    };
-    let view = match state.registry.add_or_invite_team_member(&ctx, &path.2).await? {
+    let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
+    let view = match state
+        .registry
+        .add_or_invite_team_member(&scope.context(&policy), &path.2)
+        .await?
+    {
         TeamAddition::Added(member) => member_view(&member, false),
         TeamAddition::Invited(member) => member_view(&member, true),
     };
