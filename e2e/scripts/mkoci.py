@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Build a minimal OCI image layout (one gzip tar layer) without any network.
 
-usage: mkoci.py OUTDIR [TAG] [CONTENT]
+usage: mkoci.py OUTDIR [TAG] [CONTENT] [RANDOM_BYTES]
 
 The layer holds `hello.txt` with CONTENT (default: a fixed greeting), so callers
-can make images with distinct blobs. Prints `manifest sha256:<hex>`,
+can make images with distinct blobs, and with RANDOM_BYTES also `random.bin` of
+that many random (incompressible) bytes, for images of a known size. Prints `manifest sha256:<hex>`,
 `config sha256:<hex>`, `layer sha256:<hex>` and `diff_id sha256:<hex>`.
 """
 import gzip
@@ -18,6 +19,7 @@ import tarfile
 out = sys.argv[1]
 tag = sys.argv[2] if len(sys.argv) > 2 else "latest"
 content = (sys.argv[3] if len(sys.argv) > 3 else "hello from a hand-made OCI image\n").encode()
+padding = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 blobs = os.path.join(out, "blobs", "sha256")
 os.makedirs(blobs, exist_ok=True)
 
@@ -36,9 +38,15 @@ with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tf:
     ti.mtime = 0
     ti.mode = 0o644
     tf.addfile(ti, io.BytesIO(content))
+    if padding:
+        ti = tarfile.TarInfo("random.bin")
+        ti.size = padding
+        ti.mtime = 0
+        ti.mode = 0o644
+        tf.addfile(ti, io.BytesIO(os.urandom(padding)))
 raw_bytes = raw.getvalue()
 diff_id = hashlib.sha256(raw_bytes).hexdigest()
-gz = gzip.compress(raw_bytes, mtime=0)
+gz = gzip.compress(raw_bytes, compresslevel=1, mtime=0)
 layer_digest = put(gz)
 config = {
     "created": "2024-01-01T00:00:00Z",

@@ -48,12 +48,18 @@ fn read_blob(dir: &Path, digest: &str) -> Vec<u8> {
 
 /// Writes a one-layer OCI image whose `hello.txt` holds `content`.
 pub fn mkoci(dir: &Path, tag: &str, content: &str) -> OciImage {
+    mkoci_sized(dir, tag, content, 0)
+}
+
+/// Like [`mkoci`], with `random_bytes` incompressible bytes more in the layer.
+pub fn mkoci_sized(dir: &Path, tag: &str, content: &str, random_bytes: usize) -> OciImage {
     let out = run(
         Command::new("python3")
             .arg(script("mkoci.py"))
             .arg(dir)
             .arg(tag)
-            .arg(content),
+            .arg(content)
+            .arg(random_bytes.to_string()),
         CLIENT_TIMEOUT,
     )
     .ok();

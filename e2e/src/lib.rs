@@ -15,7 +15,7 @@ pub mod registry;
 
 use std::path::PathBuf;
 
-pub use clients::{mkoci, oras, skopeo, OciImage, Podman, PulledDir};
+pub use clients::{mkoci, mkoci_sized, oras, skopeo, OciImage, Podman, PulledDir};
 pub use http::Http;
 pub use registry::Registry;
 

@@ -139,6 +139,13 @@ impl Registry {
         self.creds.as_ref().map(|(u, p)| format!("{u}:{p}"))
     }
 
+    /// The registry's own directory: `config.yaml` (when written) and, on
+    /// SQLite + filesystem, `data/` (database and blobs), for running other
+    /// subcommands (`registry gc`) on the same storage.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// A scratch directory that lives as long as the registry.
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join("scratch").join(name);

@@ -84,6 +84,10 @@ pub struct Config {
     pub mail_password: Option<String>,
     #[serde(default)]
     pub mail_default_sender: Option<String>,
+    /// Label key prefixes the API refuses on top of Quay's defaults; each
+    /// ends in a dot.
+    #[serde(default)]
+    pub label_key_reserved_prefixes: Vec<String>,
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -200,6 +204,12 @@ impl Config {
             DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m))?;
         }
         self.validate_tag_expiration()?;
+        if self.label_key_reserved_prefixes.iter().any(|p| !p.ends_with('.')) {
+            return Err(field_err(
+                "LABEL_KEY_RESERVED_PREFIXES",
+                "every prefix must end in a dot",
+            ));
+        }
         if parse_duration(&self.fresh_login_timeout).is_none() {
             return Err(field_err("FRESH_LOGIN_TIMEOUT", "must be a duration such as 10m"));
         }
@@ -210,6 +220,39 @@ impl Config {
                     "must be a duration such as 30d",
                 ));
             }
+        }
+        if self
+            .other
+            .get("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES")
+            .is_some_and(|v| v.as_i64().is_none_or(|n| n < 0))
+        {
+            return Err(field_err(
+                "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",
+                "must be a number of bytes, 0 for none",
+            ));
+        }
+        if self.other.get("QUOTA_BACKFILL").is_some_and(|v| !v.is_bool()) {
+            return Err(field_err("QUOTA_BACKFILL", "must be true or false"));
+        }
+        if self
+            .other
+            .get("SSRF_ALLOWED_HOSTS")
+            .is_some_and(|v| !v.as_sequence().is_some_and(|s| s.iter().all(Value::is_string)))
+        {
+            return Err(field_err("SSRF_ALLOWED_HOSTS", "must be a list of host names"));
+        }
+        if self
+            .other
+            .get("NOTIFICATION_SEND_TIMEOUT")
+            .is_some_and(|v| v.as_u64().is_none_or(|n| n == 0))
+        {
+            return Err(field_err(
+                "NOTIFICATION_SEND_TIMEOUT",
+                "must be a number of seconds, at least 1",
+            ));
+        }
+        if self.other.get("NOTIFICATION_CA_BUNDLE").is_some_and(|v| !v.is_string()) {
+            return Err(field_err("NOTIFICATION_CA_BUNDLE", "must be the path of a PEM file"));
         }
         if self.push_temp_tag_expiration_sec < 0 {
             return Err(field_err("PUSH_TEMP_TAG_EXPIRATION_SEC", "must not be negative"));
@@ -413,6 +456,10 @@ mod tests {
             ("LABELED_EXPIRATION_MAXIMUM: 3\n", "LABELED_EXPIRATION_MAXIMUM"),
             ("TAG_EXPIRATION_OPTIONS: [1d, soon]\n", "TAG_EXPIRATION_OPTIONS"),
             ("PERMANENTLY_DELETE_TAGS: maybe\n", "PERMANENTLY_DELETE_TAGS"),
+            ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: lots\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
+            ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: -5\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
+            ("QUOTA_BACKFILL: sometimes\n", "QUOTA_BACKFILL"),
+            ("LABEL_KEY_RESERVED_PREFIXES: [com.example]\n", "LABEL_KEY_RESERVED_PREFIXES"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [FancyStorage, {}]\n", "DISTRIBUTED_STORAGE_CONFIG.x"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [LocalStorage, {storage_path: /d}]\nDISTRIBUTED_STORAGE_PREFERENCE: [y]\n", "DISTRIBUTED_STORAGE_PREFERENCE"),
         ];

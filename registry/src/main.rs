@@ -138,6 +138,7 @@ fn print_gc_report(r: &registry::service::GcReport, dry_run: bool) {
     let verb = if dry_run { "would remove" } else { "removed" };
     println!("garbage collection {verb}:");
     println!("  tags: {}", r.tags);
+    println!("  cosign signature tags ended: {}", r.cosign_tags_ended);
     println!("  upload holds of deleted repositories: {}", r.uploads_released);
     for (what, digests) in [
         ("manifests", &r.manifests),
@@ -164,6 +165,7 @@ async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migra
     }
     registry::worker::spawn(&registry, loops);
     tokio::signal::ctrl_c().await.context("waiting for a stop signal")?;
+    registry.flush_logs().await;
     Ok(())
 }
 

@@ -72,8 +72,32 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
             change_tag_expiration: config.feature("CHANGE_TAG_EXPIRATION", true),
         },
         tags: tag_policy(config),
+        labels: crate::service::LabelPolicy {
+            reserved_prefixes: config.label_key_reserved_prefixes.clone(),
+        },
+        quota: quota_policy(config),
+        notifications: crate::service::notifications::NotificationPolicy::from_config(config),
     };
     Ok(Registry::new(db, store, settings))
+}
+
+/// `FEATURE_QUOTA_MANAGEMENT`, `FEATURE_VERIFY_QUOTA`,
+/// `DEFAULT_SYSTEM_REJECT_QUOTA_BYTES` and `QUOTA_BACKFILL`.
+fn quota_policy(config: &Config) -> crate::service::quota::QuotaPolicy {
+    crate::service::quota::QuotaPolicy {
+        enabled: config.feature("QUOTA_MANAGEMENT", false),
+        verify: config.feature("VERIFY_QUOTA", true),
+        default_reject_bytes: config
+            .other
+            .get("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES")
+            .and_then(serde_yaml::Value::as_i64)
+            .unwrap_or(0),
+        backfill: config
+            .other
+            .get("QUOTA_BACKFILL")
+            .and_then(serde_yaml::Value::as_bool)
+            .unwrap_or(true),
+    }
 }
 
 /// `LABELED_EXPIRATION_MINIMUM`/`_MAXIMUM` and `PERMANENTLY_DELETE_TAGS`.
@@ -96,6 +120,8 @@ fn tag_policy(config: &Config) -> crate::service::tags::TagPolicy {
             .get("PERMANENTLY_DELETE_TAGS")
             .and_then(serde_yaml::Value::as_bool)
             .unwrap_or(false),
+        immutable_tags: config.feature("IMMUTABLE_TAGS", false),
+        immutable_tags_can_expire: config.feature("IMMUTABLE_TAGS_CAN_EXPIRE", false),
     }
 }
 
@@ -176,12 +202,20 @@ impl Application {
         self.tls_port
     }
 
+    /// The services the server runs on.
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+
     /// Whether the registry has no user yet (a fresh install).
     pub async fn has_no_users(&self) -> bool {
         self.registry.has_no_users().await.unwrap_or(false)
     }
 
+    /// Serves until the server stops, then writes the usage logs still queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.registry.flush_logs().await;
+        result
     }
 }

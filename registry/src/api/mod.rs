@@ -4,3 +4,24 @@ pub mod auth;
 pub mod health;
 pub mod v1;
 pub mod v2;
+
+/// The client's address for usage logs: the proxy-reported one
+/// (`Forwarded`/`X-Forwarded-For`) when present, else the peer's, without
+/// a port.
+pub fn client_ip(req: &actix_web::HttpRequest) -> Option<String> {
+    let info = req.connection_info();
+    let addr = info.realip_remote_addr()?;
+    Some(match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => addr.to_owned(),
+    })
+}
+
+/// The `User-Agent` header, for usage-log metadata.
+pub fn user_agent(req: &actix_web::HttpRequest) -> String {
+    req.headers()
+        .get("User-Agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

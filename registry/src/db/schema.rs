@@ -253,6 +253,160 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    label (id) {
+        id -> BigInt,
+        uuid -> Text,
+        repository_id -> BigInt,
+        manifest_id -> BigInt,
+        key -> Text,
+        value -> Text,
+        media_type -> Text,
+        source_type -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    userorganizationquota (id) {
+        id -> BigInt,
+        namespace_id -> BigInt,
+        limit_bytes -> BigInt,
+    }
+}
+
+diesel::table! {
+    quotalimits (id) {
+        id -> BigInt,
+        quota_id -> BigInt,
+        quota_type -> Text,
+        percent_of_limit -> Integer,
+    }
+}
+
+diesel::table! {
+    quotanamespacesize (id) {
+        id -> BigInt,
+        namespace_user_id -> BigInt,
+        size_bytes -> BigInt,
+        backfill_start_ms -> Nullable<BigInt>,
+        backfill_complete -> Bool,
+    }
+}
+
+diesel::table! {
+    quotarepositorysize (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        size_bytes -> BigInt,
+        backfill_start_ms -> Nullable<BigInt>,
+        backfill_complete -> Bool,
+    }
+}
+
+diesel::table! {
+    quotaevent (id) {
+        id -> BigInt,
+        namespace_user_id -> BigInt,
+        kind -> Text,
+        size_bytes -> BigInt,
+        limit_bytes -> BigInt,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    logentry3 (id) {
+        id -> BigInt,
+        kind -> Text,
+        account_id -> Nullable<BigInt>,
+        performer_id -> Nullable<BigInt>,
+        repository_id -> Nullable<BigInt>,
+        datetime_ms -> BigInt,
+        ip -> Nullable<Text>,
+        metadata_json -> Text,
+    }
+}
+
+diesel::table! {
+    logexport (id) {
+        id -> BigInt,
+        uuid -> Text,
+        requester_id -> BigInt,
+        account_id -> Nullable<BigInt>,
+        repository_id -> Nullable<BigInt>,
+        start_ms -> BigInt,
+        end_ms -> BigInt,
+        callback_url -> Nullable<Text>,
+        callback_email -> Nullable<Text>,
+        status -> Text,
+        storage_key -> Nullable<Text>,
+        expires_ms -> Nullable<BigInt>,
+        attempts -> Integer,
+        available_after_ms -> BigInt,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    repositorynotification (id) {
+        id -> BigInt,
+        uuid -> Text,
+        repository_id -> BigInt,
+        event -> Text,
+        method -> Text,
+        title -> Nullable<Text>,
+        config_json -> Text,
+        event_config_json -> Text,
+        number_of_failures -> Integer,
+        last_ran_ms -> Nullable<BigInt>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    notificationqueue (id) {
+        id -> BigInt,
+        notification_id -> BigInt,
+        event_data -> Text,
+        attempts -> Integer,
+        available_after_ms -> BigInt,
+        processing_expires_ms -> Nullable<BigInt>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    usernotification (id) {
+        id -> BigInt,
+        uuid -> Text,
+        target_id -> BigInt,
+        kind -> Text,
+        metadata_json -> Text,
+        dismissed -> Bool,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorizedemail (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        email -> Text,
+        code -> Text,
+        confirmed -> Bool,
+    }
+}
+
+diesel::table! {
+    notificationsent (id) {
+        id -> BigInt,
+        notification_id -> BigInt,
+        dedupe_key -> Text,
+        created_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -270,6 +424,9 @@ diesel::joinable!(appspecificauthtoken -> users (user_id));
 diesel::joinable!(oauthapplication -> users (organization_id));
 diesel::joinable!(star -> repository (repository_id));
 diesel::joinable!(teammemberinvite -> team (team_id));
+diesel::joinable!(label -> manifest (manifest_id));
+diesel::joinable!(repositorynotification -> repository (repository_id));
+diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -293,6 +450,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     star,
     teammemberinvite,
     deletedblob,
+    label,
+    userorganizationquota,
+    quotalimits,
+    quotanamespacesize,
+    quotarepositorysize,
+    quotaevent,
+    logentry3,
+    logexport,
+    repositorynotification,
+    notificationqueue,
+    usernotification,
+    authorizedemail,
+    notificationsent,
 );
 
 diesel::table! {

@@ -608,6 +608,7 @@ impl Registry {
         self.db()
             .write(move |c| {
                 crate::db::queries::robots::delete_all_of(c, &name)?;
+                crate::db::queries::repositories::mark_namespace_for_deletion(c, id)?;
                 q::rename(c, id, &tombstone)?;
                 q::update(
                     c,

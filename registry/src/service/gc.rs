@@ -1,6 +1,7 @@
-//! Online garbage collection: one pass deletes unrecoverable tags, then
-//! manifests nothing holds (repeated until none is left), then blob rows
-//! nothing references, and last the bytes of deleted blob rows.
+//! Online garbage collection: one pass ends the cosign sibling tags of
+//! images nothing else holds, deletes unrecoverable tags, then manifests
+//! nothing holds (repeated until none is left), then blob rows nothing
+//! references, and last the bytes of deleted blob rows.
 //!
 //! Every deletion is its own short transaction that re-checks references
 //! under a lock (see `db::queries::gc`), so pushes, pulls and other passes
@@ -35,6 +36,9 @@ pub struct GcOptions {
 pub struct GcReport {
     /// Tag rows deleted (unrecoverable, expired temporary, or of deleted repositories).
     pub tags: usize,
+    /// Cosign sibling tags (`sha256-<hex>.sig/.att/.sbom`) ended because
+    /// nothing else holds their image any more.
+    pub cosign_tags_ended: usize,
     /// Upload holds of deleted repositories released.
     pub uploads_released: usize,
     /// Digests of the manifests deleted.
@@ -157,6 +161,7 @@ fn dry_run(db: &Db, now: i64) -> Result<GcReport, Error> {
 /// own transaction) instead of failing the pass.
 fn delete_rows(s: &mut impl Steps, now: i64, report: &mut GcReport, tolerant: bool) -> Result<(), Error> {
     report.uploads_released += s.step(|c| Ok(gc::release_deleted_repo_uploads(c)?))?;
+    report.cosign_tags_ended += end_cosign_tags(s, now, tolerant)?;
     report.tags += delete_tags(s, now)?;
     loop {
         let manifests = delete_manifests(s, tolerant)?;
@@ -187,8 +192,59 @@ fn delete_tags(s: &mut impl Steps, now: i64) -> Result<usize, Error> {
     Ok(deleted)
 }
 
+/// Ends (like a delete, so the time machine still applies) the cosign
+/// sibling tags of images that nothing but such tags holds: no other alive
+/// tag, hidden ones included, and no parent manifest. Signatures stored in
+/// another repository (`COSIGN_REPOSITORY`) have no image here and stay.
+fn end_cosign_tags(s: &mut impl Steps, now: i64, tolerant: bool) -> Result<usize, Error> {
+    let mut ended = 0;
+    let mut after = 0;
+    loop {
+        let candidates = s.step(|c| Ok(gc::cosign_tag_candidates(c, now, after, BATCH)?))?;
+        let Some((last, _, _)) = candidates.last() else {
+            return Ok(ended);
+        };
+        after = *last;
+        for (_, repo_id, name) in candidates {
+            let Some(subject) = cosign_subject(&name) else { continue };
+            let done = s.step(|c| {
+                queries::repositories::lock(c, repo_id)?;
+                let Some(held) = gc::manifest_holders(c, repo_id, &subject, now)? else {
+                    return Ok(false);
+                };
+                if held.is_child
+                    || held
+                        .tags
+                        .iter()
+                        .any(|(t, hidden)| *hidden || cosign_subject(t).is_none())
+                {
+                    return Ok(false);
+                }
+                Ok(queries::tags::end(c, repo_id, &name, now)?)
+            });
+            match done {
+                Ok(done) => ended += usize::from(done),
+                Err(e) if tolerant => {
+                    tracing::warn!(error = %e, tag = %name, "garbage collection skipped a cosign tag");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The image digest a cosign sibling tag (`sha256-<64 hex>.sig`, `.att` or
+/// `.sbom`) belongs to.
+fn cosign_subject(tag: &str) -> Option<String> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let (hex, suffix) = rest.split_once('.')?;
+    let is_hex = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (is_hex && matches!(suffix, "sig" | "att" | "sbom")).then(|| format!("sha256:{hex}"))
+}
+
 /// Deletes unreferenced manifests, round after round until a round deletes
-/// none (deleting a parent or referrer frees its children and subject).
+/// none (deleting a parent frees its children; deleting a subject frees its
+/// referrers).
 fn delete_manifests(s: &mut impl Steps, tolerant: bool) -> Result<Vec<String>, Error> {
     let mut deleted = Vec::new();
     loop {
@@ -294,5 +350,31 @@ pub(super) fn confirm_new_blob(
         None => Err(Error::BlobUploadInvalid(
             "the blob's content was removed while it was being stored; push it again".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cosign_subject;
+
+    #[test]
+    fn only_exact_cosign_sibling_names_name_an_image() {
+        let hex = "ab".repeat(32);
+        for suffix in ["sig", "att", "sbom"] {
+            assert_eq!(
+                cosign_subject(&format!("sha256-{hex}.{suffix}")),
+                Some(format!("sha256:{hex}"))
+            );
+        }
+        for name in [
+            format!("sha256-{hex}.sig2"),
+            format!("sha256-{hex}"),
+            format!("sha256-{}.sig", &hex[1..]),
+            format!("sha256-{}.sig", hex.to_uppercase()),
+            format!("sha512-{hex}.sig"),
+            "latest".to_owned(),
+        ] {
+            assert_eq!(cosign_subject(&name), None, "{name}");
+        }
     }
 }

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
+use super::labels::{LabelEffects, PushLabels};
 use super::{Error, Registry};
 use crate::db::queries::{self, manifests::NewManifest, tags::NewTag};
 use crate::db::DbError;
 use crate::oci::manifest::{self, ManifestError, ParsedManifest};
-use crate::oci::{Digest, Reference, RepoName};
+use crate::oci::{media, Digest, Reference, RepoName};
 
 /// A manifest as stored: the exact bytes and the media type they came with.
 #[derive(Debug, Clone)]
@@ -88,10 +89,9 @@ impl Registry {
         })?;
         let repo_id = self.repo_id(repo).await?;
         let subject = parsed.subject.clone();
-        let label_expiry_ms = match reference {
-            Reference::Tag(_) => self.label_expiry_ms(&bytes).await,
-            Reference::Digest(_) => None,
-        };
+        // Read before the transaction: storage is slow and the config is
+        // needed only when the manifest turns out to be new.
+        let config_labels = self.config_labels(&bytes).await;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -105,14 +105,25 @@ impl Registry {
                 parsed: parsed.clone(),
                 bytes: bytes.clone(),
                 temp_expiry_ms: self.settings().push_temp_tag_expiration_s * 1000,
-                label_expiry_ms,
+                config_labels: config_labels.clone(),
+                tag_policy: self.settings().tags.clone(),
+                quota: *self.quota_policy(),
             };
             match self.db().write(move |c| job.run(c)).await {
                 Err(Error::Db(DbError::Query(e))) if attempt < PUSH_ATTEMPTS && queries::is_unique_violation(&e) => {
                     continue
                 }
+                Err(Error::QuotaExceeded) => {
+                    self.record_quota_refusal(repo_id).await;
+                    return Err(Error::QuotaExceeded);
+                }
                 Err(e) => return Err(e),
-                Ok(()) => return Ok(PutManifest { digest, subject }),
+                Ok(()) => {
+                    if let Reference::Tag(t) = reference {
+                        self.notify_push(repo, repo_id, t.as_str()).await;
+                    }
+                    return Ok(PutManifest { digest, subject });
+                }
             }
         }
     }
@@ -125,11 +136,11 @@ impl Registry {
         self.db()
             .write(move |c| {
                 let found = match &reference {
-                    Reference::Tag(t) => queries::tags::end(c, repo_id, t.as_str(), now)?,
-                    Reference::Digest(d) => match queries::manifests::id_of(c, repo_id, &d.to_string())? {
-                        Some(id) => queries::tags::end_all_for_manifest(c, repo_id, id, now)? > 0,
-                        None => false,
-                    },
+                    Reference::Tag(t) => {
+                        super::tags::refuse_immutable(c, repo_id, t.as_str(), now)?;
+                        queries::tags::end(c, repo_id, t.as_str(), now)?
+                    }
+                    Reference::Digest(d) => delete_by_digest(c, repo_id, &d.to_string(), now)?,
                 };
                 if found {
                     Ok(())
@@ -141,6 +152,22 @@ impl Registry {
     }
 }
 
+/// Ends every tag of the manifest and detaches a visible referrer from its
+/// subject (which otherwise keeps showing and holding it); returns whether
+/// there was anything to delete.
+fn delete_by_digest(c: &mut crate::db::DbConn, repo_id: i64, digest: &str, now: i64) -> Result<bool, Error> {
+    let Some(id) = queries::manifests::id_of(c, repo_id, digest)? else {
+        return Ok(false);
+    };
+    if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)? {
+        return Err(Error::TagImmutable(format!("Tag {name} is immutable")));
+    }
+    let visible = queries::manifests::find_visible(c, repo_id, digest, now)?.is_some();
+    let ended = queries::tags::end_all_for_manifest(c, repo_id, id, now)?;
+    let detached = visible && queries::manifests::detach_subject(c, id)?;
+    Ok(ended > 0 || detached)
+}
+
 /// One manifest push, run inside a write transaction.
 struct PushJob {
     repo_id: i64,
@@ -149,8 +176,11 @@ struct PushJob {
     parsed: ParsedManifest,
     bytes: Vec<u8>,
     temp_expiry_ms: i64,
-    /// The `quay.expires-after` expiry of a tag push.
-    label_expiry_ms: Option<i64>,
+    /// The image config's labels, recorded when the manifest is new.
+    config_labels: Vec<(String, String)>,
+    /// How labels act on the pushed tag.
+    tag_policy: super::tags::TagPolicy,
+    quota: super::quota::QuotaPolicy,
 }
 
 impl PushJob {
@@ -204,23 +234,27 @@ impl PushJob {
         )?;
         if created {
             let blob_ids: Vec<i64> = blobs.iter().map(|(_, id)| *id).collect();
+            super::quota::account_push(c, &self.quota, self.repo_id, &blob_ids, now)?;
             queries::manifests::link_blobs(c, self.repo_id, manifest_id, &blob_ids)?;
             let child_ids: Vec<i64> = children.iter().map(|(_, id)| *id).collect();
             queries::manifests::link_children(c, self.repo_id, manifest_id, &child_ids)?;
+        } else if let Some(s) = subject.as_deref() {
+            queries::manifests::attach_subject(c, manifest_id, s)?;
+        }
+        let effects = self.record_labels(c, manifest_id, created, &children, now)?;
+        if let Some(t) = &self.tag {
+            if super::tags::immutable_unchanged(c, self.repo_id, t, manifest_id, now)? {
+                return Ok(());
+            }
         }
         let hidden_name;
         let (name, hidden, end) = match &self.tag {
-            Some(t) => (t.as_str(), false, self.label_expiry_ms.map(|e| now + e)),
+            Some(t) => (t.as_str(), false, effects.expiry_ms.map(|e| now + e)),
             None => {
                 hidden_name = format!("$temp-{}", uuid::Uuid::new_v4());
-                // A referrer lives as long as its subject; other manifests
-                // pushed by digest are held until something references them.
-                let end = if subject.is_some() {
-                    None
-                } else {
-                    Some(now + self.temp_expiry_ms)
-                };
-                (hidden_name.as_str(), true, end)
+                // Held until something references it; a referrer is then
+                // held by its subject (see `db::queries::gc`).
+                (hidden_name.as_str(), true, Some(now + self.temp_expiry_ms))
             }
         };
         queries::tags::set(
@@ -234,6 +268,34 @@ impl PushJob {
                 end,
             },
         )?;
+        if effects.immutable && !hidden {
+            queries::tags::mark_immutable(c, self.repo_id, name, now)?;
+        }
         Ok(())
+    }
+
+    /// Stores a new manifest's labels; returns what the manifest's labels
+    /// do to the pushed tag.
+    fn record_labels(
+        &self,
+        c: &mut crate::db::DbConn,
+        manifest_id: i64,
+        created: bool,
+        children: &[(String, i64)],
+        now: i64,
+    ) -> Result<LabelEffects, Error> {
+        let labels = super::labels::record_at_push(
+            c,
+            &PushLabels {
+                repo_id: self.repo_id,
+                manifest_id,
+                created,
+                is_list: [media::DOCKER_LIST, media::OCI_INDEX].contains(&self.parsed.media_type.as_str()),
+                config: &self.config_labels,
+                children,
+                now,
+            },
+        )?;
+        Ok(LabelEffects::of(&labels, &self.tag_policy))
     }
 }

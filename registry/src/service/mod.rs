@@ -8,11 +8,15 @@ mod blobs;
 mod catalog;
 mod gc;
 mod invites;
+mod labels;
+pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+pub mod notifications;
 mod permissions;
 mod prototypes;
+pub mod quota;
 pub mod repositories;
 mod robots;
 mod sessions;
@@ -32,6 +36,7 @@ pub use blobs::{BlobRange, OpenBlob};
 pub use catalog::Page;
 pub use gc::{GcOptions, GcReport};
 pub use invites::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, TeamAddition};
+pub use labels::{LabelPolicy, LabelRow, NewLabel};
 pub use manifests::{PutManifest, StoredManifest};
 pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
@@ -89,6 +94,9 @@ pub enum Error {
     /// Authenticated but not allowed (403).
     #[error("{0}")]
     Forbidden(String),
+    /// A push would cross the namespace's Reject quota limit.
+    #[error("Quota has been exceeded on namespace")]
+    QuotaExceeded,
     /// Too many failed logins; retry after this many seconds (429).
     #[error("too many failed login attempts")]
     TooManyAttempts(u64),
@@ -113,6 +121,12 @@ pub struct Settings {
     pub accounts: AccountPolicy,
     /// Tag expiry bounds and permanent deletion.
     pub tags: tags::TagPolicy,
+    /// Reserved label key prefixes.
+    pub labels: LabelPolicy,
+    /// Namespace quotas.
+    pub quota: quota::QuotaPolicy,
+    /// Notification delivery (hostname for payloads, SSRF, mail, timeouts).
+    pub notifications: notifications::NotificationPolicy,
 }
 
 impl Default for Settings {
@@ -123,6 +137,9 @@ impl Default for Settings {
             upload_stale_after_s: 24 * 3600,
             accounts: AccountPolicy::default(),
             tags: tags::TagPolicy::default(),
+            labels: LabelPolicy::default(),
+            quota: quota::QuotaPolicy::default(),
+            notifications: notifications::NotificationPolicy::default(),
         }
     }
 }
@@ -139,18 +156,26 @@ struct Inner {
     settings: Settings,
     /// The token signing key, read from the database once.
     signing_key: std::sync::OnceLock<Vec<u8>>,
+    /// The usage-log queue; its writer starts with the registry when a
+    /// runtime is current, else on the first logged action.
+    logs: std::sync::OnceLock<Option<logs::LogQueue>>,
 }
 
 impl Registry {
     pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
-        Registry {
+        let registry = Registry {
             inner: Arc::new(Inner {
                 db,
                 store,
                 settings,
                 signing_key: std::sync::OnceLock::new(),
+                logs: std::sync::OnceLock::new(),
             }),
+        };
+        if let Some(queue) = logs::LogQueue::start(registry.db()) {
+            let _ = registry.inner.logs.set(Some(queue));
         }
+        registry
     }
 
     pub fn db(&self) -> &Db {

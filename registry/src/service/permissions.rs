@@ -104,10 +104,11 @@ impl Registry {
             creator.id,
             crate::now_ms(),
         );
+        let window_s = self.settings().accounts.default_tag_expiration_s;
         self.db()
             .write(move |c| {
                 let existed = queries::repositories::find(c, &ns, &name)?.is_some();
-                let r = queries::repositories::ensure(c, &ns, &name, visibility, now)?;
+                let r = queries::repositories::ensure(c, &ns, &name, visibility, now, window_s)?;
                 if r.namespace_user_id != creator_id {
                     q::set_user_role(c, r.id, creator_id, Role::Admin.as_str())?;
                     if !existed {

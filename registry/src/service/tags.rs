@@ -3,23 +3,13 @@
 //! into the time machine, restores and permanent expiry; plus the
 //! `quay.expires-after` label applied when a tag starts.
 
-use serde_json::Value;
-
+use super::labels::{labels_of, LabelEffects};
 use super::{Error, Registry};
 use crate::db::queries::repositories::RepositoryView;
 use crate::db::queries::tags::{self as q, HistoryQuery, NewTag};
 use crate::oci::Tag;
 
 pub use crate::db::queries::tags::{NameFilter, TagRow};
-
-/// The label whose value sets a tag's expiry.
-const EXPIRES_AFTER: &str = "quay.expires-after";
-
-/// Config media types of container images, the configs that carry labels.
-const IMAGE_CONFIGS: [&str; 2] = [
-    "application/vnd.docker.container.image.v1+json",
-    "application/vnd.oci.image.config.v1+json",
-];
 
 /// Tag expiry settings from `config.yaml`.
 #[derive(Debug, Clone)]
@@ -30,6 +20,10 @@ pub struct TagPolicy {
     pub expiration_max_s: i64,
     /// `PERMANENTLY_DELETE_TAGS`: tags may be pushed out of the time machine.
     pub permanently_delete: bool,
+    /// `FEATURE_IMMUTABLE_TAGS`: the `quay.immutable` label makes tags immutable.
+    pub immutable_tags: bool,
+    /// `FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE`: immutable tags may be given an expiry.
+    pub immutable_tags_can_expire: bool,
 }
 
 impl Default for TagPolicy {
@@ -38,6 +32,8 @@ impl Default for TagPolicy {
             expiration_min_s: 3600,
             expiration_max_s: 104 * 604_800,
             permanently_delete: false,
+            immutable_tags: false,
+            immutable_tags_can_expire: false,
         }
     }
 }
@@ -79,6 +75,26 @@ fn mutable(row: Option<&TagRow>) -> Result<(), Error> {
     }
 }
 
+/// Refuses ending an immutable tag's alive lifetime.
+pub(super) fn refuse_immutable(c: &mut crate::db::DbConn, repo_id: i64, name: &str, now: i64) -> Result<(), Error> {
+    mutable(q::alive_row(c, repo_id, name, now)?.as_ref())
+}
+
+/// Whether a /v2 push leaves an immutable tag as it is (it points at the
+/// pushed manifest already); moving it elsewhere is refused.
+pub(super) fn immutable_unchanged(
+    c: &mut crate::db::DbConn,
+    repo_id: i64,
+    name: &str,
+    manifest_id: i64,
+    now: i64,
+) -> Result<bool, Error> {
+    match q::alive_row(c, repo_id, name, now)? {
+        Some(r) if r.immutable && r.manifest_id == manifest_id => Ok(true),
+        row => mutable(row.as_ref()).map(|()| false),
+    }
+}
+
 impl Registry {
     /// A page of the repository's tag lifetimes, newest start first.
     pub async fn tag_history(&self, repo: &RepositoryView, l: TagListing) -> Result<TagPage, Error> {
@@ -105,43 +121,49 @@ impl Registry {
 
     /// Creates or moves a tag to a manifest the repository still holds
     /// (alive, or within the time machine); restores mark the new lifetime
-    /// as a reversion.
+    /// as a reversion. Returns whether an alive tag was moved.
     pub async fn retarget_tag(
         &self,
         repo: &RepositoryView,
         tag: &Tag,
         digest: &str,
         reversion: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let (repo_id, d, now) = (repo.id, digest.to_owned(), crate::now_ms());
         let window_ms = repo.tag_expiration_s.saturating_mul(1000);
-        let (manifest_id, bytes) = self
+        let manifest_id = self
             .db()
             .read(move |c| {
-                let found = q::manifest_by_digest(c, repo_id, &d)?;
+                let found = crate::db::queries::manifests::id_of(c, repo_id, &d)?;
                 Ok(match found {
-                    Some((id, bytes)) if q::manifest_held_since(c, repo_id, id, now - window_ms)? => Some((id, bytes)),
+                    Some(id) if q::manifest_held_since(c, repo_id, id, now - window_ms)? => Some(id),
                     _ => None,
                 })
             })
             .await?
             .ok_or_else(|| not_found("Manifest"))?;
-        let expiry = self.label_expiry_ms(&bytes).await;
+        let policy = self.settings().tags.clone();
         let name = tag.to_string();
         self.db()
             .write(move |c| {
                 crate::db::queries::repositories::lock(c, repo_id)?;
                 let now = crate::now_ms();
-                mutable(q::alive_row(c, repo_id, &name, now)?.as_ref())?;
+                let previous = q::alive_row(c, repo_id, &name, now)?;
+                mutable(previous.as_ref())?;
+                let effects = LabelEffects::of(&labels_of(c, manifest_id)?, &policy);
                 let new = NewTag {
                     repository_id: repo_id,
                     name: &name,
                     manifest_id,
                     now,
                     hidden: false,
-                    end: expiry.map(|e| now + e),
+                    end: effects.expiry_ms.map(|e| now + e),
                 };
-                Ok::<_, Error>(q::retarget(c, &new, reversion)?)
+                q::retarget(c, &new, reversion)?;
+                if effects.immutable {
+                    q::mark_immutable(c, repo_id, &name, now)?;
+                }
+                Ok::<_, Error>(previous.is_some())
             })
             .await
     }
@@ -159,7 +181,7 @@ impl Registry {
         self.db()
             .write(move |c| {
                 let row = q::alive_row(c, repo_id, &name, crate::now_ms())?.ok_or_else(|| not_found("Tag"))?;
-                if expiration_ms.is_some() {
+                if expiration_ms.is_some() && !policy.immutable_tags_can_expire {
                     mutable(Some(&row))?;
                 }
                 let end = expiration_ms.map(|at| {
@@ -231,22 +253,5 @@ impl Registry {
         let now = crate::now_ms();
         let until = now.saturating_add(days.saturating_mul(86_400_000));
         Ok(self.db().read(move |c| Ok(q::expiring_between(c, now, until)?)).await?)
-    }
-
-    /// The expiry after a tag's start that the image config's
-    /// `quay.expires-after` label asks for, clamped to the configured bounds;
-    /// `None` without a (valid) label or a readable config. Configs of other media types (artifacts, empty configs) carry no
-    /// labels, so their blobs are not read.
-    pub(super) async fn label_expiry_ms(&self, manifest_bytes: &[u8]) -> Option<i64> {
-        let manifest: Value = serde_json::from_slice(manifest_bytes).ok()?;
-        let config_type = manifest["config"]["mediaType"].as_str()?;
-        if !IMAGE_CONFIGS.contains(&config_type) {
-            return None;
-        }
-        let config = self.image_config(&manifest).await?;
-        let value = config["config"]["Labels"][EXPIRES_AFTER].as_str()?;
-        let seconds = i64::try_from(crate::config::parse_duration(value)?.as_secs()).ok()?;
-        let policy = &self.settings().tags;
-        Some(seconds.clamp(policy.expiration_min_s, policy.expiration_max_s) * 1000)
     }
 }

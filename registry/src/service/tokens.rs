@@ -121,8 +121,11 @@ impl Registry {
         repo: &RepoName,
         wanted: &[String],
     ) -> Result<Vec<String>, Error> {
+        // Existence first: a concurrent push may create the repository
+        // between the two reads, and a role read after it sees that.
+        let existed = self.repository_exists(repo).await?;
         let role = self.repository_role(caller, repo.namespace(), repo.name()).await?;
-        let exists = role.is_some() || self.repository_exists(repo).await?;
+        let exists = existed || role.is_some();
         let mut granted = Vec::new();
         for action in wanted.iter().filter(|a| scope_allows(scopes, a, exists)) {
             let ok = match action.as_str() {

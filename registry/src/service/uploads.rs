@@ -53,6 +53,7 @@ impl Registry {
     /// Starts an upload session, creating the repository on first push.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadStatus, Error> {
         let repo_id = self.repo_id(repo).await?;
+        self.check_upload_quota(repo_id, None).await?;
         let uuid = uuid::Uuid::new_v4().to_string();
         self.store().create_upload(&uuid).await?;
         let (u, now) = (uuid.clone(), crate::now_ms());
@@ -246,6 +247,14 @@ impl Registry {
         if hasher.finish() != *digest {
             self.discard_upload(&row.uuid).await?;
             return Err(Error::DigestInvalid);
+        }
+        let adding = (digest.to_string(), i64::try_from(size).unwrap_or(i64::MAX));
+        if let Err(e) = self
+            .check_upload_quota(row.repository_id, Some((&adding.0, adding.1)))
+            .await
+        {
+            self.discard_upload(&row.uuid).await?;
+            return Err(e);
         }
         self.store()
             .commit_upload(&row.uuid, size, digest)

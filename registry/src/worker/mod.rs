@@ -1,4 +1,5 @@
-//! Background loops: garbage collection and abandoned-upload cleanup. `serve`
+//! Background loops: garbage collection, abandoned-upload cleanup, the
+//! quota backfill, notification delivery and usage-log pruning. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
@@ -13,6 +14,13 @@ pub struct Loops {
     /// Seconds between garbage-collection passes; `None` when
     /// `FEATURE_GARBAGE_COLLECTION` is off.
     pub gc_every_s: Option<u64>,
+    /// Seconds between notification delivery passes
+    /// (`NOTIFICATION_WORKER_INTERVAL`, default 10; 0 turns the loop off,
+    /// for tests that deliver themselves).
+    pub notifications_every_s: Option<u64>,
+    /// Usage logs older than this many seconds are pruned
+    /// (`ACTION_LOG_ROTATION_THRESHOLD`, default `30d`).
+    pub log_max_age_s: u64,
 }
 
 impl Loops {
@@ -27,15 +35,56 @@ impl Loops {
             .max(1);
         Loops {
             gc_every_s: config.feature("GARBAGE_COLLECTION", true).then_some(every),
+            notifications_every_s: Some(
+                config
+                    .other
+                    .get("NOTIFICATION_WORKER_INTERVAL")
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                    .unwrap_or(10),
+            )
+            .filter(|s| *s > 0),
+            log_max_age_s: config
+                .other
+                .get("ACTION_LOG_ROTATION_THRESHOLD")
+                .and_then(|v| v.as_str())
+                .and_then(crate::config::parse_duration)
+                .map_or(LOG_MAX_AGE_S, |d| d.as_secs().max(1)),
         }
     }
 }
 
+/// How long usage logs are kept by default: 30 days, as in Quay.
+const LOG_MAX_AGE_S: u64 = 30 * 24 * 3600;
+
 /// Starts the loops on the current runtime.
 pub fn spawn(registry: &Registry, loops: Loops) {
     actix_web::rt::spawn(clean_uploads_forever(registry.clone()));
+    let quota = registry.quota_policy();
+    if quota.enabled && quota.backfill {
+        actix_web::rt::spawn(backfill_quota_forever(registry.clone()));
+    }
+    if let Some(every) = loops.notifications_every_s {
+        actix_web::rt::spawn(deliver_notifications_forever(
+            registry.clone(),
+            Duration::from_secs(every),
+        ));
+    }
+    actix_web::rt::spawn(prune_logs_forever(registry.clone(), loops.log_max_age_s));
     if let Some(every) = loops.gc_every_s {
         actix_web::rt::spawn(collect_garbage_forever(registry.clone(), Duration::from_secs(every)));
+    }
+}
+
+/// Deletes usage logs older than `max_age_s`, hourly.
+async fn prune_logs_forever(registry: Registry, max_age_s: u64) {
+    let max_age_s = i64::try_from(max_age_s).unwrap_or(i64::MAX);
+    loop {
+        match registry.prune_logs(max_age_s).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "pruned old usage logs"),
+            Err(e) => tracing::warn!(error = %e, "pruning usage logs failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
 
@@ -52,6 +101,39 @@ async fn clean_uploads_forever(registry: Registry) {
     }
 }
 
+/// Counts the namespaces that have no counted size: those from before quotas
+/// were turned on at first, then any a push did not reach yet.
+async fn backfill_quota_forever(registry: Registry) {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        tokio::time::sleep(pause).await;
+        match registry.backfill_quota().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(namespaces = n, "counted namespace sizes for quotas"),
+            Err(e) => tracing::warn!(error = %e, "quota backfill failed"),
+        }
+        pause = Duration::from_secs(60);
+    }
+}
+
+/// Queues notifications of scanned events (quota, expiring tags) and sends
+/// what is due; claimed rows are leased, so replicas share the queue.
+async fn deliver_notifications_forever(registry: Registry, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.deliver_notifications_once().await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                delivered = r.delivered,
+                failed = r.failed,
+                dropped = r.dropped,
+                "notification deliveries"
+            ),
+            Err(e) => tracing::warn!(error = %e, "notification delivery pass failed"),
+        }
+    }
+}
+
 async fn collect_garbage_forever(registry: Registry, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
@@ -59,6 +141,7 @@ async fn collect_garbage_forever(registry: Registry, every: Duration) {
             Ok(r) if r.is_empty() => {}
             Ok(r) => tracing::info!(
                 tags = r.tags,
+                cosign_tags_ended = r.cosign_tags_ended,
                 manifests = r.manifests.len(),
                 blobs = r.blobs.len(),
                 bytes_deleted = r.bytes_deleted.len(),

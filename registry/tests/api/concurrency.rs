@@ -270,3 +270,34 @@ async fn concurrent_pushes_of_one_blob_into_one_repository_all_succeed() {
     assert!(res.bytes().await.expect("blob").as_ref() == &data[..]);
     assert_eq!(app.stored_copies(&digest).await, 1);
 }
+
+#[actix_web::test]
+async fn concurrent_first_pushes_into_one_new_repository_of_an_organization_all_succeed() {
+    let app = spawn_app().await;
+    // The namespace exists (an organization made by the first push); the
+    // repository does not, and every request races to create it.
+    app.push_blob("crew/seed", b"the organization exists").await;
+    for round in 0..4 {
+        let repo = format!("crew/new-{round}");
+        let data: Vec<Vec<u8>> = (0..8).map(|_| random_bytes(1000)).collect();
+        let results = future::join_all(data.iter().map(|bytes| {
+            app.client
+                .post(app.url(&format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(bytes))))
+                .body(bytes.clone())
+                .send()
+        }))
+        .await;
+        let mut wrong = Vec::new();
+        for res in results {
+            let res = res.expect("POST");
+            if res.status() != 201 {
+                wrong.push(format!("{} {}", res.status(), res.text().await.unwrap_or_default()));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "failed first pushes into {repo}:\n{}",
+            wrong.join("\n")
+        );
+    }
+}

@@ -14,20 +14,20 @@ use crate::helpers::{
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// After the default two-week time-machine window.
-fn after_window() -> i64 {
+pub(crate) fn after_window() -> i64 {
     registry::now_ms() + 15 * DAY_MS
 }
 
 /// After uploads' temporary holds (`PUSH_TEMP_TAG_EXPIRATION_SEC`, an hour) ended.
-fn after_upload_holds() -> i64 {
+pub(crate) fn after_upload_holds() -> i64 {
     registry::now_ms() + 2 * 3600 * 1000
 }
 
-async fn services(app: &TestApp) -> Registry {
+pub(crate) async fn services(app: &TestApp) -> Registry {
     app.services_with_stale_age(86_400).await
 }
 
-async fn gc_at(services: &Registry, now_ms: i64) -> GcReport {
+pub(crate) async fn gc_at(services: &Registry, now_ms: i64) -> GcReport {
     let opts = GcOptions {
         dry_run: false,
         now_ms: Some(now_ms),
@@ -35,12 +35,12 @@ async fn gc_at(services: &Registry, now_ms: i64) -> GcReport {
     services.collect_garbage(opts).await.expect("gc pass")
 }
 
-async fn untag(app: &TestApp, repo: &str, tag: &str) {
+pub(crate) async fn untag(app: &TestApp, repo: &str, tag: &str) {
     assert_eq!(app.delete(&format!("/v2/{repo}/manifests/{tag}")).await.status(), 202);
 }
 
 /// Pulls `reference` and every blob of `image`, checking the bytes.
-async fn pull_fully(app: &TestApp, repo: &str, reference: &str, image: &Image) {
+pub(crate) async fn pull_fully(app: &TestApp, repo: &str, reference: &str, image: &Image) {
     let res = app.get(&format!("/v2/{repo}/manifests/{reference}")).await;
     assert_eq!(res.status(), StatusCode::OK, "pulling {repo}:{reference}");
     assert_eq!(

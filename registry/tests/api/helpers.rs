@@ -43,6 +43,8 @@ pub struct TestApp {
     /// The registry's data directory (SQLite file and `blobs/` for sqlite-fs).
     pub data_dir: PathBuf,
     pub backend: Backend,
+    /// The services of the running server (its usage-log queue included).
+    pub server: registry::service::Registry,
     options: Options,
     _dir: tempfile::TempDir,
 }
@@ -72,13 +74,14 @@ pub async fn spawn_app() -> TestApp {
         data_dir: dir.path().to_owned(),
         migrate: true,
     };
-    let address = serve(options.clone()).await;
+    let (address, server) = serve(options.clone()).await;
     let client = pusher_client(&options).await;
     TestApp {
         address,
         client,
         data_dir: dir.path().to_owned(),
         backend,
+        server,
         options,
         _dir: dir,
     }
@@ -108,14 +111,15 @@ async fn pusher_client(options: &Options) -> Client {
     Client::builder().default_headers(headers).build().expect("client")
 }
 
-async fn serve(options: Options) -> String {
+async fn serve(options: Options) -> (String, registry::service::Registry) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = listener.local_addr().expect("local address").port();
     let app = Application::build(options, listener, None)
         .await
         .expect("application builds");
+    let services = app.registry();
     actix_web::rt::spawn(app.run_until_stopped());
-    format!("http://127.0.0.1:{port}")
+    (format!("http://127.0.0.1:{port}"), services)
 }
 
 fn required(name: &str) -> String {
@@ -185,7 +189,22 @@ impl TestApp {
     /// Another registry process on the same database and storage (a replica,
     /// or the same one after a restart); returns its address.
     pub async fn spawn_replica(&self) -> String {
-        serve(self.options.clone()).await
+        serve(self.options.clone()).await.0
+    }
+
+    /// The registry's services on the same database and storage, with these
+    /// `config.yaml` keys changed (what another process with another
+    /// configuration runs).
+    pub async fn services_with_yaml(&self, yaml: &str) -> registry::service::Registry {
+        let mut config = self.options.config.clone();
+        let extra: serde_yaml::Mapping = serde_yaml::from_str(yaml).expect("test YAML parses");
+        for (k, v) in extra {
+            let key = k.as_str().expect("string keys").to_owned();
+            config.other.insert(key, v);
+        }
+        registry::startup::open_registry(&config, &self.options.data_dir, false)
+            .await
+            .expect("services open")
     }
 
     /// The registry's services on the same database and storage, with the
@@ -480,12 +499,13 @@ pub async fn spawn_app_with(extra_yaml: &str) -> TestApp {
         data_dir: dir.path().to_owned(),
         migrate: true,
     };
-    let address = serve(options.clone()).await;
+    let (address, server) = serve(options.clone()).await;
     TestApp {
         address,
         client: Client::new(),
         data_dir: dir.path().to_owned(),
         backend,
+        server,
         options,
         _dir: dir,
     }
@@ -589,7 +609,14 @@ pub async fn grant_role(app: &TestApp, repo: &str, grantee: Grantee<'_>, role: &
         .await
         .db()
         .write(move |c| {
-            let repo = registry::db::queries::repositories::ensure(c, &ns, &name, "private", registry::now_ms())?;
+            let repo = registry::db::queries::repositories::ensure(
+                c,
+                &ns,
+                &name,
+                "private",
+                registry::now_ms(),
+                registry::service::DEFAULT_TAG_EXPIRATION_S,
+            )?;
             let user_id = match &account {
                 Some(a) => Some(
                     users::table

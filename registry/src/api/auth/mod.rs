@@ -75,6 +75,17 @@ impl Caller {
         })
     }
 
+    /// The performer for usage logs: the account id when the account is at
+    /// hand, else the token's subject; neither for anonymous callers.
+    pub fn performer(&self) -> (Option<i64>, Option<String>) {
+        match &self.credential {
+            Credential::Anonymous => (None, None),
+            Credential::Account(a, _) => (Some(a.id), None),
+            Credential::Token(c) if c.sub == "(anonymous)" => (None, None),
+            Credential::Token(c) => (None, Some(c.sub.clone())),
+        }
+    }
+
     /// A 401 telling the client where to get a token for `scope`.
     pub fn challenge(&self, scope: Option<String>) -> OciError {
         let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm.url, self.realm.service);

@@ -5,11 +5,58 @@ use serde_json::json;
 
 use super::{basic_credentials, Caller};
 use crate::api::v2::OciError;
+use crate::db::models::Account;
+use crate::service::logs::LogEntry;
 use crate::service::{Access, Error, ScopeRequest};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v2/auth", web::get().to(issue_token));
+}
+
+/// `login_success` or `login_failure` of a registry client, as in Quay's
+/// `v2auth` audit entries; the namespace is the user's, or the robot's owner.
+fn login_entry<T>(req: &HttpRequest, username: &str, outcome: &Result<(Account, T), Error>) -> LogEntry {
+    let useragent = crate::api::user_agent(req);
+    let ip = crate::api::client_ip(req);
+    let (kind, name) = match username {
+        "$oauthtoken" => ("oauth", None),
+        "$app" => ("app_specific_token", None),
+        n if n.contains('+') => ("robot", n.split('+').next()),
+        n => ("user", Some(n)),
+    };
+    match outcome {
+        Ok((a, _)) => {
+            let owner = if a.robot {
+                a.username.split('+').next()
+            } else {
+                Some(a.username.as_str())
+            };
+            let entry = LogEntry::new("login_success", Some(a), ip).metadata(json!({
+                "type": "v2auth",
+                "useragent": useragent,
+                "kind": kind,
+                "username": a.username,
+            }));
+            match owner {
+                Some(o) => entry.account_named(o),
+                None => entry,
+            }
+        }
+        Err(e) => {
+            let entry = LogEntry::new("login_failure", None, ip).metadata(json!({
+                "type": "v2auth",
+                "useragent": useragent,
+                "kind": kind,
+                "username": username,
+                "message": e.to_string(),
+            }));
+            match name {
+                Some(n) => entry.account_named(n),
+                None => entry,
+            }
+        }
+    }
 }
 
 /// Issues a token for the requested scopes, down-scoped to what the caller
@@ -26,11 +73,15 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     }
     let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok());
     let (account, oauth_scopes) = match header.and_then(basic_credentials) {
-        Some((user, secret)) => match state.registry.login(&user, &secret).await {
-            Ok((a, scopes)) => (Some(a), scopes),
-            Err(e @ Error::TooManyAttempts(_)) => return Err(e.into()),
-            Err(e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
-        },
+        Some((user, secret)) => {
+            let outcome = state.registry.login(&user, &secret).await;
+            state.registry.log_action(login_entry(&req, &user, &outcome));
+            match outcome {
+                Ok((a, scopes)) => (Some(a), scopes),
+                Err(e @ Error::TooManyAttempts(_)) => return Err(e.into()),
+                Err(e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
+            }
+        }
         None if header.is_some() => return Err(OciError::new(401, "UNAUTHORIZED", "unsupported credentials")),
         None => (None, None),
     };

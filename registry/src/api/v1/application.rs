@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::action;
 use super::organization::find_org;
 use super::views::{avatar, format_date};
 use super::{ApiCaller, ApiError};
@@ -51,6 +52,13 @@ struct AdminOrg {
 }
 
 impl AdminOrg {
+    /// Logs `kind` about `app` in the organization, performed by the caller.
+    fn log(&self, state: &AppState, kind: &'static str, req: &HttpRequest, app: &Application) {
+        let metadata = json!({"application_name": app.name, "client_id": app.client_id});
+        let entry = action(kind, &self.caller, req).account(self.org.id).metadata(metadata);
+        state.registry.log_action(entry);
+    }
+
     async fn resolve(state: &AppState, caller: ApiCaller, org: &str) -> Result<AdminOrg, ApiError> {
         let user = caller.user_with("org:admin")?.clone();
         let org = find_org(state, org).await?;
@@ -144,6 +152,7 @@ async fn list_applications(state: web::Data<AppState>, admin: AdminOrg) -> Resul
 async fn create_application(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     body: web::Json<NewApplication>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -155,6 +164,7 @@ async fn create_application(
         avatar_email: body.avatar_email,
     };
     let app = state.registry.create_application(&admin.org, input).await?;
+    admin.log(&state, "create_application", &req, &app);
     Ok(HttpResponse::Ok().json(app_view(&app, &admin.org)))
 }
 
@@ -170,6 +180,7 @@ async fn get_application(
 async fn update_application(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<ApplicationUpdate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -183,16 +194,19 @@ async fn update_application(
         avatar_email: body.avatar_email,
     };
     let app = state.registry.update_application(&app, input).await?;
+    admin.log(&state, "update_application", &req, &app);
     Ok(HttpResponse::Ok().json(app_view(&app, &admin.org)))
 }
 
 async fn delete_application(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let app = admin.application(&state, &path.1).await?;
     state.registry.delete_application(&app).await?;
+    admin.log(&state, "delete_application", &req, &app);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,10 +3,11 @@
 //! the token is created: only a hash of its secret is stored, so `GET` of one
 //! token returns its details without `token_code` (Quay returns the code).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::action;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
@@ -75,11 +76,17 @@ struct NewToken {
 async fn create_token(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let user = owner(&state, &caller)?;
     caller.fresh_login()?;
     let (token, code) = state.registry.create_app_token(user, &body.title).await?;
+    let metadata = json!({"app_specific_token_title": token.title, "app_specific_token": token.uuid});
+    let entry = action("create_app_specific_token", &caller, &req)
+        .account(user.id)
+        .metadata(metadata);
+    state.registry.log_action(entry);
     let mut view = token_view(&token);
     view["token_code"] = json!(code);
     Ok(HttpResponse::Ok().json(json!({"token": view})))
@@ -99,10 +106,15 @@ async fn get_token(
 async fn revoke_token(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = owner(&state, &caller)?;
     caller.fresh_login()?;
     state.registry.revoke_app_token(user, &path).await?;
+    let entry = action("revoke_app_specific_token", &caller, &req)
+        .account(user.id)
+        .metadata(json!({"app_specific_token": path.as_str()}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }

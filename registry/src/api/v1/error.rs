@@ -104,6 +104,7 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(m) => ApiError::invalid_request(m),
             Error::NotFound(m) => ApiError::not_found(m),
             Error::TagImmutable(m) => ApiError::new(409, "tag_immutable", m),
+            Error::QuotaExceeded => ApiError::new(403, "insufficient_scope", "Quota has been exceeded on namespace"),
             Error::Unauthenticated(m) => ApiError::new(401, "invalid_token", m),
             Error::Forbidden(m) => ApiError::new(403, "insufficient_scope", m),
             Error::TooManyAttempts(after) => ApiError {

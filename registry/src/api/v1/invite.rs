@@ -40,9 +40,9 @@ fn link_base(req: &HttpRequest, state: &AppState) -> String {
 /// organization, the team and the link base for the mail. Resolving it
 /// refuses as [`admin_of`] and [`team_of`] do.
 pub(super) struct InviteScope<'a> {
-    inviter: &'a Account,
-    org: Account,
-    team: Team,
+    pub(super) inviter: &'a Account,
+    pub(super) org: Account,
+    pub(super) team: Team,
     link_base: String,
 }
 

@@ -5,10 +5,14 @@ mod apptoken;
 mod caller;
 pub mod error;
 mod invite;
+mod label;
+mod logs;
 mod manifest;
+mod notification;
 mod organization;
 mod permission;
 mod prototype;
+mod quota;
 mod repository;
 mod robot;
 mod session;
@@ -28,6 +32,7 @@ pub use session::BrowserPolicy;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     session::configure_root(cfg);
+    notification::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -38,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 }),
             )
             .configure(session::configure)
+            .configure(quota::configure)
+            .configure(label::configure)
+            .configure(logs::configure)
+            .configure(notification::configure)
             .configure(apptoken::configure)
             .configure(starred::configure)
             .configure(application::configure)

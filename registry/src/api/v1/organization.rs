@@ -1,9 +1,10 @@
 //! `/api/v1/organization/…`: create, view and delete organizations.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::logs::action;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
@@ -72,6 +73,12 @@ async fn get_org(
                 .any(|(n, _)| *n == org.username);
         view["is_admin"] = json!(admin);
         view["is_member"] = json!(member);
+        if member || (state.registry.is_superuser(user) && caller.scopes.has("super:user")) {
+            if let Some((quotas, report)) = super::quota::namespace_fields(&state, org.id).await? {
+                view["quotas"] = quotas;
+                view["quota_report"] = report;
+            }
+        }
         if admin {
             view["email"] = json!(org.email);
             view["tag_expiration_s"] = json!(org.removed_tag_expiration_s);
@@ -105,6 +112,7 @@ struct OrgUpdate {
 async fn update_org(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<OrgUpdate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -115,6 +123,10 @@ async fn update_org(
     }
     if let Some(seconds) = body.tag_expiration_s {
         org = state.registry.set_tag_expiration(&org, seconds).await?;
+        let entry = action("org_change_tag_expiration", &caller, &req)
+            .account(org.id)
+            .metadata(json!({"namespace": org.username, "tag_expiration": seconds}));
+        state.registry.log_action(entry);
     }
     Ok(HttpResponse::Ok().json(json!({
         "name": org.username,

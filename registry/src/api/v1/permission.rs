@@ -2,10 +2,11 @@
 //! users, robots and teams (quay-api.md §1.7). Every endpoint needs admin
 //! on the repository.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::logs::repo_action;
 use super::repository::access;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
@@ -116,6 +117,8 @@ async fn transitive_roles(
 /// The user (or robot) and team grant endpoints differ only in these
 /// service calls and views; the handlers below are generic over them.
 trait Grantee {
+    /// The metadata field naming the grantee in usage logs.
+    const FIELD: &'static str;
     async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error>;
     async fn grant(r: &Registry, repo: &RepositoryView, name: &str, role: Role) -> Result<Value, Error>;
     async fn revoke(r: &Registry, repo: &RepositoryView, name: &str) -> Result<(), Error>;
@@ -125,6 +128,7 @@ trait Grantee {
 struct UserGrantee;
 
 impl Grantee for UserGrantee {
+    const FIELD: &'static str = "username";
     async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error> {
         Ok(user_grant_view(&r.user_grant(repo, name).await?))
     }
@@ -140,6 +144,7 @@ impl Grantee for UserGrantee {
 struct TeamGrantee;
 
 impl Grantee for TeamGrantee {
+    const FIELD: &'static str = "team";
     async fn get(r: &Registry, repo: &RepositoryView, name: &str) -> Result<Value, Error> {
         Ok(team_grant_view(&r.team_grant(repo, name).await?))
     }
@@ -164,20 +169,31 @@ async fn get_grant<G: Grantee>(
 async fn put_grant<G: Grantee>(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<RolePath>,
     body: web::Json<NewRole>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = administered(&state, &caller, &path.repo).await?;
-    let view = G::grant(&state.registry, &repo, &path.username, body.parse()?).await?;
+    let role = body.parse()?;
+    let view = G::grant(&state.registry, &repo, &path.username, role).await?;
+    let metadata = json!({G::FIELD: path.username, "role": role.as_str()});
+    state
+        .registry
+        .log_action(repo_action("change_repo_permission", &caller, &req, &repo, metadata));
     Ok(HttpResponse::Ok().json(view))
 }
 
 async fn delete_grant<G: Grantee>(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<RolePath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = administered(&state, &caller, &path.repo).await?;
     G::revoke(&state.registry, &repo, &path.username).await?;
+    let metadata = json!({G::FIELD: path.username});
+    state
+        .registry
+        .log_action(repo_action("delete_repo_permission", &caller, &req, &repo, metadata));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,10 +2,11 @@
 //! `/organization/{org}/prototypes[/{uuid}]`. Every call needs a token
 //! with `org:admin` from an organization admin.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::action;
 use super::team::admin_of;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
@@ -87,6 +88,7 @@ async fn list_prototypes(
 async fn create_prototype(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<PrototypeBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,6 +100,11 @@ async fn create_prototype(
         activating_user: body.activating_user.as_ref().and_then(|a| a.name.as_deref()),
     };
     let prototype = state.registry.create_prototype(&org, &new).await?;
+    let metadata = json!({"prototypeid": prototype.uuid, "role": prototype.role});
+    let entry = action("create_prototype_permission", &caller, &req)
+        .account(org.id)
+        .metadata(metadata);
+    state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(prototype_view(&prototype)))
 }
 
@@ -105,20 +112,31 @@ async fn create_prototype(
 async fn update_prototype(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, org) = admin_of(&state, &caller, &path.0).await?;
     let prototype = state.registry.set_prototype_role(&org, &path.1, &body.role).await?;
+    let metadata = json!({"prototypeid": prototype.uuid, "role": prototype.role});
+    let entry = action("modify_prototype_permission", &caller, &req)
+        .account(org.id)
+        .metadata(metadata);
+    state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(prototype_view(&prototype)))
 }
 
 async fn delete_prototype(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, org) = admin_of(&state, &caller, &path.0).await?;
     state.registry.delete_prototype(&org, &path.1).await?;
+    let entry = action("delete_prototype_permission", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"prototypeid": path.1}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,10 +6,11 @@
 //! word; those belong to the more specific routes of other modules.
 
 use actix_web::guard::{self, GuardContext};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::logs::repo_action;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::oci::RepoName;
@@ -117,6 +118,7 @@ struct NewRepo {
 async fn create_repo(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     body: web::Json<NewRepo>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("repo:create")?;
@@ -137,6 +139,9 @@ async fn create_repo(
         kind,
     };
     let repo = state.registry.create_repository(user, &new).await?;
+    state
+        .registry
+        .log_action(repo_action("create_repo", &caller, &req, &repo, json!({})));
     Ok(HttpResponse::Created().json(json!({"namespace": repo.namespace, "name": repo.name, "kind": repo.kind})))
 }
 
@@ -189,11 +194,25 @@ async fn list_repos(
         .await?;
     let popularity = truthy(params.popularity.as_deref());
     let signed_in = caller.user.is_some();
-    let repositories: Vec<Value> = page
+    let mut repositories: Vec<Value> = page
         .items
         .iter()
         .map(|r| listed_view(r, query.last_modified, popularity, signed_in))
         .collect();
+    if state.registry.quota_policy().enabled {
+        let repo_ids: Vec<i64> = page.items.iter().map(|r| r.repo.id).collect();
+        let mut namespace_ids: Vec<i64> = page.items.iter().map(|r| r.repo.namespace_id).collect();
+        namespace_ids.sort_unstable();
+        namespace_ids.dedup();
+        let sizes = state.registry.repository_sizes(&repo_ids).await?;
+        let reports = state.registry.quota_reports(&namespace_ids).await?;
+        for (view, r) in repositories.iter_mut().zip(&page.items) {
+            view["quota_report"] = json!({
+                "quota_bytes": sizes.get(&r.repo.id).copied().unwrap_or(0),
+                "configured_quota": reports.get(&r.repo.namespace_id).and_then(|q| q.configured_quota),
+            });
+        }
+    }
     let mut body = json!({ "repositories": repositories });
     if let Some(after) = page.next_after {
         body["next_page"] = json!(page_token(after));
@@ -324,10 +343,14 @@ async fn update_repo(
 async fn delete_repo(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = access(&state, &caller, &path, Role::Admin).await?;
     state.registry.delete_repository(&granted.repo).await?;
+    state
+        .registry
+        .log_action(repo_action("delete_repo", &caller, &req, &granted.repo, json!({})));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -339,6 +362,7 @@ struct ChangeVisibility {
 async fn change_visibility(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<ChangeVisibility>,
 ) -> Result<HttpResponse, ApiError> {
@@ -348,6 +372,14 @@ async fn change_visibility(
         .registry
         .set_repository_visibility(&granted.repo, visibility)
         .await?;
+    let metadata = json!({"visibility": body.visibility});
+    state.registry.log_action(repo_action(
+        "change_repo_visibility",
+        &caller,
+        &req,
+        &granted.repo,
+        metadata,
+    ));
     Ok(HttpResponse::Ok().json(json!({"success": true})))
 }
 

@@ -17,6 +17,7 @@ use super::views::avatar;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
+use crate::service::logs::LogEntry;
 use crate::service::{CredentialFormat, NewRobot, Robot, RobotShortName, RobotUsage};
 use crate::state::AppState;
 
@@ -55,9 +56,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 struct Owner {
     namespace: Account,
     admin: bool,
+    /// The calling user, the performer in usage logs.
+    caller: Account,
 }
 
 impl Owner {
+    /// A usage-log entry in the namespace, performed by the caller.
+    fn action(&self, kind: &'static str, req: &HttpRequest, metadata: Value) -> LogEntry {
+        LogEntry::new(kind, Some(&self.caller), crate::api::client_ip(req))
+            .account(self.namespace.id)
+            .metadata(metadata)
+    }
+
     /// The namespace, if the caller administers it; else 403.
     fn admin(&self) -> Result<&Account, ApiError> {
         if self.admin {
@@ -73,6 +83,7 @@ impl Owner {
             return Ok(Owner {
                 namespace: user.clone(),
                 admin: true,
+                caller: user.clone(),
             });
         };
         let user = caller.user_with("org:admin")?;
@@ -88,7 +99,11 @@ impl Owner {
         if !member {
             return Err(ApiError::unauthorized(false));
         }
-        Ok(Owner { namespace: org, admin })
+        Ok(Owner {
+            namespace: org,
+            admin,
+            caller: user.clone(),
+        })
     }
 }
 
@@ -212,11 +227,19 @@ async fn create_robot(
         unstructured_metadata: body.unstructured_metadata,
     };
     let robot = state.registry.create_robot(namespace, &short, new).await?;
+    let metadata = json!({
+        "robot": short_name(&req),
+        "description": robot.description,
+        "unstructured_metadata": robot.unstructured_metadata,
+    });
+    state.registry.log_action(owner.action("create_robot", &req, metadata));
     Ok(HttpResponse::Created().json(robot_view(&robot, true, None)))
 }
 
 async fn delete_robot(state: web::Data<AppState>, owner: Owner, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     state.registry.delete_robot(owner.admin()?, &short_name(&req)).await?;
+    let metadata = json!({"robot": short_name(&req)});
+    state.registry.log_action(owner.action("delete_robot", &req, metadata));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -229,6 +252,10 @@ async fn regenerate_token(
         .registry
         .regenerate_robot_token(owner.admin()?, &short_name(&req))
         .await?;
+    let metadata = json!({"robot": short_name(&req)});
+    state
+        .registry
+        .log_action(owner.action("regenerate_robot_token", &req, metadata));
     let mut view = robot_view(&robot, true, None);
     if let Some(v) = view.as_object_mut() {
         v.remove("unstructured_metadata");

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::{ApiCaller, ApiError};
 use crate::config::Config;
+use crate::service::logs::LogEntry;
 use crate::service::{random_token, Error, IssuedSession, Session, SignIn};
 use crate::state::AppState;
 
@@ -268,7 +269,24 @@ async fn sign_in(
     if !policy.direct_login {
         return Err(ApiError::not_found("Not Found"));
     }
-    match state.registry.sign_in(&body.username, &body.password).await {
+    let outcome = state.registry.sign_in(&body.username, &body.password).await;
+    let (kind, message) = match &outcome {
+        Ok(SignIn::Started(_)) => ("login_success", None),
+        Ok(SignIn::NeedsVerification) => ("login_failure", Some("email not verified".to_owned())),
+        Err(e) => ("login_failure", Some(e.to_string())),
+    };
+    let mut metadata =
+        json!({"type": "quayauth", "useragent": crate::api::user_agent(&req), "username": body.username});
+    if let Some(m) = message {
+        metadata["message"] = json!(m);
+    }
+    let performer = matches!(outcome, Ok(SignIn::Started(_))).then_some(body.username.as_str());
+    let entry = LogEntry::new(kind, None, crate::api::client_ip(&req))
+        .performer_named(performer)
+        .account_named(&body.username)
+        .metadata(metadata);
+    state.registry.log_action(entry);
+    match outcome {
         Ok(SignIn::Started(issued)) => {
             let mut res = HttpResponse::Ok();
             attach_session(&mut res, &policy, &issued);

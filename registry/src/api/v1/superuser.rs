@@ -55,10 +55,12 @@ async fn list_users(
         .registry
         .list_users(q.disabled.unwrap_or(true), limit(&q)?)
         .await?;
-    let views: Vec<_> = users
+    let mut views: Vec<_> = users
         .iter()
         .map(|u| managed_user(u, state.registry.is_superuser(u)))
         .collect();
+    let mut pairs: Vec<_> = users.iter().map(|u| u.id).zip(views.iter_mut()).collect();
+    super::quota::add_namespace_fields(&state, &mut pairs).await?;
     Ok(HttpResponse::Ok().json(json!({"users": views})))
 }
 
@@ -163,11 +165,13 @@ async fn list_orgs(
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
     let orgs = state.registry.list_organizations(limit(&q)?).await?;
-    let views: Vec<_> = orgs
+    let enabled: Vec<_> = orgs.iter().filter(|o| o.enabled).collect();
+    let mut views: Vec<_> = enabled
         .iter()
-        .filter(|o| o.enabled)
         .map(|o| json!({"name": o.username, "email": o.email, "avatar": avatar(&o.username, "org")}))
         .collect();
+    let mut pairs: Vec<_> = enabled.iter().map(|o| o.id).zip(views.iter_mut()).collect();
+    super::quota::add_namespace_fields(&state, &mut pairs).await?;
     Ok(HttpResponse::Ok().json(json!({"organizations": views})))
 }
 

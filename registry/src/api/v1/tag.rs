@@ -2,10 +2,11 @@
 //! delete, restore and permanent expiry (quay-api.md §1.8, §3.1, §3.2).
 //! Reading needs read on the repository, every change write.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::repo_action;
 use super::repository::{access, truthy};
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
@@ -139,19 +140,33 @@ fn requested_expiration(body: &Value) -> Result<Option<Option<i64>>, ApiError> {
 async fn put_tag(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<TagPath>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    let username = caller.user.as_ref().map(|u| u.username.clone());
     if let Some(expiration) = requested_expiration(&body)? {
         state.registry.change_tag_expiration(&repo, &tag, expiration).await?;
+        let metadata = json!({
+            "username": username,
+            "tag": tag.to_string(),
+            "expiration_date": expiration.map(format_date),
+        });
+        let entry = repo_action("change_tag_expiration", &caller, &req, &repo, metadata);
+        state.registry.log_action(entry);
     }
     if let Some(digest) = body.get("manifest_digest").filter(|d| !d.is_null()) {
         let digest = digest
             .as_str()
             .ok_or_else(|| ApiError::invalid_request("manifest_digest must be a string"))?;
-        state.registry.retarget_tag(&repo, &tag, digest, false).await?;
+        let moved = state.registry.retarget_tag(&repo, &tag, digest, false).await?;
+        let kind = if moved { "move_tag" } else { "create_tag" };
+        let metadata = json!({"username": username, "tag": tag.to_string(), "manifest_digest": digest});
+        state
+            .registry
+            .log_action(repo_action(kind, &caller, &req, &repo, metadata));
     }
     Ok(HttpResponse::Created().json("Updated"))
 }
@@ -159,11 +174,17 @@ async fn put_tag(
 async fn delete_tag(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<TagPath>,
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
     state.registry.delete_tag(&repo, &tag).await?;
+    let username = caller.user.as_ref().map(|u| u.username.clone());
+    let metadata = json!({"username": username, "tag": tag.to_string()});
+    state
+        .registry
+        .log_action(repo_action("delete_tag", &caller, &req, &repo, metadata));
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -175,6 +196,7 @@ struct RestoreBody {
 async fn restore_tag(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<TagPath>,
     body: web::Json<RestoreBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -184,6 +206,11 @@ async fn restore_tag(
         .registry
         .retarget_tag(&repo, &tag, &body.manifest_digest, true)
         .await?;
+    let username = caller.user.as_ref().map(|u| u.username.clone());
+    let metadata = json!({"username": username, "tag": tag.to_string(), "manifest_digest": body.manifest_digest});
+    state
+        .registry
+        .log_action(repo_action("revert_tag", &caller, &req, &repo, metadata));
     Ok(HttpResponse::Ok().json(json!({})))
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::invite::{invite_view, InviteScope};
+use super::logs::action;
 use super::organization::find_org;
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
@@ -123,26 +124,44 @@ struct TeamBody {
 async fn put_team(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<TeamBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, org) = admin_of(&state, &caller, &path.0).await?;
     let name = TeamName::parse(&path.1)?;
     let role = TeamRole::parse(&body.role)?;
+    let before = state.registry.team(&org, &path.1).await?;
     let (team, created) = state
         .registry
         .put_team(user, &org, &name, role, body.description.as_deref())
         .await?;
+    let kind = match before {
+        None => Some("org_create_team"),
+        Some(b) if b.role != team.role => Some("org_set_team_role"),
+        Some(_) => None,
+    };
+    if let Some(kind) = kind {
+        let entry = action(kind, &caller, &req)
+            .account(org.id)
+            .metadata(json!({"team": team.name, "role": team.role}));
+        state.registry.log_action(entry);
+    }
     Ok(HttpResponse::Ok().json(team_view(&team, created)))
 }
 
 async fn delete_team(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, org) = admin_of(&state, &caller, &path.0).await?;
     state.registry.delete_team(user, &org, &path.1).await?;
+    let entry = action("org_delete_team", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"team": path.1}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -192,25 +211,34 @@ async fn add_team_member(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
-    let view = match state
+    let (view, kind) = match state
         .registry
         .add_or_invite_team_member(&scope.context(&policy), &path.2)
         .await?
     {
-        TeamAddition::Added(member) => member_view(&member, false),
-        TeamAddition::Invited(member) => member_view(&member, true),
+        TeamAddition::Added(member) => (member_view(&member, false), "org_add_team_member"),
+        TeamAddition::Invited(member) => (member_view(&member, true), "org_invite_team_member"),
     };
+    let entry = action(kind, &caller, &req)
+        .account(scope.org.id)
+        .metadata(json!({"member": path.2, "team": scope.team.name}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(view))
 }
 
 async fn remove_team_member(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, org) = admin_of(&state, &caller, &path.0).await?;
     let team = team_of(&state, &org, &path.1).await?;
     state.registry.remove_team_member(user, &org, &team, &path.2).await?;
+    let entry = action("org_remove_team_member", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"member": path.2, "team": team.name}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -4,10 +4,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::logs::action;
 use super::session::{attach_session, policy};
 use super::views::{avatar, public_user};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
+use crate::service::logs::LogEntry;
 use crate::service::UserUpdate;
 use crate::state::AppState;
 
@@ -49,6 +51,10 @@ async fn user_view(state: &AppState, u: &Account) -> Result<serde_json::Value, A
     if superuser {
         v["super_user"] = json!(true);
     }
+    if let Some((quotas, report)) = super::quota::namespace_fields(state, u.id).await? {
+        v["quotas"] = quotas;
+        v["quota_report"] = report;
+    }
     Ok(v)
 }
 
@@ -85,6 +91,14 @@ async fn create_user(
         .registry
         .create_user(&body.username, &body.password, body.email.as_deref())
         .await?;
+    let entry = LogEntry::new(
+        "user_create",
+        caller.user.as_ref().or(Some(&user)),
+        crate::api::client_ip(&req),
+    )
+    .account(user.id)
+    .metadata(json!({"username": user.username}));
+    state.registry.log_action(entry);
     let mut res = HttpResponse::Ok();
     if caller.user.is_none() && user.verified {
         let issued = state.registry.start_session(&user).await?;
@@ -123,6 +137,10 @@ async fn update_user(
     }
     if let Some(seconds) = b.tag_expiration_s {
         user = state.registry.set_tag_expiration(&user, seconds).await?;
+        let entry = action("change_user_tag_expiration", &caller, &req)
+            .account(user.id)
+            .metadata(json!({"username": user.username, "tag_expiration": seconds}));
+        state.registry.log_action(entry);
     }
     if let Some(name) = b.username.filter(|n| *n != user.username) {
         user = state.registry.rename_user(&user, &name).await?;
@@ -136,10 +154,18 @@ async fn update_user(
 }
 
 /// Deletes the caller's own account (a sensitive action: fresh login).
-async fn delete_user(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+async fn delete_user(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
     caller.fresh_login()?;
     state.registry.delete_namespace(user).await?;
+    let entry = action("user_delete", &caller, &req)
+        .account(user.id)
+        .metadata(json!({"username": user.username}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -96,7 +96,8 @@ impl From<Error> for OciError {
                 "TAG_EXPIRED",
                 "Tag was deleted or has expired. To pull, revive via time machine",
             ),
-            Error::TagImmutable(m) => OciError::new(409, "DENIED", m),
+            Error::TagImmutable(m) => OciError::new(409, "TAG_IMMUTABLE", m),
+            Error::QuotaExceeded => OciError::new(403, "DENIED", "Quota has been exceeded on namespace"),
             Error::ManifestInvalid(m) => OciError::new(400, "MANIFEST_INVALID", format!("manifest invalid: {m}")),
             Error::ManifestUnsupported(m) => OciError::new(
                 415,

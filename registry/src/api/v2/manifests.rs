@@ -1,9 +1,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde_json::json;
 
 use super::{authorized, OciError};
 use crate::api::auth::{Action, Caller};
-use crate::oci::{Digest, Reference, Tag};
+use crate::oci::{Digest, Reference, RepoName, Tag};
+use crate::service::logs::LogEntry;
 use crate::state::AppState;
 
 /// Largest manifest accepted, as in Distribution.
@@ -17,14 +19,22 @@ fn reference(s: &str) -> Result<Reference, OciError> {
     }
 }
 
+/// Serves a manifest; a GET (not a HEAD) is logged as `pull_repo`, as in Quay.
 pub async fn get_manifest(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
     let (name, r) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Pull).await?;
-    let m = state.registry.get_manifest(&repo, &reference(&r)?).await?;
+    let reference = reference(&r)?;
+    let m = state.registry.get_manifest(&repo, &reference).await?;
+    if req.method() == actix_web::http::Method::GET {
+        state
+            .registry
+            .log_action(registry_action("pull_repo", &req, &caller, &repo, &reference));
+    }
     Ok(HttpResponse::Ok()
         .content_type(m.media_type)
         .insert_header(("Docker-Content-Digest", m.digest))
@@ -32,11 +42,36 @@ pub async fn get_manifest(
 }
 
 pub async fn head_manifest(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
-    get_manifest(path, state, caller).await
+    get_manifest(req, path, state, caller).await
+}
+
+/// A `pull_repo`/`push_repo` entry with Quay's metadata; ids are resolved
+/// by the log writer so the request reads nothing more.
+fn registry_action(kind: &'static str, req: &HttpRequest, caller: &Caller, repo: &RepoName, r: &Reference) -> LogEntry {
+    let mut metadata = json!({
+        "repo": repo.name(),
+        "namespace": repo.namespace(),
+        "user-agent": crate::api::user_agent(req),
+    });
+    match r {
+        Reference::Tag(t) => metadata["tag"] = json!(t.to_string()),
+        Reference::Digest(d) => metadata["manifest_digest"] = json!(d.to_string()),
+    }
+    let (id, name) = caller.performer();
+    if id.is_none() && name.is_none() {
+        metadata["public"] = json!(true);
+    }
+    let mut entry = LogEntry::new(kind, None, crate::api::client_ip(req))
+        .performer_named(name.as_deref())
+        .repository_named(repo)
+        .metadata(metadata);
+    entry.performer_id = id;
+    entry
 }
 
 pub async fn put_manifest(
@@ -62,6 +97,9 @@ pub async fn put_manifest(
         .registry
         .put_manifest(&repo, &reference, content_type, body)
         .await?;
+    state
+        .registry
+        .log_action(registry_action("push_repo", &req, &caller, &repo, &reference));
     let digest = pushed.digest.to_string();
     let mut res = HttpResponse::Created();
     res.insert_header(("Location", format!("/v2/{repo}/manifests/{digest}")))

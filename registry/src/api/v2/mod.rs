@@ -108,6 +108,12 @@ async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Actio
             .registry
             .ensure_repository_for_push(&repo, pusher.as_ref())
             .await?;
+        // No client address here: the seam does not see the request.
+        let metadata = serde_json::json!({"repo": repo.name(), "namespace": repo.namespace()});
+        let entry = crate::service::logs::LogEntry::new("create_repo", pusher.as_ref(), None)
+            .repository_named(&repo)
+            .metadata(metadata);
+        state.registry.log_action(entry);
     }
     Ok(repo)
 }

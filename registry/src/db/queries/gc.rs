@@ -17,7 +17,7 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 
-diesel::alias!(manifest as referrer: Referrer);
+diesel::alias!(manifest as subject_manifest: SubjectManifest);
 
 /// The distinct time-machine windows (seconds) of namespaces owning repositories.
 pub fn namespace_windows(c: &mut DbConn) -> QueryResult<Vec<i64>> {
@@ -62,9 +62,57 @@ pub fn release_deleted_repo_uploads(c: &mut DbConn) -> QueryResult<usize> {
     diesel::delete(uploadedblob::table.filter(uploadedblob::repository_id.eq_any(deleted))).execute(c)
 }
 
-/// Manifests that no tag row (alive or recoverable), no parent manifest and no
-/// referrer in their repository holds, as (id, repository, digest), in id
-/// order after `after`; `only` narrows the search to one manifest.
+/// Alive, listed, mutable tags whose name may be a cosign sibling tag
+/// (`sha256-…`), as (id, repository, name), in id order after `after`; the
+/// caller checks the exact name.
+pub fn cosign_tag_candidates(c: &mut DbConn, now: i64, after: i64, limit: i64) -> QueryResult<Vec<(i64, i64, String)>> {
+    tag::table
+        .filter(tag::hidden.eq(false))
+        .filter(tag::immutable.eq(false))
+        .filter(tag::name.like("sha256-%"))
+        .filter(super::tags::alive(now))
+        .filter(tag::id.gt(after))
+        .select((tag::id, tag::repository_id, tag::name))
+        .order(tag::id.asc())
+        .limit(limit)
+        .load(c)
+}
+
+/// What holds a manifest at some time.
+pub struct Holders {
+    /// Alive tags as (name, hidden).
+    pub tags: Vec<(String, bool)>,
+    /// Whether it is the child of a manifest.
+    pub is_child: bool,
+}
+
+/// What holds the repository's manifest of this digest at `now`; `None`
+/// when the repository has no such manifest.
+pub fn manifest_holders(c: &mut DbConn, repo_id: i64, digest: &str, now: i64) -> QueryResult<Option<Holders>> {
+    let id: Option<i64> = manifest::table
+        .filter(manifest::repository_id.eq(repo_id))
+        .filter(manifest::digest.eq(digest))
+        .select(manifest::id)
+        .first(c)
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let tags = tag::table
+        .filter(tag::manifest_id.eq(id))
+        .filter(super::tags::alive(now))
+        .select((tag::name, tag::hidden))
+        .load(c)?;
+    let is_child = diesel::select(exists(
+        manifestchild::table.filter(manifestchild::child_manifest_id.eq(id)),
+    ))
+    .get_result(c)?;
+    Ok(Some(Holders { tags, is_child }))
+}
+
+/// Manifests that no tag row (alive or recoverable), no parent manifest and
+/// no subject holds, as (id, repository, digest), in id order after `after`;
+/// `only` narrows the search to one manifest. A referrer is held while its
+/// subject exists in its repository; a subject is not held by its referrers,
+/// so a signed image goes first and its referrers on the next round.
 pub fn unreferenced_manifests(
     c: &mut DbConn,
     after: i64,
@@ -73,13 +121,18 @@ pub fn unreferenced_manifests(
 ) -> QueryResult<Vec<(i64, i64, String)>> {
     let tagged = tag::table.filter(tag::manifest_id.eq(manifest::id));
     let parent = manifestchild::table.filter(manifestchild::child_manifest_id.eq(manifest::id));
-    let referrers = referrer
-        .filter(referrer.field(manifest::repository_id).eq(manifest::repository_id))
-        .filter(referrer.field(manifest::subject).eq(manifest::digest.nullable()));
+    // A NULL subject matches no digest.
+    let subject = subject_manifest
+        .filter(
+            subject_manifest
+                .field(manifest::repository_id)
+                .eq(manifest::repository_id),
+        )
+        .filter(manifest::subject.eq(subject_manifest.field(manifest::digest).nullable()));
     let mut q = manifest::table
         .filter(not(exists(tagged)))
         .filter(not(exists(parent)))
-        .filter(not(exists(referrers)))
+        .filter(not(exists(subject)))
         .filter(manifest::id.gt(after))
         .select((manifest::id, manifest::repository_id, manifest::digest))
         .order(manifest::id.asc())
@@ -97,8 +150,10 @@ pub fn delete_manifest_if_unreferenced(c: &mut DbConn, id: i64) -> QueryResult<b
     if unreferenced_manifests(c, 0, Some(id), 1)?.is_empty() {
         return Ok(false);
     }
+    super::quota::on_manifest_removed(c, id, crate::now_ms())?;
     diesel::delete(manifestblob::table.filter(manifestblob::manifest_id.eq(id))).execute(c)?;
     diesel::delete(manifestchild::table.filter(manifestchild::manifest_id.eq(id))).execute(c)?;
+    super::labels::delete_of_manifest(c, id)?;
     diesel::delete(manifest::table.find(id)).execute(c)?;
     Ok(true)
 }

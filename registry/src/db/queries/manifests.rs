@@ -78,8 +78,46 @@ pub fn link_children(c: &mut DbConn, repo_id: i64, manifest_id: i64, child_ids: 
 }
 
 /// The manifest if an alive tag (hidden ones included) holds it, directly or
-/// as a child of a manifest that an alive tag holds.
+/// as a child of a manifest that an alive tag holds, or, for a referrer,
+/// its subject is held so (its own temporary tag may have ended).
 pub fn find_visible(c: &mut DbConn, repo_id: i64, digest: &str, now: i64) -> QueryResult<Option<Manifest>> {
+    if let Some(m) = find_held(c, repo_id, digest, now)? {
+        return Ok(Some(m));
+    }
+    let Some(m) = manifest::table
+        .filter(manifest::repository_id.eq(repo_id))
+        .filter(manifest::digest.eq(digest))
+        .select(Manifest::as_select())
+        .first(c)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    match &m.subject {
+        Some(subject) if find_held(c, repo_id, subject, now)?.is_some() => Ok(Some(m)),
+        _ => Ok(None),
+    }
+}
+
+/// Forgets a manifest's subject (a referrer deleted by digest), so that the
+/// subject no longer lists or holds it; returns whether it had one.
+pub fn detach_subject(c: &mut DbConn, id: i64) -> QueryResult<bool> {
+    let n = diesel::update(manifest::table.find(id).filter(manifest::subject.is_not_null()))
+        .set(manifest::subject.eq(None::<String>))
+        .execute(c)?;
+    Ok(n > 0)
+}
+
+/// Records the subject of a referrer pushed again after it was detached.
+pub fn attach_subject(c: &mut DbConn, id: i64, subject: &str) -> QueryResult<()> {
+    diesel::update(manifest::table.find(id))
+        .set(manifest::subject.eq(subject))
+        .execute(c)
+        .map(drop)
+}
+
+/// The manifest if an alive tag holds it, directly or through a parent.
+fn find_held(c: &mut DbConn, repo_id: i64, digest: &str, now: i64) -> QueryResult<Option<Manifest>> {
     let tagged = tag::table.filter(tag::manifest_id.eq(manifest::id)).filter(alive(now));
     let parent_tagged = manifestchild::table
         .inner_join(tag::table.on(tag::manifest_id.eq(manifestchild::manifest_id)))
@@ -116,16 +154,21 @@ pub fn ids_in_repo(c: &mut DbConn, repo_id: i64, digests: &[String]) -> QueryRes
         .load(c)
 }
 
-/// Visible manifests whose `subject` is `subject`, in digest order.
+/// Visible manifests whose `subject` is `subject`, in digest order: all of
+/// them while the subject is held (see `find_visible`), else those an alive
+/// tag holds.
 pub fn referrers(c: &mut DbConn, repo_id: i64, subject: &str, now: i64) -> QueryResult<Vec<Manifest>> {
     let tagged = tag::table.filter(tag::manifest_id.eq(manifest::id)).filter(alive(now));
-    manifest::table
+    let mut q = manifest::table
         .filter(manifest::repository_id.eq(repo_id))
         .filter(manifest::subject.eq(subject))
-        .filter(exists(tagged))
         .order(manifest::digest.asc())
         .select(Manifest::as_select())
-        .load(c)
+        .into_boxed();
+    if find_held(c, repo_id, subject, now)?.is_none() {
+        q = q.filter(exists(tagged));
+    }
+    q.load(c)
 }
 
 /// The manifest's config media type and the summed size of what it references.

@@ -20,13 +20,15 @@ pub fn find(c: &mut DbConn, namespace: &str, name: &str) -> QueryResult<Option<R
         .optional()
 }
 
-/// The id of the namespace, created as an organization when missing.
-pub fn ensure_namespace(c: &mut DbConn, namespace: &str, now: i64) -> QueryResult<i64> {
+/// The id of the namespace, created as an organization with the
+/// time-machine window `window_s` when missing.
+pub fn ensure_namespace(c: &mut DbConn, namespace: &str, now: i64, window_s: i64) -> QueryResult<i64> {
     let row = (
         users::uuid.eq(uuid::Uuid::new_v4().to_string()),
         users::username.eq(namespace),
         users::organization.eq(true),
         users::creation_date.eq(now),
+        users::removed_tag_expiration_s.eq(window_s),
     );
     per_backend!(c, |c| diesel::insert_into(users::table)
         .values(row)
@@ -39,13 +41,21 @@ pub fn ensure_namespace(c: &mut DbConn, namespace: &str, now: i64) -> QueryResul
         .first(c)
 }
 
-/// Creates the repository (and its namespace) unless it exists; returns it.
-/// Safe against concurrent creators.
-pub fn ensure(c: &mut DbConn, namespace: &str, name: &str, visibility: &str, now: i64) -> QueryResult<Repository> {
+/// Creates the repository (and its namespace, whose time-machine window is
+/// then `window_s`) unless it exists; returns it. Safe against concurrent
+/// creators.
+pub fn ensure(
+    c: &mut DbConn,
+    namespace: &str,
+    name: &str,
+    visibility: &str,
+    now: i64,
+    window_s: i64,
+) -> QueryResult<Repository> {
     if let Some(r) = find(c, namespace, name)? {
         return Ok(r);
     }
-    let ns = ensure_namespace(c, namespace, now)?;
+    let ns = ensure_namespace(c, namespace, now, window_s)?;
     let row = (
         repository::namespace_user_id.eq(ns),
         repository::name.eq(name),
@@ -187,6 +197,14 @@ pub fn set_visibility(c: &mut DbConn, repo_id: i64, visibility: &str) -> QueryRe
         .set(repository::visibility.eq(visibility))
         .execute(c)
         .map(drop)
+}
+
+/// Marks every repository of a deleted namespace for deletion, so garbage
+/// collection reclaims their content.
+pub fn mark_namespace_for_deletion(c: &mut DbConn, namespace_id: i64) -> QueryResult<usize> {
+    diesel::update(repository::table.filter(repository::namespace_user_id.eq(namespace_id)))
+        .set(repository::state.eq(MARKED_FOR_DELETION))
+        .execute(c)
 }
 
 /// Renames the repository to `tombstone` (a name no push can produce) and

@@ -1,0 +1,2 @@
+DROP TABLE logexport;
+DROP TABLE logentry3;

@@ -1,0 +1,237 @@
+//! `/api/v1/repository/{repo}/notification/…`, `/api/v1/user/notifications`,
+//! authorized emails (quay-api.md §1.11). Notifications and authorized
+//! emails need admin on the repository; the inbox is the caller's own.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::repository::access;
+use super::views::format_date;
+use super::{ApiCaller, ApiError};
+use crate::service::notifications::{InboxEntry, NewNotification, Notification};
+use crate::service::Role;
+use crate::state::AppState;
+
+const BASE: &str = "/repository/{repo:.+}/notification";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{BASE}/{{uuid}}/test")).route(web::post().to(test_notification)))
+        .service(
+            web::resource([format!("{BASE}/"), BASE.to_owned()])
+                .route(web::get().to(list_notifications))
+                .route(web::post().to(create_notification)),
+        )
+        .service(
+            web::resource(format!("{BASE}/{{uuid}}"))
+                .route(web::get().to(get_notification))
+                .route(web::delete().to(delete_notification))
+                .route(web::post().to(reset_notification)),
+        )
+        .service(
+            web::resource("/repository/{repo:.+}/authorizedemail/{email}")
+                .route(web::get().to(get_authorized_email))
+                .route(web::post().to(authorize_email)),
+        )
+        .service(web::resource("/user/notifications").route(web::get().to(list_inbox)))
+        .service(web::resource("/user/notifications/{uuid}").route(web::put().to(update_inbox_entry)));
+}
+
+/// Routes outside `/api/v1`: the link mailed to confirm an authorized email.
+pub fn configure_root(cfg: &mut web::ServiceConfig) {
+    cfg.route("/authrepoemail", web::get().to(confirm_email));
+}
+
+#[derive(Deserialize)]
+struct RepoPath {
+    repo: String,
+}
+
+#[derive(Deserialize)]
+struct NotificationPath {
+    repo: String,
+    uuid: String,
+}
+
+#[derive(Deserialize)]
+struct EmailPath {
+    repo: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct NewNotificationBody {
+    event: String,
+    method: String,
+    config: Value,
+    #[serde(rename = "eventConfig", alias = "event_config")]
+    event_config: Value,
+    title: Option<String>,
+}
+
+fn notification_view(n: &Notification) -> Value {
+    json!({
+        "uuid": n.uuid,
+        "title": n.title,
+        "event": n.event,
+        "method": n.method,
+        "config": n.config,
+        "event_config": n.event_config,
+        "number_of_failures": n.number_of_failures,
+    })
+}
+
+async fn create_notification(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RepoPath>,
+    body: web::Json<NewNotificationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let b = body.into_inner();
+    let new = NewNotification {
+        event: b.event,
+        method: b.method,
+        config: b.config,
+        event_config: b.event_config,
+        title: b.title.filter(|t| !t.trim().is_empty()),
+    };
+    let created = state.registry.create_notification(&repo, new).await?;
+    Ok(HttpResponse::Created().json(notification_view(&created)))
+}
+
+async fn list_notifications(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<RepoPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let list = state.registry.list_notifications(&repo).await?;
+    let views: Vec<Value> = list.iter().map(notification_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "notifications": views })))
+}
+
+async fn get_notification(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<NotificationPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let n = state.registry.notification(&repo, &path.uuid).await?;
+    Ok(HttpResponse::Ok().json(notification_view(&n)))
+}
+
+async fn delete_notification(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<NotificationPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    state.registry.delete_notification(&repo, &path.uuid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn reset_notification(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<NotificationPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    state.registry.reset_notification(&repo, &path.uuid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn test_notification(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<NotificationPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    state.registry.test_notification(&repo, &path.uuid).await?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+fn email_view(repo: &str, email: &str, confirmed: bool) -> Value {
+    json!({ "email": email, "repository": repo, "confirmed": confirmed })
+}
+
+async fn get_authorized_email(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<EmailPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let found = state
+        .registry
+        .authorized_email(&repo, &path.email)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("'{}' is not authorized for this repository", path.email)))?;
+    let name = format!("{}/{}", repo.namespace, repo.name);
+    Ok(HttpResponse::Ok().json(email_view(&name, &found.email, found.confirmed)))
+}
+
+async fn authorize_email(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<EmailPath>,
+) -> Result<HttpResponse, ApiError> {
+    let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let auth = state.registry.authorize_email(&repo, &path.email).await?;
+    let name = format!("{}/{}", repo.namespace, repo.name);
+    Ok(HttpResponse::Ok().json(email_view(&name, &auth.email, auth.confirmed)))
+}
+
+#[derive(Deserialize)]
+struct ConfirmQuery {
+    code: String,
+}
+
+/// The mailed confirmation link; the code itself is the credential.
+async fn confirm_email(state: web::Data<AppState>, query: web::Query<ConfirmQuery>) -> Result<HttpResponse, ApiError> {
+    let (repo, email) = state.registry.confirm_authorized_email(&query.code).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "{email} will now receive notifications for repository {repo}.\n"
+        )))
+}
+
+fn inbox_view(e: &InboxEntry) -> Value {
+    json!({
+        "id": e.id,
+        "kind": e.kind,
+        "created": format_date(e.created_ms),
+        "metadata": e.metadata,
+        "dismissed": e.dismissed,
+    })
+}
+
+async fn list_inbox(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    let entries = state.registry.user_inbox(user).await?;
+    let views: Vec<Value> = entries.iter().map(inbox_view).collect();
+    Ok(HttpResponse::Ok().json(json!({ "notifications": views })))
+}
+
+#[derive(Deserialize)]
+struct DismissBody {
+    dismissed: bool,
+}
+
+async fn update_inbox_entry(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Json<DismissBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    state.registry.dismiss_inbox_entry(user, &path, body.dismissed).await?;
+    let entry = state
+        .registry
+        .user_inbox(user)
+        .await?
+        .into_iter()
+        .find(|e| e.id == *path)
+        .ok_or_else(|| ApiError::not_found("No such notification"))?;
+    Ok(HttpResponse::Ok().json(inbox_view(&entry)))
+}

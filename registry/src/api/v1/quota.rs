@@ -1,0 +1,512 @@
+//! Namespace quotas: `/api/v1/organization/{org}/quota…`, `/api/v1/user/quota…`
+//! and the superuser variants (quay-api.md §1.12). Served only with
+//! `FEATURE_QUOTA_MANAGEMENT`; changing quotas and limits needs a superuser
+//! (`super:user`), reading them a member of the organization, the user
+//! themself or a superuser.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::logs::action;
+use super::organization::find_org;
+use super::{ApiCaller, ApiError};
+use crate::db::models::Account;
+use crate::service::quota::{human_size, parse_size, Quota, QuotaLimit, QuotaReport};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organization/{org}/quota")
+            .route(web::get().to(list_org_quota))
+            .route(web::post().to(create_org_quota)),
+    )
+    .service(
+        web::resource("/organization/{org}/quota/{quota_id}")
+            .route(web::get().to(get_org_quota))
+            .route(web::put().to(update_org_quota))
+            .route(web::delete().to(delete_org_quota)),
+    )
+    .service(
+        web::resource("/organization/{org}/quota/{quota_id}/limit")
+            .route(web::get().to(list_org_limits))
+            .route(web::post().to(create_org_limit)),
+    )
+    .service(
+        web::resource("/organization/{org}/quota/{quota_id}/limit/{limit_id}")
+            .route(web::get().to(get_org_limit))
+            .route(web::put().to(update_org_limit))
+            .route(web::delete().to(delete_org_limit)),
+    )
+    .route("/user/quota", web::get().to(list_user_quota))
+    .route("/user/quota/{quota_id}", web::get().to(get_user_quota))
+    .route("/user/quota/{quota_id}/limit", web::get().to(list_user_limits))
+    .route("/user/quota/{quota_id}/limit/{limit_id}", web::get().to(get_user_limit))
+    .route("/superuser/registrysize/", web::get().to(registry_size))
+    .route("/superuser/registrysize", web::get().to(registry_size))
+    .service(
+        web::resource("/superuser/{kind}/{namespace}/quota")
+            .route(web::get().to(su_list_quota))
+            .route(web::post().to(su_create_quota)),
+    )
+    .service(
+        web::resource("/superuser/{kind}/{namespace}/quota/{quota_id}")
+            .route(web::get().to(su_get_quota))
+            .route(web::put().to(su_update_quota))
+            .route(web::delete().to(su_delete_quota)),
+    );
+}
+
+/// 404 unless `FEATURE_QUOTA_MANAGEMENT` is on.
+fn enabled(state: &AppState) -> Result<(), ApiError> {
+    if state.registry.quota_policy().enabled {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("Not Found"))
+    }
+}
+
+pub fn quota_view(q: &Quota, default_exists: bool) -> Value {
+    json!({
+        "id": q.id,
+        "limit_bytes": q.limit_bytes,
+        "limit": human_size(q.limit_bytes),
+        "default_config": q.default_config,
+        "limits": q.limits.iter().map(limit_view).collect::<Vec<_>>(),
+        "default_config_exists": default_exists,
+    })
+}
+
+fn limit_view(l: &QuotaLimit) -> Value {
+    json!({"id": l.id, "type": l.kind, "limit_percent": l.percent})
+}
+
+pub fn report_view(r: &QuotaReport) -> Value {
+    let status = if r.counted { "complete" } else { "waiting" };
+    json!({
+        "quota_bytes": r.quota_bytes,
+        "configured_quota": r.configured_quota,
+        "running_backfill": status,
+        "backfill_status": status,
+    })
+}
+
+/// `quotas` and `quota_report` of a namespace view, when quotas are on.
+pub async fn namespace_fields(state: &AppState, namespace_id: i64) -> Result<Option<(Value, Value)>, ApiError> {
+    if !state.registry.quota_policy().enabled {
+        return Ok(None);
+    }
+    let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let quotas = state.registry.namespace_quotas(namespace_id).await?;
+    let reports = state.registry.quota_reports(&[namespace_id]).await?;
+    let report = reports.get(&namespace_id).map(report_view).unwrap_or(Value::Null);
+    let quotas: Vec<Value> = quotas.iter().map(|q| quota_view(q, default_exists)).collect();
+    Ok(Some((json!(quotas), report)))
+}
+
+/// Adds `quotas` and `quota_report` to each namespace view (by id), when
+/// quotas are on.
+pub async fn add_namespace_fields(state: &AppState, views: &mut [(i64, &mut Value)]) -> Result<(), ApiError> {
+    for (id, view) in views.iter_mut() {
+        if let Some((quotas, report)) = namespace_fields(state, *id).await? {
+            view["quotas"] = quotas;
+            view["quota_report"] = report;
+        }
+    }
+    Ok(())
+}
+
+/// A quota or limit id from the path; anything else is an unknown one.
+fn id(text: &str) -> Result<i64, ApiError> {
+    text.parse().map_err(|_| ApiError::not_found("Quota not found"))
+}
+
+#[derive(Deserialize)]
+struct QuotaBody {
+    limit_bytes: Option<serde_json::Number>,
+    limit: Option<String>,
+}
+
+impl QuotaBody {
+    /// The limit in bytes from `limit_bytes` or a `limit` like "10 GiB".
+    fn bytes(&self) -> Result<Option<i64>, ApiError> {
+        match (&self.limit_bytes, &self.limit) {
+            (Some(n), _) => n
+                .as_i64()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid_request("limit_bytes must be a positive whole number of bytes")),
+            (None, Some(text)) => parse_size(text).filter(|n| *n > 0).map(Some).ok_or_else(|| {
+                ApiError::invalid_request(format!("Invalid limit '{text}': use a size such as \"10 GiB\""))
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn required(&self) -> Result<i64, ApiError> {
+        self.bytes()?
+            .ok_or_else(|| ApiError::invalid_request("One of limit_bytes or limit is required"))
+    }
+}
+
+#[derive(Deserialize)]
+struct LimitBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    threshold_percent: Option<i64>,
+}
+
+/// The organization, if the caller may read its quotas (a member or a
+/// superuser).
+async fn readable_org(state: &AppState, caller: &ApiCaller, org: &str) -> Result<Account, ApiError> {
+    enabled(state)?;
+    let user = caller
+        .user_with("user:read")
+        .or_else(|_| caller.user_with("org:admin"))?;
+    let org = find_org(state, org).await?;
+    if state.registry.is_superuser(user) && caller.scopes.has("super:user") {
+        return Ok(org);
+    }
+    let member = state
+        .registry
+        .organizations_of(user)
+        .await?
+        .iter()
+        .any(|(n, _)| *n == org.username);
+    if member || state.registry.is_org_admin(user, &org).await? {
+        Ok(org)
+    } else {
+        Err(ApiError::unauthorized(false))
+    }
+}
+
+/// The organization, if the caller is a superuser (who alone changes quotas).
+async fn managed_org(state: &AppState, caller: &ApiCaller, org: &str) -> Result<Account, ApiError> {
+    enabled(state)?;
+    caller.superuser(state)?;
+    find_org(state, org).await
+}
+
+async fn list_org_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = readable_org(&state, &caller, &path).await?;
+    list_quota(&state, org.id).await
+}
+
+async fn list_quota(state: &AppState, namespace_id: i64) -> Result<HttpResponse, ApiError> {
+    let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let quotas = state.registry.namespace_quotas(namespace_id).await?;
+    let views: Vec<Value> = quotas.iter().map(|q| quota_view(q, default_exists)).collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn get_quota(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
+    let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let quota = state.registry.namespace_quota(namespace_id, id(quota_id)?).await?;
+    Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
+}
+
+/// Who changes a quota, for the usage log.
+type By<'a> = (&'a ApiCaller, &'a HttpRequest);
+
+/// Logs a quota change with Quay's `org_*_quota` kinds and metadata.
+fn log_quota(state: &AppState, by: By<'_>, kind: &'static str, namespace: &Account, bytes: Option<i64>) {
+    let mut metadata = json!({"namespace": namespace.username});
+    if let Some(b) = bytes {
+        metadata["limit_bytes"] = json!(b);
+        metadata["limit"] = json!(human_size(b));
+    }
+    let entry = action(kind, by.0, by.1).account(namespace.id).metadata(metadata);
+    state.registry.log_action(entry);
+}
+
+async fn create_quota(
+    state: &AppState,
+    by: By<'_>,
+    namespace: &Account,
+    body: &QuotaBody,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body.required()?;
+    state
+        .registry
+        .create_quota(namespace.id, &namespace.username, bytes)
+        .await?;
+    log_quota(state, by, "org_create_quota", namespace, Some(bytes));
+    Ok(HttpResponse::Created().json("Created"))
+}
+
+async fn update_quota(
+    state: &AppState,
+    by: By<'_>,
+    namespace: &Account,
+    quota_id: &str,
+    body: &QuotaBody,
+) -> Result<HttpResponse, ApiError> {
+    let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let quota = state
+        .registry
+        .update_quota(namespace.id, id(quota_id)?, body.bytes()?)
+        .await?;
+    log_quota(state, by, "org_change_quota", namespace, Some(quota.limit_bytes));
+    Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
+}
+
+async fn delete_quota(
+    state: &AppState,
+    by: By<'_>,
+    namespace: &Account,
+    quota_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    state.registry.delete_quota(namespace.id, id(quota_id)?).await?;
+    log_quota(state, by, "org_delete_quota", namespace, None);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn create_org_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<QuotaBody>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path).await?;
+    create_quota(&state, (&caller, &req), &org, &body).await
+}
+
+async fn get_org_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let org = readable_org(&state, &caller, &path.0).await?;
+    get_quota(&state, org.id, &path.1).await
+}
+
+async fn update_org_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<QuotaBody>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path.0).await?;
+    update_quota(&state, (&caller, &req), &org, &path.1, &body).await
+}
+
+async fn delete_org_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path.0).await?;
+    delete_quota(&state, (&caller, &req), &org, &path.1).await
+}
+
+async fn list_org_limits(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let org = readable_org(&state, &caller, &path.0).await?;
+    list_limits(&state, org.id, &path.1).await
+}
+
+async fn list_limits(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
+    let quota = state.registry.namespace_quota(namespace_id, id(quota_id)?).await?;
+    let views: Vec<Value> = quota.limits.iter().map(limit_view).collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn get_limit(
+    state: &AppState,
+    namespace_id: i64,
+    quota_id: &str,
+    limit_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state
+        .registry
+        .quota_limit(namespace_id, id(quota_id)?, id(limit_id)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(limit_view(&limit)))
+}
+
+async fn create_org_limit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<LimitBody>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path.0).await?;
+    let (Some(kind), Some(percent)) = (&body.kind, body.threshold_percent) else {
+        return Err(ApiError::invalid_request("type and threshold_percent are required"));
+    };
+    state
+        .registry
+        .create_quota_limit(org.id, id(&path.1)?, kind, percent)
+        .await?;
+    Ok(HttpResponse::Created().json("Created"))
+}
+
+async fn get_org_limit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let org = readable_org(&state, &caller, &path.0).await?;
+    get_limit(&state, org.id, &path.1, &path.2).await
+}
+
+async fn update_org_limit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<LimitBody>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path.0).await?;
+    let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let quota = state
+        .registry
+        .update_quota_limit(
+            org.id,
+            id(&path.1)?,
+            id(&path.2)?,
+            body.kind.as_deref(),
+            body.threshold_percent,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
+}
+
+async fn delete_org_limit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let org = managed_org(&state, &caller, &path.0).await?;
+    state
+        .registry
+        .delete_quota_limit(org.id, id(&path.1)?, id(&path.2)?)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The signed-in user, who may read their own quotas.
+fn own(state: &AppState, caller: &ApiCaller) -> Result<Account, ApiError> {
+    enabled(state)?;
+    Ok(caller.user_with("user:admin")?.clone())
+}
+
+async fn list_user_quota(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let user = own(&state, &caller)?;
+    list_quota(&state, user.id).await
+}
+
+async fn get_user_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = own(&state, &caller)?;
+    get_quota(&state, user.id, &path).await
+}
+
+async fn list_user_limits(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = own(&state, &caller)?;
+    list_limits(&state, user.id, &path).await
+}
+
+async fn get_user_limit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let user = own(&state, &caller)?;
+    get_limit(&state, user.id, &path.0, &path.1).await
+}
+
+/// `GET /superuser/registrysize/`: the bytes of every distinct blob stored.
+async fn registry_size(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    enabled(&state)?;
+    caller.superuser(&state)?;
+    let size = state.registry.registry_size().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "size_bytes": size,
+        "last_ran": crate::now_ms() / 1000,
+        "running": false,
+        "queued": false,
+    })))
+}
+
+/// The user (`users`) or organization (`organization`) a superuser manages.
+async fn su_namespace(state: &AppState, caller: &ApiCaller, kind: &str, name: &str) -> Result<Account, ApiError> {
+    enabled(state)?;
+    caller.superuser(state)?;
+    let want_org = match kind {
+        "users" => false,
+        "organization" => true,
+        _ => return Err(ApiError::not_found("Not Found")),
+    };
+    match state.registry.account(name).await? {
+        Some(a) if a.organization == want_org && !a.robot && a.enabled => Ok(a),
+        _ if want_org => Err(ApiError::not_found("Organization not found")),
+        _ => Err(ApiError::not_found("User not found")),
+    }
+}
+
+async fn su_list_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
+    list_quota(&state, ns.id).await
+}
+
+async fn su_create_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<QuotaBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
+    create_quota(&state, (&caller, &req), &ns, &body).await
+}
+
+async fn su_get_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
+    get_quota(&state, ns.id, &path.2).await
+}
+
+async fn su_update_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<QuotaBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
+    update_quota(&state, (&caller, &req), &ns, &path.2, &body).await
+}
+
+async fn su_delete_quota(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
+    delete_quota(&state, (&caller, &req), &ns, &path.2).await
+}

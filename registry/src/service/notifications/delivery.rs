@@ -1,0 +1,372 @@
+//! Sending queued deliveries. A pass claims due rows (a lease, so another
+//! replica skips them), sends each without holding a transaction, then
+//! records the outcome: success deletes the row and zeroes the failure
+//! counter; a failure counts, and the row is retried with backoff until the
+//! notification reaches [`MAX_FAILURES`] consecutive failures.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::events::summary;
+use super::ssrf::check_url;
+use super::{NotificationPolicy, MAX_FAILURES};
+use crate::db::queries::notifications::{self as q, NotificationRow, QueueRow};
+use crate::db::queries::teams as tq;
+use crate::service::mail::Mail;
+use crate::service::{Error, Registry};
+
+/// Rows one pass claims at most.
+const BATCH: i64 = 50;
+/// How long a claimed row stays invisible to other workers.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+/// First retry delay; doubled per attempt, capped at [`MAX_BACKOFF_MS`].
+const FIRST_BACKOFF_MS: i64 = 10_000;
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub delivered: usize,
+    pub failed: usize,
+    /// Rows dropped because their notification is gone or stopped.
+    pub dropped: usize,
+}
+
+fn backoff_ms(attempts: i32) -> i64 {
+    FIRST_BACKOFF_MS
+        .saturating_mul(1_i64 << attempts.clamp(0, 16))
+        .min(MAX_BACKOFF_MS)
+}
+
+impl Registry {
+    /// Scans the event sources and sends what is due now.
+    pub async fn deliver_notifications_once(&self) -> Result<DeliveryReport, Error> {
+        self.scan_notification_sources().await?;
+        self.deliver_notifications_at(crate::now_ms()).await
+    }
+
+    /// Sends the deliveries due at `now` (tests pass a later time to reach
+    /// retries without waiting for their backoff).
+    pub async fn deliver_notifications_at(&self, now: i64) -> Result<DeliveryReport, Error> {
+        let claimed = self
+            .db()
+            .write(move |c| Ok::<_, Error>(q::claim_due(c, now, LEASE_MS, BATCH)?))
+            .await?;
+        let mut report = DeliveryReport::default();
+        for row in claimed {
+            let id = row.notification_id;
+            let notification = self.db().read(move |c| Ok(q::find_by_id(c, id)?)).await?;
+            match notification {
+                Some(n) if n.number_of_failures < MAX_FAILURES => {
+                    let outcome = self.send(&n, &row.event_data).await;
+                    self.record_outcome(&n, &row, now, outcome.as_ref().err()).await?;
+                    match outcome {
+                        Ok(()) => report.delivered += 1,
+                        Err(e) => {
+                            tracing::info!(notification = %n.uuid, method = %n.method, error = %e, "notification delivery failed");
+                            report.failed += 1;
+                        }
+                    }
+                }
+                _ => {
+                    let queue_id = row.id;
+                    self.db()
+                        .write(move |c| Ok::<_, Error>(q::finish(c, queue_id)?))
+                        .await?;
+                    report.dropped += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn record_outcome(
+        &self,
+        n: &NotificationRow,
+        row: &QueueRow,
+        now: i64,
+        error: Option<&String>,
+    ) -> Result<(), Error> {
+        let (id, queue_id, attempts) = (n.id, row.id, row.attempts + 1);
+        let failures = if error.is_some() { n.number_of_failures + 1 } else { 0 };
+        self.db()
+            .write(move |c| {
+                q::set_failures(c, id, failures, Some(now))?;
+                if failures == 0 || failures >= MAX_FAILURES {
+                    q::finish(c, queue_id)?;
+                } else {
+                    q::retry_later(c, queue_id, attempts, now.saturating_add(backoff_ms(attempts - 1)))?;
+                }
+                Ok::<_, Error>(())
+            })
+            .await
+    }
+
+    async fn send(&self, n: &NotificationRow, event_data: &str) -> Result<(), String> {
+        let policy = &self.settings().notifications;
+        let data: Value = serde_json::from_str(event_data).map_err(|e| format!("bad event data: {e}"))?;
+        let config: Value = serde_json::from_str(&n.config_json).map_err(|e| format!("bad config: {e}"))?;
+        let text = config_str(&config, "url");
+        let title = n.title.clone().unwrap_or_else(|| summary(&n.event, &data));
+        let message = summary(&n.event, &data);
+        match n.method.as_str() {
+            "webhook" => {
+                let body = match config
+                    .get("template")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.trim().is_empty())
+                {
+                    Some(t) => render_template(t, &data)?,
+                    None => data.clone(),
+                };
+                let identity = if text.to_ascii_lowercase().starts_with("https:") {
+                    let id = self.notification_client_identity().await.map_err(|e| e.to_string())?;
+                    Some(reqwest::Identity::from_pem(id.identity_pem().as_bytes()).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                post_checked(policy, &text, &body, identity).await
+            }
+            "slack" => {
+                let body = json!({
+                    "text": message,
+                    "username": "quay",
+                    "attachments": [{
+                        "fallback": message,
+                        "title": data["repository"],
+                        "title_link": data["homepage"],
+                        "text": message,
+                        "color": color(&n.event),
+                    }],
+                });
+                post_checked(policy, &text, &body, None).await
+            }
+            "flowdock" => {
+                let url = format!("{}{}", policy.flowdock_api, config_str(&config, "flow_api_token"));
+                let body = json!({
+                    "source": "Quay",
+                    "from_address": "support@quay.io",
+                    "subject": title,
+                    "content": message,
+                    "from_name": data["namespace"],
+                    "project": data["repository"].as_str().unwrap_or_default().replace(['/', '.'], " "),
+                    "tags": [format!("#{}", n.event)],
+                    "link": data["homepage"],
+                });
+                post(policy, &url, &body, None, None).await
+            }
+            "hipchat" => {
+                let room = match &config["room_id"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let url = format!(
+                    "{}{room}/notification?auth_token={}",
+                    policy.hipchat_api,
+                    config_str(&config, "notification_token")
+                );
+                let body = json!({"color": color(&n.event), "message": message, "notify": n.event.ends_with("failure") || n.event == "quota_error", "message_format": "text"});
+                post(policy, &url, &body, None, None).await
+            }
+            "email" => {
+                let mailer = policy.mailer.as_ref().ok_or("mailing is not configured")?;
+                let to = config_str(&config, "email");
+                let body = format!(
+                    "{message}\n\n{}\n",
+                    serde_json::to_string_pretty(&data).unwrap_or_default()
+                );
+                mailer
+                    .send(&Mail {
+                        to,
+                        subject: title,
+                        body,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            "quay_notification" => self.deliver_to_inbox(n, &config, &data).await,
+            other => Err(format!("unknown method {other}")),
+        }
+    }
+
+    /// Writes the event into the inbox of each target account.
+    async fn deliver_to_inbox(&self, n: &NotificationRow, config: &Value, data: &Value) -> Result<(), String> {
+        let kind = config
+            .pointer("/target/kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let name = config
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (repo_id, event, metadata) = (n.repository_id, n.event.clone(), data.to_string());
+        self.db()
+            .write(move |c| {
+                let ns_id: Option<i64> = q::namespace_id(c, repo_id)?;
+                let targets = match (kind.as_str(), ns_id) {
+                    ("user", _) => crate::db::queries::accounts::find(c, &name)?
+                        .map(|a| a.id)
+                        .into_iter()
+                        .collect(),
+                    ("org", Some(ns)) => tq::admin_user_ids(c, ns)?,
+                    ("team", Some(ns)) => match tq::find(c, ns, &name)? {
+                        Some(t) => tq::members(c, t.id)?
+                            .into_iter()
+                            .filter(|a| !a.robot)
+                            .map(|a| a.id)
+                            .collect(),
+                        None => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                };
+                let now = crate::now_ms();
+                for target in &targets {
+                    q::insert_inbox(c, *target, &event, &metadata, now)?;
+                }
+                Ok::<_, Error>(targets.len())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|n| {
+                if n == 0 {
+                    Err("the notification target has no members".into())
+                } else {
+                    Ok(())
+                }
+            })
+    }
+}
+
+fn config_str(config: &Value, field: &str) -> String {
+    config[field].as_str().unwrap_or_default().trim().to_owned()
+}
+
+fn color(event: &str) -> &'static str {
+    match event {
+        "build_failure" | "quota_error" | "repo_mirror_sync_failed" | "vulnerability_found" => "red",
+        "quota_warning" | "repo_image_expiry" | "build_cancelled" => "yellow",
+        _ => "green",
+    }
+}
+
+/// Applies a webhook template: every `${path.to.field}` in the template's
+/// strings is replaced by that field of the event (a whole-string
+/// placeholder keeps the field's JSON type).
+fn render_template(template: &str, data: &Value) -> Result<Value, String> {
+    fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
+        path.split('.').try_fold(data, |v, key| match v {
+            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            other => other.get(key),
+        })
+    }
+    fn fill(v: &Value, data: &Value) -> Value {
+        match v {
+            Value::String(s) => {
+                if let Some(path) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                    if !path.contains("${") {
+                        return lookup(data, path).cloned().unwrap_or(Value::Null);
+                    }
+                }
+                let mut out = String::new();
+                let mut rest = s.as_str();
+                while let Some(start) = rest.find("${") {
+                    out.push_str(&rest[..start]);
+                    let after = &rest[start + 2..];
+                    let Some(end) = after.find('}') else {
+                        out.push_str(&rest[start..]);
+                        rest = "";
+                        break;
+                    };
+                    match lookup(data, &after[..end]) {
+                        Some(Value::String(t)) => out.push_str(t),
+                        Some(other) => out.push_str(&other.to_string()),
+                        None => {}
+                    }
+                    rest = &after[end + 1..];
+                }
+                out.push_str(rest);
+                Value::String(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|i| fill(i, data)).collect()),
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), fill(v, data))).collect()),
+            other => other.clone(),
+        }
+    }
+    let parsed: Value = serde_json::from_str(template).map_err(|e| format!("bad template: {e}"))?;
+    Ok(fill(&parsed, data))
+}
+
+/// POSTs to a user-given URL after the SSRF check, connecting only to the
+/// addresses the check approved.
+async fn post_checked(
+    policy: &NotificationPolicy,
+    url: &str,
+    body: &Value,
+    identity: Option<reqwest::Identity>,
+) -> Result<(), String> {
+    let checked = check_url(&policy.ssrf, url).await?;
+    let pin = checked.addrs.first().map(|a| (checked.host.clone(), *a));
+    post(policy, checked.url.as_str(), body, pin, identity).await
+}
+
+async fn post(
+    policy: &NotificationPolicy,
+    url: &str,
+    body: &Value,
+    pin: Option<(String, std::net::SocketAddr)>,
+    identity: Option<reqwest::Identity>,
+) -> Result<(), String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(policy.timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("registry/", env!("CARGO_PKG_VERSION")));
+    if let Some((host, addr)) = pin {
+        builder = builder.resolve(&host, addr);
+    }
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    for root in &policy.extra_roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let res = client.post(url).json(body).send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("timed out after {:?}", policy.timeout)
+        } else {
+            e.to_string()
+        }
+    })?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {}", res.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_fields_and_keep_types() {
+        let data = json!({"repository": "a/b", "updated_tags": ["latest", "v1"]});
+        let out = render_template(
+            r#"{"text": "pushed ${repository}: ${updated_tags.0}", "tags": "${updated_tags}"}"#,
+            &data,
+        )
+        .expect("renders");
+        assert_eq!(out, json!({"text": "pushed a/b: latest", "tags": ["latest", "v1"]}));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_ms(0), 10_000);
+        assert_eq!(backoff_ms(1), 20_000);
+        assert_eq!(backoff_ms(20), MAX_BACKOFF_MS);
+    }
+}
