@@ -14,6 +14,7 @@ mod datasets;
 mod deletion;
 mod errors;
 mod gc;
+mod gc_random;
 mod gc_signatures;
 mod helpers;
 mod maintenance;

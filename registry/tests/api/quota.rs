@@ -14,20 +14,20 @@ const QUOTA_ON: &str = "FEATURE_QUOTA_MANAGEMENT: true\nSUPER_USERS: [admin]\n";
 
 /// A registry with quotas on, superuser `admin`, user `owner` who owns
 /// organization `acme`, and a /v2 client logged in as `owner`.
-struct Quotas {
-    fx: RepoFixture,
-    admin: String,
-    owner: String,
-    org_id: i64,
-    v2: Client,
+pub(crate) struct Quotas {
+    pub(crate) fx: RepoFixture,
+    pub(crate) admin: String,
+    pub(crate) owner: String,
+    pub(crate) org_id: i64,
+    pub(crate) v2: Client,
 }
 
 impl Quotas {
-    async fn new() -> Quotas {
+    pub(crate) async fn new() -> Quotas {
         Quotas::with_config(QUOTA_ON).await
     }
 
-    async fn with_config(yaml: &str) -> Quotas {
+    pub(crate) async fn with_config(yaml: &str) -> Quotas {
         let fx = RepoFixture::with_config(yaml).await;
         let (_, admin) = fx.user("admin").await;
         let (owner_account, owner) = fx.user("owner").await;
@@ -42,12 +42,12 @@ impl Quotas {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         self.fx.app.url(path)
     }
 
     /// Pushes a blob in one request; returns the response.
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> reqwest::Response {
+    pub(crate) async fn push_blob(&self, repo: &str, data: &[u8]) -> reqwest::Response {
         self.v2
             .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={}", sha256(data))))
             .header("Content-Type", "application/octet-stream")
@@ -59,7 +59,7 @@ impl Quotas {
 
     /// Pushes an image of these layers (plus a small unique config) under
     /// `tag`; returns the manifest PUT's response and the config's bytes.
-    async fn push_image(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> (reqwest::Response, Vec<u8>) {
+    pub(crate) async fn push_image(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> (reqwest::Response, Vec<u8>) {
         let config =
             serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux", "nonce": hex::encode(random_bytes(8))}))
                 .expect("config JSON");
@@ -84,7 +84,7 @@ impl Quotas {
     }
 
     /// Pushes an image that must be accepted; returns the config's size.
-    async fn push_ok(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> i64 {
+    pub(crate) async fn push_ok(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> i64 {
         let (res, config) = self.push_image(repo, tag, layers).await;
         let status = res.status();
         let body = res.text().await.unwrap_or_default();
@@ -92,20 +92,20 @@ impl Quotas {
         config.len() as i64
     }
 
-    async fn org_view(&self) -> Value {
+    pub(crate) async fn org_view(&self) -> Value {
         let (status, view) = self.fx.call("GET", "/organization/acme", Some(&self.owner), None).await;
         assert_eq!(status, 200, "{view}");
         view
     }
 
-    async fn org_usage(&self) -> i64 {
+    pub(crate) async fn org_usage(&self) -> i64 {
         self.org_view().await["quota_report"]["quota_bytes"]
             .as_i64()
             .expect("quota_bytes")
     }
 
     /// `quota_report.quota_bytes` of each repository of acme, by name.
-    async fn repo_usage(&self) -> Vec<(String, i64)> {
+    pub(crate) async fn repo_usage(&self) -> Vec<(String, i64)> {
         let (status, body) = self
             .fx
             .call("GET", "/repository?namespace=acme", Some(&self.owner), None)
