@@ -88,6 +88,10 @@ pub struct Config {
     /// ends in a dot.
     #[serde(default)]
     pub label_key_reserved_prefixes: Vec<String>,
+    /// Pulls are recorded in the usage logs (`pull_repo`); off spares the
+    /// database one row per manifest GET.
+    #[serde(default = "default_true")]
+    pub action_log_pulls: bool,
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -459,6 +463,7 @@ mod tests {
             ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: lots\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
             ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: -5\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
             ("QUOTA_BACKFILL: sometimes\n", "QUOTA_BACKFILL"),
+            ("ACTION_LOG_PULLS: sometimes\n", "ACTION_LOG_PULLS"),
             ("LABEL_KEY_RESERVED_PREFIXES: [com.example]\n", "LABEL_KEY_RESERVED_PREFIXES"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [FancyStorage, {}]\n", "DISTRIBUTED_STORAGE_CONFIG.x"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [LocalStorage, {storage_path: /d}]\nDISTRIBUTED_STORAGE_PREFERENCE: [y]\n", "DISTRIBUTED_STORAGE_PREFERENCE"),

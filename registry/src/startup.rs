@@ -77,6 +77,11 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         },
         quota: quota_policy(config),
         notifications: crate::service::notifications::NotificationPolicy::from_config(config),
+        log_export: crate::service::log_export::LogExportPolicy {
+            entry_view: Some(api::v1::logs_export::entry_view),
+            ..crate::service::log_export::LogExportPolicy::from_config(config)
+        },
+        log_pulls: config.action_log_pulls,
     };
     Ok(Registry::new(db, store, settings))
 }

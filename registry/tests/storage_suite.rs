@@ -318,6 +318,48 @@ async fn a_committed_upload_is_gone(store: DynStore) {
     );
 }
 
+async fn a_named_object_is_written_read_replaced_and_deleted(store: DynStore) {
+    let key = format!("exportedactionlogs/{}.json", upload_id());
+    assert!(matches!(store.read_object(&key).await, Err(StorageError::NotFound)));
+    store
+        .put_object(&key, Bytes::from_static(b"first"))
+        .await
+        .expect("put object");
+    store
+        .put_object(&key, Bytes::from_static(b"second version"))
+        .await
+        .expect("replace object");
+    let read = collect(store.read_object(&key).await.expect("object readable")).await;
+    assert_eq!(read, b"second version");
+    store.delete_object(&key).await.expect("delete object");
+    store
+        .delete_object(&key)
+        .await
+        .expect("deleting an absent object is ok");
+    assert!(matches!(store.read_object(&key).await, Err(StorageError::NotFound)));
+}
+
+async fn object_keys_cannot_reach_blobs_uploads_or_leave_the_store(store: DynStore) {
+    let (digest, _) = push(&store, &[b"protected"]).await;
+    let blob_key = registry::storage::blob_key(&digest);
+    for key in [
+        blob_key.as_str(),
+        "uploads/x",
+        "../escape",
+        "a//b",
+        "",
+        "a/../b",
+        "a\\b",
+    ] {
+        assert!(
+            store.put_object(key, Bytes::from_static(b"x")).await.is_err(),
+            "{key:?} refused"
+        );
+        assert!(store.delete_object(key).await.is_err(), "{key:?} refused");
+    }
+    assert_eq!(read_all(&store, &digest).await, b"protected");
+}
+
 async fn health_is_ok(store: DynStore) {
     store.health().await.expect("healthy");
 }
@@ -407,6 +449,8 @@ suite!(
     one_large_append_streams_into_a_blob,
     commit_with_a_smaller_size_keeps_only_that_many_bytes,
     a_committed_upload_is_gone,
+    a_named_object_is_written_read_replaced_and_deleted,
+    object_keys_cannot_reach_blobs_uploads_or_leave_the_store,
     health_is_ok,
 );
 

@@ -59,8 +59,19 @@ impl Server {
 
     /// Our registry: `<bin> serve --data-dir <dir> --listen 127.0.0.1:<port>`.
     pub fn spawn_ours(label: &'static str, bin: &Path, work: &Path) -> Result<Self> {
+        Self::spawn_ours_with(label, bin, work, "ours", None)
+    }
+
+    /// Our registry with data under `work/<name>` and, when given, a `config.yaml` of `config`.
+    pub fn spawn_ours_with(
+        label: &'static str,
+        bin: &Path,
+        work: &Path,
+        name: &str,
+        config: Option<&str>,
+    ) -> Result<Self> {
         let port = free_port()?;
-        let data = work.join("ours");
+        let data = work.join(name);
         std::fs::create_dir_all(&data)?;
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(bin);
@@ -72,12 +83,18 @@ impl Server {
             // Keep logging from dominating the measurement, like `log: level: error` for distribution.
             .env("RUST_LOG", "error");
         strip_registry_env(&mut cmd);
-        let describe = format!(
+        let mut describe = format!(
             "{} serve --data-dir {} --listen {listen}",
             bin.display(),
             data.display()
         );
-        Self::spawn(label, cmd, port, work.join("ours.log"), describe)
+        if let Some(yaml) = config {
+            let cfg_path = work.join(format!("{name}.yaml"));
+            std::fs::write(&cfg_path, yaml)?;
+            cmd.arg("--config").arg(&cfg_path);
+            describe.push_str(&format!(" --config {}", cfg_path.display()));
+        }
+        Self::spawn(label, cmd, port, work.join(format!("{name}.log")), describe)
     }
 
     /// CNCF Distribution (Debian docker-registry) with filesystem storage under `work/<name>`.
@@ -153,6 +170,33 @@ impl Server {
             rss_kib: field("VmRSS:")?,
             hwm_kib: field("VmHWM:")?,
         })
+    }
+
+    /// CPU time (user + system, in clock ticks) the process has used so far.
+    pub fn cpu_ticks(&self) -> Result<u64> {
+        let pid = self.pid().context("no pid")?;
+        let stat =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("read /proc/{pid}/stat"))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| -> Result<u64> { fields.get(i).and_then(|v| v.parse().ok()).context("stat field") };
+        Ok(tick(11)? + tick(12)?)
+    }
+
+    /// Waits (at most `limit`) until the process has used no CPU for 200 ms, so work it
+    /// deferred (such as batched log writes) does not bill the next measurement.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let start = Instant::now();
+        let mut last = self.cpu_ticks().ok();
+        while start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.cpu_ticks().ok();
+            if now.is_none() || now == last {
+                return;
+            }
+            last = now;
+        }
     }
 
     pub fn log_tail(&self, n: usize) -> String {

@@ -6,6 +6,7 @@
 //! measures (one server at a time) manifest GET req/s + latency, blob GET MB/s, monolithic and chunked
 //! push MB/s, and RSS; prints one comparison table plus the physical ceilings (SHA-256, synced disk write).
 //! Everything is stopped and removed at the end, also on error or Ctrl-C. No assertions on speed.
+//! A second table compares ours with pull logging on and off (`ACTION_LOG_PULLS`), same load, A-B-B-A.
 //!
 //! Ours refuses anonymous pushes, so after it is up the bench signs up a user (`POST /api/v1/user/`),
 //! logs in like docker does (`/v2/` challenge, then a registry token from `/v2/auth` with Basic
@@ -18,6 +19,8 @@ mod api;
 mod ceil;
 #[path = "../bench/load.rs"]
 mod load;
+#[path = "../bench/pull_logs.rs"]
+mod pull_logs;
 #[path = "../bench/report.rs"]
 mod report;
 #[path = "../bench/server.rs"]
@@ -101,7 +104,7 @@ impl Params {
                 chunk: 10 * MIB,
                 openssl_secs: 1,
                 dd_mib: 128,
-                total_limit: Duration::from_secs(55),
+                total_limit: Duration::from_secs(70),
             }
         } else {
             Self {
@@ -330,6 +333,10 @@ async fn manifest_abba(sides: &mut [Side], p: &Params, tool: load::Tool) -> Vec<
     for (slot, i) in [0usize, 1, 1, 0].into_iter().enumerate() {
         if runs[i].is_err() {
             continue;
+        }
+        // Work a server deferred (batched usage-log writes) must not bill the next slot.
+        for other in sides.iter() {
+            other.server.wait_idle(Duration::from_secs(5)).await;
         }
         let s = &mut sides[i];
         // Let earlier writes reach the disk first, so their writeback does not bill this slot.
@@ -611,6 +618,13 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     for s in &mut sides {
         s.server.stop();
     }
+    let pull_logs = match &ours_bin {
+        Some(bin) => {
+            eprintln!("bench: pull logging on vs off (two more instances of ours)");
+            Some(pull_logs::compare(bin, work, &p, tool).await.map_err(err_str))
+        }
+        None => None,
+    };
 
     let fmt_ceiling = |r: &Result<f64>| match r {
         Ok(v) => format!("{v:.0} MB/s"),
@@ -658,6 +672,7 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     print!("{}", table.plain());
     println!("{ceiling_line}");
     println!("{notes}");
+    print_pull_logs(pull_logs.as_ref(), false);
     if args.markdown {
         println!();
         print!("{}", table.markdown());
@@ -665,8 +680,14 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
         println!("{ceiling_line}");
         println!();
         println!("{notes}");
+        print_pull_logs(pull_logs.as_ref(), true);
     }
-    let errors = table.errors();
+    let mut errors = table.errors();
+    match &pull_logs {
+        Some(Ok(t)) => errors.extend(t.errors()),
+        Some(Err(e)) => errors.push(format!("[pull logging on vs off] {e}")),
+        None => {}
+    }
     if !errors.is_empty() {
         println!();
         println!("errors:");
@@ -675,6 +696,14 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
         }
     }
     Ok(errors.is_empty())
+}
+
+/// The pull-logging comparison table, after the main one.
+fn print_pull_logs(t: Option<&Result<Table, String>>, markdown: bool) {
+    if let Some(Ok(t)) = t {
+        println!();
+        print!("{}", if markdown { t.markdown() } else { t.plain() });
+    }
 }
 
 async fn run_bounded(args: Args) -> Result<bool> {

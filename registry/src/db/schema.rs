@@ -345,6 +345,8 @@ diesel::table! {
         attempts -> Integer,
         available_after_ms -> BigInt,
         created_ms -> BigInt,
+        link_base -> Text,
+        processing_expires_ms -> Nullable<BigInt>,
     }
 }
 

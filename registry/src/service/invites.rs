@@ -64,11 +64,22 @@ pub enum PendingInvite {
     Email(String),
 }
 
-/// The team an accepted invitation joined.
+/// The team an invitation was for (joined when accepted).
 #[derive(Debug, Clone)]
 pub struct JoinedTeam {
     pub org: String,
     pub team: String,
+    /// The username of who invited, for the usage log.
+    pub inviter: String,
+}
+
+/// The team, organization and inviter of an invitation.
+fn joined(c: &mut DbConn, invite: &Invite) -> Result<JoinedTeam, Error> {
+    let (team, org) = q::team_and_org(c, invite.team_id)?;
+    let inviter = aq::find_by_id(c, invite.inviter_id)?
+        .map(|a| a.username)
+        .unwrap_or_default();
+    Ok(JoinedTeam { org, team, inviter })
 }
 
 /// Who sends an invitation, to which team, and where its link points.
@@ -233,14 +244,13 @@ impl Registry {
                     aq::add_team_member(c, invite.team_id, user.id)?;
                 }
                 q::delete(c, invite.id)?;
-                let (team, org) = q::team_and_org(c, invite.team_id)?;
-                Ok(JoinedTeam { org, team })
+                joined(c, &invite)
             })
             .await
     }
 
     /// Declines an invitation, which is then gone.
-    pub async fn decline_team_invite(&self, user: &Account, code: &str) -> Result<(), Error> {
+    pub async fn decline_team_invite(&self, user: &Account, code: &str) -> Result<JoinedTeam, Error> {
         let (user_id, code) = (user.id, code.to_owned());
         self.db()
             .write(move |c| {
@@ -248,7 +258,9 @@ impl Registry {
                 if invite.user_id.is_some_and(|id| id != user_id) {
                     return Err(invalid_code());
                 }
-                Ok(q::delete(c, invite.id)?)
+                let declined = joined(c, &invite)?;
+                q::delete(c, invite.id)?;
+                Ok(declined)
             })
             .await
     }

@@ -282,7 +282,13 @@ impl Registry {
 
     /// Deletes a label added through the API; those from the config or the
     /// registry cannot be deleted.
-    pub async fn delete_manifest_label(&self, repo: &RepositoryView, digest: &str, uuid: &str) -> Result<(), Error> {
+    /// Deletes an API label; returns it, for the usage log.
+    pub async fn delete_manifest_label(
+        &self,
+        repo: &RepositoryView,
+        digest: &str,
+        uuid: &str,
+    ) -> Result<LabelRow, Error> {
         let (repo_id, d, u) = (repo.id, digest.to_owned(), uuid.to_owned());
         self.db()
             .write(move |c| {
@@ -292,7 +298,7 @@ impl Registry {
                     return Err(Error::InvalidRequest("Cannot delete immutable label".into()));
                 }
                 queries::labels::delete(c, m.id, &u)?;
-                Ok(())
+                Ok(label)
             })
             .await
     }

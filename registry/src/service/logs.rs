@@ -386,7 +386,7 @@ fn filter_of(c: &mut DbConn, query: &LogQuery) -> Result<Option<LogFilter>, DbEr
     }))
 }
 
-fn with_accounts(c: &mut DbConn, rows: Vec<LogRow>) -> Result<Vec<LoggedAction>, DbError> {
+pub(super) fn with_accounts(c: &mut DbConn, rows: Vec<LogRow>) -> Result<Vec<LoggedAction>, DbError> {
     let mut ids: Vec<i64> = rows
         .iter()
         .flat_map(|r| [r.performer_id, r.account_id])

@@ -129,7 +129,8 @@ impl Registry {
     }
 
     /// Deletes a tag, or every tag of a manifest when given its digest.
-    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<(), Error> {
+    /// Returns the listed tags that ended, for the usage log.
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<Vec<String>, Error> {
         let repo_id = self.repo_id(repo).await?;
         let now = crate::now_ms();
         let reference = reference.clone();
@@ -138,26 +139,27 @@ impl Registry {
                 let found = match &reference {
                     Reference::Tag(t) => {
                         super::tags::refuse_immutable(c, repo_id, t.as_str(), now)?;
-                        queries::tags::end(c, repo_id, t.as_str(), now)?
+                        queries::tags::end(c, repo_id, t.as_str(), now)?.then(|| vec![t.to_string()])
                     }
                     Reference::Digest(d) => delete_by_digest(c, repo_id, &d.to_string(), now)?,
                 };
-                if found {
-                    Ok(())
-                } else {
-                    Err(Error::ManifestUnknown)
-                }
+                found.ok_or(Error::ManifestUnknown)
             })
             .await
     }
 }
 
 /// Ends every tag of the manifest and detaches a visible referrer from its
-/// subject (which otherwise keeps showing and holding it); returns whether
-/// there was anything to delete.
-fn delete_by_digest(c: &mut crate::db::DbConn, repo_id: i64, digest: &str, now: i64) -> Result<bool, Error> {
+/// subject (which otherwise keeps showing and holding it); returns the
+/// listed tags that ended, or `None` when there was nothing to delete.
+fn delete_by_digest(
+    c: &mut crate::db::DbConn,
+    repo_id: i64,
+    digest: &str,
+    now: i64,
+) -> Result<Option<Vec<String>>, Error> {
     let Some(id) = queries::manifests::id_of(c, repo_id, digest)? else {
-        return Ok(false);
+        return Ok(None);
     };
     if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)? {
         return Err(Error::TagImmutable(format!("Tag {name} is immutable")));
@@ -165,7 +167,12 @@ fn delete_by_digest(c: &mut crate::db::DbConn, repo_id: i64, digest: &str, now: 
     let visible = queries::manifests::find_visible(c, repo_id, digest, now)?.is_some();
     let ended = queries::tags::end_all_for_manifest(c, repo_id, id, now)?;
     let detached = visible && queries::manifests::detach_subject(c, id)?;
-    Ok(ended > 0 || detached)
+    let listed: Vec<String> = ended
+        .iter()
+        .filter(|(_, hidden)| !hidden)
+        .map(|(n, _)| n.clone())
+        .collect();
+    Ok((!ended.is_empty() || detached).then_some(listed))
 }
 
 /// One manifest push, run inside a write transaction.

@@ -9,6 +9,7 @@ mod catalog;
 mod gc;
 mod invites;
 mod labels;
+pub mod log_export;
 pub mod logs;
 pub mod mail;
 pub mod manifest_view;
@@ -127,6 +128,10 @@ pub struct Settings {
     pub quota: quota::QuotaPolicy,
     /// Notification delivery (hostname for payloads, SSRF, mail, timeouts).
     pub notifications: notifications::NotificationPolicy,
+    /// Usage-log exports (feature flag, link lifetime, entry view).
+    pub log_export: log_export::LogExportPolicy,
+    /// Pulls are written to the usage logs (`ACTION_LOG_PULLS`).
+    pub log_pulls: bool,
 }
 
 impl Default for Settings {
@@ -140,6 +145,8 @@ impl Default for Settings {
             labels: LabelPolicy::default(),
             quota: quota::QuotaPolicy::default(),
             notifications: notifications::NotificationPolicy::default(),
+            log_export: log_export::LogExportPolicy::default(),
+            log_pulls: true,
         }
     }
 }

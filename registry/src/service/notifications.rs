@@ -26,6 +26,7 @@ use crate::db::queries::repositories::RepositoryView;
 use crate::db::queries::{accounts as aq, teams as tq};
 
 pub use client_cert::ClientIdentity;
+pub(super) use delivery::post_checked;
 pub use delivery::DeliveryReport;
 pub use events::{sample_data, EVENTS};
 pub use ssrf::{check_url, SsrfPolicy};

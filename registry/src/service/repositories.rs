@@ -122,7 +122,22 @@ pub struct RepositoryPage {
     pub next_after: Option<i64>,
 }
 
+/// How far back a repository's popularity counts its logged actions.
+const POPULARITY_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
+
 impl Registry {
+    /// Actions logged on each repository in the last 30 days (pulls, pushes,
+    /// tag changes …): the `popularity` of repository listings.
+    pub async fn repository_popularity(&self, repo_ids: &[i64]) -> Result<std::collections::HashMap<i64, i64>, Error> {
+        let (ids, since) = (repo_ids.to_vec(), crate::now_ms() - POPULARITY_WINDOW_MS);
+        Ok(self
+            .db()
+            .read(move |c| Ok(crate::db::queries::logs::action_counts(c, &ids, since)?))
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// Creates a repository for `caller`, who must be allowed to create in
     /// the namespace. A creator who is not the namespace owner (a member of
     /// an organization's creator team, say) gets a direct admin grant.

@@ -12,7 +12,7 @@ use tokio::fs;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{blob_key, upload_key, BlobStore, ByteStream, StorageError};
+use super::{blob_key, object_key, upload_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
 
 const IO_CHUNK: usize = 1 << 20;
@@ -252,6 +252,41 @@ impl BlobStore for FsStore {
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
         match fs::remove_file(self.blob_path(digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        let target = self.root.join(object_key(key)?);
+        let parent = target
+            .parent()
+            .ok_or_else(|| StorageError::Backend("object path has no parent".into()))?
+            .to_owned();
+        // Written aside and renamed into place, so readers never see half.
+        let scratch = self.upload_path(&format!("object-{}", uuid::Uuid::new_v4()));
+        let written = async {
+            let mut file = fs::File::create(&scratch).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &body).await?;
+            file.sync_all().await?;
+            fs::create_dir_all(&parent).await?;
+            fs::rename(&scratch, &target).await?;
+            sync_dir(&parent).await
+        }
+        .await;
+        if written.is_err() {
+            let _ = fs::remove_file(&scratch).await;
+        }
+        Ok(written?)
+    }
+
+    async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError> {
+        let (file, size) = open_std(self.root.join(object_key(key)?)).await?;
+        Ok(stream_file(file, 0, size))
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.root.join(object_key(key)?)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }

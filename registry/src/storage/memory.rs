@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::{BlobStore, ByteStream, StorageError};
+use super::{object_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
 
 #[derive(Default)]
@@ -99,6 +99,24 @@ impl BlobStore for MemoryStore {
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
         self.lock().blobs.remove(&digest.to_string());
+        Ok(())
+    }
+
+    async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        let key = format!("object:{}", object_key(key)?);
+        self.lock().blobs.insert(key, body);
+        Ok(())
+    }
+
+    async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError> {
+        let key = format!("object:{}", object_key(key)?);
+        let body = self.lock().blobs.get(&key).cloned().ok_or(StorageError::NotFound)?;
+        Ok(once(body))
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), StorageError> {
+        let key = format!("object:{}", object_key(key)?);
+        self.lock().blobs.remove(&key);
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //! business, not the store's.
 //!
 //! Layout shared by the file-system and S3 backends (below their root/prefix):
-//! `sha256/<first 2 hex>/<hex>` for a blob, `uploads/<id>` for upload bytes.
+//! `sha256/<first 2 hex>/<hex>` for a blob, `uploads/<id>` for upload bytes;
+//! named objects (exported logs) at keys outside both, see [`object_key`].
 
 mod fs;
 mod memory;
@@ -71,6 +72,17 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; absent blobs are not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError>;
 
+    /// Stores a named object outside the blob and upload space (exported
+    /// logs), replacing an earlier one; readers see all of it or nothing.
+    /// `key` must pass [`object_key`].
+    async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError>;
+
+    /// Reads a named object written by [`BlobStore::put_object`].
+    async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError>;
+
+    /// Removes a named object; absent objects are not an error.
+    async fn delete_object(&self, key: &str) -> Result<(), StorageError>;
+
     /// Checks that the backend answers.
     async fn health(&self) -> Result<(), StorageError>;
 }
@@ -84,4 +96,23 @@ pub fn blob_key(digest: &Digest) -> String {
 /// The relative key of an upload in the shared layout.
 pub fn upload_key(id: &str) -> String {
     format!("uploads/{id}")
+}
+
+/// Checks the key of a named object: `/`-separated segments of letters,
+/// digits, `-`, `_` and `.` (not `.` or `..`), outside the blob (`sha256/`)
+/// and upload (`uploads/`) areas, so no key can reach content-addressed data.
+pub fn object_key(key: &str) -> Result<&str, StorageError> {
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let first = key.split('/').next().unwrap_or_default();
+    if key.split('/').all(segment_ok) && !matches!(first, "sha256" | "sha512" | "uploads") {
+        Ok(key)
+    } else {
+        Err(StorageError::Backend(format!("invalid object key {key:?}")))
+    }
 }

@@ -26,7 +26,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{Certificate, ClientOptions, GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 
-use super::{blob_key, upload_key, BlobStore, ByteStream, StorageError};
+use super::{blob_key, object_key, upload_key, BlobStore, ByteStream, StorageError};
 use crate::oci::Digest;
 
 /// Size of a multipart part (S3 wants at least 5 MiB for all but the last);
@@ -523,6 +523,25 @@ impl BlobStore for S3Store {
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
         match self.store.delete(&self.blob_path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        let path = self.path(object_key(key)?);
+        self.store.put(&path, PutPayload::from(body)).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError> {
+        let path = self.path(object_key(key)?);
+        let result = self.reader.get(&path).await.map_err(backend)?;
+        Ok(result.into_stream().map_err(io_error).boxed())
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&self.path(object_key(key)?)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend(e)),
         }

@@ -1,5 +1,5 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
-//! quota backfill, notification delivery and usage-log pruning. `serve`
+//! quota backfill, notification delivery, usage-log pruning and export. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
@@ -70,6 +70,13 @@ pub fn spawn(registry: &Registry, loops: Loops) {
         ));
     }
     actix_web::rt::spawn(prune_logs_forever(registry.clone(), loops.log_max_age_s));
+    let exports = &registry.settings().log_export;
+    if exports.enabled && exports.poll_every_s > 0 {
+        actix_web::rt::spawn(export_logs_forever(
+            registry.clone(),
+            Duration::from_secs(exports.poll_every_s),
+        ));
+    }
     if let Some(every) = loops.gc_every_s {
         actix_web::rt::spawn(collect_garbage_forever(registry.clone(), Duration::from_secs(every)));
     }
@@ -85,6 +92,24 @@ async fn prune_logs_forever(registry: Registry, max_age_s: u64) {
             Err(e) => tracing::warn!(error = %e, "pruning usage logs failed"),
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+/// Writes requested usage-log exports, tells their requesters and deletes
+/// exports whose link expired (`EXPORT_ACTION_LOGS_WORKER_POLL_PERIOD`).
+async fn export_logs_forever(registry: Registry, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.run_log_exports_once().await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                exported = r.exported,
+                failed = r.failed,
+                removed = r.removed,
+                "usage log exports"
+            ),
+            Err(e) => tracing::warn!(error = %e, "usage log export pass failed"),
+        }
     }
 }
 

@@ -39,29 +39,35 @@ struct Pushed {
 }
 
 async fn pull_fully(q: &Quotas, repo: &str, tag: &str, want: &Pushed, seed: u64) {
-    let res = q
-        .v2
-        .get(q.url(&format!("/v2/{repo}/manifests/{tag}")))
-        .header("Accept", OCI_MANIFEST)
-        .send()
-        .await
-        .expect("request");
+    let res =
+        q.v2.get(q.url(&format!("/v2/{repo}/manifests/{tag}")))
+            .header("Accept", OCI_MANIFEST)
+            .send()
+            .await
+            .expect("request");
     assert_eq!(res.status(), StatusCode::OK, "seed {seed}: pulling {repo}:{tag}");
     let body = res.bytes().await.expect("manifest body");
-    assert_eq!(sha256(&body), want.manifest, "seed {seed}: {repo}:{tag} names its manifest");
+    assert_eq!(
+        sha256(&body),
+        want.manifest,
+        "seed {seed}: {repo}:{tag} names its manifest"
+    );
     let manifest: Value = serde_json::from_slice(&body).expect("manifest JSON");
     let mut digests = vec![manifest["config"]["digest"].as_str().expect("config").to_owned()];
     for layer in manifest["layers"].as_array().expect("layers") {
         digests.push(layer["digest"].as_str().expect("layer digest").to_owned());
     }
     for digest in digests {
-        let res = q
-            .v2
-            .get(q.url(&format!("/v2/{repo}/blobs/{digest}")))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(res.status(), StatusCode::OK, "seed {seed}: blob {digest} of {repo}:{tag}");
+        let res =
+            q.v2.get(q.url(&format!("/v2/{repo}/blobs/{digest}")))
+                .send()
+                .await
+                .expect("request");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "seed {seed}: blob {digest} of {repo}:{tag}"
+        );
         let bytes = res.bytes().await.expect("blob body");
         assert_eq!(sha256(&bytes), digest, "seed {seed}: blob {digest} is intact");
     }
@@ -100,12 +106,11 @@ async fn random_pushes_deletes_and_passes_never_lose_live_content() {
             let Some(key) = live.keys().nth(rng.below(live.len().max(1))).copied() else {
                 continue;
             };
-            let res = q
-                .v2
-                .delete(q.url(&format!("/v2/{}/manifests/{}", key.0, key.1)))
-                .send()
-                .await
-                .expect("request");
+            let res =
+                q.v2.delete(q.url(&format!("/v2/{}/manifests/{}", key.0, key.1)))
+                    .send()
+                    .await
+                    .expect("request");
             assert_eq!(res.status(), StatusCode::ACCEPTED, "seed {seed}: deleting {key:?}");
             live.remove(&key);
         } else {
@@ -120,7 +125,10 @@ async fn random_pushes_deletes_and_passes_never_lose_live_content() {
             for digest in &ever {
                 let copies = q.fx.app.stored_copies(digest).await;
                 let expected = usize::from(wanted.contains_key(digest));
-                assert_eq!(copies, expected, "seed {seed}: stored copies of {digest} after step {step}");
+                assert_eq!(
+                    copies, expected,
+                    "seed {seed}: stored copies of {digest} after step {step}"
+                );
             }
             assert_eq!(
                 q.org_usage().await,

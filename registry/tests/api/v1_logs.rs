@@ -11,7 +11,7 @@ use crate::helpers::{image_manifest, random_bytes, sha256, RepoFixture, OCI_CONF
 const DAY_MS: i64 = 86_400_000;
 
 /// A /v2 client logging in with Basic `$oauthtoken` and an access token.
-fn v2_client(token: &str) -> Client {
+pub(crate) fn v2_client(token: &str) -> Client {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("$oauthtoken:{token}"));
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -22,7 +22,7 @@ fn v2_client(token: &str) -> Client {
 }
 
 /// Pushes a small image under `repo:tag` over /v2; returns its digest.
-async fn push(fx: &RepoFixture, client: &Client, repo: &str, tag: &str) -> String {
+pub(crate) async fn push(fx: &RepoFixture, client: &Client, repo: &str, tag: &str) -> String {
     let config = serde_json::to_vec(&json!({"os": "linux", "nonce": hex::encode(random_bytes(8))})).expect("config");
     let layer = random_bytes(256);
     for blob in [&config, &layer] {
@@ -48,7 +48,7 @@ async fn push(fx: &RepoFixture, client: &Client, repo: &str, tag: &str) -> Strin
     sha256(&manifest)
 }
 
-async fn pull(fx: &RepoFixture, client: &Client, repo: &str, reference: &str) {
+pub(crate) async fn pull(fx: &RepoFixture, client: &Client, repo: &str, reference: &str) {
     let res = client
         .get(fx.app.url(&format!("/v2/{repo}/manifests/{reference}")))
         .header("Accept", OCI_MANIFEST)
@@ -59,7 +59,7 @@ async fn pull(fx: &RepoFixture, client: &Client, repo: &str, reference: &str) {
 }
 
 /// Every entry of a log listing (all pages), after the writer caught up.
-async fn logs(fx: &RepoFixture, path: &str, token: &str) -> Vec<Value> {
+pub(crate) async fn logs(fx: &RepoFixture, path: &str, token: &str) -> Vec<Value> {
     fx.app.server.flush_logs().await;
     let mut all = Vec::new();
     let mut next: Option<String> = None;
@@ -78,11 +78,11 @@ async fn logs(fx: &RepoFixture, path: &str, token: &str) -> Vec<Value> {
     }
 }
 
-fn of_kind<'a>(logs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn of_kind<'a>(logs: &'a [Value], kind: &str) -> Vec<&'a Value> {
     logs.iter().filter(|l| l["kind"] == kind).collect()
 }
 
-fn performer(l: &Value) -> &str {
+pub(crate) fn performer(l: &Value) -> &str {
     l["performer"]["name"].as_str().unwrap_or("")
 }
 

@@ -323,3 +323,42 @@ async fn concurrent_creations_of_one_name_make_one_repository() {
     let (_, list) = f.call("GET", "/repository?namespace=alice", Some(&alice), None).await;
     assert_eq!(names(&list), ["alice/race"]);
 }
+
+#[actix_web::test]
+async fn popularity_counts_the_actions_logged_on_each_repository() {
+    let q = crate::quota::Quotas::with_config("").await;
+    let layer = crate::helpers::random_bytes(500);
+    q.push_ok("acme/hot", "v1", &[&layer]).await;
+    q.push_ok("acme/cold", "v1", &[&layer]).await;
+    for _ in 0..3 {
+        let res =
+            q.v2.get(q.url("/v2/acme/hot/manifests/v1"))
+                .header("Accept", crate::helpers::OCI_MANIFEST)
+                .send()
+                .await
+                .expect("request");
+        assert_eq!(res.status(), 200);
+    }
+    q.fx.app.server.flush_logs().await;
+    let (status, body) =
+        q.fx.call(
+            "GET",
+            "/repository?namespace=acme&popularity=true",
+            Some(&q.owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let popularity = |name: &str| {
+        body["repositories"]
+            .as_array()
+            .expect("repositories")
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["popularity"].as_f64())
+            .expect("popularity")
+    };
+    // A push (and the repository's creation) for both; three pulls more for one.
+    assert!(popularity("cold") >= 1.0, "{body}");
+    assert_eq!(popularity("hot"), popularity("cold") + 3.0, "{body}");
+}

@@ -30,6 +30,10 @@ CREATE TABLE logexport (
     expires_ms BIGINT,
     attempts INTEGER NOT NULL DEFAULT 0,
     available_after_ms BIGINT NOT NULL,
-    created_ms BIGINT NOT NULL
+    created_ms BIGINT NOT NULL,
+    -- scheme://host the download link points at.
+    link_base TEXT NOT NULL DEFAULT '',
+    -- While a worker holds the export: other workers skip it until then.
+    processing_expires_ms BIGINT
 );
 CREATE INDEX logexport_status ON logexport (status, available_after_ms);

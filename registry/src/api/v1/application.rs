@@ -54,7 +54,20 @@ struct AdminOrg {
 impl AdminOrg {
     /// Logs `kind` about `app` in the organization, performed by the caller.
     fn log(&self, state: &AppState, kind: &'static str, req: &HttpRequest, app: &Application) {
-        let metadata = json!({"application_name": app.name, "client_id": app.client_id});
+        self.log_with(state, kind, req, app, json!({}));
+    }
+
+    /// Like [`AdminOrg::log`], with more metadata.
+    fn log_with(
+        &self,
+        state: &AppState,
+        kind: &'static str,
+        req: &HttpRequest,
+        app: &Application,
+        mut metadata: Value,
+    ) {
+        metadata["application_name"] = json!(app.name);
+        metadata["client_id"] = json!(app.client_id);
         let entry = action(kind, &self.caller, req).account(self.org.id).metadata(metadata);
         state.registry.log_action(entry);
     }
@@ -213,10 +226,12 @@ async fn delete_application(
 async fn reset_client_secret(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let app = admin.application(&state, &path.1).await?;
     let app = state.registry.reset_client_secret(&app).await?;
+    admin.log(&state, "reset_application_client_secret", &req, &app);
     Ok(HttpResponse::Ok().json(app_view(&app, &admin.org)))
 }
 
@@ -241,6 +256,7 @@ struct NewToken {
 async fn create_token(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
@@ -258,6 +274,15 @@ async fn create_token(
         .mint_application_token(&app, &admin.org, &admin.user, &admin.caller.scopes, &new)
         .await?;
     let mut view = token_view(&token);
+    let metadata = json!({
+        "application": app.name,
+        "assigned_user": admin.user.username,
+        "assigning_user": admin.user.username,
+        "token_name": body.name,
+        "scope": body.scope,
+        "token_uuid": token.uuid,
+    });
+    admin.log_with(&state, "oauth_token_assigned", &req, &app, metadata);
     view["token"] = json!(secret);
     Ok(HttpResponse::Ok().json(view))
 }
@@ -265,10 +290,12 @@ async fn create_token(
 async fn delete_token(
     state: web::Data<AppState>,
     admin: AdminOrg,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let app = admin.application(&state, &path.1).await?;
     state.registry.revoke_application_token(&app, &path.2).await?;
+    admin.log_with(&state, "oauth_token_revoked", &req, &app, json!({"token_uuid": path.2}));
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,11 +7,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::logs::action;
 use super::team::{admin_of, member_view, team_of};
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
-use crate::service::{InviteContext, InvitePolicy, PendingInvite, Team};
+use crate::service::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, Team};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// `scheme://host` of the registry as clients reach it: `SERVER_HOSTNAME`
 /// when configured, else the host of this request.
-fn link_base(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn link_base(req: &HttpRequest, state: &AppState) -> String {
     let info = req.connection_info();
     let host = state.server_hostname.clone().unwrap_or_else(|| info.host().to_owned());
     let scheme = state.url_scheme.clone().unwrap_or_else(|| info.scheme().to_owned());
@@ -104,30 +105,64 @@ async fn invite_email(
 async fn delete_email_invite(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, org) = admin_of(&state, &caller, &path.0).await?;
     let team = team_of(&state, &org, &path.1).await?;
     state.registry.delete_email_invite(&team, &path.2).await?;
+    let entry = action("org_delete_team_member_invite", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"email": path.2, "team": team.name}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Logs an answer to an invitation in the organization's logs.
+fn log_answer(
+    state: &AppState,
+    (caller, req): (&ApiCaller, &HttpRequest),
+    kind: &'static str,
+    user: &Account,
+    t: &JoinedTeam,
+) {
+    let metadata = json!({"member": user.username, "inviter": t.inviter, "team": t.team});
+    let entry = action(kind, caller, req).account_named(&t.org).metadata(metadata);
+    state.registry.log_action(entry);
 }
 
 async fn accept_invite(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
     let joined = state.registry.accept_team_invite(user, &code).await?;
+    log_answer(
+        &state,
+        (&caller, &req),
+        "org_team_member_invite_accepted",
+        user,
+        &joined,
+    );
     Ok(HttpResponse::Ok().json(json!({"org": joined.org, "team": joined.team})))
 }
 
 async fn decline_invite(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
-    state.registry.decline_team_invite(user, &code).await?;
+    let declined = state.registry.decline_team_invite(user, &code).await?;
+    log_answer(
+        &state,
+        (&caller, &req),
+        "org_team_member_invite_declined",
+        user,
+        &declined,
+    );
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,10 +1,11 @@
 //! `/api/v1/repository/{repo}/manifest/{digest}/labels` (quay-api.md §1.9).
 //! Reading needs read on the repository, adding and deleting write.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::repo_action;
 use super::repository::access;
 use super::{ApiCaller, ApiError};
 use crate::service::{LabelRow, NewLabel, Role};
@@ -73,9 +74,25 @@ async fn list_labels(
     Ok(HttpResponse::Ok().json(json!({ "labels": labels })))
 }
 
+/// Logs `kind` about the label with Quay's metadata.
+fn log_label(
+    state: &AppState,
+    (caller, req): (&ApiCaller, &HttpRequest),
+    kind: &'static str,
+    repo: &crate::service::repositories::RepositoryView,
+    digest: &str,
+    l: &LabelRow,
+) {
+    let metadata = json!({"id": l.uuid, "key": l.key, "value": l.value, "manifest_digest": digest});
+    state
+        .registry
+        .log_action(repo_action(kind, caller, req, repo, metadata));
+}
+
 async fn add_label(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<ManifestPath>,
     body: web::Json<LabelBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -87,6 +104,14 @@ async fn add_label(
         media_type: body.media_type,
     };
     let label = state.registry.add_manifest_label(&repo, &path.digest, new).await?;
+    log_label(
+        &state,
+        (&caller, &req),
+        "manifest_label_add",
+        &repo,
+        &path.digest,
+        &label,
+    );
     let location = format!(
         "/api/v1/repository/{}/manifest/{}/labels/{}",
         path.repo, path.digest, label.uuid
@@ -112,12 +137,21 @@ async fn get_label(
 async fn delete_label(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<LabelPath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
-    state
+    let label = state
         .registry
         .delete_manifest_label(&repo, &path.digest, &path.labelid)
         .await?;
+    log_label(
+        &state,
+        (&caller, &req),
+        "manifest_label_delete",
+        &repo,
+        &path.digest,
+        &label,
+    );
     Ok(HttpResponse::NoContent().finish())
 }

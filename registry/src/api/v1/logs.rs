@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Deserialize)]
-struct LogParams {
+pub(super) struct LogParams {
     starttime: Option<String>,
     endtime: Option<String>,
     performer: Option<String>,
@@ -38,14 +38,14 @@ struct LogParams {
 }
 
 /// Which rows the caller asks for, before the scope is added.
-struct Range {
-    start_ms: i64,
-    end_ms: i64,
+pub(super) struct Range {
+    pub(super) start_ms: i64,
+    pub(super) end_ms: i64,
 }
 
 /// Quay's `MM/DD/YYYY` (UTC) bounds: the end day is inclusive; a missing
 /// or unreadable start is 24 hours ago and a missing end is now, plus a day.
-fn range(p: &LogParams) -> Result<Range, ApiError> {
+pub(super) fn range(p: &LogParams) -> Result<Range, ApiError> {
     let now = Utc::now().timestamp_millis();
     let start_ms = parse_day(p.starttime.as_deref()).unwrap_or(now - DAY_MS);
     let end_ms = parse_day(p.endtime.as_deref()).unwrap_or(now) + DAY_MS;
@@ -71,7 +71,7 @@ fn query(range: &Range, p: &LogParams, account_id: Option<i64>, repository_id: O
     }
 }
 
-async fn repo_scope(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<(i64, i64), ApiError> {
+pub(super) async fn repo_scope(state: &AppState, caller: &ApiCaller, raw: &str) -> Result<(i64, i64), ApiError> {
     let granted = access(state, caller, raw, Role::Admin).await?;
     Ok((granted.repo.namespace_id, granted.repo.id))
 }
@@ -187,7 +187,7 @@ async fn aggregate_response(state: &AppState, q: LogQuery) -> Result<HttpRespons
 }
 
 /// Quay's LogEntry view; superuser listings also name the namespace.
-fn log_view(l: &LoggedAction, include_namespace: bool) -> Value {
+pub(super) fn log_view(l: &LoggedAction, include_namespace: bool) -> Value {
     let metadata: Value = serde_json::from_str(&l.row.metadata_json).unwrap_or_else(|_| json!({}));
     let mut v = json!({
         "kind": l.row.kind,

@@ -7,6 +7,7 @@ pub mod error;
 mod invite;
 mod label;
 mod logs;
+pub mod logs_export;
 mod manifest;
 mod notification;
 mod organization;
@@ -33,6 +34,7 @@ pub use session::BrowserPolicy;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     session::configure_root(cfg);
     notification::configure_root(cfg);
+    logs_export::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -46,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(quota::configure)
             .configure(label::configure)
             .configure(logs::configure)
+            .configure(logs_export::configure)
             .configure(notification::configure)
             .configure(apptoken::configure)
             .configure(starred::configure)

@@ -2,10 +2,11 @@
 //! authorized emails (quay-api.md §1.11). Notifications and authorized
 //! emails need admin on the repository; the inbox is the caller's own.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::logs::repo_action;
 use super::repository::access;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
@@ -81,9 +82,24 @@ fn notification_view(n: &Notification) -> Value {
     })
 }
 
+/// Logs `kind` about the notification with Quay's metadata.
+fn log_notification(
+    state: &AppState,
+    (caller, req): (&ApiCaller, &HttpRequest),
+    kind: &'static str,
+    repo: &crate::service::repositories::RepositoryView,
+    n: &Notification,
+) {
+    let metadata = json!({"event": n.event, "method": n.method, "notification_id": n.uuid});
+    state
+        .registry
+        .log_action(repo_action(kind, caller, req, repo, metadata));
+}
+
 async fn create_notification(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<RepoPath>,
     body: web::Json<NewNotificationBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -97,6 +113,7 @@ async fn create_notification(
         title: b.title.filter(|t| !t.trim().is_empty()),
     };
     let created = state.registry.create_notification(&repo, new).await?;
+    log_notification(&state, (&caller, &req), "add_repo_notification", &repo, &created);
     Ok(HttpResponse::Created().json(notification_view(&created)))
 }
 
@@ -124,20 +141,26 @@ async fn get_notification(
 async fn delete_notification(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<NotificationPath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let n = state.registry.notification(&repo, &path.uuid).await?;
     state.registry.delete_notification(&repo, &path.uuid).await?;
+    log_notification(&state, (&caller, &req), "delete_repo_notification", &repo, &n);
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn reset_notification(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<NotificationPath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = access(&state, &caller, &path.repo, Role::Admin).await?.repo;
+    let n = state.registry.notification(&repo, &path.uuid).await?;
     state.registry.reset_notification(&repo, &path.uuid).await?;
+    log_notification(&state, (&caller, &req), "reset_repo_notification", &repo, &n);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -30,11 +30,16 @@ struct NewOrg {
 async fn create_org(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     body: web::Json<NewOrg>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
     let email = body.email.as_deref().or(body.contact_email.as_deref());
-    state.registry.create_organization(user, &body.name, email).await?;
+    let org = state.registry.create_organization(user, &body.name, email).await?;
+    let entry = action("org_create", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"namespace": org.username, "email": org.email}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::Created().json("Created"))
 }
 
@@ -90,6 +95,7 @@ async fn get_org(
 async fn delete_org(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("org:admin")?;
@@ -99,6 +105,10 @@ async fn delete_org(
     }
     caller.fresh_login()?;
     state.registry.delete_namespace(&org).await?;
+    let entry = action("org_delete", &caller, &req)
+        .account(org.id)
+        .metadata(json!({"namespace": org.username}));
+    state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
 }
 

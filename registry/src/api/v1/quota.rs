@@ -15,6 +15,13 @@ use crate::db::models::Account;
 use crate::service::quota::{human_size, parse_size, Quota, QuotaLimit, QuotaReport};
 use crate::state::AppState;
 
+mod namespace;
+
+use namespace::{
+    get_user_limit, get_user_quota, list_user_limits, list_user_quota, registry_size, su_create_quota, su_delete_quota,
+    su_get_quota, su_list_quota, su_update_quota,
+};
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/organization/{org}/quota")
@@ -58,7 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// 404 unless `FEATURE_QUOTA_MANAGEMENT` is on.
-fn enabled(state: &AppState) -> Result<(), ApiError> {
+pub(super) fn enabled(state: &AppState) -> Result<(), ApiError> {
     if state.registry.quota_policy().enabled {
         Ok(())
     } else {
@@ -122,7 +129,7 @@ fn id(text: &str) -> Result<i64, ApiError> {
 }
 
 #[derive(Deserialize)]
-struct QuotaBody {
+pub(super) struct QuotaBody {
     limit_bytes: Option<serde_json::Number>,
     limit: Option<String>,
 }
@@ -196,21 +203,21 @@ async fn list_org_quota(
     list_quota(&state, org.id).await
 }
 
-async fn list_quota(state: &AppState, namespace_id: i64) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list_quota(state: &AppState, namespace_id: i64) -> Result<HttpResponse, ApiError> {
     let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
     let quotas = state.registry.namespace_quotas(namespace_id).await?;
     let views: Vec<Value> = quotas.iter().map(|q| quota_view(q, default_exists)).collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
-async fn get_quota(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
+pub(super) async fn get_quota(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
     let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
     let quota = state.registry.namespace_quota(namespace_id, id(quota_id)?).await?;
     Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
 }
 
 /// Who changes a quota, for the usage log.
-type By<'a> = (&'a ApiCaller, &'a HttpRequest);
+pub(super) type By<'a> = (&'a ApiCaller, &'a HttpRequest);
 
 /// Logs a quota change with Quay's `org_*_quota` kinds and metadata.
 fn log_quota(state: &AppState, by: By<'_>, kind: &'static str, namespace: &Account, bytes: Option<i64>) {
@@ -223,7 +230,17 @@ fn log_quota(state: &AppState, by: By<'_>, kind: &'static str, namespace: &Accou
     state.registry.log_action(entry);
 }
 
-async fn create_quota(
+/// Logs a limit change with Quay's `org_*_quota_limit` kinds and metadata.
+fn log_limit(state: &AppState, by: By<'_>, kind: &'static str, namespace: &Account, limit: Value) {
+    let mut metadata = json!({"namespace": namespace.username});
+    if let (Some(m), Value::Object(l)) = (metadata.as_object_mut(), limit) {
+        m.extend(l);
+    }
+    let entry = action(kind, by.0, by.1).account(namespace.id).metadata(metadata);
+    state.registry.log_action(entry);
+}
+
+pub(super) async fn create_quota(
     state: &AppState,
     by: By<'_>,
     namespace: &Account,
@@ -238,7 +255,7 @@ async fn create_quota(
     Ok(HttpResponse::Created().json("Created"))
 }
 
-async fn update_quota(
+pub(super) async fn update_quota(
     state: &AppState,
     by: By<'_>,
     namespace: &Account,
@@ -254,7 +271,7 @@ async fn update_quota(
     Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
 }
 
-async fn delete_quota(
+pub(super) async fn delete_quota(
     state: &AppState,
     by: By<'_>,
     namespace: &Account,
@@ -315,13 +332,13 @@ async fn list_org_limits(
     list_limits(&state, org.id, &path.1).await
 }
 
-async fn list_limits(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list_limits(state: &AppState, namespace_id: i64, quota_id: &str) -> Result<HttpResponse, ApiError> {
     let quota = state.registry.namespace_quota(namespace_id, id(quota_id)?).await?;
     let views: Vec<Value> = quota.limits.iter().map(limit_view).collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
-async fn get_limit(
+pub(super) async fn get_limit(
     state: &AppState,
     namespace_id: i64,
     quota_id: &str,
@@ -337,6 +354,7 @@ async fn get_limit(
 async fn create_org_limit(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Json<LimitBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -344,10 +362,13 @@ async fn create_org_limit(
     let (Some(kind), Some(percent)) = (&body.kind, body.threshold_percent) else {
         return Err(ApiError::invalid_request("type and threshold_percent are required"));
     };
+    let quota_id = id(&path.1)?;
     state
         .registry
-        .create_quota_limit(org.id, id(&path.1)?, kind, percent)
+        .create_quota_limit(org.id, quota_id, kind, percent)
         .await?;
+    let limit = json!({"quota_id": quota_id, "type": kind, "threshold_percent": percent});
+    log_limit(&state, (&caller, &req), "org_create_quota_limit", &org, limit);
     Ok(HttpResponse::Created().json("Created"))
 }
 
@@ -363,150 +384,48 @@ async fn get_org_limit(
 async fn update_org_limit(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     body: web::Json<LimitBody>,
 ) -> Result<HttpResponse, ApiError> {
     let org = managed_org(&state, &caller, &path.0).await?;
     let default_exists = state.registry.quota_policy().default_reject_bytes > 0;
+    let (quota_id, limit_id) = (id(&path.1)?, id(&path.2)?);
+    let before = state.registry.quota_limit(org.id, quota_id, limit_id).await?;
     let quota = state
         .registry
-        .update_quota_limit(
-            org.id,
-            id(&path.1)?,
-            id(&path.2)?,
-            body.kind.as_deref(),
-            body.threshold_percent,
-        )
+        .update_quota_limit(org.id, quota_id, limit_id, body.kind.as_deref(), body.threshold_percent)
         .await?;
+    if let Some(after) = quota.limits.iter().find(|l| l.id == limit_id) {
+        let limit = json!({
+            "quota_id": quota_id,
+            "limit_id": limit_id,
+            "type": after.kind,
+            "threshold_percent": after.percent,
+            "previous_type": before.kind,
+            "previous_threshold_percent": before.percent,
+        });
+        log_limit(&state, (&caller, &req), "org_change_quota_limit", &org, limit);
+    }
     Ok(HttpResponse::Ok().json(quota_view(&quota, default_exists)))
 }
 
 async fn delete_org_limit(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let org = managed_org(&state, &caller, &path.0).await?;
-    state
-        .registry
-        .delete_quota_limit(org.id, id(&path.1)?, id(&path.2)?)
-        .await?;
+    let (quota_id, limit_id) = (id(&path.1)?, id(&path.2)?);
+    let gone = state.registry.quota_limit(org.id, quota_id, limit_id).await?;
+    state.registry.delete_quota_limit(org.id, quota_id, limit_id).await?;
+    let limit = json!({
+        "quota_id": quota_id,
+        "limit_id": limit_id,
+        "type": gone.kind,
+        "threshold_percent": gone.percent,
+    });
+    log_limit(&state, (&caller, &req), "org_delete_quota_limit", &org, limit);
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The signed-in user, who may read their own quotas.
-fn own(state: &AppState, caller: &ApiCaller) -> Result<Account, ApiError> {
-    enabled(state)?;
-    Ok(caller.user_with("user:admin")?.clone())
-}
-
-async fn list_user_quota(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
-    let user = own(&state, &caller)?;
-    list_quota(&state, user.id).await
-}
-
-async fn get_user_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let user = own(&state, &caller)?;
-    get_quota(&state, user.id, &path).await
-}
-
-async fn list_user_limits(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let user = own(&state, &caller)?;
-    list_limits(&state, user.id, &path).await
-}
-
-async fn get_user_limit(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let user = own(&state, &caller)?;
-    get_limit(&state, user.id, &path.0, &path.1).await
-}
-
-/// `GET /superuser/registrysize/`: the bytes of every distinct blob stored.
-async fn registry_size(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    caller.superuser(&state)?;
-    let size = state.registry.registry_size().await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "size_bytes": size,
-        "last_ran": crate::now_ms() / 1000,
-        "running": false,
-        "queued": false,
-    })))
-}
-
-/// The user (`users`) or organization (`organization`) a superuser manages.
-async fn su_namespace(state: &AppState, caller: &ApiCaller, kind: &str, name: &str) -> Result<Account, ApiError> {
-    enabled(state)?;
-    caller.superuser(state)?;
-    let want_org = match kind {
-        "users" => false,
-        "organization" => true,
-        _ => return Err(ApiError::not_found("Not Found")),
-    };
-    match state.registry.account(name).await? {
-        Some(a) if a.organization == want_org && !a.robot && a.enabled => Ok(a),
-        _ if want_org => Err(ApiError::not_found("Organization not found")),
-        _ => Err(ApiError::not_found("User not found")),
-    }
-}
-
-async fn su_list_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
-    list_quota(&state, ns.id).await
-}
-
-async fn su_create_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    body: web::Json<QuotaBody>,
-) -> Result<HttpResponse, ApiError> {
-    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
-    create_quota(&state, (&caller, &req), &ns, &body).await
-}
-
-async fn su_get_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
-    get_quota(&state, ns.id, &path.2).await
-}
-
-async fn su_update_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-    body: web::Json<QuotaBody>,
-) -> Result<HttpResponse, ApiError> {
-    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
-    update_quota(&state, (&caller, &req), &ns, &path.2, &body).await
-}
-
-async fn su_delete_quota(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<(String, String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let ns = su_namespace(&state, &caller, &path.0, &path.1).await?;
-    delete_quota(&state, (&caller, &req), &ns, &path.2).await
 }

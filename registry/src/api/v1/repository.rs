@@ -199,6 +199,13 @@ async fn list_repos(
         .iter()
         .map(|r| listed_view(r, query.last_modified, popularity, signed_in))
         .collect();
+    if popularity {
+        let repo_ids: Vec<i64> = page.items.iter().map(|r| r.repo.id).collect();
+        let counts = state.registry.repository_popularity(&repo_ids).await?;
+        for (view, r) in repositories.iter_mut().zip(&page.items) {
+            view["popularity"] = json!(counts.get(&r.repo.id).copied().unwrap_or(0) as f64);
+        }
+    }
     if state.registry.quota_policy().enabled {
         let repo_ids: Vec<i64> = page.items.iter().map(|r| r.repo.id).collect();
         let mut namespace_ids: Vec<i64> = page.items.iter().map(|r| r.repo.namespace_id).collect();
@@ -234,8 +241,7 @@ fn listed_view(r: &ListedRepository, last_modified: bool, popularity: bool, sign
         v["last_modified"] = json!(r.last_modified_s);
     }
     if popularity {
-        // Quay sums the repository's logged actions; no action log or pull
-        // count is kept yet, so every repository is equally popular.
+        // Filled in from the usage logs by `list_repos`.
         v["popularity"] = json!(0.0);
     }
     if signed_in {

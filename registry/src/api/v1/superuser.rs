@@ -1,9 +1,10 @@
 //! `/api/v1/superuser/…`: user and organization management for superusers.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::logs::action;
 use super::organization::find_org;
 use super::views::{avatar, managed_user};
 use super::{ApiCaller, ApiError};
@@ -64,6 +65,22 @@ async fn list_users(
     Ok(HttpResponse::Ok().json(json!({"users": views})))
 }
 
+/// Logs an action of the superuser `me` on `target`'s namespace, with
+/// Quay's `superuser` metadata.
+fn log_by_superuser(
+    state: &AppState,
+    (caller, req): (&ApiCaller, &HttpRequest),
+    kind: &'static str,
+    target: &Account,
+    mut metadata: Value,
+) {
+    if let Some(me) = &caller.user {
+        metadata["superuser"] = json!(me.username);
+    }
+    let entry = action(kind, caller, req).account(target.id).metadata(metadata);
+    state.registry.log_action(entry);
+}
+
 #[derive(Deserialize)]
 struct NewUser {
     username: String,
@@ -74,6 +91,7 @@ struct NewUser {
 async fn create_user(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
@@ -83,6 +101,8 @@ async fn create_user(
         .registry
         .create_user(&body.username, &password, body.email.as_deref())
         .await?;
+    let metadata = json!({"username": user.username, "email": user.email});
+    log_by_superuser(&state, (&caller, &req), "user_create", &user, metadata);
     Ok(HttpResponse::Ok().json(json!({
         "username": user.username,
         "email": user.email,
@@ -127,27 +147,53 @@ fn guard_other_superuser(state: &AppState, caller: &Account, target: &Account) -
 async fn update_user(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<Changes>,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.superuser(&state)?;
     caller.fresh_login()?;
-    let user = find_user(&state, &path).await?;
-    guard_other_superuser(&state, me, &user)?;
+    let before = find_user(&state, &path).await?;
+    guard_other_superuser(&state, me, &before)?;
     let b = body.into_inner();
+    let new_password = b.password.is_some();
     let update = UserUpdate {
         password: b.password,
         email: b.email,
         enabled: b.enabled,
         superuser: b.superuser,
     };
-    let user = state.registry.update_user(&user, update).await?;
+    let user = state.registry.update_user(&before, update).await?;
+    log_user_changes(&state, (&caller, &req), &before, &user, new_password);
     Ok(HttpResponse::Ok().json(managed_user(&user, state.registry.is_superuser(&user))))
+}
+
+/// Logs what a superuser changed on a user, with Quay's kinds.
+fn log_user_changes(
+    state: &AppState,
+    by: (&ApiCaller, &HttpRequest),
+    before: &Account,
+    after: &Account,
+    password: bool,
+) {
+    let name = json!({"username": after.username});
+    if password {
+        log_by_superuser(state, by, "user_change_password", after, name.clone());
+    }
+    if before.email != after.email {
+        let metadata = json!({"username": after.username, "old_email": before.email, "email": after.email});
+        log_by_superuser(state, by, "user_change_email", after, metadata);
+    }
+    if before.enabled != after.enabled {
+        let kind = if after.enabled { "user_enable" } else { "user_disable" };
+        log_by_superuser(state, by, kind, after, name);
+    }
 }
 
 async fn delete_user(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.superuser(&state)?;
@@ -155,6 +201,8 @@ async fn delete_user(
     let user = find_user(&state, &path).await?;
     guard_other_superuser(&state, me, &user)?;
     state.registry.delete_namespace(&user).await?;
+    let metadata = json!({"username": user.username});
+    log_by_superuser(&state, (&caller, &req), "user_delete", &user, metadata);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -183,6 +231,7 @@ struct Rename {
 async fn rename_org(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<Rename>,
 ) -> Result<HttpResponse, ApiError> {
@@ -190,17 +239,22 @@ async fn rename_org(
     caller.fresh_login()?;
     let org = find_org(&state, &path).await?;
     state.registry.rename_organization(&org, &body.name).await?;
+    let metadata = json!({"old_name": org.username, "new_name": body.name});
+    log_by_superuser(&state, (&caller, &req), "org_change_name", &org, metadata);
     Ok(HttpResponse::Ok().json(json!({"name": body.name, "avatar": avatar(&body.name, "org")})))
 }
 
 async fn delete_org(
     state: web::Data<AppState>,
     caller: ApiCaller,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
     caller.fresh_login()?;
     let org = find_org(&state, &path).await?;
     state.registry.delete_namespace(&org).await?;
+    let metadata = json!({"namespace": org.username});
+    log_by_superuser(&state, (&caller, &req), "org_delete", &org, metadata);
     Ok(HttpResponse::NoContent().finish())
 }

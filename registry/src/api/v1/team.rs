@@ -136,6 +136,13 @@ async fn put_team(
         .registry
         .put_team(user, &org, &name, role, body.description.as_deref())
         .await?;
+    if let Some(b) = before.as_ref().filter(|b| b.description != team.description) {
+        let metadata = json!({"team": team.name, "description": team.description, "old_description": b.description});
+        let entry = action("org_set_team_description", &caller, &req)
+            .account(org.id)
+            .metadata(metadata);
+        state.registry.log_action(entry);
+    }
     let kind = match before {
         None => Some("org_create_team"),
         Some(b) if b.role != team.role => Some("org_set_team_role"),

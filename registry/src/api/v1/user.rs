@@ -133,7 +133,9 @@ async fn update_user(
             email: b.email,
             ..UserUpdate::default()
         };
-        user = state.registry.update_user(&user, update).await?;
+        let before = user;
+        user = state.registry.update_user(&before, update).await?;
+        log_own_changes(&state, (&caller, &req), &before, &user, new_password);
     }
     if let Some(seconds) = b.tag_expiration_s {
         user = state.registry.set_tag_expiration(&user, seconds).await?;
@@ -143,7 +145,12 @@ async fn update_user(
         state.registry.log_action(entry);
     }
     if let Some(name) = b.username.filter(|n| *n != user.username) {
+        let old = user.username.clone();
         user = state.registry.rename_user(&user, &name).await?;
+        let entry = action("user_change_name", &caller, &req)
+            .account(user.id)
+            .metadata(json!({"old_username": old, "username": user.username}));
+        state.registry.log_action(entry);
     }
     let mut res = HttpResponse::Ok();
     if new_password && caller.session.is_some() {
@@ -151,6 +158,29 @@ async fn update_user(
         attach_session(&mut res, &policy(&req), &issued);
     }
     Ok(res.json(user_view(&state, &user).await?))
+}
+
+/// Logs a user's change of their own password or email, with Quay's kinds.
+fn log_own_changes(
+    state: &AppState,
+    (caller, req): (&ApiCaller, &HttpRequest),
+    before: &Account,
+    after: &Account,
+    password: bool,
+) {
+    if password {
+        let entry = action("user_change_password", caller, req)
+            .account(after.id)
+            .metadata(json!({"username": after.username}));
+        state.registry.log_action(entry);
+    }
+    if before.email != after.email {
+        let metadata = json!({"username": after.username, "old_email": before.email, "email": after.email});
+        let entry = action("user_change_email", caller, req)
+            .account(after.id)
+            .metadata(metadata);
+        state.registry.log_action(entry);
+    }
 }
 
 /// Deletes the caller's own account (a sensitive action: fresh login).

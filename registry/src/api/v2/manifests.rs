@@ -30,7 +30,7 @@ pub async fn get_manifest(
     let repo = authorized(&state, &caller, &name, Action::Pull).await?;
     let reference = reference(&r)?;
     let m = state.registry.get_manifest(&repo, &reference).await?;
-    if req.method() == actix_web::http::Method::GET {
+    if req.method() == actix_web::http::Method::GET && state.registry.settings().log_pulls {
         state
             .registry
             .log_action(registry_action("pull_repo", &req, &caller, &repo, &reference));
@@ -110,13 +110,25 @@ pub async fn put_manifest(
     Ok(res.finish())
 }
 
+/// Deletes by tag or digest; each tag that ends is logged as `delete_tag`
+/// (with the digest when deleted by digest), as in Quay.
 pub async fn delete_manifest(
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
     let (name, r) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Push).await?;
-    state.registry.delete_manifest(&repo, &reference(&r)?).await?;
+    let reference = reference(&r)?;
+    let ended = state.registry.delete_manifest(&repo, &reference).await?;
+    for tag in ended {
+        let mut entry = registry_action("delete_tag", &req, &caller, &repo, &reference);
+        entry.metadata["tag"] = json!(tag);
+        if let Reference::Digest(d) = &reference {
+            entry.metadata["digest"] = json!(d.to_string());
+        }
+        state.registry.log_action(entry);
+    }
     Ok(HttpResponse::Accepted().finish())
 }

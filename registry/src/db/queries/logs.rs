@@ -120,3 +120,14 @@ pub fn delete_older_than(c: &mut DbConn, before_ms: i64, limit: i64) -> QueryRes
     }
     diesel::delete(logentry3::table.filter(logentry3::id.eq_any(ids))).execute(c)
 }
+
+/// Logged actions per repository since `since_ms`, as (repository id, count).
+pub fn action_counts(c: &mut DbConn, repo_ids: &[i64], since_ms: i64) -> QueryResult<Vec<(i64, i64)>> {
+    let rows: Vec<(Option<i64>, i64)> = logentry3::table
+        .filter(logentry3::repository_id.eq_any(repo_ids.to_vec()))
+        .filter(logentry3::datetime_ms.ge(since_ms))
+        .group_by(logentry3::repository_id)
+        .select((logentry3::repository_id, diesel::dsl::count_star()))
+        .load(c)?;
+    Ok(rows.into_iter().filter_map(|(id, n)| Some((id?, n))).collect())
+}

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod gc;
 pub mod invites;
 pub mod labels;
+pub mod log_exports;
 pub mod logs;
 pub mod manifests;
 pub mod notifications;

@@ -68,21 +68,27 @@ pub fn end(c: &mut DbConn, repo_id: i64, name: &str, now: i64) -> QueryResult<bo
     Ok(true)
 }
 
-/// Ends every alive tag (hidden ones included) that points at the manifest.
-pub fn end_all_for_manifest(c: &mut DbConn, repo_id: i64, manifest_id: i64, now: i64) -> QueryResult<usize> {
-    let alive: Vec<(i64, String)> = tag::table
+/// Ends every alive tag (hidden ones included) that points at the manifest;
+/// returns their names and whether each is hidden.
+pub fn end_all_for_manifest(
+    c: &mut DbConn,
+    repo_id: i64,
+    manifest_id: i64,
+    now: i64,
+) -> QueryResult<Vec<(String, bool)>> {
+    let alive: Vec<(i64, String, bool)> = tag::table
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::manifest_id.eq(manifest_id))
         .filter(alive(now))
-        .select((tag::id, tag::name))
+        .select((tag::id, tag::name, tag::hidden))
         .load(c)?;
-    for (id, name) in &alive {
+    for (id, name, _) in &alive {
         let end = free_end_ms(c, repo_id, name, *id, now)?;
         diesel::update(tag::table.filter(tag::id.eq(id)))
             .set(tag::lifetime_end_ms.eq(end))
             .execute(c)?;
     }
-    Ok(alive.len())
+    Ok(alive.into_iter().map(|(_, name, hidden)| (name, hidden)).collect())
 }
 
 /// Names of alive, listed tags in lexical order, after `last`.

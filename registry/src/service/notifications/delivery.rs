@@ -301,7 +301,7 @@ fn render_template(template: &str, data: &Value) -> Result<Value, String> {
 
 /// POSTs to a user-given URL after the SSRF check, connecting only to the
 /// addresses the check approved.
-async fn post_checked(
+pub(in crate::service) async fn post_checked(
     policy: &NotificationPolicy,
     url: &str,
     body: &Value,
