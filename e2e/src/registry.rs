@@ -161,6 +161,27 @@ impl Registry {
         }
     }
 
+    /// Stops the process the way an orchestrator does (SIGTERM) and waits
+    /// for it to exit; returns whether it exited successfully.
+    pub fn stop_gracefully(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let signalled = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(signalled, "sending SIGTERM to the registry");
+        child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// Starts the process again after [`Registry::stop_gracefully`] or
+    /// [`Registry::kill`], on the same port and storage.
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
     /// Kills the process and starts it again on the same port and storage.
     pub fn restart(&mut self) {
         self.kill();
