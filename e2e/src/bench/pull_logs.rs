@@ -85,6 +85,7 @@ pub async fn compare(bin: &Path, work: &Path, p: &Params, tool: load::Tool) -> R
     Ok(Table {
         ours_name: "ours, pull logging on".into(),
         theirs_name: "ours, pull logging off".into(),
+        ratio_name: "ratio on/off".into(),
         rows: vec![
             row(
                 format!("manifest GET by tag, req/s ({} conns, 2x{secs}s)", super::CONNS),

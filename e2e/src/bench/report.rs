@@ -41,6 +41,8 @@ impl Row {
 pub struct Table {
     pub ours_name: String,
     pub theirs_name: String,
+    /// The ratio column's heading, e.g. `ratio ours/theirs`.
+    pub ratio_name: String,
     pub rows: Vec<Row>,
 }
 
@@ -50,7 +52,7 @@ impl Table {
             "metric".to_string(),
             self.ours_name.clone(),
             self.theirs_name.clone(),
-            "ratio ours/theirs".to_string(),
+            self.ratio_name.clone(),
         ];
         let body = self
             .rows

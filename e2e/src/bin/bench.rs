@@ -611,6 +611,7 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     let table = Table {
         ours_name: sides[0].name.clone(),
         theirs_name: sides[1].name.clone(),
+        ratio_name: "ratio ours/theirs".into(),
         rows,
     };
 
