@@ -83,3 +83,30 @@ pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }
+
+/// How long one shell command or client call of a test may take.
+pub const SHELL_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// `sh -c script` in `dir` with `vars` in the environment (for the
+/// documented `curl` commands the tests run verbatim).
+pub fn sh(dir: &std::path::Path, script: &str, vars: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).current_dir(dir);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    run(&mut cmd, SHELL_TIMEOUT)
+}
+
+/// Runs a `curl` command with [`sh`] and parses its JSON answer.
+pub fn curl_json(dir: &std::path::Path, script: &str, vars: &[(&str, &str)]) -> serde_json::Value {
+    let out = sh(dir, script, vars).ok();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script}\nanswered non-JSON ({e}): {out}"))
+}
+
+/// `skopeo ARGS…` exactly as given.
+pub fn skopeo_with(args: &[&str]) -> Outcome {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(args);
+    run(&mut cmd, SHELL_TIMEOUT)
+}

@@ -5,42 +5,13 @@
 //! `podman login` / `skopeo login` as a user, a robot and `$oauthtoken`,
 //! pushes and pulls, refused logins, and robot credential files.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-use e2e::process::{run, Outcome};
+use e2e::process::{curl_json, sh, skopeo_with as skopeo};
 use e2e::{backend_tests, mkoci, unique_name, Podman, Registry, TestEnv};
-use serde_json::Value;
 
 backend_tests!(users_robots_and_oauth_tokens_log_in_with_real_clients);
 
 const ADMIN: &str = "quayadmin";
 const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
-const TIMEOUT: Duration = Duration::from_secs(180);
-
-/// `sh -c script` in `dir` with `vars` in the environment.
-fn sh(dir: &Path, script: &str, vars: &[(&str, &str)]) -> Outcome {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(dir);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    run(&mut cmd, TIMEOUT)
-}
-
-/// Runs a documented `curl` command and parses its JSON answer.
-fn curl_json(dir: &Path, script: &str, vars: &[(&str, &str)]) -> Value {
-    let out = sh(dir, script, vars).ok();
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script}\nanswered non-JSON ({e}): {out}"))
-}
-
-/// `skopeo ARGS…` with TLS verification off.
-fn skopeo(args: &[&str]) -> Outcome {
-    let mut cmd = Command::new("skopeo");
-    cmd.args(args);
-    run(&mut cmd, TIMEOUT)
-}
 
 fn assert_unauthorized(out: &str, what: &str) {
     let lower = out.to_ascii_lowercase();

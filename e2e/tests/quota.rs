@@ -5,40 +5,14 @@
 //! Warning limit are set, and the next push over 80 % is refused with
 //! "Quota has been exceeded on namespace" while pulls keep working.
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-use e2e::process::{run, Outcome};
+use e2e::process::{curl_json, sh, skopeo_with as skopeo};
 use e2e::{backend_tests, mkoci_sized, Registry, TestEnv};
-use serde_json::Value;
 
 backend_tests!(quotas_follow_quays_documented_sequence);
 
 const ADMIN: &str = "quayadmin";
 const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
-const TIMEOUT: Duration = Duration::from_secs(180);
 const MIB: usize = 1024 * 1024;
-
-fn sh(dir: &Path, script: &str, vars: &[(&str, &str)]) -> Outcome {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).current_dir(dir);
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    run(&mut cmd, TIMEOUT)
-}
-
-fn curl_json(dir: &Path, script: &str, vars: &[(&str, &str)]) -> Value {
-    let out = sh(dir, script, vars).ok();
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script}\nanswered non-JSON ({e}): {out}"))
-}
-
-fn skopeo(args: &[&str]) -> Outcome {
-    let mut cmd = Command::new("skopeo");
-    cmd.args(args);
-    run(&mut cmd, TIMEOUT)
-}
 
 fn quotas_follow_quays_documented_sequence(env: TestEnv) {
     let reg = Registry::start_with(
