@@ -1,7 +1,8 @@
 //! One behaviour suite for every `BlobStore` backend.
 //!
 //! Each case is an async function taking a `DynStore`; the `suite!` macro runs
-//! every case against the memory, file-system and S3 backends. The S3 runs use
+//! every case against the memory, file-system (direct and buffered writes)
+//! and S3 backends. The S3 runs use
 //! the server at `REGISTRY_TEST_S3_ENDPOINT` (e.g. `http://127.0.0.1:9000`,
 //! moto) with a fresh bucket per test; without that variable they are skipped
 //! locally and fail when `CI=true`.
@@ -11,7 +12,7 @@ use std::io;
 use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use object_store::ObjectStore;
-use registry::oci::Digest;
+use registry::oci::{Algorithm, Digest, Hasher};
 use registry::storage::{BlobStore, ByteStream, DynStore, FsStore, MemoryStore, S3Config, S3Store, StorageError};
 
 const MIB: usize = 1 << 20;
@@ -380,8 +381,23 @@ async fn memory() -> Option<Fixture> {
 }
 
 async fn fs() -> Option<Fixture> {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Under target/, on a disk: /tmp may be a tmpfs, which takes no O_DIRECT.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let store = FsStore::new(dir.path().join("storage")).await.expect("fs store");
+    assert!(store.direct_io(), "uploads use O_DIRECT on {}", dir.path().display());
+    Some(Fixture {
+        store: std::sync::Arc::new(store),
+        _dir: Some(dir),
+    })
+}
+
+/// The file-system store with plain buffered writes, as on file systems
+/// that refuse `O_DIRECT` (tmpfs).
+async fn fs_buffered() -> Option<Fixture> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FsStore::with_direct_io(dir.path().join("storage"), false)
+        .await
+        .expect("fs store");
     Some(Fixture {
         store: std::sync::Arc::new(store),
         _dir: Some(dir),
@@ -420,6 +436,15 @@ macro_rules! suite {
                 }
             )*
         }
+        mod fs_buffered {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let fx = super::fs_buffered().await.expect("fs store");
+                    super::$case(fx.store.clone()).await;
+                }
+            )*
+        }
         mod s3 {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +477,32 @@ suite!(
     a_named_object_is_written_read_replaced_and_deleted,
     object_keys_cannot_reach_blobs_uploads_or_leave_the_store,
     health_is_ok,
+    hashed_appends_hash_exactly_the_bytes_stored,
 );
+
+async fn hashed_appends_hash_exactly_the_bytes_stored(store: DynStore) {
+    let data = pattern(5 * MIB + 777, 21);
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create upload");
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut offset = 0u64;
+    // Part ends off any block boundary, odd piece sizes.
+    let cuts = [0, 3 * MIB + 5, 3 * MIB + 4101, data.len()];
+    for w in cuts.windows(2) {
+        let part = &data[w[0]..w[1]];
+        let (n, h) = store
+            .append_upload_hashed(&id, offset, body(part, 65_537), hasher)
+            .await
+            .expect("hashed append");
+        assert_eq!(n, part.len() as u64);
+        hasher = h;
+        offset += n;
+    }
+    let digest = hasher.finish();
+    assert_eq!(digest, Digest::sha256_of(&data), "the hash covers every byte once");
+    store.commit_upload(&id, offset, &digest).await.expect("commit");
+    assert_eq!(read_all(&store, &digest).await, data);
+}
 
 // ------------------------------------------------------- S3-only checks
 

@@ -258,6 +258,39 @@ impl Db {
         })
         .await
     }
+
+    /// [`Db::write`] for a change whose loss in an operating-system crash or
+    /// power cut harms nothing, such as a lease or upload progress a client
+    /// would send again: committed without waiting for the disk (SQLite
+    /// `synchronous = NORMAL`, PostgreSQL `synchronous_commit = off`). It is
+    /// still atomic and survives a crash of this process, and the next
+    /// ordinary [`Db::write`] makes it durable too.
+    pub async fn write_unsynced<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.writers.clone();
+        let sqlite = self.sqlite;
+        run_blocking(move || {
+            let mut conn = Self::conn(&pool)?;
+            if sqlite {
+                conn.batch_execute("PRAGMA synchronous = NORMAL")
+                    .map_err(DbError::from)?;
+                let result = sqlite_immediate(&mut conn, f);
+                conn.batch_execute("PRAGMA synchronous = FULL").map_err(DbError::from)?;
+                result
+            } else {
+                conn.transaction(|c| {
+                    c.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                        .map_err(DbError::from)?;
+                    f(c)
+                })
+            }
+        })
+        .await
+    }
 }
 
 impl Db {
@@ -345,6 +378,56 @@ mod tests {
         assert!(DbTarget::parse("mysql://x").is_err());
         assert!(DbTarget::parse("nonsense").is_err());
         assert!(DbTarget::parse("sqlite:///").is_err());
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Sync {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+
+    #[tokio::test]
+    async fn an_unsynced_write_commits_and_leaves_later_writes_synced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&DbTarget::Sqlite(dir.path().join("t.db")), 2).expect("open");
+        db.write(|c| c.batch_execute("CREATE TABLE t (v INTEGER)").map_err(DbError::from))
+            .await
+            .expect("create");
+        let level = |db: &Db| {
+            let pool = db.writers.clone();
+            async move {
+                run_blocking(move || {
+                    let mut c = Db::conn(&pool)?;
+                    let rows: Vec<Sync> = diesel::sql_query("PRAGMA synchronous").load(&mut *c)?;
+                    Ok::<_, DbError>(rows[0].synchronous)
+                })
+                .await
+                .expect("pragma")
+            }
+        };
+        assert_eq!(level(&db).await, 2, "FULL");
+        db.write_unsynced(|c| c.batch_execute("INSERT INTO t VALUES (1)").map_err(DbError::from))
+            .await
+            .expect("insert");
+        let failed: Result<(), DbError> = db
+            .write_unsynced(|c| {
+                c.batch_execute("INSERT INTO t VALUES (2)")?;
+                Err(DbError::Connection("refused".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(level(&db).await, 2, "back to FULL after both, also after a rollback");
+        let n: i64 = db
+            .read(|c| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM t)",
+                ))
+                .get_result(c)
+                .map_err(DbError::from)
+            })
+            .await
+            .expect("count");
+        assert_eq!(n, 1, "the first insert committed, the second rolled back");
     }
 
     #[test]

@@ -3,11 +3,7 @@
 //! The digest is computed here while bytes stream and never taken from the
 //! client.
 
-use std::io;
-
-use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
-use tokio::sync::mpsc;
+use futures_util::TryStreamExt;
 
 use super::{Error, Registry};
 use crate::db::models::Upload;
@@ -32,9 +28,6 @@ pub enum MountOutcome {
     Started(UploadStatus),
 }
 
-/// Chunks received but not yet hashed, at most.
-const HASH_QUEUE_CHUNKS: usize = 64;
-
 /// How long one request may hold an upload while it writes a chunk.
 const WRITE_LEASE_MS: i64 = 15 * 60 * 1000;
 
@@ -49,6 +42,34 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// This boot of this machine (Linux `boot_id`; a random id where there is none).
+fn boot_id() -> &'static [u8] {
+    static ID: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+            .into_bytes()
+    })
+}
+
+/// The hash state to save with an upload's progress, marked with this boot.
+fn save_state(hasher: &Hasher) -> Vec<u8> {
+    [boot_id(), b"\n", &hasher.save()].concat()
+}
+
+/// A saved hash state, trusted only when saved during this boot. Progress and
+/// bytes are written without waiting for the disk, so after a power cut the
+/// bytes a state describes may be gone; the upload is then hashed again from
+/// what storage holds, and a lost chunk makes the digest check fail instead
+/// of storing a corrupt blob.
+fn restore_state(state: Option<&[u8]>) -> Option<Hasher> {
+    let rest = state?.strip_prefix(boot_id())?.strip_prefix(b"\n")?;
+    Hasher::restore(rest)
+}
+
 impl Registry {
     /// Starts an upload session, creating the repository on first push.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadStatus, Error> {
@@ -57,8 +78,9 @@ impl Registry {
         let uuid = uuid::Uuid::new_v4().to_string();
         self.store().create_upload(&uuid).await?;
         let (u, now) = (uuid.clone(), crate::now_ms());
+        // Not synced: after a power cut the client starts its upload again.
         self.db()
-            .write(move |c| Ok::<_, Error>(queries::uploads::create(c, repo_id, &u, now)?))
+            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::create(c, repo_id, &u, now)?))
             .await?;
         Ok(UploadStatus { uuid, offset: 0 })
     }
@@ -95,7 +117,9 @@ impl Registry {
         let (u, t) = (uuid.to_owned(), token.clone());
         let claimed = self
             .db()
-            .write(move |c| Ok::<_, Error>(queries::uploads::claim(c, &u, offset, &t, now, now + WRITE_LEASE_MS)?))
+            .write_unsynced(move |c| {
+                Ok::<_, Error>(queries::uploads::claim(c, &u, offset, &t, now, now + WRITE_LEASE_MS)?)
+            })
             .await?;
         if claimed {
             Ok(token)
@@ -108,7 +132,7 @@ impl Registry {
         let u = uuid.to_owned();
         let released = self
             .db()
-            .write(move |c| Ok::<_, Error>(queries::uploads::release(c, &u, &token)?))
+            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::release(c, &u, &token)?))
             .await;
         if let Err(e) = released {
             tracing::warn!(error = %e, upload = uuid, "releasing an upload claim failed; it lapses on its own");
@@ -124,36 +148,12 @@ impl Registry {
         body: ByteStream<'_>,
     ) -> Result<(u64, Hasher), Error> {
         let offset = to_u64(row.byte_count);
-        let hasher = match row.sha_state.as_deref().and_then(Hasher::restore) {
+        let hasher = match restore_state(row.sha_state.as_deref()) {
             Some(h) => h,
             None => self.rehash(&row.uuid, offset, Algorithm::Sha256).await?,
         };
-        // Hashing runs on its own thread, beside receiving and writing, so a
-        // push costs about the slowest of the three rather than their sum.
-        let (tx, mut rx) = mpsc::channel::<Bytes>(HASH_QUEUE_CHUNKS);
-        let hashing = tokio::task::spawn_blocking(move || {
-            let mut hasher = hasher;
-            while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
-            }
-            hasher
-        });
-        let tapped = body
-            .and_then(move |chunk| {
-                let tx = tx.clone();
-                async move {
-                    tx.send(chunk.clone())
-                        .await
-                        .map_err(|_| io::Error::other("hashing stopped"))?;
-                    Ok(chunk)
-                }
-            })
-            .boxed();
-        let written = self.store().append_upload(&row.uuid, offset, tapped).await;
-        let hasher = hashing
-            .await
-            .map_err(|e| StorageError::Backend(format!("hashing task failed: {e}")))?;
-        let written = written.map_err(upload_error)?;
+        let written = self.store().append_upload_hashed(&row.uuid, offset, body, hasher).await;
+        let (written, hasher) = written.map_err(upload_error)?;
         if expected.is_some_and(|len| len != written) {
             return Err(Error::UploadRangeInvalid(offset));
         }
@@ -183,11 +183,14 @@ impl Registry {
                 return Err(e);
             }
         };
-        let (u, state, now) = (uuid.to_owned(), hasher.save(), crate::now_ms());
+        let (u, state, now) = (uuid.to_owned(), save_state(&hasher), crate::now_ms());
         let to = i64::try_from(size).unwrap_or(i64::MAX);
+        // Not synced, like the chunk's bytes (synced only when the upload
+        // completes): after a power cut the client's next chunk gets 416 with
+        // the offset that survived, and it resumes from there.
         let advanced = self
             .db()
-            .write(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, &token, to, state, now)?))
+            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, &token, to, state, now)?))
             .await?;
         if !advanced {
             // The claim lapsed and another request took the upload over.
@@ -235,10 +238,7 @@ impl Registry {
                 let (size, h) = self.write_chunk(row, None, body).await?;
                 (size, Some(h))
             }
-            None => (
-                to_u64(row.byte_count),
-                row.sha_state.as_deref().and_then(Hasher::restore),
-            ),
+            None => (to_u64(row.byte_count), restore_state(row.sha_state.as_deref())),
         };
         let hasher = match hasher.filter(|h| h.algorithm() == digest.algorithm()) {
             Some(h) => h,

@@ -13,7 +13,7 @@ use tokio::fs;
 use bytes::{Bytes, BytesMut};
 
 use super::{blob_key, object_key, upload_key, BlobStore, ByteStream, StorageError};
-use crate::oci::Digest;
+use crate::oci::{Digest, Hasher};
 
 const IO_CHUNK: usize = 1 << 20;
 
@@ -31,14 +31,34 @@ const BACKGROUND_SYNC_EVERY: u64 = 16 << 20;
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    /// Upload bytes are written with `O_DIRECT` (see [`super::direct`]).
+    direct: bool,
 }
 
 impl FsStore {
-    /// Creates the directory layout under `root` when missing.
+    /// Creates the directory layout under `root` when missing. Uploads are
+    /// written with `O_DIRECT` where the file system takes it.
     pub async fn new(root: impl Into<PathBuf>) -> Result<FsStore, StorageError> {
+        Self::with_direct_io(root, true).await
+    }
+
+    /// [`FsStore::new`], with `O_DIRECT` upload writes only when `direct`
+    /// and supported; otherwise buffered writes, synced at commit.
+    pub async fn with_direct_io(root: impl Into<PathBuf>, direct: bool) -> Result<FsStore, StorageError> {
         let root = root.into();
-        fs::create_dir_all(root.join("uploads")).await?;
-        Ok(FsStore { root })
+        let uploads = root.join("uploads");
+        fs::create_dir_all(&uploads).await?;
+        let direct = direct
+            && tokio::task::spawn_blocking(move || super::direct::supported(&uploads))
+                .await
+                .map_err(io::Error::other)?;
+        tracing::debug!(direct, root = %root.display(), "file-system blob store");
+        Ok(FsStore { root, direct })
+    }
+
+    /// Whether uploads are written with `O_DIRECT`.
+    pub fn direct_io(&self) -> bool {
+        self.direct
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -146,6 +166,34 @@ fn stream_file(file: std::fs::File, start: u64, len: u64) -> ByteStream<'static>
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
+/// Passes the body's chunks to a writer thread; returns what it wrote.
+async fn feed_writer(
+    mut body: ByteStream<'_>,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    writer: tokio::task::JoinHandle<io::Result<u64>>,
+) -> Result<u64, StorageError> {
+    let mut fed = Ok(());
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                if tx.send(chunk).await.is_err() {
+                    // The writer stopped: its own error explains why.
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                fed = Err(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let written = writer.await.map_err(io::Error::other)??;
+    fed?;
+    Ok(written)
+}
+
 async fn open_std(path: PathBuf) -> Result<(std::fs::File, u64), StorageError> {
     tokio::task::spawn_blocking(move || {
         let f = std::fs::File::open(&path)?;
@@ -155,6 +203,36 @@ async fn open_std(path: PathBuf) -> Result<(std::fs::File, u64), StorageError> {
     .await
     .map_err(io::Error::other)?
     .map_err(not_found_as)
+}
+
+impl FsStore {
+    /// Appends with `O_DIRECT` (see [`super::direct`]); the thread that
+    /// copies the bytes into aligned blocks also hashes them, if asked.
+    async fn append_direct(
+        &self,
+        path: PathBuf,
+        offset: u64,
+        body: ByteStream<'_>,
+        hasher: Option<Hasher>,
+    ) -> Result<(u64, Option<Hasher>), StorageError> {
+        let file = tokio::task::spawn_blocking(move || super::direct::open(&path))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(not_found_as)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut hasher = hasher;
+            let written = super::direct::write_chunks(file, offset, rx, hasher.as_mut());
+            let _ = done_tx.send(hasher);
+            written
+        });
+        let written = feed_writer(body, tx, writer).await?;
+        let hasher = done_rx
+            .await
+            .map_err(|_| StorageError::Backend("direct writer lost".into()))?;
+        Ok((written, hasher))
+    }
 }
 
 #[async_trait]
@@ -180,8 +258,11 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
-    async fn append_upload(&self, id: &str, offset: u64, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
+    async fn append_upload(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64, StorageError> {
         let path = self.upload_path(id);
+        if self.direct {
+            return self.append_direct(path, offset, body, None).await.map(|(n, _)| n);
+        }
         let file = tokio::task::spawn_blocking(move || {
             let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
             f.set_len(offset)?;
@@ -193,26 +274,23 @@ impl BlobStore for FsStore {
         .map_err(not_found_as)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || write_chunks(file, rx));
-        let mut fed = Ok(());
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    if tx.send(chunk).await.is_err() {
-                        // The writer stopped: its own error explains why.
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    fed = Err(e);
-                    break;
-                }
-            }
+        feed_writer(body, tx, writer).await
+    }
+
+    async fn append_upload_hashed(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream<'_>,
+        hasher: Hasher,
+    ) -> Result<(u64, Hasher), StorageError> {
+        if !self.direct {
+            return super::hash_beside(self, id, offset, body, hasher).await;
         }
-        drop(tx);
-        let written = writer.await.map_err(io::Error::other)??;
-        fed?;
-        Ok(written)
+        let (n, hasher) = self
+            .append_direct(self.upload_path(id), offset, body, Some(hasher))
+            .await?;
+        Ok((n, hasher.ok_or_else(|| StorageError::Backend("hasher lost".into()))?))
     }
 
     async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StorageError> {

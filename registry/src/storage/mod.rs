@@ -6,6 +6,7 @@
 //! `sha256/<first 2 hex>/<hex>` for a blob, `uploads/<id>` for upload bytes;
 //! named objects (exported logs) at keys outside both, see [`object_key`].
 
+mod direct;
 mod fs;
 mod memory;
 mod s3;
@@ -17,8 +18,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 
-use crate::oci::Digest;
+use crate::oci::{Digest, Hasher};
 
 pub use fs::FsStore;
 pub use memory::MemoryStore;
@@ -26,6 +28,9 @@ pub use s3::{S3Config, S3Store};
 
 /// A stream of body bytes.
 pub type ByteStream<'a> = BoxStream<'a, io::Result<Bytes>>;
+
+/// Chunks received but not yet hashed, at most.
+const HASH_QUEUE_CHUNKS: usize = 64;
 
 /// A shared, type-erased store.
 pub type DynStore = Arc<dyn BlobStore>;
@@ -58,6 +63,21 @@ pub trait BlobStore: Send + Sync + 'static {
     /// left beyond `offset`; returns the number of bytes written.
     async fn append_upload(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64, StorageError>;
 
+    /// [`BlobStore::append_upload`] that also feeds every byte written to
+    /// `hasher`; returns the count and the hasher. By default hashing runs on
+    /// a thread of its own beside receiving and writing, so a push costs about
+    /// the slowest of the three rather than their sum; a backend that copies
+    /// the bytes anyway may hash them in the same pass.
+    async fn append_upload_hashed(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream<'_>,
+        hasher: Hasher,
+    ) -> Result<(u64, Hasher), StorageError> {
+        hash_beside(self, id, offset, body, hasher).await
+    }
+
     /// Reads back the first `size` bytes of an upload.
     async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StorageError>;
 
@@ -85,6 +105,41 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Checks that the backend answers.
     async fn health(&self) -> Result<(), StorageError>;
+}
+
+/// The default [`BlobStore::append_upload_hashed`]: hashing on a thread of
+/// its own beside the store's writing.
+pub(crate) async fn hash_beside<S: BlobStore + ?Sized>(
+    store: &S,
+    id: &str,
+    offset: u64,
+    body: ByteStream<'_>,
+    hasher: Hasher,
+) -> Result<(u64, Hasher), StorageError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE_CHUNKS);
+    let hashing = tokio::task::spawn_blocking(move || {
+        let mut hasher = hasher;
+        while let Some(chunk) = rx.blocking_recv() {
+            hasher.update(&chunk);
+        }
+        hasher
+    });
+    let tapped = body
+        .and_then(move |chunk| {
+            let tx = tx.clone();
+            async move {
+                tx.send(chunk.clone())
+                    .await
+                    .map_err(|_| io::Error::other("hashing stopped"))?;
+                Ok(chunk)
+            }
+        })
+        .boxed();
+    let written = store.append_upload(id, offset, tapped).await;
+    let hasher = hashing
+        .await
+        .map_err(|e| StorageError::Backend(format!("hashing task failed: {e}")))?;
+    Ok((written?, hasher))
 }
 
 /// The relative key of a blob in the shared layout.

@@ -336,3 +336,65 @@ async fn an_upload_id_that_is_not_a_session_never_reaches_storage() {
         assert!(app.data_dir.join("registry.db").exists(), "the database file is intact");
     }
 }
+
+/// A chunk's bytes and progress are saved without waiting for the disk, so a
+/// hash state saved before a machine crash (another boot) is not trusted: the
+/// upload is hashed again from storage when it completes. Bytes the crash lost
+/// then fail the digest check instead of becoming a corrupt blob, and bytes
+/// that survived complete as usual.
+#[actix_web::test]
+async fn an_upload_saved_in_an_earlier_boot_is_hashed_again_and_lost_bytes_are_refused() {
+    use diesel::prelude::*;
+    use futures_util::stream;
+    use registry::db::schema::blobupload;
+
+    let app = spawn_app().await;
+    for lost in [false, true] {
+        let repo = repo();
+        let data = random_bytes(5000);
+        let digest = sha256(&data);
+        let location = app.start_upload(&repo).await;
+        let res = patch(&app, &location, &data, None).await;
+        assert_eq!(res.status(), 202);
+        let uuid = header(&res, "Docker-Upload-UUID");
+        let u = uuid.clone();
+        app.server
+            .db()
+            .write(move |c| {
+                let state: Option<Vec<u8>> = blobupload::table
+                    .filter(blobupload::uuid.eq(&u))
+                    .select(blobupload::sha_state)
+                    .first(c)?;
+                let state = state.expect("a saved hash state");
+                let newline = state.iter().position(|b| *b == b'\n').expect("state names its boot");
+                let earlier = [&b"an-earlier-boot"[..], &state[newline..]].concat();
+                diesel::update(blobupload::table.filter(blobupload::uuid.eq(&u)))
+                    .set(blobupload::sha_state.eq(Some(earlier)))
+                    .execute(c)?;
+                Ok::<_, registry::service::Error>(())
+            })
+            .await
+            .expect("age the saved state");
+        if lost {
+            // What the disk kept of the chunk: zeros.
+            let zeros: registry::storage::ByteStream<'static> =
+                Box::pin(stream::once(async move { Ok(bytes::Bytes::from(vec![0u8; 5000])) }));
+            let n = app
+                .server
+                .store()
+                .append_upload(&uuid, 0, zeros)
+                .await
+                .expect("overwrite");
+            assert_eq!(n, 5000);
+        }
+        let res = put(&app, &location, &digest, None).await;
+        if lost {
+            assert_oci_error(res, 400, "DIGEST_INVALID").await;
+            assert_eq!(app.head(&format!("/v2/{repo}/blobs/{digest}")).await.status(), 404);
+            assert_eq!(app.stored_copies(&digest).await, 0, "no corrupt blob is stored");
+        } else {
+            assert_created(&res, &repo, &digest);
+            assert_blob(&app, &repo, &digest, &data).await;
+        }
+    }
+}
