@@ -1,8 +1,9 @@
 //! Upload writes with `O_DIRECT`: bytes go from aligned buffers of this
 //! process straight to the disk, without the page-cache copy and writeback
 //! a buffered write costs (on a small VM that copy alone took more CPU than
-//! hashing). Received chunks are gathered into aligned blocks; one thread
-//! fills a block while another writes the previous one.
+//! hashing). Received chunks are hashed and gathered into aligned blocks by
+//! one thread while two others write the blocks filled before, so the disk
+//! sees more than one request at a time.
 //!
 //! `O_DIRECT` wants the buffer address, the length and the file offset all
 //! multiples of the logical block size, [`ALIGN`] here. An append at an
@@ -34,7 +35,7 @@ const WRITERS: usize = 2;
 
 /// Idle blocks kept for the next upload, so a push does not pay for fresh
 /// zeroed memory (page faults) on every request.
-const POOL_KEEP: usize = 8;
+const POOL_KEEP: usize = 4;
 
 static POOL: std::sync::Mutex<Vec<Block>> = std::sync::Mutex::new(Vec::new());
 

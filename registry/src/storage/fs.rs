@@ -17,8 +17,9 @@ use crate::oci::{Digest, Hasher};
 
 const IO_CHUNK: usize = 1 << 20;
 
-/// Chunks received but not yet written, at most.
-const WRITE_QUEUE_CHUNKS: usize = 64;
+/// Chunks received but not yet written, at most. Short, so a chunk is
+/// still in the CPU cache when the writer hashes and copies it.
+const WRITE_QUEUE_CHUNKS: usize = 16;
 
 /// Chunks a blob reader may have read before the consumer takes them.
 const READ_AHEAD_CHUNKS: usize = 4;

@@ -122,7 +122,7 @@ async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Actio
 /// for the service layer. The returned future pumps the payload and must be
 /// polled alongside the consumer (`futures_util::join!`).
 fn body_stream(mut payload: web::Payload) -> (impl Future<Output = ()>, ByteStream<'static>) {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(16);
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
     let pump = async move {
         while let Some(item) = payload.next().await {
             let item = item.map_err(|e| io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()));
