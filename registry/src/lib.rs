@@ -28,3 +28,11 @@ pub fn now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// A stored timestamp as Quay prints dates: RFC 2822 in UTC, e.g.
+/// `Wed, 02 Oct 2002 13:00:00 -0000`.
+pub fn format_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
+        .unwrap_or_default()
+}

@@ -193,6 +193,8 @@ impl Registry {
                     .iter()
                     .filter(|(k, _)| !k.is_empty())
                     .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    // PostgreSQL text cannot hold NUL; such a label is not recorded.
+                    .filter(|(k, v)| !k.contains('\0') && !v.contains('\0'))
                     .collect()
             })
             .unwrap_or_default()
@@ -236,6 +238,11 @@ impl Registry {
     fn check_new_label(&self, l: &NewLabel) -> Result<&'static str, Error> {
         if !valid_key(&l.key) {
             return Err(Error::InvalidRequest(format!("Key `{}` is invalid or reserved", l.key)));
+        }
+        if l.value.contains('\0') {
+            return Err(Error::InvalidRequest(
+                "Label value may not contain NUL characters".into(),
+            ));
         }
         let extra = &self.settings().labels.reserved_prefixes;
         if RESERVED_PREFIXES.iter().any(|p| l.key.starts_with(p)) || extra.iter().any(|p| l.key.starts_with(p.as_str()))

@@ -110,7 +110,10 @@ impl Registry {
                 quota: *self.quota_policy(),
             };
             match self.db().write(move |c| job.run(c)).await {
-                Err(Error::Db(DbError::Query(e))) if attempt < PUSH_ATTEMPTS && queries::is_unique_violation(&e) => {
+                Err(Error::Db(DbError::Query(e)))
+                    if attempt < PUSH_ATTEMPTS
+                        && (queries::is_unique_violation(&e) || queries::is_transient_conflict(&e)) =>
+                {
                     continue
                 }
                 Err(Error::QuotaExceeded) => {

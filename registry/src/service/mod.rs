@@ -189,6 +189,27 @@ impl Registry {
         &self.inner.db
     }
 
+    /// The named secret shared by all replicas: read when it exists (no
+    /// write lock), else made by `fresh` and stored, the first writer winning.
+    pub(crate) async fn shared_secret(
+        &self,
+        name: &'static str,
+        fresh: impl FnOnce() -> Result<String, Error>,
+    ) -> Result<String, Error> {
+        use crate::db::queries::accounts;
+        if let Some(secret) = self
+            .db()
+            .read(move |c| Ok(accounts::find_service_key(c, name)?))
+            .await?
+        {
+            return Ok(secret);
+        }
+        let (fresh, now) = (fresh()?, crate::now_ms());
+        self.db()
+            .write(move |c| Ok::<_, Error>(accounts::service_key(c, name, &fresh, now)?))
+            .await
+    }
+
     pub fn store(&self) -> &DynStore {
         &self.inner.store
     }

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::permissions::Role;
 use super::{random_token, Error, Registry, Scopes};
 use crate::db::models::Account;
-use crate::db::queries::accounts as q;
 use crate::oci::RepoName;
 
 /// How long a registry token is valid (Quay: one hour).
@@ -86,10 +85,8 @@ impl Registry {
         if let Some(k) = self.inner.signing_key.get() {
             return Ok(k.clone());
         }
-        let (fresh, now) = (random_token(64), crate::now_ms());
         let key = self
-            .db()
-            .write(move |c| Ok::<_, Error>(q::service_key(c, SIGNING_KEY, &fresh, now)?))
+            .shared_secret(SIGNING_KEY, || Ok(random_token(64)))
             .await?
             .into_bytes();
         let _ = self.inner.signing_key.set(key.clone());

@@ -132,6 +132,17 @@ async fn only_superusers_change_quotas_and_only_members_read_them() {
     assert_eq!(status, 401);
     // Nobody but a superuser changes quotas or limits: not even the org admin.
     let limit_body = json!({"type": "Reject", "threshold_percent": 80});
+    let (status, _) =
+        q.fx.call(
+            "POST",
+            &format!("{quota}/limit"),
+            Some(&q.admin),
+            Some(limit_body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, limits) = q.fx.call("GET", &format!("{quota}/limit"), Some(&q.admin), None).await;
+    let limit = format!("{quota}/limit/{}", limits[0]["id"]);
     for token in [&q.owner, &member_token, &outsider] {
         for (method, path, body) in [
             (
@@ -142,6 +153,24 @@ async fn only_superusers_change_quotas_and_only_members_read_them() {
             ("PUT", quota.clone(), Some(json!({"limit_bytes": 1}))),
             ("DELETE", quota.clone(), None),
             ("POST", format!("{quota}/limit"), Some(limit_body.clone())),
+            (
+                "PUT",
+                limit.clone(),
+                Some(json!({"type": "Warning", "threshold_percent": 10})),
+            ),
+            ("DELETE", limit.clone(), None),
+            (
+                "POST",
+                "/superuser/organization/acme/quota".to_owned(),
+                Some(json!({"limit_bytes": 5})),
+            ),
+            (
+                "PUT",
+                format!("/superuser/organization/acme/quota/{id}"),
+                Some(json!({"limit_bytes": 1})),
+            ),
+            ("DELETE", format!("/superuser/organization/acme/quota/{id}"), None),
+            ("GET", "/superuser/registrysize/".to_owned(), None),
         ] {
             let (status, res) = q.fx.call(method, &path, Some(token), body).await;
             assert_eq!(status, 403, "{method} {path}: {res}");
@@ -160,6 +189,12 @@ async fn only_superusers_change_quotas_and_only_members_read_them() {
     assert_eq!(status, 403);
     let (_, view) = q.fx.call("GET", &quota, Some(&q.admin), None).await;
     assert_eq!(view["limit_bytes"], 10 * MIB, "refused changes changed nothing");
+    let (_, view) = q.fx.call("GET", &limit, Some(&q.admin), None).await;
+    assert_eq!(
+        (&view["type"], &view["limit_percent"]),
+        (&json!("Reject"), &json!(80)),
+        "{view}"
+    );
     // Quota fields in the organization view are for members only.
     let (_, view) = q.fx.call("GET", "/organization/acme", Some(&outsider), None).await;
     assert!(

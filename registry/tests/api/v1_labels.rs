@@ -91,7 +91,9 @@ async fn list(f: &RepoFixture, token: &str, digest: &str, query: &str) -> Value 
 #[actix_web::test]
 async fn labels_of_the_image_config_are_listed_after_push() {
     let (f, alice) = alice_app("").await;
-    let labels = json!({"com.example.team": "core", "Maintainer": "alice@example.com", "": "ignored"});
+    // An empty key and a NUL character (which PostgreSQL text cannot hold) are skipped.
+    let labels = json!({"com.example.team": "core", "Maintainer": "alice@example.com", "": "ignored",
+        "com.example.nul": "a\u{0}b"});
     let digest = push_labeled(&f, "alice/app", Some("latest"), labels).await;
     let body = list(&f, &alice, &digest, "").await;
     assert_eq!(
@@ -258,6 +260,7 @@ async fn reserved_prefixes_bad_keys_and_bad_media_types_are_refused() {
         json!({"key": "good", "value": "x", "media_type": "text/html"}),
         json!({"key": "good", "value": "not json", "media_type": "application/json"}),
         json!({"key": "good", "media_type": null}),
+        json!({"key": "good", "value": "a\u{0}b", "media_type": null}),
         json!({"value": "x", "media_type": null}),
     ];
     for body in refused {

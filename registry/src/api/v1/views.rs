@@ -39,12 +39,7 @@ pub fn managed_user(a: &Account, superuser: bool) -> Value {
     })
 }
 
-/// Quay's dates: RFC 2822 in UTC, e.g. `Wed, 02 Oct 2002 13:00:00 -0000`.
-pub fn format_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
-        .unwrap_or_default()
-}
+pub use crate::format_date;
 
 /// The UTC day of a time, `YYYY-MM-DD`.
 pub fn format_day(ms: i64) -> String {

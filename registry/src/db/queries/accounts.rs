@@ -268,6 +268,16 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
     Ok(())
 }
 
+/// The named shared secret, if it was created.
+pub fn find_service_key(c: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
+    use crate::db::schema::servicekey;
+    servicekey::table
+        .find(name)
+        .select(servicekey::secret)
+        .first(c)
+        .optional()
+}
+
 /// The named shared secret, created with `fresh` when missing (first writer wins).
 pub fn service_key(c: &mut DbConn, name: &str, fresh: &str, now: i64) -> QueryResult<String> {
     use crate::db::schema::servicekey;

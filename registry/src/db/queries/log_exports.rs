@@ -153,15 +153,6 @@ pub fn mark_expired(c: &mut DbConn, id: i64) -> QueryResult<()> {
 
 /// A named shared secret, if it exists (created by
 /// [`crate::db::queries::accounts::service_key`]).
-pub fn stored_service_key(c: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
-    use crate::db::schema::servicekey;
-    servicekey::table
-        .find(name)
-        .select(servicekey::secret)
-        .first(c)
-        .optional()
-}
-
 /// The username of an account.
 pub fn account_name(c: &mut DbConn, id: i64) -> QueryResult<Option<String>> {
     users::table.find(id).select(users::username).first(c).optional()

@@ -30,3 +30,44 @@ use diesel::result::{DatabaseErrorKind, Error};
 pub fn is_unique_violation(e: &Error) -> bool {
     matches!(e, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
+
+/// A transaction the database rolled back because it collided with a
+/// concurrent one (PostgreSQL serialization failure or deadlock victim);
+/// running it again is the remedy.
+pub fn is_transient_conflict(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => info.message().starts_with("deadlock detected"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_transient_and_nothing_else() {
+        assert!(is_transient_conflict(&db_error(
+            DatabaseErrorKind::Unknown,
+            "deadlock detected"
+        )));
+        assert!(is_transient_conflict(&db_error(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access"
+        )));
+        assert!(!is_transient_conflict(&db_error(
+            DatabaseErrorKind::Unknown,
+            "syntax error"
+        )));
+        assert!(!is_transient_conflict(&db_error(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key"
+        )));
+        assert!(!is_transient_conflict(&Error::NotFound));
+    }
+}

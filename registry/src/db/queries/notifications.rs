@@ -239,14 +239,6 @@ pub fn retry_later(c: &mut DbConn, queue_id: i64, attempts: i32, available_after
         .map(drop)
 }
 
-/// Deliveries waiting for the notification (tests and the API's view).
-pub fn pending_count(c: &mut DbConn, notification_id: i64) -> QueryResult<i64> {
-    notificationqueue::table
-        .filter(notificationqueue::notification_id.eq(notification_id))
-        .count()
-        .get_result(c)
-}
-
 /// One inbox entry.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = usernotification)]

@@ -6,7 +6,6 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::db::queries::accounts as aq;
 use crate::db::queries::log_exports as q;
 use crate::service::accounts::constant_time_eq;
 use crate::service::{Error, Registry};
@@ -49,16 +48,10 @@ fn signature(key: &[u8], export_id: &str, expires_s: i64) -> String {
 impl Registry {
     /// The key links are signed with; created once, shared by all replicas.
     async fn log_export_key(&self) -> Result<Vec<u8>, Error> {
-        // Read first: only the very first use needs the write lock.
-        if let Some(key) = self.db().read(|c| Ok(q::stored_service_key(c, SERVICE_KEY)?)).await? {
-            return Ok(key.into_bytes());
-        }
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        let stored = self
-            .db()
-            .write(move |c| Ok::<_, Error>(aq::service_key(c, SERVICE_KEY, &fresh, crate::now_ms())?))
+        let key = self
+            .shared_secret(SERVICE_KEY, || Ok(hex::encode(rand::random::<[u8; 32]>())))
             .await?;
-        Ok(stored.into_bytes())
+        Ok(key.into_bytes())
     }
 
     /// The signed download link of an export, valid until `expires_s`

@@ -19,6 +19,7 @@ use super::{Error, Registry};
 use crate::config::Config;
 use crate::db::queries::log_exports::{self as q, LogExportRow, NewLogExport};
 use crate::db::queries::logs::{self as lq, LogFilter};
+use crate::format_date;
 
 pub use link::ExportLinkError;
 
@@ -121,12 +122,6 @@ fn invalid(message: impl Into<String>) -> Error {
 }
 
 /// Quay's date format, for the document's details.
-fn format_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
-        .unwrap_or_default()
-}
-
 /// The stored fields of an entry, when no view was handed in.
 fn plain_view(l: &LoggedAction) -> Value {
     json!({

@@ -7,7 +7,6 @@
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use crate::db::queries::accounts as aq;
 use crate::service::{Error, Registry};
 
 const SERVICE_KEY: &str = "notification_client_certificate";
@@ -62,12 +61,13 @@ impl Registry {
     /// The client identity HTTPS webhooks present; created once, shared by
     /// all replicas (the first writer's wins).
     pub async fn notification_client_identity(&self) -> Result<ClientIdentity, Error> {
-        let fresh = generate(&self.settings().notifications.server_hostname)
-            .map_err(|e| Error::Unsupported(format!("generating the notification certificate: {e}")))?;
-        let fresh = serde_json::to_string(&fresh).map_err(|e| Error::Unsupported(e.to_string()))?;
+        // Generated (two key pairs) only on the very first use.
         let stored = self
-            .db()
-            .write(move |c| Ok::<_, Error>(aq::service_key(c, SERVICE_KEY, &fresh, crate::now_ms())?))
+            .shared_secret(SERVICE_KEY, || {
+                let fresh = generate(&self.settings().notifications.server_hostname)
+                    .map_err(|e| Error::Unsupported(format!("generating the notification certificate: {e}")))?;
+                serde_json::to_string(&fresh).map_err(|e| Error::Unsupported(e.to_string()))
+            })
             .await?;
         serde_json::from_str(&stored).map_err(|e| Error::Unsupported(format!("stored notification certificate: {e}")))
     }

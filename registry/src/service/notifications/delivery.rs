@@ -108,8 +108,8 @@ impl Registry {
         let data: Value = serde_json::from_str(event_data).map_err(|e| format!("bad event data: {e}"))?;
         let config: Value = serde_json::from_str(&n.config_json).map_err(|e| format!("bad config: {e}"))?;
         let text = config_str(&config, "url");
-        let title = n.title.clone().unwrap_or_else(|| summary(&n.event, &data));
         let message = summary(&n.event, &data);
+        let title = n.title.clone().unwrap_or_else(|| message.clone());
         match n.method.as_str() {
             "webhook" => {
                 let body = match config
@@ -161,11 +161,15 @@ impl Registry {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let url = format!(
-                    "{}{room}/notification?auth_token={}",
-                    policy.hipchat_api,
-                    config_str(&config, "notification_token")
-                );
+                // Room and token are escaped, so neither can change the request.
+                let mut url = url::Url::parse(&policy.hipchat_api).map_err(|e| format!("hipchat API URL: {e}"))?;
+                url.path_segments_mut()
+                    .map_err(|()| "hipchat API URL cannot take a path")?
+                    .pop_if_empty()
+                    .extend([room.as_str(), "notification"]);
+                url.query_pairs_mut()
+                    .append_pair("auth_token", &config_str(&config, "notification_token"));
+                let url = url.to_string();
                 let body = json!({"color": color(&n.event), "message": message, "notify": n.event.ends_with("failure") || n.event == "quota_error", "message_format": "text"});
                 post(policy, &url, &body, None, None).await
             }
