@@ -77,7 +77,10 @@ pub fn lock(c: &mut DbConn, repo_id: i64) -> QueryResult<()> {
         DbConn::Pg(pg) => repository::table
             .find(repo_id)
             .select(repository::id)
-            .for_update()
+            // Not FOR UPDATE: pushes and GC still exclude each other, but
+            // rows that merely reference the repository (usage logs, tags,
+            // notifications) can be inserted meanwhile without waiting.
+            .for_no_key_update()
             .first::<i64>(pg)
             .map(drop),
         DbConn::Sqlite(_) => Ok(()),
