@@ -190,28 +190,6 @@ impl Api {
         self.finish_upload(loc, digest, data).await
     }
 
-    /// POST, PATCH chunks with Content-Range, PUT ?digest= with empty body.
-    pub async fn push_chunked(&self, repo: &str, data: Bytes, chunk: usize, digest: &str) -> Result<()> {
-        let mut loc = self.start_upload(repo).await?;
-        let mut off = 0usize;
-        while off < data.len() {
-            let end = (off + chunk).min(data.len());
-            let what = format!("PATCH {loc} (Content-Range {off}-{})", end - 1);
-            let resp = self
-                .request(Method::PATCH, loc.clone())
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .header(header::CONTENT_RANGE, format!("{off}-{}", end - 1))
-                .body(data.slice(off..end))
-                .send()
-                .await
-                .with_context(|| what.clone())?;
-            let resp = expect(resp, &what, StatusCode::ACCEPTED).await?;
-            loc = self.location(&resp, &what)?;
-            off = end;
-        }
-        self.finish_upload(loc, digest, Bytes::new()).await
-    }
-
     /// PUT /v2/<repo>/manifests/<reference>; returns the digest.
     pub async fn put_manifest(&self, repo: &str, reference: &str, body: Bytes) -> Result<String> {
         let digest = sha256_digest(&body);

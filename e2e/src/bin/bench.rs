@@ -12,11 +12,17 @@
 //! logs in like docker does (`/v2/` challenge, then a registry token from `/v2/auth` with Basic
 //! credentials) and sends `Authorization: Bearer <token>` on every /v2 request of ours, also from the
 //! load generator. Distribution has no auth configured and is measured anonymously.
+//!
+//! Pushes are sent by `filepush`, a small HTTP/1.1 client that sends each blob with `sendfile(2)`
+//! from a file in tmpfs, so the client, which shares the CPUs with the server, costs as little as
+//! possible; both servers get the same client.
 
 #[path = "../bench/api.rs"]
 mod api;
 #[path = "../bench/ceil.rs"]
 mod ceil;
+#[path = "../bench/filepush.rs"]
+mod filepush;
 #[path = "../bench/load.rs"]
 mod load;
 #[path = "../bench/pull_logs.rs"]
@@ -239,22 +245,37 @@ async fn blob_get(api: &Api, blob: &(String, u64), iters: usize, verify_first: b
     Ok((total, start.elapsed()))
 }
 
+/// Pushes `iters` fresh 100 MiB blobs; the client sends them with `sendfile` (see `filepush`).
 async fn push_bench(api: &Api, p: &Params, iters: usize, chunked: bool, seed: u64) -> Result<(u64, Duration)> {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let auth = api.auth.as_ref().map(|v| v.to_str().map(str::to_string)).transpose()?;
+    let mut pusher = Some(filepush::FilePusher::new(&api.base, auth));
+    let dir = filepush::memory_dir(&std::env::temp_dir()).to_path_buf();
     let mut spent = Duration::ZERO;
     let mut total = 0u64;
     for _ in 0..iters {
-        // Fresh content every time so dedup cannot short-cut; generated and hashed outside the timing.
+        // Fresh content every time so dedup cannot short-cut; generated, hashed and written to
+        // the file the client sends from outside the timing.
         let data = random_bytes(&mut rng, p.big);
         let digest = sha256_digest(&data);
+        let mut blob = filepush::BlobFile::create(&dir, &data, digest)?;
+        drop(data);
         sync_disks().await;
+        let mut pu = pusher.take().context("pusher lost")?;
+        let chunk = p.chunk as u64;
         let t0 = Instant::now();
-        if chunked {
-            api.push_chunked(REPO, data, p.chunk, &digest).await?;
-        } else {
-            api.push_monolithic(REPO, data, &digest).await?;
-        }
+        let (pu, pushed) = tokio::task::spawn_blocking(move || {
+            let r = if chunked {
+                pu.push_chunked(REPO, &mut blob, chunk)
+            } else {
+                pu.push_monolithic(REPO, &mut blob)
+            };
+            (pu, r)
+        })
+        .await?;
         spent += t0.elapsed();
+        pushed?;
+        pusher = Some(pu);
         total += p.big as u64;
     }
     Ok((total, spent))
@@ -662,7 +683,7 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
         "both without auth".to_string()
     };
     let notes = format!(
-        "load generator: {}; {auth_note}; MB/s = 10^6 bytes/s; one server loaded at a time (A-B-B-A); {} CPUs; loadavg before {load_before}, after {}; total {:.1}s",
+        "load generator: {}; pushes from one client sending with sendfile(2) from tmpfs; {auth_note}; MB/s = 10^6 bytes/s; one server loaded at a time (A-B-B-A); {} CPUs; loadavg before {load_before}, after {}; total {:.1}s",
         tool.name(),
         std::thread::available_parallelism().map_or(0, usize::from),
         loadavg(),
