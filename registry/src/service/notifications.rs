@@ -24,6 +24,8 @@ use crate::db::models::Account;
 use crate::db::queries::notifications::{self as q, NotificationRow};
 use crate::db::queries::repositories::RepositoryView;
 use crate::db::queries::{accounts as aq, teams as tq};
+use crate::db::DbConn;
+use diesel::QueryResult;
 
 pub use client_cert::ClientIdentity;
 pub(super) use delivery::post_checked;
@@ -192,6 +194,40 @@ pub struct AuthorizedEmail {
     pub confirmed: bool,
 }
 
+/// The accounts a `quay_notification` target delivers to: the user, the
+/// admins of the repository's organization, or the team's members (robots
+/// have no inbox). `ns` is the repository's namespace (id, name, is an
+/// organization). The inner error says why the target does not resolve; the
+/// same rules hold when a notification is created and when it is delivered.
+pub(super) fn resolve_inbox_targets(
+    c: &mut DbConn,
+    (ns_id, ns_name, ns_is_org): (i64, &str, bool),
+    target: &Value,
+) -> QueryResult<Result<Vec<i64>, String>> {
+    let field = |f: &str| target.get(f).and_then(Value::as_str).unwrap_or_default();
+    let (kind, name) = (field("kind"), field("name"));
+    Ok(match kind {
+        "user" => match aq::find(c, name)? {
+            Some(a) if !a.organization && !a.robot => Ok(vec![a.id]),
+            _ => Err(format!("Unknown user '{name}'")),
+        },
+        "org" if ns_is_org && name == ns_name => Ok(tq::admin_user_ids(c, ns_id)?),
+        "org" => Err(format!(
+            "The target organization must be the repository's namespace '{ns_name}'"
+        )),
+        "team" if ns_is_org => match tq::find(c, ns_id, name)? {
+            Some(t) => Ok(tq::members(c, t.id)?
+                .iter()
+                .filter(|a| !a.robot)
+                .map(|a| a.id)
+                .collect()),
+            None => Err(format!("Unknown team '{name}' in organization '{ns_name}'")),
+        },
+        "team" => Err("Team targets need a repository of an organization".to_owned()),
+        other => Err(format!("Unknown target kind '{other}'; expected user, team or org")),
+    })
+}
+
 fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidRequest(message.into())
 }
@@ -290,49 +326,17 @@ impl Registry {
         }
     }
 
-    /// The accounts a `quay_notification` config delivers to: the user, the
-    /// admins of the repository's organization, or the team's members.
+    /// Checks that a `quay_notification` config names a target that resolves.
     async fn inbox_targets(&self, repo: &RepositoryView, config: &Value) -> Result<Vec<i64>, Error> {
-        let target = config.get("target").filter(|t| t.is_object()).ok_or_else(|| {
+        let target = config.get("target").filter(|t| t.is_object()).cloned().ok_or_else(|| {
             invalid("The quay_notification method config needs 'target': {\"kind\": user|team|org, \"name\": …}")
         })?;
-        let kind = target
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let name = target
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
         let (ns_id, ns_name, ns_is_org) = (repo.namespace_id, repo.namespace.clone(), repo.namespace_is_org);
-        self.db()
-            .read(move |c| {
-                Ok(match kind.as_str() {
-                    "user" => match aq::find(c, &name)? {
-                        Some(a) if !a.organization && !a.robot => Ok(vec![a.id]),
-                        _ => Err(invalid(format!("Unknown user '{name}'"))),
-                    },
-                    "org" if ns_is_org && name == ns_name => Ok(tq::admin_user_ids(c, ns_id)?),
-                    "org" => Err(invalid(format!(
-                        "The target organization must be the repository's namespace '{ns_name}'"
-                    ))),
-                    "team" if ns_is_org => match tq::find(c, ns_id, &name)? {
-                        Some(t) => Ok(tq::members(c, t.id)?
-                            .iter()
-                            .filter(|a| !a.robot)
-                            .map(|a| a.id)
-                            .collect()),
-                        None => Err(invalid(format!("Unknown team '{name}' in organization '{ns_name}'"))),
-                    },
-                    "team" => Err(invalid("Team targets need a repository of an organization")),
-                    other => Err(invalid(format!(
-                        "Unknown target kind '{other}'; expected user, team or org"
-                    ))),
-                })
-            })
-            .await?
+        let resolved = self
+            .db()
+            .read(move |c| Ok(resolve_inbox_targets(c, (ns_id, &ns_name, ns_is_org), &target)?))
+            .await?;
+        resolved.map_err(invalid)
     }
 
     pub async fn list_notifications(&self, repo: &RepositoryView) -> Result<Vec<Notification>, Error> {

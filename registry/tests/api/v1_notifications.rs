@@ -164,6 +164,18 @@ impl Setup {
             .await
             .expect("delivery pass")
     }
+
+    /// How many deliveries are queued, for every notification.
+    async fn queued(&self) -> i64 {
+        use diesel::prelude::*;
+        use registry::db::schema::notificationqueue;
+        self.fx
+            .services
+            .db()
+            .read(|c| Ok(notificationqueue::table.count().get_result::<i64>(c)?))
+            .await
+            .expect("count the notification queue")
+    }
 }
 
 #[actix_web::test]
@@ -683,6 +695,138 @@ async fn only_repository_admins_manage_notifications() {
             .await;
     assert_eq!(status, 403);
     assert_eq!(s.view(&uuid).await["number_of_failures"], 0);
+}
+
+#[actix_web::test]
+async fn authorized_emails_are_refused_to_anonymous_callers_and_readers() {
+    let sink = SmtpSink::start().await;
+    let s = Setup::new(&format!("{}SERVER_HOSTNAME: localhost\n", sink.config())).await;
+    let (_, reader) = s.fx.user("reader").await;
+    grant_role(&s.fx.app, "owner/app", Grantee::Account("reader"), "read").await;
+    let path = "/repository/owner/app/authorizedemail/ops@example.com";
+    let refused = [("anonymous", None, 401), ("reader", Some(reader.as_str()), 403)];
+    for method in ["POST", "GET"] {
+        for (who, token, expected) in refused {
+            let (status, err) = s.fx.call(method, path, token, None).await;
+            assert_eq!(status, expected, "{who} {method}: {err}");
+        }
+    }
+    // The refused POSTs neither mailed nor recorded the address.
+    assert!(sink.mails().is_empty(), "{:?}", sink.mails());
+    let (status, body) = s.fx.call("GET", path, Some(&s.owner), None).await;
+    assert_eq!(status, 404, "{body}");
+
+    // The repository admin may, and gets 200 with the pending authorization.
+    let pending = json!({"email": "ops@example.com", "repository": "owner/app", "confirmed": false});
+    let (status, auth) = s.fx.call("POST", path, Some(&s.owner), None).await;
+    assert_eq!((status, &auth), (200, &pending));
+    assert_eq!(sink.mails().len(), 1);
+    let (status, auth) = s.fx.call("GET", path, Some(&s.owner), None).await;
+    assert_eq!((status, &auth), (200, &pending));
+    // Once it exists, it is still not shown to the others.
+    for (who, token, expected) in refused {
+        let (status, err) = s.fx.call("GET", path, token, None).await;
+        assert_eq!(status, expected, "{who} GET: {err}");
+        assert!(err["email"].is_null(), "{who} GET: {err}");
+    }
+}
+
+#[actix_web::test]
+async fn a_notification_is_not_reachable_through_another_repository() {
+    let rx = Receiver::start(usize::MAX).await;
+    let s = Setup::new("").await;
+    let uuid = s.create_ok("repo_push", "webhook", json!({"url": rx.url})).await;
+    // One failed delivery: a counter for a reset to clear, a retry queued.
+    s.fx.push_tag("owner/app", "latest").await;
+    assert_eq!(s.deliver_at(0).await.failed, 1);
+    assert_eq!(s.view(&uuid).await["number_of_failures"], 1);
+    let queued = s.queued().await;
+    assert_eq!(queued, 1);
+
+    let (_, bob) = s.fx.user("bob").await;
+    s.fx.create_repo(&bob, "bob", "other", "private").await;
+    s.fx.create_repo(&s.owner, "owner", "other", "private").await;
+    // Neither bob (admin of bob/other only) nor owner (admin of both) reaches
+    // owner/app's notification through the other repository's path.
+    for (who, token, repo) in [("bob", &bob, "bob/other"), ("owner", &s.owner, "owner/other")] {
+        let one = format!("/repository/{repo}/notification/{uuid}");
+        for (method, path) in [
+            ("GET", one.clone()),
+            ("POST", format!("{one}/test")),
+            ("POST", one.clone()),
+            ("DELETE", one.clone()),
+        ] {
+            let (status, err) = s.fx.call(method, &path, Some(token), None).await;
+            assert_eq!(status, 400, "{who} {method} {path}: {err}");
+            assert_eq!(err["error_type"], "invalid_request", "{who} {method} {path}: {err}");
+            assert!(err["uuid"].is_null(), "{who} {method} {path}: {err}");
+        }
+        let (status, list) =
+            s.fx.call("GET", &format!("/repository/{repo}/notification/"), Some(token), None)
+                .await;
+        assert_eq!((status, &list["notifications"]), (200, &json!([])), "{who}: {list}");
+    }
+    // Still there, not reset, and no test delivery queued.
+    let view = s.view(&uuid).await;
+    assert_eq!(view["uuid"], uuid.as_str());
+    assert_eq!(view["number_of_failures"], 1);
+    assert_eq!(s.queued().await, queued);
+}
+
+#[actix_web::test]
+async fn inbox_entries_are_refused_to_anonymous_callers_other_users_and_narrow_tokens() {
+    let s = Setup::new("").await;
+    let (_, other) = s.fx.user("other").await;
+    s.create_ok(
+        "repo_push",
+        "quay_notification",
+        json!({"target": {"kind": "user", "name": "owner"}}),
+    )
+    .await;
+    s.fx.push_tag("owner/app", "latest").await;
+    assert_eq!(s.deliver().await.delivered, 1);
+    let inbox = || async {
+        let (status, inbox) = s.fx.call("GET", "/user/notifications", Some(&s.owner), None).await;
+        assert_eq!(status, 200, "{inbox}");
+        inbox["notifications"].clone()
+    };
+    let before = inbox().await;
+    assert_eq!(before.as_array().map(Vec::len), Some(1), "{before}");
+    assert_eq!(before[0]["dismissed"], false);
+    let id = before[0]["id"].as_str().expect("id").to_owned();
+    let one = format!("/user/notifications/{id}");
+    let owner = s.fx.services.account("owner").await.expect("lookup").expect("owner");
+    // Every scope but user:admin.
+    let all_but_user_admin = "repo:read repo:write repo:admin repo:create user:read org:admin";
+    let narrow = s.fx.token(&owner, all_but_user_admin).await;
+    let dismiss = || Some(json!({"dismissed": true}));
+    let calls = [
+        ("anonymous", "GET", "/user/notifications", None, None, 401),
+        ("anonymous", "PUT", one.as_str(), None, dismiss(), 401),
+        ("other", "PUT", one.as_str(), Some(other.as_str()), dismiss(), 404),
+        ("narrow", "GET", "/user/notifications", Some(narrow.as_str()), None, 403),
+        ("narrow", "PUT", one.as_str(), Some(narrow.as_str()), dismiss(), 403),
+    ];
+    for (who, method, path, token, body, expected) in calls {
+        let (status, err) = s.fx.call(method, path, token, body).await;
+        assert_eq!(status, expected, "{who} {method} {path}: {err}");
+        assert!(
+            err["notifications"].is_null() && err["dismissed"].is_null(),
+            "{who} {method} {path}: {err}"
+        );
+    }
+    // The other user's inbox does not show it, and it is unchanged.
+    let (status, theirs) = s.fx.call("GET", "/user/notifications", Some(&other), None).await;
+    assert_eq!((status, &theirs["notifications"]), (200, &json!([])), "{theirs}");
+    assert_eq!(inbox().await, before);
+    // Nor can the other user undo the owner's own dismissal.
+    let (status, entry) = s.fx.call("PUT", &one, Some(&s.owner), dismiss()).await;
+    assert_eq!((status, &entry["dismissed"]), (200, &json!(true)), "{entry}");
+    let (status, err) =
+        s.fx.call("PUT", &one, Some(&other), Some(json!({"dismissed": false})))
+            .await;
+    assert_eq!(status, 404, "{err}");
+    assert_eq!(inbox().await[0]["dismissed"], true);
 }
 
 /// A certificate for 127.0.0.1 issued by a fresh test CA: (CA PEM, cert PEM, key PEM).

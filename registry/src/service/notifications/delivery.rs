@@ -12,7 +12,6 @@ use super::events::summary;
 use super::ssrf::check_url;
 use super::{NotificationPolicy, MAX_FAILURES};
 use crate::db::queries::notifications::{self as q, NotificationRow, QueueRow};
-use crate::db::queries::teams as tq;
 use crate::service::mail::Mail;
 use crate::service::{Error, Registry};
 
@@ -196,50 +195,33 @@ impl Registry {
 
     /// Writes the event into the inbox of each target account.
     async fn deliver_to_inbox(&self, n: &NotificationRow, config: &Value, data: &Value) -> Result<(), String> {
-        let kind = config
-            .pointer("/target/kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let name = config
-            .pointer("/target/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let target = config.get("target").cloned().unwrap_or_default();
         let (repo_id, event, metadata) = (n.repository_id, n.event.clone(), data.to_string());
         self.db()
             .write(move |c| {
-                let ns_id: Option<i64> = q::namespace_id(c, repo_id)?;
-                let targets = match (kind.as_str(), ns_id) {
-                    ("user", _) => crate::db::queries::accounts::find(c, &name)?
-                        .map(|a| a.id)
-                        .into_iter()
-                        .collect(),
-                    ("org", Some(ns)) => tq::admin_user_ids(c, ns)?,
-                    ("team", Some(ns)) => match tq::find(c, ns, &name)? {
-                        Some(t) => tq::members(c, t.id)?
-                            .into_iter()
-                            .filter(|a| !a.robot)
-                            .map(|a| a.id)
-                            .collect(),
-                        None => Vec::new(),
-                    },
-                    _ => Vec::new(),
+                let ns = match q::namespace_id(c, repo_id)? {
+                    Some(id) => crate::db::queries::accounts::find_by_id(c, id)?,
+                    None => None,
+                };
+                let Some(ns) = ns else {
+                    return Ok(Err("the repository is gone".to_owned()));
+                };
+                let targets = match super::resolve_inbox_targets(c, (ns.id, &ns.username, ns.organization), &target)? {
+                    Ok(t) => t,
+                    Err(why) => return Ok(Err(why)),
                 };
                 let now = crate::now_ms();
                 for target in &targets {
                     q::insert_inbox(c, *target, &event, &metadata, now)?;
                 }
-                Ok::<_, Error>(targets.len())
+                Ok::<_, Error>(Ok(targets.len()))
             })
             .await
             .map_err(|e| e.to_string())
-            .and_then(|n| {
-                if n == 0 {
-                    Err("the notification target has no members".into())
-                } else {
-                    Ok(())
-                }
+            .and_then(|n| match n {
+                Ok(0) => Err("the notification target has no members".into()),
+                Ok(_) => Ok(()),
+                Err(why) => Err(why),
             })
     }
 }
