@@ -25,6 +25,11 @@ const QUEUE_CAPACITY: usize = 10_000;
 const BATCH_ROWS: usize = 500;
 /// Longest an entry waits for its batch to fill up.
 const BATCH_WAIT: Duration = Duration::from_millis(200);
+/// Tries at writing one batch before it is given up (a database that is
+/// briefly unreachable or out of connections must not lose entries).
+const WRITE_ATTEMPTS: u32 = 6;
+/// Wait before the second try; doubled for each further one.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// Rows per page of a listing, as in Quay.
 pub const PAGE_SIZE: i64 = 20;
 
@@ -112,11 +117,20 @@ pub(super) struct LogQueue {
 }
 
 impl LogQueue {
-    /// Starts the writer task on the current tokio runtime, if there is one.
+    /// Starts the writer on a thread of its own with its own runtime, so the
+    /// queue lives as long as the registry does, not as long as whichever
+    /// runtime happened to log first (an HTTP worker's, a test's).
     pub(super) fn start(db: &Db) -> Option<LogQueue> {
-        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        handle.spawn(write_forever(db.clone(), rx));
+        let db = db.clone();
+        std::thread::Builder::new()
+            .name("usage-logs".into())
+            .spawn(move || runtime.block_on(write_forever(db, rx)))
+            .ok()?;
         Some(LogQueue { tx })
     }
 }
@@ -142,11 +156,25 @@ async fn write_forever(db: Db, mut rx: mpsc::Receiver<Msg>) {
             }
             next = tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten();
         }
-        if let Err(e) = write_batch(&db, batch).await {
-            tracing::warn!(error = %e, "writing usage logs failed");
-        }
+        write_with_retries(&db, batch).await;
         for done in waiting {
             let _ = done.send(());
+        }
+    }
+}
+
+/// Writes a batch, trying again with growing pauses while the database fails.
+async fn write_with_retries(db: &Db, batch: Vec<LogEntry>) {
+    let mut pause = FIRST_RETRY;
+    for attempt in 1..=WRITE_ATTEMPTS {
+        match write_batch(db, batch.clone()).await {
+            Ok(_) => return,
+            Err(e) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, rows = batch.len(), "writing usage logs failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => tracing::error!(error = %e, rows = batch.len(), "writing usage logs failed; entries lost"),
         }
     }
 }
@@ -287,11 +315,7 @@ impl Registry {
             None => entry,
         };
         let db = self.db().clone();
-        let write = async move {
-            if let Err(e) = write_batch(&db, vec![entry]).await {
-                tracing::warn!(error = %e, "writing a usage log failed");
-            }
-        };
+        let write = async move { write_with_retries(&db, vec![entry]).await };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => drop(handle.spawn(write)),
             Err(_) => tracing::warn!("usage log dropped: no async runtime"),
