@@ -149,6 +149,18 @@ impl Setup {
         view
     }
 
+    /// A `quay_notification` to `owner` on push, then a push delivered.
+    async fn push_into_owners_inbox(&self) {
+        self.create_ok(
+            "repo_push",
+            "quay_notification",
+            json!({"target": {"kind": "user", "name": "owner"}}),
+        )
+        .await;
+        self.fx.push_tag("owner/app", "latest").await;
+        assert_eq!(self.deliver().await.delivered, 1);
+    }
+
     async fn deliver(&self) -> registry::service::notifications::DeliveryReport {
         self.fx
             .services
@@ -416,14 +428,7 @@ async fn email_notifications_go_to_confirmed_addresses_only() {
 async fn quay_notifications_land_in_the_inbox_and_can_be_dismissed() {
     let s = Setup::new("").await;
     let (_, other) = s.fx.user("other").await;
-    s.create_ok(
-        "repo_push",
-        "quay_notification",
-        json!({"target": {"kind": "user", "name": "owner"}}),
-    )
-    .await;
-    s.fx.push_tag("owner/app", "latest").await;
-    assert_eq!(s.deliver().await.delivered, 1);
+    s.push_into_owners_inbox().await;
     let (status, inbox) = s.fx.call("GET", "/user/notifications", Some(&s.owner), None).await;
     assert_eq!(status, 200);
     let entry = &inbox["notifications"][0];
@@ -777,14 +782,7 @@ async fn a_notification_is_not_reachable_through_another_repository() {
 async fn inbox_entries_are_refused_to_anonymous_callers_other_users_and_narrow_tokens() {
     let s = Setup::new("").await;
     let (_, other) = s.fx.user("other").await;
-    s.create_ok(
-        "repo_push",
-        "quay_notification",
-        json!({"target": {"kind": "user", "name": "owner"}}),
-    )
-    .await;
-    s.fx.push_tag("owner/app", "latest").await;
-    assert_eq!(s.deliver().await.delivered, 1);
+    s.push_into_owners_inbox().await;
     let inbox = || async {
         let (status, inbox) = s.fx.call("GET", "/user/notifications", Some(&s.owner), None).await;
         assert_eq!(status, 200, "{inbox}");
