@@ -261,6 +261,21 @@ impl Config {
         if self.push_temp_tag_expiration_sec < 0 {
             return Err(field_err("PUSH_TEMP_TAG_EXPIRATION_SEC", "must not be negative"));
         }
+        for key in ["GARBAGE_COLLECTION_FREQUENCY", "NOTIFICATION_WORKER_INTERVAL"] {
+            if self.other.contains_key(key) && self.seconds(key).is_none() {
+                return Err(field_err(key, "must be a whole number of seconds"));
+            }
+        }
+        if self
+            .other
+            .get("ACTION_LOG_ROTATION_THRESHOLD")
+            .is_some_and(|v| v.as_str().and_then(parse_duration).is_none())
+        {
+            return Err(field_err(
+                "ACTION_LOG_ROTATION_THRESHOLD",
+                "must be a duration such as 30d",
+            ));
+        }
         self.storage(Path::new("."))?;
         Ok(())
     }
@@ -289,6 +304,13 @@ impl Config {
             return Err(field_err("PERMANENTLY_DELETE_TAGS", "must be true or false"));
         }
         Ok(())
+    }
+
+    /// A field holding whole seconds, as a number or a numeric string
+    /// (validated at load); `None` when absent.
+    pub fn seconds(&self, key: &str) -> Option<u64> {
+        let v = self.other.get(key)?;
+        v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
     }
 
     /// Whether a `FEATURE_*` flag is on, with its default when absent.
@@ -463,6 +485,11 @@ mod tests {
             ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: lots\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
             ("DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: -5\n", "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES"),
             ("QUOTA_BACKFILL: sometimes\n", "QUOTA_BACKFILL"),
+            ("GARBAGE_COLLECTION_FREQUENCY: often\n", "GARBAGE_COLLECTION_FREQUENCY"),
+            ("NOTIFICATION_WORKER_INTERVAL: -1\n", "NOTIFICATION_WORKER_INTERVAL"),
+            ("NOTIFICATION_WORKER_INTERVAL: [10]\n", "NOTIFICATION_WORKER_INTERVAL"),
+            ("ACTION_LOG_ROTATION_THRESHOLD: 30\n", "ACTION_LOG_ROTATION_THRESHOLD"),
+            ("ACTION_LOG_ROTATION_THRESHOLD: a month\n", "ACTION_LOG_ROTATION_THRESHOLD"),
             ("ACTION_LOG_PULLS: sometimes\n", "ACTION_LOG_PULLS"),
             ("LABEL_KEY_RESERVED_PREFIXES: [com.example]\n", "LABEL_KEY_RESERVED_PREFIXES"),
             ("DISTRIBUTED_STORAGE_CONFIG:\n  x: [FancyStorage, {}]\n", "DISTRIBUTED_STORAGE_CONFIG.x"),

@@ -27,22 +27,11 @@ impl Loops {
     /// From `FEATURE_GARBAGE_COLLECTION` (default on) and
     /// `GARBAGE_COLLECTION_FREQUENCY` (seconds, default 30).
     pub fn from_config(config: &Config) -> Loops {
-        let every = config
-            .other
-            .get("GARBAGE_COLLECTION_FREQUENCY")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-            .unwrap_or(30)
-            .max(1);
+        let every = config.seconds("GARBAGE_COLLECTION_FREQUENCY").unwrap_or(30).max(1);
         Loops {
             gc_every_s: config.feature("GARBAGE_COLLECTION", true).then_some(every),
-            notifications_every_s: Some(
-                config
-                    .other
-                    .get("NOTIFICATION_WORKER_INTERVAL")
-                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-                    .unwrap_or(10),
-            )
-            .filter(|s| *s > 0),
+            notifications_every_s: Some(config.seconds("NOTIFICATION_WORKER_INTERVAL").unwrap_or(10))
+                .filter(|s| *s > 0),
             log_max_age_s: config
                 .other
                 .get("ACTION_LOG_ROTATION_THRESHOLD")
