@@ -701,3 +701,38 @@ async fn application_prototype_and_quota_changes_appear_in_the_organization_logs
         2_097_152
     );
 }
+
+/// The log queue belongs to the registry, not to the runtime that happened
+/// to log first: entries logged after that runtime is gone are still
+/// written, and a flush still waits for them.
+#[test]
+fn logs_outlive_the_runtime_that_logged_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = registry::config::Config::parse("").expect("empty config");
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let first = runtime();
+    let registry = first
+        .block_on(registry::startup::open_registry(&config, dir.path(), true))
+        .expect("registry opens");
+    first.block_on(async { registry.log_action(LogEntry::new("account_change_password", None, None)) });
+    drop(first);
+    let second = runtime();
+    let kinds = second.block_on(async {
+        registry.log_action(LogEntry::new("create_robot", None, None));
+        registry.flush_logs().await;
+        let everything = registry::service::logs::LogQuery {
+            end_ms: i64::MAX,
+            ..Default::default()
+        };
+        let page = registry.list_logs(everything, None).await.expect("list logs");
+        let mut kinds: Vec<String> = page.logs.iter().map(|l| l.row.kind.clone()).collect();
+        kinds.sort();
+        kinds
+    });
+    assert_eq!(kinds, ["account_change_password", "create_robot"]);
+}
