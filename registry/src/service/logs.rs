@@ -163,7 +163,9 @@ async fn write_forever(db: Db, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-/// Writes a batch, trying again with growing pauses while the database fails.
+/// Writes a batch, trying again with growing pauses while the database
+/// fails; if it never succeeds, writes the entries one by one, so one entry
+/// the database refuses does not take the others with it.
 async fn write_with_retries(db: &Db, batch: Vec<LogEntry>) {
     let mut pause = FIRST_RETRY;
     for attempt in 1..=WRITE_ATTEMPTS {
@@ -174,7 +176,19 @@ async fn write_with_retries(db: &Db, batch: Vec<LogEntry>) {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
             }
-            Err(e) => tracing::error!(error = %e, rows = batch.len(), "writing usage logs failed; entries lost"),
+            Err(e) if batch.len() == 1 => {
+                tracing::error!(error = %e, kind = batch[0].kind, "writing a usage log failed; entry lost");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = batch.len(), "writing usage logs failed; writing them one by one");
+                for entry in batch {
+                    let kind = entry.kind;
+                    if let Err(e) = write_batch(db, vec![entry]).await {
+                        tracing::error!(error = %e, kind, "writing a usage log failed; entry lost");
+                    }
+                }
+                return;
+            }
         }
     }
 }

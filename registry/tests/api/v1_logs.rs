@@ -736,3 +736,25 @@ fn logs_outlive_the_runtime_that_logged_first() {
     });
     assert_eq!(kinds, ["account_change_password", "create_robot"]);
 }
+
+/// An entry the database refuses (PostgreSQL takes no NUL in text) costs
+/// only itself: the rest of its batch is still written.
+#[actix_web::test]
+async fn an_entry_the_database_refuses_does_not_lose_its_batch() {
+    let fx = RepoFixture::new().await;
+    let (user, _) = fx.user("alice").await;
+    let entry = |kind, ip: &str| LogEntry::new(kind, Some(&user), Some(ip.to_owned())).account(user.id);
+    fx.app.server.log_action(entry("create_robot", "10.0.0.1"));
+    fx.app.server.log_action(entry("user_change_email", "10.0.0.2\0"));
+    fx.app.server.log_action(entry("delete_robot", "10.0.0.3"));
+    fx.app.server.flush_logs().await;
+    let query = registry::service::logs::LogQuery {
+        account_id: Some(user.id),
+        end_ms: i64::MAX,
+        ..Default::default()
+    };
+    let page = fx.app.server.list_logs(query, None).await.expect("list logs");
+    let kinds: Vec<&str> = page.logs.iter().map(|l| l.row.kind.as_str()).collect();
+    assert!(kinds.contains(&"create_robot"), "{kinds:?}");
+    assert!(kinds.contains(&"delete_robot"), "{kinds:?}");
+}
