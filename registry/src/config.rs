@@ -207,7 +207,7 @@ impl Config {
         if let Some(uri) = &self.db_uri {
             DbTarget::parse(uri).map_err(|m| field_err("DB_URI", m))?;
         }
-        self.validate_tag_expiration()?;
+        self.validate_durations()?;
         if self.label_key_reserved_prefixes.iter().any(|p| !p.ends_with('.')) {
             return Err(field_err(
                 "LABEL_KEY_RESERVED_PREFIXES",
@@ -266,27 +266,19 @@ impl Config {
                 return Err(field_err(key, "must be a whole number of seconds"));
             }
         }
-        if self
-            .other
-            .get("ACTION_LOG_ROTATION_THRESHOLD")
-            .is_some_and(|v| v.as_str().and_then(parse_duration).is_none())
-        {
-            return Err(field_err(
-                "ACTION_LOG_ROTATION_THRESHOLD",
-                "must be a duration such as 30d",
-            ));
-        }
         self.storage(Path::new("."))?;
         Ok(())
     }
 
-    /// The tag lifecycle fields: durations, a list of durations, a flag.
-    fn validate_tag_expiration(&self) -> Result<(), ConfigError> {
+    /// The tag lifecycle and log retention fields: durations, a list of
+    /// durations, a flag.
+    fn validate_durations(&self) -> Result<(), ConfigError> {
         let is_duration = |v: &Value| v.as_str().and_then(parse_duration).is_some();
         for key in [
             "DEFAULT_TAG_EXPIRATION",
             "LABELED_EXPIRATION_MINIMUM",
             "LABELED_EXPIRATION_MAXIMUM",
+            "ACTION_LOG_ROTATION_THRESHOLD",
         ] {
             if self.other.get(key).is_some_and(|v| !is_duration(v)) {
                 return Err(field_err(key, "must be a duration such as 2w"));

@@ -131,7 +131,7 @@ impl FilePusher {
         r.location.context("POST upload: no Location")
     }
 
-    fn finish(&mut self, location: &str, blob: &mut BlobFile, from: u64) -> Result<()> {
+    fn finish(&mut self, location: &str, blob: &BlobFile, from: u64) -> Result<()> {
         let target = self.target_of(location, Some(&blob.digest))?;
         let len = blob.len - from;
         let headers = [("Content-Type", "application/octet-stream".to_string())];
@@ -148,13 +148,13 @@ impl FilePusher {
     }
 
     /// POST, then PUT `?digest=` with the whole blob.
-    pub fn push_monolithic(&mut self, repo: &str, blob: &mut BlobFile) -> Result<()> {
+    pub fn push_monolithic(&mut self, repo: &str, blob: &BlobFile) -> Result<()> {
         let location = self.start(repo)?;
         self.finish(&location, blob, 0)
     }
 
     /// POST, PATCHes of `chunk` bytes with `Content-Range`, PUT `?digest=` without a body.
-    pub fn push_chunked(&mut self, repo: &str, blob: &mut BlobFile, chunk: u64) -> Result<()> {
+    pub fn push_chunked(&mut self, repo: &str, blob: &BlobFile, chunk: u64) -> Result<()> {
         let mut location = self.start(repo)?;
         let mut off = 0;
         while off < blob.len {

@@ -258,7 +258,7 @@ async fn push_bench(api: &Api, p: &Params, iters: usize, chunked: bool, seed: u6
         // the file the client sends from outside the timing.
         let data = random_bytes(&mut rng, p.big);
         let digest = sha256_digest(&data);
-        let mut blob = filepush::BlobFile::create(&dir, &data, digest)?;
+        let blob = filepush::BlobFile::create(&dir, &data, digest)?;
         drop(data);
         sync_disks().await;
         let mut pu = pusher.take().context("pusher lost")?;
@@ -266,9 +266,9 @@ async fn push_bench(api: &Api, p: &Params, iters: usize, chunked: bool, seed: u6
         let t0 = Instant::now();
         let (pu, pushed) = tokio::task::spawn_blocking(move || {
             let r = if chunked {
-                pu.push_chunked(REPO, &mut blob, chunk)
+                pu.push_chunked(REPO, &blob, chunk)
             } else {
-                pu.push_monolithic(REPO, &mut blob)
+                pu.push_monolithic(REPO, &blob)
             };
             (pu, r)
         })

@@ -8,6 +8,7 @@
 //! logging; the writer resolves names in its transaction.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -167,45 +168,42 @@ async fn write_forever(db: Db, mut rx: mpsc::Receiver<Msg>) {
 /// fails; if it never succeeds, writes the entries one by one, so one entry
 /// the database refuses does not take the others with it.
 async fn write_with_retries(db: &Db, batch: Vec<LogEntry>) {
+    let batch = Arc::new(batch);
     let mut pause = FIRST_RETRY;
     for attempt in 1..=WRITE_ATTEMPTS {
         match write_batch(db, batch.clone()).await {
             Ok(_) => return,
-            Err(e) if attempt < WRITE_ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, rows = batch.len(), "writing usage logs failed; trying again");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            Err(e) if batch.len() == 1 => {
-                tracing::error!(error = %e, kind = batch[0].kind, "writing a usage log failed; entry lost");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, rows = batch.len(), "writing usage logs failed; writing them one by one");
-                for entry in batch {
-                    let kind = entry.kind;
-                    if let Err(e) = write_batch(db, vec![entry]).await {
-                        tracing::error!(error = %e, kind, "writing a usage log failed; entry lost");
-                    }
-                }
-                return;
+            Err(e) => tracing::warn!(error = %e, attempt, rows = batch.len(), "writing usage logs failed"),
+        }
+        if attempt < WRITE_ATTEMPTS {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+    if batch.len() > 1 {
+        for entry in batch.iter() {
+            if let Err(e) = write_batch(db, Arc::new(vec![entry.clone()])).await {
+                tracing::error!(error = %e, kind = entry.kind, "writing a usage log failed; entry lost");
             }
         }
+    } else {
+        tracing::error!(rows = batch.len(), "writing usage logs failed; entries lost");
     }
 }
 
-async fn write_batch(db: &Db, batch: Vec<LogEntry>) -> Result<usize, DbError> {
+async fn write_batch(db: &Db, batch: Arc<Vec<LogEntry>>) -> Result<usize, DbError> {
     if batch.is_empty() {
         return Ok(0);
     }
     db.write(move |c| {
-        let rows = resolve(c, batch)?;
+        let rows = resolve(c, &batch)?;
         Ok(q::insert_all(c, &rows)?)
     })
     .await
 }
 
 /// Turns entries into rows, looking up the names they carry.
-fn resolve(c: &mut DbConn, batch: Vec<LogEntry>) -> Result<Vec<NewLogRow>, DbError> {
+fn resolve(c: &mut DbConn, batch: &[LogEntry]) -> Result<Vec<NewLogRow>, DbError> {
     let mut names = Names::default();
     let mut rows = Vec::with_capacity(batch.len());
     for e in batch {
@@ -230,7 +228,7 @@ fn resolve(c: &mut DbConn, batch: Vec<LogEntry>) -> Result<Vec<NewLogRow>, DbErr
             performer_id,
             repository_id,
             datetime_ms: e.datetime_ms,
-            ip: e.ip,
+            ip: e.ip.clone(),
             metadata_json: e.metadata.to_string(),
         });
     }
