@@ -4,7 +4,9 @@
 //!
 //! Starts both servers on 127.0.0.1 with throw-away data dirs, pushes a small OCI image to each, then
 //! measures (one server at a time) manifest GET req/s + latency, blob GET MB/s, monolithic and chunked
-//! push MB/s, and RSS; prints one comparison table plus the physical ceilings (SHA-256, synced disk write).
+//! push MB/s, and RSS; prints one comparison table plus the physical ceilings (SHA-256, synced disk write)
+//! and the push ceiling: monolithic pushes into a minimal receiver (`sink`), half just before and
+//! half just after the registries' monolithic pushes.
 //! Everything is stopped and removed at the end, also on error or Ctrl-C. No assertions on speed.
 //! A second table compares ours with pull logging on and off (`ACTION_LOG_PULLS`), same load, A-B-B-A.
 //!
@@ -31,6 +33,8 @@ mod pull_logs;
 mod report;
 #[path = "../bench/server.rs"]
 mod server;
+#[path = "../bench/sink.rs"]
+mod sink;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -243,6 +247,56 @@ async fn blob_get(api: &Api, blob: &(String, u64), iters: usize, verify_first: b
         total += api.get_blob(REPO, &blob.0, blob.1, false).await?;
     }
     Ok((total, start.elapsed()))
+}
+
+/// The push ceiling: monolithic pushes into [`sink::Sink`], the least a
+/// durable push can cost on this machine. Half of them run just before the
+/// registries' monolithic pushes and half just after, so drifts of the disk
+/// or CPU between the two measurements even out.
+struct PushCeiling {
+    dir: PathBuf,
+    sink: sink::Sink,
+    api: Api,
+    spent: Result<(u64, Duration)>,
+}
+
+impl PushCeiling {
+    fn start(client: &reqwest::Client, work: &Path) -> Result<PushCeiling> {
+        let dir = work.join("push-sink");
+        std::fs::create_dir_all(&dir)?;
+        let sink = sink::Sink::start(&dir)?;
+        let api = Api::new(client.clone(), &sink.base())?;
+        Ok(PushCeiling {
+            dir,
+            sink,
+            api,
+            spent: Ok((0, Duration::ZERO)),
+        })
+    }
+
+    async fn measure(&mut self, p: &Params, iters: usize, seed: u64) {
+        let Ok((bytes, time)) = &mut self.spent else { return };
+        eprintln!("bench: push ceiling x{iters} (minimal receiver, no HTTP framework or database)");
+        sync_disks().await;
+        match push_bench(&self.api, p, iters, false, seed).await {
+            Ok((b, d)) => {
+                *bytes += b;
+                *time += d;
+            }
+            Err(e) => self.spent = Err(e),
+        }
+    }
+
+    fn finish(self) -> Result<f64, String> {
+        let failures = self.sink.failures();
+        drop(self.sink);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let (bytes, time) = self.spent.map_err(err_str)?;
+        if failures > 0 {
+            return Err(format!("{failures} push sink connections failed"));
+        }
+        Ok(mb_s(bytes, time))
+    }
 }
 
 /// Pushes `iters` fresh 100 MiB blobs; the client sends them with `sendfile` (see `filepush`).
@@ -530,7 +584,15 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     let manifest = manifest_abba(&mut sides, &p, tool).await;
     let blob_small = throughput_abba(&mut sides, &p, Throughput::BlobGetSmall).await;
     let blob_big = throughput_abba(&mut sides, &p, Throughput::BlobGetBig).await;
+    let mut ceiling = PushCeiling::start(&client, work).map_err(err_str);
+    if let Ok(c) = &mut ceiling {
+        c.measure(&p, p.push_iters.div_ceil(2), 7001).await;
+    }
     let push_mono = throughput_abba(&mut sides, &p, Throughput::PushMonolithic).await;
+    if let Ok(c) = &mut ceiling {
+        c.measure(&p, p.push_iters / 2, 7002).await;
+    }
+    let push_ceiling = ceiling.and_then(PushCeiling::finish);
     let push_chunk = throughput_abba(&mut sides, &p, Throughput::PushChunked).await;
     let mut end_mem = Vec::new();
     for s in &mut sides {
@@ -675,6 +737,14 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
             pct(&push_chunk[0])
         ));
     }
+    ceiling_line.push_str(&match (&push_ceiling, &push_mono[0]) {
+        (Ok(c), Ok(ours)) => format!(
+            "\npush ceiling of this machine: {c:.0} MB/s monolithic into a minimal receiver (socket read straight into aligned blocks, SHA-256 on one thread, O_DIRECT writes, synced; no HTTP framework, auth or database; same client); ours monolithic {:.0}% of it",
+            ours / c * 100.0
+        ),
+        (Ok(c), Err(_)) => format!("\npush ceiling of this machine: {c:.0} MB/s (minimal receiver)"),
+        (Err(e), _) => format!("\npush ceiling of this machine: unknown ({e})"),
+    });
     let auth_note = if ours_auth {
         format!(
             "ours with registry token auth (Bearer JWT from /v2/auth, user {BENCH_USER}), distribution without auth"
