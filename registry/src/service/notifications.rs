@@ -187,6 +187,18 @@ pub struct InboxEntry {
     pub dismissed: bool,
 }
 
+impl From<q::InboxRow> for InboxEntry {
+    fn from(r: q::InboxRow) -> InboxEntry {
+        InboxEntry {
+            id: r.uuid,
+            kind: r.kind,
+            created_ms: r.created_ms,
+            metadata: serde_json::from_str(&r.metadata_json).unwrap_or(Value::Null),
+            dismissed: r.dismissed,
+        }
+    }
+}
+
 /// An address allowed to receive a repository's notifications by email.
 #[derive(Debug, Clone)]
 pub struct AuthorizedEmail {
@@ -390,16 +402,17 @@ impl Registry {
     pub async fn user_inbox(&self, user: &Account) -> Result<Vec<InboxEntry>, Error> {
         let id = user.id;
         let rows = self.db().read(move |c| Ok(q::inbox(c, id)?)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| InboxEntry {
-                id: r.uuid,
-                kind: r.kind,
-                created_ms: r.created_ms,
-                metadata: serde_json::from_str(&r.metadata_json).unwrap_or(Value::Null),
-                dismissed: r.dismissed,
-            })
-            .collect())
+        Ok(rows.into_iter().map(InboxEntry::from).collect())
+    }
+
+    /// One entry of the user's own inbox; another user's entry is not found.
+    pub async fn inbox_entry(&self, user: &Account, uuid: &str) -> Result<InboxEntry, Error> {
+        let (id, entry) = (user.id, uuid.to_owned());
+        self.db()
+            .read(move |c| Ok(q::inbox_entry(c, id, &entry)?))
+            .await?
+            .map(InboxEntry::from)
+            .ok_or_else(|| Error::NotFound(format!("No notification {uuid}")))
     }
 
     pub async fn dismiss_inbox_entry(&self, user: &Account, uuid: &str, dismissed: bool) -> Result<(), Error> {

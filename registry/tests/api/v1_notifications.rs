@@ -440,10 +440,17 @@ async fn quay_notifications_land_in_the_inbox_and_can_be_dismissed() {
         "{entry}"
     );
     let id = entry["id"].as_str().expect("id");
+    let path = format!("/user/notifications/{id}");
+    // One entry reads as it does in the list.
+    let (status, one) = s.fx.call("GET", &path, Some(&s.owner), None).await;
+    assert_eq!((status, &one), (200, entry), "{one}");
+    let (status, _) =
+        s.fx.call("GET", "/user/notifications/no-such-entry", Some(&s.owner), None)
+            .await;
+    assert_eq!(status, 404);
     // Someone else's inbox is empty and cannot dismiss it.
     let (_, theirs) = s.fx.call("GET", "/user/notifications", Some(&other), None).await;
     assert_eq!(theirs["notifications"], json!([]));
-    let path = format!("/user/notifications/{id}");
     let (status, _) =
         s.fx.call("PUT", &path, Some(&other), Some(json!({"dismissed": true})))
             .await;
@@ -452,6 +459,8 @@ async fn quay_notifications_land_in_the_inbox_and_can_be_dismissed() {
         s.fx.call("PUT", &path, Some(&s.owner), Some(json!({"dismissed": true})))
             .await;
     assert_eq!((status, &entry["dismissed"]), (200, &json!(true)), "{entry}");
+    let (status, one) = s.fx.call("GET", &path, Some(&s.owner), None).await;
+    assert_eq!((status, &one), (200, &entry), "{one}");
     let (status, _) = s.fx.call("GET", "/user/notifications", None, None).await;
     assert_eq!(status, 401);
 }
@@ -800,16 +809,19 @@ async fn inbox_entries_are_refused_to_anonymous_callers_other_users_and_narrow_t
     let dismiss = || Some(json!({"dismissed": true}));
     let calls = [
         ("anonymous", "GET", "/user/notifications", None, None, 401),
+        ("anonymous", "GET", one.as_str(), None, None, 401),
         ("anonymous", "PUT", one.as_str(), None, dismiss(), 401),
+        ("other", "GET", one.as_str(), Some(other.as_str()), None, 404),
         ("other", "PUT", one.as_str(), Some(other.as_str()), dismiss(), 404),
         ("narrow", "GET", "/user/notifications", Some(narrow.as_str()), None, 403),
+        ("narrow", "GET", one.as_str(), Some(narrow.as_str()), None, 403),
         ("narrow", "PUT", one.as_str(), Some(narrow.as_str()), dismiss(), 403),
     ];
     for (who, method, path, token, body, expected) in calls {
         let (status, err) = s.fx.call(method, path, token, body).await;
         assert_eq!(status, expected, "{who} {method} {path}: {err}");
         assert!(
-            err["notifications"].is_null() && err["dismissed"].is_null(),
+            err["notifications"].is_null() && err["dismissed"].is_null() && err["kind"].is_null(),
             "{who} {method} {path}: {err}"
         );
     }

@@ -35,7 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(authorize_email)),
         )
         .service(web::resource("/user/notifications").route(web::get().to(list_inbox)))
-        .service(web::resource("/user/notifications/{uuid}").route(web::put().to(update_inbox_entry)));
+        .service(
+            web::resource("/user/notifications/{uuid}")
+                .route(web::get().to(get_inbox_entry))
+                .route(web::put().to(update_inbox_entry)),
+        );
 }
 
 /// Routes outside `/api/v1`: the link mailed to confirm an authorized email.
@@ -236,6 +240,16 @@ async fn list_inbox(state: web::Data<AppState>, caller: ApiCaller) -> Result<Htt
     Ok(HttpResponse::Ok().json(json!({ "notifications": views })))
 }
 
+async fn get_inbox_entry(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user_with("user:admin")?;
+    let entry = state.registry.inbox_entry(user, &path).await?;
+    Ok(HttpResponse::Ok().json(inbox_view(&entry)))
+}
+
 #[derive(Deserialize)]
 struct DismissBody {
     dismissed: bool,
@@ -249,12 +263,6 @@ async fn update_inbox_entry(
 ) -> Result<HttpResponse, ApiError> {
     let user = caller.user_with("user:admin")?;
     state.registry.dismiss_inbox_entry(user, &path, body.dismissed).await?;
-    let entry = state
-        .registry
-        .user_inbox(user)
-        .await?
-        .into_iter()
-        .find(|e| e.id == *path)
-        .ok_or_else(|| ApiError::not_found("No such notification"))?;
+    let entry = state.registry.inbox_entry(user, &path).await?;
     Ok(HttpResponse::Ok().json(inbox_view(&entry)))
 }

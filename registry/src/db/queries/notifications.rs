@@ -271,6 +271,16 @@ pub fn inbox(c: &mut DbConn, target_id: i64) -> QueryResult<Vec<InboxRow>> {
         .load(c)
 }
 
+/// The target's entry `uuid`, if it has one.
+pub fn inbox_entry(c: &mut DbConn, target_id: i64, uuid: &str) -> QueryResult<Option<InboxRow>> {
+    usernotification::table
+        .filter(usernotification::target_id.eq(target_id))
+        .filter(usernotification::uuid.eq(uuid))
+        .select(InboxRow::as_select())
+        .first(c)
+        .optional()
+}
+
 /// Sets `dismissed` on the target's entry; whether there was one.
 pub fn set_dismissed(c: &mut DbConn, target_id: i64, uuid: &str, dismissed: bool) -> QueryResult<bool> {
     diesel::update(
