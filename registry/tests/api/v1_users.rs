@@ -151,6 +151,38 @@ async fn the_problem_type_is_an_absolute_url_on_this_host() {
 }
 
 #[actix_web::test]
+async fn the_problem_type_url_describes_the_error_to_anyone() {
+    let app = spawn_app_with("").await;
+    let (_, token) = api_user(&app, "alice", "all").await;
+    let unauthorized = assert_api_error(app.get("/api/v1/user/").await, 401, "invalid_token").await;
+    let missing = app
+        .client
+        .get(app.url("/api/v1/organization/nothing"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET organization");
+    let missing = assert_api_error(missing, 404, "not_found").await;
+    let anonymous = reqwest::Client::new();
+    for body in [unauthorized, missing] {
+        let url = body["type"].as_str().expect("type URL");
+        let res = anonymous.get(url).send().await.expect("GET the type URL");
+        assert_eq!(res.status().as_u16(), 200, "GET {url}");
+        let described: Value = res.json().await.expect("JSON description");
+        assert_eq!(described["type"], url, "{described}");
+        assert_eq!(described["title"], body["error_type"], "{described}");
+        let text = described["description"].as_str().unwrap_or_default();
+        assert!(text.len() > 20, "a description for {url}: {described}");
+    }
+    let unknown = anonymous
+        .get(app.url("/api/v1/error/no_such_type"))
+        .send()
+        .await
+        .expect("GET unknown type");
+    assert_api_error(unknown, 404, "not_found").await;
+}
+
+#[actix_web::test]
 async fn an_unknown_or_malformed_bearer_token_is_unauthorized() {
     let app = spawn_app_with("").await;
     let (_, good) = api_user(&app, "alice", "all").await;

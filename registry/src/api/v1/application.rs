@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::error::ErrorType;
 use super::logs::action;
 use super::organization::find_org;
 use super::views::{avatar, format_date};
@@ -97,7 +98,7 @@ impl FromRequest for AdminOrg {
         let org = req.match_info().get("org").map(str::to_owned).unwrap_or_default();
         Box::pin(async move {
             let caller = caller.await?;
-            let state = state.ok_or_else(|| ApiError::new(500, "internal_error", "no application state"))?;
+            let state = state.ok_or_else(|| ApiError::new(500, ErrorType::InternalError, "no application state"))?;
             AdminOrg::resolve(&state, caller, &org).await
         })
     }

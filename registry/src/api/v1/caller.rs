@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorType};
 use crate::db::models::Account;
 use crate::service::{Scopes, Session};
 use crate::state::AppState;
@@ -57,7 +57,7 @@ impl ApiCaller {
             Some(u) if self.fresh || u.password_hash.is_none() => Ok(()),
             Some(_) => Err(ApiError::new(
                 401,
-                "fresh_login_required",
+                ErrorType::FreshLoginRequired,
                 "The action requires a fresh login to succeed.",
             )),
         }
@@ -83,7 +83,8 @@ impl FromRequest for ApiCaller {
             // than a fall-back to the session. Other schemes (Basic from
             // registry clients) authenticate nothing here, as in Quay.
             if let Some(token) = bearer {
-                let state = state.ok_or_else(|| ApiError::new(500, "internal_error", "no application state"))?;
+                let state =
+                    state.ok_or_else(|| ApiError::new(500, ErrorType::InternalError, "no application state"))?;
                 let (user, scopes) = state.registry.authenticate_token(&token).await?;
                 return Ok(ApiCaller {
                     user: Some(user),

@@ -1,25 +1,120 @@
-//! Quay's API error body: `{"status","title","type","detail","error_message","error_type"}`.
+//! Quay's API error body: `{"status","title","type","detail","error_message","error_type"}`,
+//! and `GET /api/v1/error/{type}`, which describes each `type`.
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::service::Error;
+
+/// The error types an API error can carry; each has a page at
+/// `/api/v1/error/{type}`, which the error body links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    FreshLoginRequired,
+    NotFound,
+    TagImmutable,
+    TooManyRequests,
+    InvalidSignature,
+    LinkExpired,
+    ReadOnly,
+    ExternalServiceTimeout,
+    DownstreamIssue,
+    InvalidResponse,
+    ExceedsLicense,
+    InternalError,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 15] = [
+        ErrorType::InvalidRequest,
+        ErrorType::InvalidToken,
+        ErrorType::InsufficientScope,
+        ErrorType::FreshLoginRequired,
+        ErrorType::NotFound,
+        ErrorType::TagImmutable,
+        ErrorType::TooManyRequests,
+        ErrorType::InvalidSignature,
+        ErrorType::LinkExpired,
+        ErrorType::ReadOnly,
+        ErrorType::ExternalServiceTimeout,
+        ErrorType::DownstreamIssue,
+        ErrorType::InvalidResponse,
+        ErrorType::ExceedsLicense,
+        ErrorType::InternalError,
+    ];
+
+    /// The name clients see in `title` and `error_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::InvalidToken => "invalid_token",
+            ErrorType::InsufficientScope => "insufficient_scope",
+            ErrorType::FreshLoginRequired => "fresh_login_required",
+            ErrorType::NotFound => "not_found",
+            ErrorType::TagImmutable => "tag_immutable",
+            ErrorType::TooManyRequests => "too_many_requests",
+            ErrorType::InvalidSignature => "invalid_signature",
+            ErrorType::LinkExpired => "link_expired",
+            ErrorType::ReadOnly => "read_only",
+            ErrorType::ExternalServiceTimeout => "external_service_timeout",
+            ErrorType::DownstreamIssue => "downstream_issue",
+            ErrorType::InvalidResponse => "invalid_response",
+            ErrorType::ExceedsLicense => "exceeds_license",
+            ErrorType::InternalError => "internal_error",
+        }
+    }
+
+    /// What an error of this type means.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => {
+                "The request is malformed: a parameter or body field is missing, has a value that is not allowed, or repeats."
+            }
+            ErrorType::InvalidToken => {
+                "No valid credentials came with the request: none were sent, or the token or password is wrong, expired or revoked."
+            }
+            ErrorType::InsufficientScope => {
+                "The credentials are valid but do not allow this action: the account lacks the permission or the token lacks the scope."
+            }
+            ErrorType::FreshLoginRequired => "This action needs a recent login: sign in again and repeat it.",
+            ErrorType::NotFound => "The resource does not exist, or the caller may not see it.",
+            ErrorType::TagImmutable => "The tag is immutable: it cannot be moved, deleted or expired.",
+            ErrorType::TooManyRequests => {
+                "Too many failed attempts in a short time; wait for the time given in Retry-After, then try again."
+            }
+            ErrorType::InvalidSignature => "The signed link was altered or signed with another key.",
+            ErrorType::LinkExpired => "The signed link has expired; ask for a new one.",
+            ErrorType::ReadOnly => "The registry or the repository is read-only, so changes are refused.",
+            ErrorType::ExternalServiceTimeout => "A service the registry depends on did not answer in time; retrying may succeed.",
+            ErrorType::DownstreamIssue => "A service the registry depends on failed.",
+            ErrorType::InvalidResponse => "A service the registry depends on gave an answer that could not be used.",
+            ErrorType::ExceedsLicense => "The action is beyond what this installation allows.",
+            ErrorType::InternalError => "The registry failed to complete the request; the server log has the cause.",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ErrorType> {
+        ErrorType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
 
 /// An error as an `/api/v1` client sees it.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    /// Quay's error type: invalid_request, invalid_token, insufficient_scope, not_found …
-    pub kind: &'static str,
+    pub kind: ErrorType,
     pub detail: String,
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, kind: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: u16, kind: ErrorType, detail: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             kind,
@@ -29,26 +124,26 @@ impl ApiError {
     }
 
     pub fn invalid_request(detail: impl Into<String>) -> ApiError {
-        ApiError::new(400, "invalid_request", detail)
+        ApiError::new(400, ErrorType::InvalidRequest, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(404, "not_found", detail)
+        ApiError::new(404, ErrorType::NotFound, detail)
     }
 
     /// No credentials: 401; credentials without the right: 403.
     pub fn unauthorized(anonymous: bool) -> ApiError {
         if anonymous {
-            ApiError::new(401, "invalid_token", "Requires authentication")
+            ApiError::new(401, ErrorType::InvalidToken, "Requires authentication")
         } else {
-            ApiError::new(403, "insufficient_scope", "Unauthorized")
+            ApiError::new(403, ErrorType::InsufficientScope, "Unauthorized")
         }
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.kind, self.detail)
+        write!(f, "{}: {}", self.kind.as_str(), self.detail)
     }
 }
 
@@ -70,15 +165,40 @@ impl ApiError {
         if let Some(after) = self.retry_after {
             res.insert_header(("Retry-After", after.to_string()));
         }
+        let kind = self.kind.as_str();
         res.json(json!({
             "status": self.status.as_u16(),
-            "title": self.kind,
-            "type": format!("{base}/api/v1/error/{}", self.kind),
+            "title": kind,
+            "type": type_url(base, self.kind),
             "detail": self.detail,
             "error_message": self.detail,
-            "error_type": self.kind,
+            "error_type": kind,
         }))
     }
+}
+
+fn type_url(base: &str, kind: ErrorType) -> String {
+    format!("{base}/api/v1/error/{}", kind.as_str())
+}
+
+/// `scheme://host` as the client called it.
+fn base_of(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/error/{type}", web::get().to(describe));
+}
+
+/// `GET /api/v1/error/{type}`: `{type, title, description}`; open to anyone.
+async fn describe(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let kind = ErrorType::parse(&path).ok_or_else(|| ApiError::not_found(format!("No error type {path}")))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "type": type_url(&base_of(&req), kind),
+        "title": kind.as_str(),
+        "description": kind.description(),
+    })))
 }
 
 /// Rewrites API errors so their `type` is an absolute URL on the host the
@@ -88,10 +208,7 @@ pub fn absolute_problem_type<B>(res: ServiceResponse<B>) -> actix_web::Result<Er
         .response()
         .error()
         .and_then(|e| e.as_error::<ApiError>())
-        .map(|api| {
-            let info = res.request().connection_info();
-            api.response_on(&format!("{}://{}", info.scheme(), info.host()))
-        });
+        .map(|api| api.response_on(&base_of(res.request())));
     Ok(ErrorHandlerResponse::Response(match rebuilt {
         Some(new) => res.into_response(new).map_into_right_body(),
         None => res.map_into_left_body(),
@@ -103,15 +220,19 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(m) => ApiError::invalid_request(m),
             Error::NotFound(m) => ApiError::not_found(m),
-            Error::TagImmutable(m) => ApiError::new(409, "tag_immutable", m),
-            Error::QuotaExceeded => ApiError::new(403, "insufficient_scope", "Quota has been exceeded on namespace"),
-            Error::Unauthenticated(m) => ApiError::new(401, "invalid_token", m),
-            Error::Forbidden(m) => ApiError::new(403, "insufficient_scope", m),
+            Error::TagImmutable(m) => ApiError::new(409, ErrorType::TagImmutable, m),
+            Error::QuotaExceeded => ApiError::new(
+                403,
+                ErrorType::InsufficientScope,
+                "Quota has been exceeded on namespace",
+            ),
+            Error::Unauthenticated(m) => ApiError::new(401, ErrorType::InvalidToken, m),
+            Error::Forbidden(m) => ApiError::new(403, ErrorType::InsufficientScope, m),
             Error::TooManyAttempts(after) => ApiError {
                 retry_after: Some(after),
                 ..ApiError::new(
                     429,
-                    "too_many_requests",
+                    ErrorType::TooManyRequests,
                     "Too many failed login attempts; try again later",
                 )
             },
@@ -120,7 +241,7 @@ impl From<Error> for ApiError {
             }
             other @ (Error::Db(_) | Error::Storage(_)) => {
                 tracing::error!(error = %other, "API request failed");
-                ApiError::new(500, "internal_error", "internal error")
+                ApiError::new(500, ErrorType::InternalError, "internal error")
             }
             other => ApiError::invalid_request(other.to_string()),
         }

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::error::ErrorType;
 use super::invite::link_base;
 use super::logs::{log_view, range, repo_scope, LogParams};
 use super::team::admin_of;
@@ -128,8 +129,8 @@ async fn download_export(
     enabled(&state)?;
     let export_id = path.into_inner();
     let refused = |e: ExportLinkError| match e {
-        ExportLinkError::BadSignature => ApiError::new(403, "invalid_signature", e.to_string()),
-        ExportLinkError::Expired => ApiError::new(410, "link_expired", e.to_string()),
+        ExportLinkError::BadSignature => ApiError::new(403, ErrorType::InvalidSignature, e.to_string()),
+        ExportLinkError::Expired => ApiError::new(410, ErrorType::LinkExpired, e.to_string()),
         ExportLinkError::Gone => ApiError::not_found(e.to_string()),
         ExportLinkError::Internal(e) => e.into(),
     };

@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     ApiError::invalid_request(format!("Invalid request body: {err}")).into()
                 }),
             )
+            .configure(error::configure)
             .configure(session::configure)
             .configure(quota::configure)
             .configure(label::configure)

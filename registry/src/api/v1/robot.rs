@@ -11,6 +11,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::error::ErrorType;
 use super::organization::find_org;
 use super::team::grants_view;
 use super::views::avatar;
@@ -117,7 +118,7 @@ impl FromRequest for Owner {
         let org = req.match_info().get("org").map(str::to_owned);
         Box::pin(async move {
             let caller = caller.await?;
-            let state = state.ok_or_else(|| ApiError::new(500, "internal_error", "no application state"))?;
+            let state = state.ok_or_else(|| ApiError::new(500, ErrorType::InternalError, "no application state"))?;
             Owner::resolve(&state, &caller, org.as_deref()).await
         })
     }

@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::error::ErrorType;
 use super::logs::action;
 use super::session::{attach_session, policy};
 use super::views::{avatar, public_user};
@@ -83,7 +84,7 @@ async fn create_user(
     if !state.registry.settings().accounts.user_creation && !by_superuser {
         return Err(ApiError::new(
             403,
-            "insufficient_scope",
+            ErrorType::InsufficientScope,
             "User creation is disabled. Please contact your administrator",
         ));
     }
