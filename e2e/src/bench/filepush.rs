@@ -195,33 +195,16 @@ fn exchange(conn: &mut BufReader<TcpStream>, head: &str, body: Option<(&File, u6
             }
         }
     }
-    let mut raw = Vec::new();
-    loop {
-        let before = raw.len();
-        conn.read_until(b'\n', &mut raw)?;
-        if raw.len() == before {
-            bail!("connection closed before the response head ended");
-        }
-        if raw.ends_with(b"\r\n\r\n") {
-            break;
-        }
-    }
+    let raw = read_head(conn)?.context("connection closed before the response head")?;
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut parsed = httparse::Response::new(&mut headers);
     parsed.parse(&raw).context("parse response head")?;
-    let header = |name: &str| {
-        parsed
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::to_string)
-    };
-    let length: u64 = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let value = |name: &str| header(parsed.headers, name).map(str::to_string);
+    let length: u64 = content_length(parsed.headers);
     let (status, location, digest) = (
         parsed.code.context("no status")?,
-        header("location"),
-        header("docker-content-digest"),
+        value("location"),
+        value("docker-content-digest"),
     );
     let mut body = Vec::new();
     conn.take(length).read_to_end(&mut body)?;
@@ -231,4 +214,38 @@ fn exchange(conn: &mut BufReader<TcpStream>, head: &str, body: Option<(&File, u6
         digest,
         body,
     })
+}
+
+/// Reads an HTTP/1.1 message head through its blank line; `None` when the
+/// connection closes before the first byte, an error when it closes within.
+pub fn read_head(conn: &mut BufReader<TcpStream>) -> Result<Option<Vec<u8>>> {
+    let mut raw = Vec::new();
+    loop {
+        let before = raw.len();
+        conn.read_until(b'\n', &mut raw)?;
+        if raw.len() == before {
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            bail!("connection closed within a message head");
+        }
+        if raw.ends_with(b"\r\n\r\n") {
+            return Ok(Some(raw));
+        }
+    }
+}
+
+/// A header's value by name (any case), when it is UTF-8.
+pub fn header<'h>(headers: &[httparse::Header<'h>], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+}
+
+/// The `Content-Length`, 0 when absent or not a number.
+pub fn content_length(headers: &[httparse::Header<'_>]) -> u64 {
+    header(headers, "content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }

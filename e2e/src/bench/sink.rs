@@ -23,6 +23,8 @@ use std::thread::JoinHandle;
 use anyhow::{bail, Context, Result};
 use sha2::Digest as _;
 
+use crate::filepush::{content_length, read_head};
+
 const ALIGN: usize = 4096;
 const BLOCK: usize = 2 << 20;
 const BLOCKS: usize = 4;
@@ -93,26 +95,13 @@ fn serve(conn: TcpStream, dir: &Path) -> Result<()> {
     let mut input = BufReader::with_capacity(64 << 10, conn);
     let mut uploads = 0u64;
     loop {
-        let mut head = Vec::new();
-        loop {
-            let before = head.len();
-            input.read_until(b'\n', &mut head)?;
-            if head.len() == before {
-                return Ok(()); // closed between requests
-            }
-            if head.ends_with(b"\r\n\r\n") {
-                break;
-            }
-        }
+        let Some(head) = read_head(&mut input)? else {
+            return Ok(()); // closed between requests
+        };
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         req.parse(&head).context("parse request head")?;
-        let length: u64 = req
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-            .unwrap_or(0);
+        let length = content_length(req.headers);
         let target = url::Url::parse("http://sink")?.join(req.path.context("no request target")?)?;
         match req.method {
             Some("POST") if length == 0 => {

@@ -9,98 +9,63 @@ use serde_json::json;
 
 use crate::service::Error;
 
-/// The error types an API error can carry; each has a page at
-/// `/api/v1/error/{type}`, which the error body links to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorType {
-    InvalidRequest,
-    InvalidToken,
-    InsufficientScope,
-    FreshLoginRequired,
-    NotFound,
-    TagImmutable,
-    TooManyRequests,
-    InvalidSignature,
-    LinkExpired,
-    ReadOnly,
-    ExternalServiceTimeout,
-    DownstreamIssue,
-    InvalidResponse,
-    ExceedsLicense,
-    InternalError,
+/// Declares [`ErrorType`] from one table, so every type has its name and
+/// its description and is listed in [`ErrorType::ALL`].
+macro_rules! error_types {
+    ($($variant:ident => $name:literal, $description:literal;)+) => {
+        /// The error types an API error can carry; each has a page at
+        /// `/api/v1/error/{type}`, which the error body links to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorType {
+            $($variant,)+
+        }
+
+        impl ErrorType {
+            pub const ALL: &'static [ErrorType] = &[$(ErrorType::$variant,)+];
+
+            /// The name clients see in `title` and `error_type`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorType::$variant => $name,)+
+                }
+            }
+
+            /// What an error of this type means.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(ErrorType::$variant => $description,)+
+                }
+            }
+        }
+    };
+}
+
+error_types! {
+    InvalidRequest => "invalid_request",
+        "The request is malformed: a parameter or body field is missing, has a value that is not allowed, or repeats.";
+    InvalidToken => "invalid_token",
+        "No valid credentials came with the request: none were sent, or the token or password is wrong, expired or revoked.";
+    InsufficientScope => "insufficient_scope",
+        "The credentials are valid but do not allow this action: the account lacks the permission or the token lacks the scope.";
+    FreshLoginRequired => "fresh_login_required", "This action needs a recent login: sign in again and repeat it.";
+    NotFound => "not_found", "The resource does not exist, or the caller may not see it.";
+    TagImmutable => "tag_immutable", "The tag is immutable: it cannot be moved, deleted or expired.";
+    TooManyRequests => "too_many_requests",
+        "Too many failed attempts in a short time; wait for the time given in Retry-After, then try again.";
+    InvalidSignature => "invalid_signature", "The signed link was altered or signed with another key.";
+    LinkExpired => "link_expired", "The signed link has expired; ask for a new one.";
+    ReadOnly => "read_only", "The registry or the repository is read-only, so changes are refused.";
+    ExternalServiceTimeout => "external_service_timeout",
+        "A service the registry depends on did not answer in time; retrying may succeed.";
+    DownstreamIssue => "downstream_issue", "A service the registry depends on failed.";
+    InvalidResponse => "invalid_response", "A service the registry depends on gave an answer that could not be used.";
+    ExceedsLicense => "exceeds_license", "The action is beyond what this installation allows.";
+    InternalError => "internal_error", "The registry failed to complete the request; the server log has the cause.";
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 15] = [
-        ErrorType::InvalidRequest,
-        ErrorType::InvalidToken,
-        ErrorType::InsufficientScope,
-        ErrorType::FreshLoginRequired,
-        ErrorType::NotFound,
-        ErrorType::TagImmutable,
-        ErrorType::TooManyRequests,
-        ErrorType::InvalidSignature,
-        ErrorType::LinkExpired,
-        ErrorType::ReadOnly,
-        ErrorType::ExternalServiceTimeout,
-        ErrorType::DownstreamIssue,
-        ErrorType::InvalidResponse,
-        ErrorType::ExceedsLicense,
-        ErrorType::InternalError,
-    ];
-
-    /// The name clients see in `title` and `error_type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::InvalidRequest => "invalid_request",
-            ErrorType::InvalidToken => "invalid_token",
-            ErrorType::InsufficientScope => "insufficient_scope",
-            ErrorType::FreshLoginRequired => "fresh_login_required",
-            ErrorType::NotFound => "not_found",
-            ErrorType::TagImmutable => "tag_immutable",
-            ErrorType::TooManyRequests => "too_many_requests",
-            ErrorType::InvalidSignature => "invalid_signature",
-            ErrorType::LinkExpired => "link_expired",
-            ErrorType::ReadOnly => "read_only",
-            ErrorType::ExternalServiceTimeout => "external_service_timeout",
-            ErrorType::DownstreamIssue => "downstream_issue",
-            ErrorType::InvalidResponse => "invalid_response",
-            ErrorType::ExceedsLicense => "exceeds_license",
-            ErrorType::InternalError => "internal_error",
-        }
-    }
-
-    /// What an error of this type means.
-    pub fn description(self) -> &'static str {
-        match self {
-            ErrorType::InvalidRequest => {
-                "The request is malformed: a parameter or body field is missing, has a value that is not allowed, or repeats."
-            }
-            ErrorType::InvalidToken => {
-                "No valid credentials came with the request: none were sent, or the token or password is wrong, expired or revoked."
-            }
-            ErrorType::InsufficientScope => {
-                "The credentials are valid but do not allow this action: the account lacks the permission or the token lacks the scope."
-            }
-            ErrorType::FreshLoginRequired => "This action needs a recent login: sign in again and repeat it.",
-            ErrorType::NotFound => "The resource does not exist, or the caller may not see it.",
-            ErrorType::TagImmutable => "The tag is immutable: it cannot be moved, deleted or expired.",
-            ErrorType::TooManyRequests => {
-                "Too many failed attempts in a short time; wait for the time given in Retry-After, then try again."
-            }
-            ErrorType::InvalidSignature => "The signed link was altered or signed with another key.",
-            ErrorType::LinkExpired => "The signed link has expired; ask for a new one.",
-            ErrorType::ReadOnly => "The registry or the repository is read-only, so changes are refused.",
-            ErrorType::ExternalServiceTimeout => "A service the registry depends on did not answer in time; retrying may succeed.",
-            ErrorType::DownstreamIssue => "A service the registry depends on failed.",
-            ErrorType::InvalidResponse => "A service the registry depends on gave an answer that could not be used.",
-            ErrorType::ExceedsLicense => "The action is beyond what this installation allows.",
-            ErrorType::InternalError => "The registry failed to complete the request; the server log has the cause.",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<ErrorType> {
-        ErrorType::ALL.into_iter().find(|t| t.as_str() == name)
+        ErrorType::ALL.iter().copied().find(|t| t.as_str() == name)
     }
 }
 
@@ -245,5 +210,19 @@ impl From<Error> for ApiError {
             }
             other => ApiError::invalid_request(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorType;
+
+    #[test]
+    fn every_error_type_is_found_by_its_own_name_and_described() {
+        for &t in ErrorType::ALL {
+            assert_eq!(ErrorType::parse(t.as_str()), Some(t), "{t:?}");
+            assert!(!t.description().is_empty(), "{t:?}");
+        }
+        assert_eq!(ErrorType::parse("no_such_type"), None);
     }
 }

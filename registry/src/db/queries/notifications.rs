@@ -351,11 +351,12 @@ pub fn repository_names(c: &mut DbConn, repo_id: i64) -> QueryResult<Option<(Str
         .optional()
 }
 
-/// The repository's namespace account id.
-pub fn namespace_id(c: &mut DbConn, repo_id: i64) -> QueryResult<Option<i64>> {
+/// The repository's namespace: (account id, name, is an organization).
+pub fn namespace(c: &mut DbConn, repo_id: i64) -> QueryResult<Option<(i64, String, bool)>> {
     repository::table
-        .find(repo_id)
-        .select(repository::namespace_user_id)
+        .inner_join(users::table.on(users::id.eq(repository::namespace_user_id)))
+        .filter(repository::id.eq(repo_id))
+        .select((users::id, users::username, users::organization))
         .first(c)
         .optional()
 }

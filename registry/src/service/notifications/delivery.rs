@@ -199,30 +199,21 @@ impl Registry {
         let (repo_id, event, metadata) = (n.repository_id, n.event.clone(), data.to_string());
         self.db()
             .write(move |c| {
-                let ns = match q::namespace_id(c, repo_id)? {
-                    Some(id) => crate::db::queries::accounts::find_by_id(c, id)?,
-                    None => None,
-                };
-                let Some(ns) = ns else {
-                    return Ok(Err("the repository is gone".to_owned()));
-                };
-                let targets = match super::resolve_inbox_targets(c, (ns.id, &ns.username, ns.organization), &target)? {
-                    Ok(t) => t,
-                    Err(why) => return Ok(Err(why)),
-                };
+                let (ns_id, ns_name, ns_is_org) =
+                    q::namespace(c, repo_id)?.ok_or_else(|| Error::NotFound("the repository is gone".into()))?;
+                let targets = super::resolve_inbox_targets(c, (ns_id, &ns_name, ns_is_org), &target)?
+                    .map_err(Error::InvalidRequest)?;
+                if targets.is_empty() {
+                    return Err(Error::InvalidRequest("the notification target has no members".into()));
+                }
                 let now = crate::now_ms();
                 for target in &targets {
                     q::insert_inbox(c, *target, &event, &metadata, now)?;
                 }
-                Ok::<_, Error>(Ok(targets.len()))
+                Ok(())
             })
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|n| match n {
-                Ok(0) => Err("the notification target has no members".into()),
-                Ok(_) => Ok(()),
-                Err(why) => Err(why),
-            })
+            .map_err(|e: Error| e.to_string())
     }
 }
 
