@@ -169,6 +169,27 @@ async fn an_invalid_tag_is_400_tag_invalid() {
     assert_eq!(res.status(), 201, "128 characters is the longest valid tag");
 }
 
+/// The conformance suite's `.INVALID_MANIFEST_NAME`: a reference that is
+/// neither a tag nor a digest names no manifest, on HEAD, GET and DELETE,
+/// before and after a push; a malformed digest stays a 400.
+#[actix_web::test]
+async fn reading_a_reference_that_cannot_be_a_tag_is_404_manifest_unknown() {
+    let app = spawn_app().await;
+    let repo = repo();
+    let image = app.push_image(&repo, Some("latest")).await;
+    let bad = format!("/v2/{repo}/manifests/.INVALID_MANIFEST_NAME");
+    let head = app.head(&bad).await;
+    assert_eq!(head.status(), 404, "HEAD of an invalid reference");
+    assert_oci_error(app.get(&bad).await, 404, "MANIFEST_UNKNOWN").await;
+    let res = app.put_manifest(&repo, "v2", OCI_MANIFEST, &image.manifest).await;
+    assert_eq!(res.status(), 201);
+    assert_oci_error(app.get(&bad).await, 404, "MANIFEST_UNKNOWN").await;
+    assert_oci_error(app.delete(&bad).await, 404, "MANIFEST_UNKNOWN").await;
+    let malformed = app.get(&format!("/v2/{repo}/manifests/sha256:zz")).await;
+    assert_oci_error(malformed, 400, "DIGEST_INVALID").await;
+    assert_eq!(app.get(&format!("/v2/{repo}/manifests/latest")).await.status(), 200);
+}
+
 #[actix_web::test]
 async fn a_malformed_digest_reference_is_a_client_error_not_a_server_error() {
     let app = spawn_app().await;

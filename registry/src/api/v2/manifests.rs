@@ -19,6 +19,18 @@ fn reference(s: &str) -> Result<Reference, OciError> {
     }
 }
 
+/// The reference of a read or delete: a name that cannot be a tag names no
+/// manifest (404, as Distribution and Quay answer), while a malformed
+/// digest stays a 400.
+fn existing_reference(s: &str) -> Result<Reference, OciError> {
+    if s.contains(':') {
+        return reference(s);
+    }
+    s.parse::<Tag>()
+        .map(Reference::Tag)
+        .map_err(|_| OciError::new(404, "MANIFEST_UNKNOWN", "manifest unknown"))
+}
+
 /// Serves a manifest; a GET (not a HEAD) is logged as `pull_repo`, as in Quay.
 pub async fn get_manifest(
     req: HttpRequest,
@@ -28,7 +40,7 @@ pub async fn get_manifest(
 ) -> Result<HttpResponse, OciError> {
     let (name, r) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Pull).await?;
-    let reference = reference(&r)?;
+    let reference = existing_reference(&r)?;
     let m = state.registry.get_manifest(&repo, &reference).await?;
     if req.method() == actix_web::http::Method::GET && state.registry.settings().log_pulls {
         state
@@ -120,7 +132,7 @@ pub async fn delete_manifest(
 ) -> Result<HttpResponse, OciError> {
     let (name, r) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Push).await?;
-    let reference = reference(&r)?;
+    let reference = existing_reference(&r)?;
     let ended = state.registry.delete_manifest(&repo, &reference).await?;
     for tag in ended {
         let mut entry = registry_action("delete_tag", &req, &caller, &repo, &reference);
