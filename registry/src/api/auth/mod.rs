@@ -207,7 +207,10 @@ impl Authorizer for RegistryAuthorizer {
                             .iter()
                             .any(|x| x == action.as_str() || x == "*" || (action == Action::Pull && x == "push"))
                 });
-                granted.then_some(()).ok_or(Refusal::Unauthenticated)
+                if granted || (action == Action::Pull && self.anyone_may(repo, &wanted).await) {
+                    return Ok(());
+                }
+                Err(Refusal::Unauthenticated)
             }
             Credential::Account(a, scopes) => {
                 match self.registry.grantable(Some(a), scopes.as_ref(), repo, &wanted).await {
@@ -215,10 +218,18 @@ impl Authorizer for RegistryAuthorizer {
                     _ => Err(Refusal::Denied),
                 }
             }
-            Credential::Anonymous => match self.registry.grantable(None, None, repo, &wanted).await {
-                Ok(g) if !g.is_empty() => Ok(()),
-                _ => Err(Refusal::Unauthenticated),
+            Credential::Anonymous => match self.anyone_may(repo, &wanted).await {
+                true => Ok(()),
+                false => Err(Refusal::Unauthenticated),
             },
         }
+    }
+}
+
+impl RegistryAuthorizer {
+    /// Whether an anonymous caller may do `wanted` (pull a public
+    /// repository); a token that does not name the repository allows no less.
+    async fn anyone_may(&self, repo: &RepoName, wanted: &[String]) -> bool {
+        matches!(self.registry.grantable(None, None, repo, wanted).await, Ok(g) if !g.is_empty())
     }
 }

@@ -89,6 +89,19 @@ fn parse_digest(s: &str) -> Result<Digest, OciError> {
 /// Parses the name and asks the access policy; the seam every handler uses.
 /// A permitted push into a missing repository creates it for the pusher.
 async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Action) -> Result<RepoName, OciError> {
+    authorized_with_source(state, caller, name, action, None).await
+}
+
+/// As [`authorized`]; the 401 challenge also asks for pull access to
+/// `source` (the `from` of a cross-repository mount), so that the client
+/// gets one token for both repositories and the mount can happen.
+async fn authorized_with_source(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    action: Action,
+    source: Option<&RepoName>,
+) -> Result<RepoName, OciError> {
     let repo = repo_name(name)?;
     match state.auth.authorize(caller, &repo, action).await {
         Ok(()) => {}
@@ -97,7 +110,11 @@ async fn authorized(state: &AppState, caller: &Caller, name: &str, action: Actio
                 Action::Pull => "pull",
                 Action::Push => "pull,push",
             };
-            return Err(caller.challenge(Some(format!("repository:{repo}:{actions}"))));
+            let mut scope = format!("repository:{repo}:{actions}");
+            if let Some(from) = source.filter(|from| **from != repo) {
+                scope.push_str(&format!(" repository:{from}:pull"));
+            }
+            return Err(caller.challenge(Some(scope)));
         }
         Err(refusal) => return Err(refusal.into()),
     }

@@ -2,7 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::error::upload_range;
-use super::{authorized, body_stream, parse_digest, repo_name, OciError};
+use super::{authorized, authorized_with_source, body_stream, parse_digest, repo_name, OciError};
 use crate::api::auth::{Action, Caller};
 use crate::oci::RepoName;
 use crate::service::{MountOutcome, UploadStatus};
@@ -61,17 +61,17 @@ pub async fn start_upload(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
-    let repo = authorized(&state, &caller, &path, Action::Push).await?;
     let q = query.into_inner();
+    // A bad source name means no mount, not a refused upload.
+    let source = q.mount.as_ref().and(q.from.as_deref()).and_then(|f| repo_name(f).ok());
+    let repo = authorized_with_source(&state, &caller, &path, Action::Push, source.as_ref()).await?;
     if let Some(mount) = q.mount {
         let digest = parse_digest(&mount)?;
         let mut from = None;
-        if let Some(f) = q.from.as_deref() {
-            // A source the caller cannot read, or a bad name, means no mount.
-            if let Ok(source) = repo_name(f) {
-                if state.auth.authorize(&caller, &source, Action::Pull).await.is_ok() {
-                    from = Some(source);
-                }
+        if let Some(source) = source {
+            // A source the caller cannot read means no mount.
+            if state.auth.authorize(&caller, &source, Action::Pull).await.is_ok() {
+                from = Some(source);
             }
         }
         return Ok(match state.registry.mount_blob(&repo, &digest, from.as_ref()).await? {
