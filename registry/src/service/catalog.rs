@@ -39,11 +39,16 @@ impl Registry {
         Ok(page_of(items, n))
     }
 
-    /// Repositories the account can read, as `namespace/name` after `last`,
-    /// at most `n`.
-    pub async fn catalog(&self, who: &Account, n: usize, last: Option<RepoName>) -> Result<Page, Error> {
+    /// Repositories the account can read, as `namespace/name`, at most `n`,
+    /// all sorted after the cursor `last`. The cursor is a position, not a
+    /// name that must exist: `ns/name` continues after that repository, and a
+    /// bare `ns` with the first repository of that namespace (or the next one).
+    pub async fn catalog(&self, who: &Account, n: usize, last: Option<String>) -> Result<Page, Error> {
         let mut visible = Vec::new();
-        let mut after = last.map(|r| (r.namespace().to_owned(), r.name().to_owned()));
+        let mut after = last.map(|l| match l.split_once('/') {
+            Some((ns, name)) => (ns.to_owned(), name.to_owned()),
+            None => (l, String::new()),
+        });
         loop {
             let from = after.clone();
             let batch = self

@@ -56,6 +56,44 @@ async fn the_catalog_pages_with_n_last_and_link() {
     assert_eq!(body["repositories"], json!(["ns/d", "ns/e"]));
 }
 
+/// A cursor is a position, so a paging client always moves forward, even
+/// with a cursor that names no repository.
+#[actix_web::test]
+async fn a_catalog_cursor_that_is_not_a_repository_name_still_pages_forward() {
+    let app = spawn_app().await;
+    for repo in ["acme/api", "admin/tool", "ns/a", "zoo/keeper"] {
+        app.push_blob(repo, repo.as_bytes()).await;
+    }
+    for (cursor, expected) in [
+        ("zzz", json!([])),
+        ("admin", json!(["admin/tool", "ns/a", "zoo/keeper"])),
+        ("admin/", json!(["admin/tool", "ns/a", "zoo/keeper"])),
+        ("acme/b", json!(["admin/tool", "ns/a", "zoo/keeper"])),
+        ("ns/a", json!(["zoo/keeper"])),
+        ("0", json!(["acme/api", "admin/tool", "ns/a", "zoo/keeper"])),
+    ] {
+        let res = app.get(&format!("/v2/_catalog?last={cursor}")).await;
+        assert_eq!(res.status(), 200, "last={cursor}");
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(body["repositories"], expected, "last={cursor}");
+    }
+}
+
+#[actix_web::test]
+async fn a_negative_or_non_numeric_page_size_is_400() {
+    let app = spawn_app().await;
+    let repo = "ns/paged";
+    app.push_image(repo, Some("v1")).await;
+    for n in ["-1", "-100", "abc", "1.5"] {
+        for path in [format!("/v2/{repo}/tags/list?n={n}"), format!("/v2/_catalog?n={n}")] {
+            let res = app.get(&path).await;
+            crate::helpers::assert_oci_error(res, 400, "PAGINATION_NUMBER_INVALID").await;
+        }
+    }
+    let res = app.get(&format!("/v2/{repo}/tags/list?n=0")).await;
+    assert_eq!(res.status(), 200, "n=0 is an empty page, not an error");
+}
+
 #[actix_web::test]
 async fn the_catalog_of_an_empty_registry_is_an_empty_list() {
     let app = spawn_app().await;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{authorized, parse_digest, OciError};
 use crate::api::auth::{Action, Caller};
-use crate::oci::{media, RepoName};
+use crate::oci::media;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -15,14 +15,21 @@ pub struct PageQuery {
     last: Option<String>,
 }
 
-/// The page size asked for, clamped to `[0, max]`; 100 when absent.
+/// The page size asked for, at most `max`; 100 when absent. A negative or
+/// non-numeric `n` is refused rather than read as an empty page.
 fn page_size(n: Option<&str>, max: usize) -> Result<usize, OciError> {
     match n {
         None | Some("") => Ok(100.min(max)),
         Some(s) => s
-            .parse::<i64>()
-            .map(|v| usize::try_from(v.max(0)).unwrap_or(0).min(max))
-            .map_err(|_| OciError::new(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")),
+            .parse::<u64>()
+            .map(|v| usize::try_from(v).unwrap_or(usize::MAX).min(max))
+            .map_err(|_| {
+                OciError::new(
+                    400,
+                    "PAGINATION_NUMBER_INVALID",
+                    "invalid number of results requested: n must be a whole number, 0 or more",
+                )
+            }),
     }
 }
 
@@ -55,7 +62,7 @@ pub async fn catalog(
     caller: Caller,
 ) -> Result<HttpResponse, OciError> {
     let n = page_size(query.n.as_deref(), state.max_page)?;
-    let last = query.last.as_deref().and_then(|l| l.parse::<RepoName>().ok());
+    let last = query.last.clone().filter(|l| !l.is_empty());
     let Some(account) = caller.account(&state.registry).await? else {
         return Ok(HttpResponse::Ok().json(json!({"repositories": []})));
     };
