@@ -63,6 +63,15 @@ pub struct ExpireTag {
     pub is_alive: bool,
 }
 
+/// `seconds` in the largest whole unit: "104 weeks", "1 hour", "90 seconds".
+fn duration_words(seconds: i64) -> String {
+    let (n, unit) = [(604_800, "week"), (86_400, "day"), (3600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| seconds != 0 && seconds % size == 0)
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 fn not_found(what: &str) -> Error {
     Error::NotFound(format!("{what} not found"))
 }
@@ -177,10 +186,17 @@ impl Registry {
         expiration_ms: Option<i64>,
     ) -> Result<(), Error> {
         let policy = self.settings().tags.clone();
+        let now = crate::now_ms();
+        if expiration_ms.is_some_and(|at| at.saturating_sub(now) > policy.expiration_max_s.saturating_mul(1000)) {
+            return Err(Error::InvalidRequest(format!(
+                "Expiration must be at most {} from now (LABELED_EXPIRATION_MAXIMUM)",
+                duration_words(policy.expiration_max_s)
+            )));
+        }
         let (repo_id, name) = (repo.id, tag.to_string());
         self.db()
             .write(move |c| {
-                let row = q::alive_row(c, repo_id, &name, crate::now_ms())?.ok_or_else(|| not_found("Tag"))?;
+                let row = q::alive_row(c, repo_id, &name, now)?.ok_or_else(|| not_found("Tag"))?;
                 if expiration_ms.is_some() && !policy.immutable_tags_can_expire {
                     mutable(Some(&row))?;
                 }

@@ -316,6 +316,56 @@ async fn expirations_are_set_clamped_refused_in_the_past_and_cleared() {
 }
 
 #[actix_web::test]
+async fn a_tag_put_that_changes_nothing_is_400_and_changes_nothing() {
+    let (f, alice) = alice_app("").await;
+    let digest = f.push_tag("alice/app", "latest").await;
+    let put = |body: Value| f.call("PUT", "/repository/alice/app/tag/latest", Some(&alice), Some(body));
+    for body in [
+        json!([]),
+        json!("x"),
+        Value::Null,
+        json!(5),
+        json!({}),
+        json!({"manifest_digest": null}),
+        json!({"unknown": 1}),
+    ] {
+        let (status, reply) = put(body.clone()).await;
+        assert_eq!(
+            (status, reply["error_type"].clone()),
+            (400, json!("invalid_request")),
+            "{body}: {reply}"
+        );
+    }
+    let tag = alive_tag(&f, &alice, "latest").await;
+    assert_eq!(tag["manifest_digest"], digest.as_str(), "{tag}");
+    assert!(tag.get("end_ts").is_none(), "{tag}");
+}
+
+#[actix_web::test]
+async fn an_expiration_beyond_the_maximum_is_refused_naming_the_limit() {
+    let (f, alice) = alice_app("").await;
+    f.push_tag("alice/app", "latest").await;
+    let put = |body: Value| f.call("PUT", "/repository/alice/app/tag/latest", Some(&alice), Some(body));
+    let max_s = 104 * 604_800;
+    for expiration in [
+        json!(1e308),
+        json!(9_223_372_036_854_775_807_i64),
+        json!(now_s() + max_s + 3600),
+    ] {
+        let (status, body) = put(json!({"expiration": expiration})).await;
+        assert_eq!(status, 400, "{expiration}: {body}");
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("104 weeks"), "{expiration}: {body}");
+    }
+    let tag = alive_tag(&f, &alice, "latest").await;
+    assert!(tag.get("end_ts").is_none(), "nothing was set: {tag}");
+
+    let within = now_s() + max_s - 3600;
+    assert_eq!(put(json!({"expiration": within})).await.0, 201);
+    assert_eq!(alive_tag(&f, &alice, "latest").await["end_ts"], within);
+}
+
+#[actix_web::test]
 async fn anonymous_and_read_only_callers_are_refused() {
     let (f, alice) = alice_app("").await;
     let digest = f.push_tag("alice/app", "latest").await;

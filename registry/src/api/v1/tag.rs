@@ -137,6 +137,14 @@ fn requested_expiration(body: &Value) -> Result<Option<Option<i64>>, ApiError> {
     Ok(Some(Some(at_ms)))
 }
 
+/// Whether a PUT body asks for a change: an object with `expiration`
+/// (a time, or null to clear it) or a `manifest_digest` to point the tag at.
+/// Anything else would answer "Updated" for a change not made.
+fn changes_something(body: &Value) -> bool {
+    body.as_object()
+        .is_some_and(|o| o.contains_key("expiration") || o.get("manifest_digest").is_some_and(|d| !d.is_null()))
+}
+
 async fn put_tag(
     state: web::Data<AppState>,
     caller: ApiCaller,
@@ -146,6 +154,11 @@ async fn put_tag(
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    if !changes_something(&body) {
+        return Err(ApiError::invalid_request(
+            "the request body must be a JSON object with manifest_digest or expiration",
+        ));
+    }
     let username = caller.user.as_ref().map(|u| u.username.clone());
     if let Some(expiration) = requested_expiration(&body)? {
         state.registry.change_tag_expiration(&repo, &tag, expiration).await?;
