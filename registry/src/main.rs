@@ -143,13 +143,14 @@ fn print_gc_report(r: &registry::service::GcReport, dry_run: bool) {
     for (what, digests) in [
         ("manifests", &r.manifests),
         ("blobs", &r.blobs),
-        ("blob contents in storage", &r.bytes_deleted),
+        ("blob contents in storage", &r.contents_deleted),
     ] {
         println!("  {what}: {}", digests.len());
         for d in digests {
             println!("    {d}");
         }
     }
+    println!("  bytes of storage: {}", r.bytes_deleted);
 }
 
 async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migrate: bool) -> anyhow::Result<()> {

@@ -45,8 +45,10 @@ pub struct GcReport {
     pub manifests: Vec<String>,
     /// Digests of the blob rows deleted.
     pub blobs: Vec<String>,
-    /// Digests whose bytes were deleted from storage.
-    pub bytes_deleted: Vec<String>,
+    /// Digests whose contents were deleted from storage.
+    pub contents_deleted: Vec<String>,
+    /// How many bytes of storage those contents took.
+    pub bytes_deleted: u64,
 }
 
 impl GcReport {
@@ -102,11 +104,11 @@ impl Registry {
         let now = opts.now_ms.unwrap_or_else(crate::now_ms);
         blocking(move || {
             if opts.dry_run {
-                return dry_run(&db, now);
+                return dry_run(&db, &store, &handle, now);
             }
             let mut report = GcReport::default();
             delete_rows(&mut Online(&db), now, &mut report, true)?;
-            report.bytes_deleted = drain(&db, &store, &handle)?;
+            (report.contents_deleted, report.bytes_deleted) = drain(&db, &store, &handle)?;
             Ok(report)
         })
         .await
@@ -131,22 +133,25 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send
         .map_err(|e| crate::db::DbError::Connection(format!("garbage collection task failed: {e}")))?
 }
 
-fn dry_run(db: &Db, now: i64) -> Result<GcReport, Error> {
+fn dry_run(db: &Db, store: &DynStore, handle: &Handle, now: i64) -> Result<GcReport, Error> {
     let ended = db.write_blocking(|c| {
         let mut report = GcReport::default();
         if let Err(e) = delete_rows(&mut Rehearsal(c), now, &mut report, false) {
             return Err(DryRunEnd::Failed(e));
         }
-        report.bytes_deleted = report.blobs.clone();
+        report.contents_deleted = report.blobs.clone();
         match gc::pending_deletions(c, 0, i64::MAX) {
             Ok(pending) => {
                 for (_, digest) in pending {
-                    if !report.bytes_deleted.contains(&digest) && !gc::blob_row_exists(c, &digest)? {
-                        report.bytes_deleted.push(digest);
+                    if !report.contents_deleted.contains(&digest) && !gc::blob_row_exists(c, &digest)? {
+                        report.contents_deleted.push(digest);
                     }
                 }
             }
             Err(e) => return Err(e.into()),
+        }
+        for digest in &report.contents_deleted {
+            report.bytes_deleted += stored_size(store, handle, digest);
         }
         Err::<(), _>(DryRunEnd::Done(Box::new(report)))
     });
@@ -302,13 +307,24 @@ fn delete_blob_rows(s: &mut impl Steps, now: i64, tolerant: bool) -> Result<Vec<
 /// digests. Each deletion holds its queue entry (and on SQLite the writer)
 /// while the bytes go, so a push of the same digest waits and then sees
 /// them gone.
-fn drain(db: &Db, store: &DynStore, handle: &Handle) -> Result<Vec<String>, Error> {
-    let mut deleted = Vec::new();
+/// The size of a digest's stored contents; 0 when it is not stored (or
+/// cannot be read: the count is a report, not a reason to keep the bytes).
+fn stored_size(store: &DynStore, handle: &Handle, digest: &str) -> u64 {
+    match digest.parse::<Digest>() {
+        Ok(d) => handle.block_on(store.stat(&d)).ok().flatten().unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Deletes the contents queued for deletion that no blob row holds again;
+/// returns their digests and how many bytes they took.
+fn drain(db: &Db, store: &DynStore, handle: &Handle) -> Result<(Vec<String>, u64), Error> {
+    let (mut deleted, mut bytes) = (Vec::new(), 0);
     let mut after = 0;
     loop {
         let pending = db.read_blocking(|c| Ok::<_, Error>(gc::pending_deletions(c, after, BATCH)?))?;
         let Some((last, _)) = pending.last() else {
-            return Ok(deleted);
+            return Ok((deleted, bytes));
         };
         after = *last;
         for (id, _) in pending {
@@ -318,16 +334,20 @@ fn drain(db: &Db, store: &DynStore, handle: &Handle) -> Result<Vec<String>, Erro
                 };
                 let mut removed = None;
                 if !gc::blob_row_exists(c, &digest)? {
+                    let size = stored_size(store, handle, &digest);
                     if let Ok(d) = digest.parse::<Digest>() {
                         handle.block_on(store.delete(&d))?;
                     }
-                    removed = Some(digest);
+                    removed = Some((digest, size));
                 }
                 gc::forget_deletion(c, id)?;
                 Ok(removed)
             });
             match removed {
-                Ok(Some(d)) => deleted.push(d),
+                Ok(Some((d, size))) => {
+                    deleted.push(d);
+                    bytes += size;
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "deleting blob bytes failed; a later pass retries"),
             }

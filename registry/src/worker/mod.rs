@@ -158,7 +158,8 @@ async fn collect_garbage_forever(registry: Registry, every: Duration) {
                 cosign_tags_ended = r.cosign_tags_ended,
                 manifests = r.manifests.len(),
                 blobs = r.blobs.len(),
-                bytes_deleted = r.bytes_deleted.len(),
+                contents_deleted = r.contents_deleted.len(),
+                bytes_deleted = r.bytes_deleted,
                 "garbage collected"
             ),
             Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),

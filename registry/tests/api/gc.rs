@@ -7,7 +7,7 @@ use registry::service::{GcOptions, GcReport, Registry};
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    assert_oci_error, image_manifest, index_manifest, random_bytes, repo, sha256, spawn_app, Image, TestApp,
+    assert_oci_error, header, image_manifest, index_manifest, random_bytes, repo, sha256, spawn_app, Image, TestApp,
     OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
 };
 
@@ -85,6 +85,11 @@ async fn deleted_content_leaves_storage_only_after_the_time_machine_window() {
     let app = spawn_app().await;
     let (gc, r) = (services(&app).await, repo());
     let image = app.push_image(&r, Some("v1")).await;
+    let mut stored_bytes = 0;
+    for digest in [&image.config_digest, &image.layer_digest] {
+        let res = app.head(&format!("/v2/{r}/blobs/{digest}")).await;
+        stored_bytes += header(&res, "Content-Length").parse::<u64>().expect("blob size");
+    }
     untag(&app, &r, "v1").await;
 
     let within = gc_at(&gc, registry::now_ms()).await;
@@ -96,7 +101,11 @@ async fn deleted_content_leaves_storage_only_after_the_time_machine_window() {
     assert_eq!(after.manifests, vec![image.digest.clone()]);
     let expected: BTreeSet<_> = [image.config_digest.clone(), image.layer_digest.clone()].into();
     assert_eq!(after.blobs.iter().cloned().collect::<BTreeSet<_>>(), expected);
-    assert_eq!(after.bytes_deleted.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(
+        after.contents_deleted.iter().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert_eq!(after.bytes_deleted, stored_bytes, "bytes, not a count of blobs");
     assert_eq!(app.stored_copies(&image.layer_digest).await, 0);
     assert_eq!(app.stored_copies(&image.config_digest).await, 0);
     let res = app.get(&format!("/v2/{r}/blobs/{}", image.layer_digest)).await;
@@ -185,7 +194,7 @@ async fn blobs_being_pushed_are_not_collected_until_their_upload_hold_ends() {
 
     let lone = app.push_blob(&r, &random_bytes(512)).await;
     let report = gc_at(&gc, after_upload_holds()).await;
-    let collected: BTreeSet<_> = report.bytes_deleted.into_iter().collect();
+    let collected: BTreeSet<_> = report.contents_deleted.into_iter().collect();
     assert_eq!(
         collected,
         [lone.clone(), sha256(&half)].into(),
@@ -317,7 +326,7 @@ async fn bytes_left_by_a_crash_after_the_row_deletion_go_on_the_next_pass() {
     untag(&app, &r, "v1").await;
 
     let rows = gc.collect_garbage_rows(after_window()).await.expect("row pass");
-    assert!(rows.blobs.contains(&image.layer_digest) && rows.bytes_deleted.is_empty());
+    assert!(rows.blobs.contains(&image.layer_digest) && rows.contents_deleted.is_empty());
     assert_eq!(
         app.stored_copies(&image.layer_digest).await,
         1,
@@ -328,7 +337,7 @@ async fn bytes_left_by_a_crash_after_the_row_deletion_go_on_the_next_pass() {
 
     let next = gc_at(&gc, after_window()).await;
     assert!(next.blobs.is_empty(), "no row was left: {next:?}");
-    assert!(next.bytes_deleted.contains(&image.layer_digest));
+    assert!(next.contents_deleted.contains(&image.layer_digest));
     assert_eq!(app.stored_copies(&image.layer_digest).await, 0);
     assert_eq!(app.stored_copies(&image.config_digest).await, 0);
 }
@@ -384,7 +393,10 @@ async fn a_deleted_repository_is_reclaimed_and_others_keep_what_they_share() {
     let report = gc_at(&gc, registry::now_ms()).await;
     assert_eq!(report.manifests, vec![gone.digest.clone()]);
     for digest in [&gone.config_digest, &pending] {
-        assert!(report.bytes_deleted.contains(digest), "{digest} reclaimed: {report:?}");
+        assert!(
+            report.contents_deleted.contains(digest),
+            "{digest} reclaimed: {report:?}"
+        );
         assert_eq!(app.stored_copies(digest).await, 0);
     }
     assert_eq!(

@@ -113,7 +113,7 @@ async fn a_referrer_is_kept_while_its_subject_is_tagged_and_collected_with_it() 
         vec![subject.digest.clone(), referrer.digest.clone()],
         "the subject goes first, then what it held"
     );
-    assert_eq!(report.bytes_deleted.len(), 4, "{report:?}");
+    assert_eq!(report.contents_deleted.len(), 4, "{report:?}");
     assert_stored(&app, &subject, 0).await;
     assert_stored(&app, &referrer, 0).await;
     let res = app.get(&format!("/v2/{r}/manifests/{}", referrer.digest)).await;
