@@ -86,7 +86,15 @@ async fn listings_report_last_modified_and_popularity_when_asked() {
     let (_, alice) = f.user("alice").await;
     f.create_repo(&alice, "alice", "pushed", "private").await;
     f.create_repo(&alice, "alice", "empty", "private").await;
-    f.push_tag("alice/pushed", "v1").await;
+    let digest = f.push_tag("alice/pushed", "v1").await;
+    let retag = json!({"manifest_digest": digest});
+    let (status, _) = f
+        .call("PUT", "/repository/alice/pushed/tag/v2", Some(&alice), Some(retag))
+        .await;
+    assert_eq!(status, 201);
+    // Popularity counts logged actions: wait for the log writer instead of
+    // racing it.
+    f.app.server.flush_logs().await;
     let now_s = registry::now_ms() / 1000;
     let query = "/repository?namespace=alice&last_modified=true&popularity=true";
     let (_, body) = f.call("GET", query, Some(&alice), None).await;
@@ -96,7 +104,11 @@ async fn listings_report_last_modified_and_popularity_when_asked() {
     let when = pushed["last_modified"].as_i64().expect("last_modified seconds");
     assert!((now_s - 60..=now_s + 1).contains(&when), "{when} vs {now_s}");
     assert_eq!(empty["last_modified"], Value::Null);
-    assert_eq!(pushed["popularity"], 0.0);
+    // Each was created (create_repo); `pushed` also got a tag (create_tag).
+    assert_eq!(
+        (pushed["popularity"].clone(), empty["popularity"].clone()),
+        (json!(2.0), json!(1.0))
+    );
     assert_eq!(
         (pushed["is_public"].clone(), pushed["state"].clone()),
         (json!(false), json!("NORMAL"))
