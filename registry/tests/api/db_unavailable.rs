@@ -95,3 +95,32 @@ fn a_database_failure_while_checking_credentials_is_not_a_refusal_of_them() {
     let (status, _, _) = parts(OciError::from(Refusal::Unauthenticated).error_response());
     assert_eq!(status, 401);
 }
+
+#[actix_web::test]
+async fn the_health_endpoints_report_each_service_in_quays_shape() {
+    let app = crate::helpers::spawn_app().await;
+    for (path, services) in [
+        (
+            "/health/instance",
+            &[
+                "auth",
+                "database",
+                "disk_space",
+                "registry_gunicorn",
+                "service_key",
+                "web_gunicorn",
+            ][..],
+        ),
+        ("/health/endtoend", &["auth", "database", "disk_space", "storage"][..]),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(body["status_code"], 200, "{path}: {body}");
+        assert_eq!(body["data"]["is_testing"], false, "{path}: {body}");
+        assert_eq!(body["data"]["notes"], serde_json::json!([]), "{path}: {body}");
+        for name in services {
+            assert_eq!(body["data"]["services"][name], true, "{path} {name}: {body}");
+        }
+    }
+}
