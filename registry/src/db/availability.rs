@@ -80,7 +80,9 @@ impl<M: ManageConnection> Source<M> {
         let deadline = Instant::now() + QUEUE_LIMIT;
         loop {
             if !self.reachability.is_reachable() {
-                return self.pool.try_get().ok_or_else(unreachable);
+                // No wait, but a connection attempt is scheduled unless one
+                // is pending: it is what finds the database back.
+                return self.pool.get_timeout(Duration::ZERO).map_err(|_| unreachable());
             }
             match self.pool.get_timeout(SLICE) {
                 Ok(conn) => return Ok(conn),
@@ -219,6 +221,20 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(source.reachability.is_reachable());
+    }
+
+    #[test]
+    fn a_database_found_unreachable_outside_the_pool_is_found_back_by_the_pool() {
+        let up = Arc::new(AtomicBool::new(true));
+        let source = source(&up, 4, Waits::default());
+        source
+            .reachability
+            .record::<()>(&Err(DbError::Connection("a health check failed".into())));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while source.checkout().is_err() {
+            assert!(Instant::now() < deadline, "the pool never tried to connect again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
