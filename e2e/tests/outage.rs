@@ -248,6 +248,44 @@ fn push_image(client: &Client, reg: &Registry) -> Image {
     }
 }
 
+/// A robot, the OAuth token as `$oauthtoken` and an app-specific token as
+/// `$app`: the other ways registry clients log in.
+fn other_credentials(client: &Client, reg: &Registry, token: &str) -> Vec<(String, String)> {
+    let robot = send(
+        "create robot",
+        client
+            .put(reg.url("/api/v1/user/robots/builder"))
+            .bearer_auth(token)
+            .json(&json!({"description": "outage"})),
+    );
+    assert!(
+        robot.status == 200 || robot.status == 201,
+        "create robot: {}",
+        robot.body
+    );
+    let robot = robot.json();
+    let app = send(
+        "create app token",
+        client
+            .post(reg.url("/api/v1/user/apptoken"))
+            .bearer_auth(token)
+            .json(&json!({"title": "outage"})),
+    );
+    assert_eq!(app.status, 200, "create app token: {}", app.body);
+    let field = |v: &Value, path: &[&str]| {
+        path.iter()
+            .fold(v, |v, k| &v[k])
+            .as_str()
+            .unwrap_or_else(|| panic!("no {path:?} in {v}"))
+            .to_owned()
+    };
+    vec![
+        (field(&robot, &["name"]), field(&robot, &["token"])),
+        ("$oauthtoken".to_owned(), token.to_owned()),
+        ("$app".to_owned(), field(&app.json(), &["token", "token_code"])),
+    ]
+}
+
 fn pg_binaries_present() -> bool {
     Path::new(PG_BIN).join("initdb").is_file()
 }
@@ -284,6 +322,11 @@ fn a_database_outage_answers_503_at_once_and_the_registry_recovers_without_resta
     ));
     let login = || send("/v2/auth", client.get(&auth_url).basic_auth(USER, Some(PASSWORD)));
     assert_eq!(login().status, 200, "login before the outage");
+    let other_logins = other_credentials(&client, &reg, &token);
+    for (user, secret) in &other_logins {
+        let a = send(user, client.get(&auth_url).basic_auth(user, Some(secret)));
+        assert_eq!(a.status, 200, "{user} before the outage: {}", a.body);
+    }
 
     pg.stop();
     // Twice: the first requests find the pool's connections broken, the
@@ -293,6 +336,11 @@ fn a_database_outage_answers_503_at_once_and_the_registry_recovers_without_resta
         let a = login();
         assert_oci_unavailable(&format!("/v2/auth, round {round}"), &a, &pg);
         slowest = slowest.max(a.took);
+
+        for (user, secret) in &other_logins {
+            let a = send(user, client.get(&auth_url).basic_auth(user, Some(secret)));
+            assert_oci_unavailable(&format!("/v2/auth as {user}, round {round}"), &a, &pg);
+        }
 
         let a = send("GET /v2/", client.get(reg.url("/v2/")).basic_auth(USER, Some(PASSWORD)));
         assert_oci_unavailable(&format!("GET /v2/, round {round}"), &a, &pg);
@@ -354,6 +402,10 @@ fn a_database_outage_answers_503_at_once_and_the_registry_recovers_without_resta
     let a = login();
     assert_eq!(a.status, 200, "login after recovery: {}", a.body);
     assert!(a.json()["token"].is_string(), "{}", a.body);
+    for (user, secret) in &other_logins {
+        let a = send(user, client.get(&auth_url).basic_auth(user, Some(secret)));
+        assert_eq!(a.status, 200, "{user} after recovery: {}", a.body);
+    }
     let a = send(
         "GET /api/v1/user/",
         client.get(reg.url("/api/v1/user/")).bearer_auth(&token),
