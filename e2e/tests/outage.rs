@@ -8,118 +8,21 @@
 //! process serves again: the same credentials log in and the image pushed
 //! before the outage pulls back.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-use e2e::process::{free_port, run};
+use e2e::pg_server::Postgres;
 use e2e::{digest_of, Backend, Registry, TestEnv};
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 /// Far below the 30 s a request used to queue for a connection.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the registry may take to notice that PostgreSQL is back.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(60);
 const USER: &str = "outage";
 const PASSWORD: &str = "outage-Passw0rd-long";
-
-/// A PostgreSQL server of this test alone, in a temp dir; stopped on drop.
-struct Postgres {
-    dir: TempDir,
-    port: u16,
-    running: bool,
-}
-
-fn is_root() -> bool {
-    let out = run(Command::new("id").arg("-u"), Duration::from_secs(10)).ok();
-    out.trim() == "0"
-}
-
-/// Runs `script` as the `postgres` user when root (initdb refuses root).
-fn as_postgres(script: &str) -> e2e::process::Outcome {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("su");
-        c.args(["postgres", "-s", "/bin/sh", "-c", script]);
-        c
-    } else {
-        let mut c = Command::new("sh");
-        c.args(["-c", script]);
-        c
-    };
-    run(&mut cmd, Duration::from_secs(120))
-}
-
-impl Postgres {
-    fn init() -> Postgres {
-        let dir = tempfile::Builder::new().prefix("e2e-pg-").tempdir().expect("temp dir");
-        if is_root() {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            run(
-                Command::new("chown").arg("postgres:postgres").arg(dir.path()),
-                Duration::from_secs(10),
-            )
-            .ok();
-        }
-        let pg = Postgres {
-            port: free_port(),
-            dir,
-            running: false,
-        };
-        as_postgres(&format!(
-            "{PG_BIN}/initdb -D '{}' -U postgres --auth=trust -E UTF8 --no-sync",
-            pg.data().display()
-        ))
-        .ok();
-        pg
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn url(&self) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn start(&mut self) {
-        as_postgres(&format!(
-            "{PG_BIN}/pg_ctl -D '{data}' -l '{log}' -o \"-p {port} -k '{sock}' -c listen_addresses=127.0.0.1 -c fsync=off\" -w start",
-            data = self.data().display(),
-            log = self.dir.path().join("server.log").display(),
-            port = self.port,
-            sock = self.dir.path().display(),
-        ))
-        .ok();
-        self.running = true;
-    }
-
-    /// Stops the server the hard way, as a crash or a lost node would.
-    fn stop(&mut self) {
-        as_postgres(&format!(
-            "{PG_BIN}/pg_ctl -D '{}' -m immediate -w stop",
-            self.data().display()
-        ))
-        .ok();
-        self.running = false;
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        if self.running {
-            let _ = as_postgres(&format!(
-                "{PG_BIN}/pg_ctl -D '{}' -m immediate -w stop",
-                self.data().display()
-            ));
-        }
-    }
-}
 
 /// A response read in full, with how long it took.
 struct Answer {
@@ -286,15 +189,11 @@ fn other_credentials(client: &Client, reg: &Registry, token: &str) -> Vec<(Strin
     ]
 }
 
-fn pg_binaries_present() -> bool {
-    Path::new(PG_BIN).join("initdb").is_file()
-}
-
 #[test]
 fn a_database_outage_answers_503_at_once_and_the_registry_recovers_without_restart() {
-    if !pg_binaries_present() {
-        assert!(!e2e::in_ci(), "CI=true but {PG_BIN} has no initdb");
-        eprintln!("SKIPPED: no PostgreSQL binaries in {PG_BIN}");
+    if !Postgres::available() {
+        assert!(!e2e::in_ci(), "CI=true but the PostgreSQL binaries are missing");
+        eprintln!("SKIPPED: no PostgreSQL binaries");
         return;
     }
     let Some(env) = TestEnv::for_backend(Backend::SqliteFs) else {
