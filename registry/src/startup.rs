@@ -170,6 +170,7 @@ impl Application {
                 .as_ref()
                 .map(|_| opts.config.preferred_url_scheme.clone()),
             max_page: opts.config.v2_pagination_size.max(100),
+            data_dir: opts.data_dir.clone(),
         });
         let invites = web::Data::new(crate::service::InvitePolicy::from_config(&opts.config));
         let browser = web::Data::new(api::v1::BrowserPolicy::from_config(&opts.config));

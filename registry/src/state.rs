@@ -14,6 +14,8 @@ pub struct AppState {
     pub server_hostname: Option<String>,
     /// `PREFERRED_URL_SCHEME` when a hostname is configured.
     pub url_scheme: Option<String>,
+    /// The data folder (`--data-dir`), whose disk `/health/instance` watches.
+    pub data_dir: std::path::PathBuf,
     /// Largest page size for tag lists and the catalog (`V2_PAGINATION_SIZE`, at least 100).
     pub max_page: usize,
 }

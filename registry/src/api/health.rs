@@ -1,10 +1,18 @@
-//! `/health/instance` (this process answers) and `/health/endtoend` (the
-//! database and the blob store answer), in Quay's response shape.
+//! `/health/instance` (this process, its database and its disk) and
+//! `/health/endtoend` (also the blob store), in Quay's response shape:
+//! `{"data":{"services":{name:bool},"notes":[],"is_testing":false},"status_code":…}`,
+//! 503 when a service is down.
 
+use std::path::Path;
+
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::state::AppState;
+
+/// Below this share of free blocks the disk counts as full, as in Quay.
+const MIN_FREE_DISK: f64 = 0.01;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/instance", web::get().to(instance))
@@ -12,19 +20,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(instance));
 }
 
-async fn instance() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"data": {"services": {"registry": true}}, "status_code": 200}))
+async fn instance(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.registry.db().ping().await;
+    let disk_space = disk_has_room(&state.data_dir);
+    report(&[
+        ("auth", true),
+        ("database", database),
+        ("disk_space", disk_space),
+        ("registry_gunicorn", true),
+        ("service_key", true),
+        ("web_gunicorn", true),
+    ])
 }
 
 async fn end_to_end(state: web::Data<AppState>) -> HttpResponse {
     let health = state.registry.health().await;
-    let (db_ok, storage_ok) = (health.database, health.storage);
-    let ok = db_ok && storage_ok;
-    let status = if ok { 200 } else { 503 };
-    let body = json!({"data": {"services": {"database": db_ok, "storage": storage_ok}}, "status_code": status});
-    if ok {
-        HttpResponse::Ok().json(body)
+    report(&[
+        ("auth", true),
+        ("database", health.database),
+        ("disk_space", disk_has_room(&state.data_dir)),
+        ("storage", health.storage),
+    ])
+}
+
+fn report(services: &[(&str, bool)]) -> HttpResponse {
+    let ok = services.iter().all(|(_, up)| *up);
+    let status = if ok {
+        StatusCode::OK
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let services: Map<String, Value> = services.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+    HttpResponse::build(status).json(json!({
+        "data": {"services": services, "notes": [], "is_testing": false},
+        "status_code": status.as_u16(),
+    }))
+}
+
+/// Whether the file system holding `dir` (or its nearest existing parent)
+/// has room; a path that cannot be examined counts as fine.
+fn disk_has_room(dir: &Path) -> bool {
+    let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
+        return true;
+    };
+    match rustix::fs::statvfs(existing) {
+        Ok(s) if s.f_blocks > 0 => s.f_bavail as f64 / s.f_blocks as f64 >= MIN_FREE_DISK,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disk_has_room;
+
+    #[test]
+    fn a_missing_folder_is_judged_by_its_nearest_parent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(disk_has_room(&dir.path().join("not/yet/made")));
     }
 }

@@ -5,6 +5,12 @@ pub mod health;
 pub mod v1;
 pub mod v2;
 
+/// What a client is told while the database cannot be reached (503).
+pub const DATABASE_UNAVAILABLE: &str = "the database is unavailable, retry later";
+
+/// The `Retry-After` (seconds) of a 503 for an unreachable database.
+pub const RETRY_AFTER_S: u64 = 5;
+
 /// The client's address for usage logs: the proxy-reported one
 /// (`Forwarded`/`X-Forwarded-For`) when present, else the peer's, without
 /// a port.

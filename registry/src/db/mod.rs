@@ -4,17 +4,19 @@
 //! SQLite runs in WAL mode with one writer connection (writes queue for it)
 //! and a pool of readers; PostgreSQL uses one pool for both.
 
+mod availability;
 pub mod models;
 pub mod queries;
 pub mod schema;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{ManageConnection, NopErrorHandler, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use availability::{Reachability, Source};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -46,10 +48,27 @@ pub enum DbConn {
 pub enum DbError {
     #[error("database: {0}")]
     Query(#[from] diesel::result::Error),
+    /// No connection could be had: the database cannot be reached, or the
+    /// pool stayed exhausted. The text is the driver's, for the log only.
     #[error("database connection: {0}")]
     Connection(String),
     #[error("database migration: {0}")]
     Migration(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl DbError {
+    /// Whether retrying later may succeed because the database (or the way
+    /// to it) is down, rather than the request or the data being wrong.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+        match self {
+            DbError::Connection(_) => true,
+            DbError::Query(E::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _)) => true,
+            DbError::Query(_) | DbError::Migration(_) | DbError::Task(_) => false,
+        }
+    }
 }
 
 /// Where the database lives, parsed from `DB_URI`.
@@ -102,6 +121,7 @@ impl std::fmt::Display for DbTarget {
 struct Manager {
     target: DbTarget,
     writer: bool,
+    reachability: Reachability,
 }
 
 impl ManageConnection for Manager {
@@ -109,9 +129,28 @@ impl ManageConnection for Manager {
     type Error = DbError;
 
     fn connect(&self) -> Result<DbConn, DbError> {
+        let outcome = self.open();
+        self.reachability.record(&outcome);
+        outcome
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConn, DbError> {
         let conn_err = |e: ConnectionError| DbError::Connection(e.to_string());
         match &self.target {
-            DbTarget::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url).map_err(conn_err)?)),
+            DbTarget::Postgres(url) => {
+                let url = availability::with_connect_timeout(url);
+                Ok(DbConn::Pg(PgConnection::establish(&url).map_err(conn_err)?))
+            }
             DbTarget::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(&path.to_string_lossy()).map_err(conn_err)?;
                 let pragmas = if self.writer {
@@ -124,17 +163,9 @@ impl ManageConnection for Manager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::from)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
-    }
 }
 
-type DbPool = Pool<Manager>;
+type DbPool = Source<Manager>;
 
 /// Handle to the database, cheap to clone.
 #[derive(Clone)]
@@ -148,16 +179,25 @@ pub struct Db {
 impl Db {
     /// Opens pools; the SQLite file and its folder are created when missing.
     pub fn open(target: &DbTarget, max_connections: u32) -> Result<Db, DbError> {
+        let reachability = Reachability::default();
         let build = |writer: bool, size: u32| {
-            Pool::builder()
+            let pool = Pool::builder()
                 .max_size(size)
                 .min_idle(Some(if writer { 1 } else { 0 }))
-                .connection_timeout(Duration::from_secs(30))
-                .build(Manager {
+                .connection_timeout(availability::CONNECTION_TIMEOUT)
+                // Connection failures are logged once by `Reachability`.
+                .error_handler(Box::new(NopErrorHandler))
+                .build_unchecked(Manager {
                     target: target.clone(),
                     writer,
-                })
-                .map_err(|e| DbError::Connection(e.to_string()))
+                    reachability: reachability.clone(),
+                });
+            let source = Source {
+                pool,
+                reachability: reachability.clone(),
+            };
+            source.wait_for_first(availability::QUEUE_LIMIT)?;
+            Ok::<_, DbError>(source)
         };
         match target {
             DbTarget::Sqlite(path) => {
@@ -186,7 +226,25 @@ impl Db {
     }
 
     fn conn(pool: &DbPool) -> Result<PooledConnection<Manager>, DbError> {
-        pool.get().map_err(|e| DbError::Connection(e.to_string()))
+        pool.checkout()
+    }
+
+    /// Whether the database answers a trivial query on a connection of its
+    /// own (so a busy pool does not make it look down), bounded by the
+    /// connect timeout. The outcome also tells the pools whether the
+    /// database can be reached again.
+    pub async fn ping(&self) -> bool {
+        let manager = Manager {
+            target: self.target.clone(),
+            writer: false,
+            reachability: self.readers.reachability.clone(),
+        };
+        run_blocking(move || {
+            let mut conn = manager.connect()?;
+            conn.batch_execute("SELECT 1").map_err(DbError::from)
+        })
+        .await
+        .is_ok()
     }
 
     /// Applies pending migrations; safe to call from many replicas at once.
@@ -354,7 +412,7 @@ where
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| DbError::Connection(format!("database task failed: {e}")))?
+        .map_err(|e| DbError::Task(e.to_string()))?
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ impl Registry {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| crate::db::DbError::Connection(format!("garbage collection task failed: {e}")))?
+        .map_err(|e| crate::db::DbError::Task(format!("garbage collection: {e}")))?
 }
 
 fn dry_run(db: &Db, store: &DynStore, handle: &Handle, now: i64) -> Result<GcReport, Error> {

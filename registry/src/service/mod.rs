@@ -107,6 +107,14 @@ pub enum Error {
     Storage(#[from] StorageError),
 }
 
+impl Error {
+    /// Whether the database is down rather than the request wrong: the
+    /// caller should be told to retry later, never that it was refused.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Db(e) if e.is_unavailable())
+    }
+}
+
 /// Tunables of the registry core, from `config.yaml`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -230,14 +238,7 @@ impl Registry {
 
     /// Checks the database and the blob store (`/health/endtoend`).
     pub async fn health(&self) -> Health {
-        let database = self
-            .db()
-            .read(|c| {
-                use diesel::connection::SimpleConnection;
-                c.batch_execute("SELECT 1").map_err(DbError::from)
-            })
-            .await
-            .is_ok();
+        let database = self.db().ping().await;
         let storage = self.store().health().await.is_ok();
         Health { database, storage }
     }

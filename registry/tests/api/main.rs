@@ -11,6 +11,7 @@ mod blobs;
 mod catalog;
 mod concurrency;
 mod datasets;
+mod db_unavailable;
 mod deletion;
 mod errors;
 mod gc;

@@ -19,7 +19,7 @@ pub use token::configure;
 use crate::api::v2::OciError;
 use crate::db::models::Account;
 use crate::oci::RepoName;
-use crate::service::{Claims, Registry, Scopes};
+use crate::service::{Claims, Error, Registry, Scopes};
 use crate::state::AppState;
 
 /// What a caller wants to do with a repository (the token scope actions).
@@ -156,13 +156,14 @@ impl FromRequest for Caller {
             caller.credential = if let Some(token) = bearer_token(&header) {
                 match state.registry.verify_registry_token(token.trim()).await {
                     Ok(claims) => Credential::Token(claims),
-                    Err(_) => return Err(caller.challenge(None)),
+                    Err(e) if refuses_credentials(&e) => return Err(caller.challenge(None)),
+                    Err(e) => return Err(e.into()),
                 }
             } else if let Some((user, secret)) = basic_credentials(&header) {
                 match state.registry.login(&user, &secret).await {
                     Ok((account, scopes)) => Credential::Account(account, scopes),
-                    Err(e @ crate::service::Error::TooManyAttempts(_)) => return Err(e.into()),
-                    Err(_) => return Err(caller.challenge(None)),
+                    Err(e) if refuses_credentials(&e) => return Err(caller.challenge(None)),
+                    Err(e) => return Err(e.into()),
                 }
             } else {
                 return Err(caller.challenge(None));
@@ -172,13 +173,26 @@ impl FromRequest for Caller {
     }
 }
 
+/// Whether `e` is a verdict on the credentials (answered with a 401
+/// challenge) rather than a failure to check them, such as the database
+/// being down, which the client must see as such and never as a wrong
+/// password. Too many failed attempts is its own answer (429).
+pub fn refuses_credentials(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Unauthenticated(_) | Error::Forbidden(_) | Error::NotFound(_) | Error::InvalidRequest(_)
+    )
+}
+
 /// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Refusal {
     /// No or insufficient credentials: the client should get a token (401).
     Unauthenticated,
     /// Authenticated but not allowed (403).
     Denied,
+    /// The rights could not be checked (e.g. the database is down).
+    Failed(Error),
 }
 
 /// Decides whether a caller may act on a repository.
@@ -207,7 +221,7 @@ impl Authorizer for RegistryAuthorizer {
                             .iter()
                             .any(|x| x == action.as_str() || x == "*" || (action == Action::Pull && x == "push"))
                 });
-                if granted || (action == Action::Pull && self.anyone_may(repo, &wanted).await) {
+                if granted || (action == Action::Pull && self.anyone_may(repo, &wanted).await?) {
                     return Ok(());
                 }
                 Err(Refusal::Unauthenticated)
@@ -215,10 +229,11 @@ impl Authorizer for RegistryAuthorizer {
             Credential::Account(a, scopes) => {
                 match self.registry.grantable(Some(a), scopes.as_ref(), repo, &wanted).await {
                     Ok(g) if !g.is_empty() => Ok(()),
+                    Err(e) if !refuses_credentials(&e) => Err(Refusal::Failed(e)),
                     _ => Err(Refusal::Denied),
                 }
             }
-            Credential::Anonymous => match self.anyone_may(repo, &wanted).await {
+            Credential::Anonymous => match self.anyone_may(repo, &wanted).await? {
                 true => Ok(()),
                 false => Err(Refusal::Unauthenticated),
             },
@@ -228,8 +243,13 @@ impl Authorizer for RegistryAuthorizer {
 
 impl RegistryAuthorizer {
     /// Whether an anonymous caller may do `wanted` (pull a public
-    /// repository); a token that does not name the repository allows no less.
-    async fn anyone_may(&self, repo: &RepoName, wanted: &[String]) -> bool {
-        matches!(self.registry.grantable(None, None, repo, wanted).await, Ok(g) if !g.is_empty())
+    /// repository); a token that does not name the repository allows no
+    /// less. Rights that could not be checked are a failure, not a no.
+    async fn anyone_may(&self, repo: &RepoName, wanted: &[String]) -> Result<bool, Refusal> {
+        match self.registry.grantable(None, None, repo, wanted).await {
+            Ok(g) => Ok(!g.is_empty()),
+            Err(e) if !refuses_credentials(&e) => Err(Refusal::Failed(e)),
+            Err(_) => Ok(false),
+        }
     }
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{basic_credentials, Caller};
+use super::{basic_credentials, refuses_credentials, Caller};
 use crate::api::v2::OciError;
 use crate::db::models::Account;
 use crate::service::logs::LogEntry;
@@ -75,11 +75,14 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
     let (account, oauth_scopes) = match header.and_then(basic_credentials) {
         Some((user, secret)) => {
             let outcome = state.registry.login(&user, &secret).await;
-            state.registry.log_action(login_entry(&req, &user, &outcome));
+            // A login that could not be checked is no failed login.
+            if !matches!(&outcome, Err(Error::Db(_) | Error::Storage(_))) {
+                state.registry.log_action(login_entry(&req, &user, &outcome));
+            }
             match outcome {
                 Ok((a, scopes)) => (Some(a), scopes),
-                Err(e @ Error::TooManyAttempts(_)) => return Err(e.into()),
-                Err(e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
+                Err(e) if refuses_credentials(&e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
         None if header.is_some() => return Err(OciError::new(401, "UNAUTHORIZED", "unsupported credentials")),

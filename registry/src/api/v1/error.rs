@@ -204,6 +204,13 @@ impl From<Error> for ApiError {
             Error::NameUnknown | Error::ManifestUnknown | Error::TagExpired | Error::BlobUnknown => {
                 ApiError::not_found(e.to_string())
             }
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "API request failed: database unavailable");
+                ApiError {
+                    retry_after: Some(crate::api::RETRY_AFTER_S),
+                    ..ApiError::new(503, ErrorType::DownstreamIssue, crate::api::DATABASE_UNAVAILABLE)
+                }
+            }
             other @ (Error::Db(_) | Error::Storage(_)) => {
                 tracing::error!(error = %other, "API request failed");
                 ApiError::new(500, ErrorType::InternalError, "internal error")

@@ -270,6 +270,10 @@ async fn sign_in(
         return Err(ApiError::not_found("Not Found"));
     }
     let outcome = state.registry.sign_in(&body.username, &body.password).await;
+    if let Err(e @ (Error::Db(_) | Error::Storage(_))) = outcome {
+        // Not a failed sign-in: the credentials could not be checked.
+        return Err(e.into());
+    }
     let (kind, message) = match &outcome {
         Ok(SignIn::Started(_)) => ("login_success", None),
         Ok(SignIn::NeedsVerification) => ("login_failure", Some("email not verified".to_owned())),

@@ -52,6 +52,12 @@ impl OciError {
     pub fn unsupported(message: &str) -> OciError {
         OciError::new(405, "UNSUPPORTED", message)
     }
+
+    /// 503: the database cannot be reached; the client should retry later.
+    pub fn unavailable() -> OciError {
+        OciError::new(503, "UNAVAILABLE", crate::api::DATABASE_UNAVAILABLE)
+            .header("Retry-After", crate::api::RETRY_AFTER_S.to_string())
+    }
 }
 
 impl std::fmt::Display for OciError {
@@ -114,6 +120,10 @@ impl From<Error> for OciError {
             Error::Forbidden(m) => OciError::new(403, "DENIED", m),
             Error::TooManyAttempts(after) => OciError::new(429, "TOOMANYREQUESTS", "too many failed login attempts")
                 .header("Retry-After", after.to_string()),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "request failed: database unavailable");
+                OciError::unavailable()
+            }
             e @ (Error::Db(_) | Error::Storage(_)) => {
                 tracing::error!(error = %e, "request failed");
                 OciError::new(500, "UNKNOWN", "internal error")
@@ -146,6 +156,7 @@ impl From<Refusal> for OciError {
                 "access to the requested resource is not authorized",
             ),
             Refusal::Denied => OciError::new(403, "DENIED", "requested access to the resource is denied"),
+            Refusal::Failed(e) => e.into(),
         }
     }
 }
