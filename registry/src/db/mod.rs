@@ -52,6 +52,25 @@ pub enum DbError {
     Migration(String),
 }
 
+impl DbError {
+    /// Whether the database failed because its disk is full: SQLite's
+    /// `SQLITE_FULL`, PostgreSQL's `disk_full` (both name the cause in the message).
+    pub fn is_full(&self) -> bool {
+        let message = match self {
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => info.message().to_owned(),
+            DbError::Query(_) | DbError::Migration(_) => return false,
+            DbError::Connection(m) => m.clone(),
+        };
+        [
+            "database or disk is full",
+            "No space left on device",
+            "Disk quota exceeded",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+    }
+}
+
 /// Where the database lives, parsed from `DB_URI`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbTarget {

@@ -6,6 +6,7 @@ mod applications;
 mod apptokens;
 mod blobs;
 mod catalog;
+pub mod claim_holder;
 mod gc;
 mod invites;
 mod labels;
@@ -25,6 +26,7 @@ mod stars;
 pub mod tags;
 mod teams;
 mod tokens;
+mod upload_claims;
 mod uploads;
 
 use std::sync::Arc;
@@ -67,6 +69,9 @@ pub enum Error {
     DigestInvalid,
     #[error("requested range not satisfiable; current upload size {0}")]
     UploadRangeInvalid(u64),
+    /// Another request is writing the upload right now.
+    #[error("upload is in use by another request")]
+    UploadInUse,
     #[error("requested range not satisfiable; blob size {0}")]
     BlobRangeInvalid(u64),
     #[error("manifest unknown")]
@@ -105,6 +110,18 @@ pub enum Error {
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl Error {
+    /// Whether the disk (or quota) under the blob store or the database is
+    /// full: a condition for the operator to fix, not a fault of the request.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Storage(e) => e.is_full(),
+            Error::Db(e) => e.is_full(),
+            _ => false,
+        }
+    }
 }
 
 /// Tunables of the registry core, from `config.yaml`.

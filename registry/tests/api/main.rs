@@ -26,6 +26,7 @@ mod quota_api;
 mod referrers;
 mod replicas;
 mod tags;
+mod upload_recovery;
 mod uploads;
 mod v1_applications;
 mod v1_apptokens;

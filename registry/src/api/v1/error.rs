@@ -204,6 +204,14 @@ impl From<Error> for ApiError {
             Error::NameUnknown | Error::ManifestUnknown | Error::TagExpired | Error::BlobUnknown => {
                 ApiError::not_found(e.to_string())
             }
+            other @ (Error::Db(_) | Error::Storage(_)) if other.is_storage_full() => {
+                tracing::error!(error = %other, "storage is full");
+                ApiError::new(
+                    507,
+                    ErrorType::DownstreamIssue,
+                    "registry storage is full; nothing was changed, retry once space is freed",
+                )
+            }
             other @ (Error::Db(_) | Error::Storage(_)) => {
                 tracing::error!(error = %other, "API request failed");
                 ApiError::new(500, ErrorType::InternalError, "internal error")
