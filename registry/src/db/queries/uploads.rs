@@ -49,8 +49,11 @@ pub fn claim(c: &mut DbConn, uuid: &str, offset: i64, claim: &Claim<'_>, now: i6
         .map(|n| n == 1)
 }
 
-/// An upload's size and the token and holder of its claim, if any.
-pub fn claim_state(c: &mut DbConn, uuid: &str) -> QueryResult<Option<(i64, Option<String>, Option<String>)>> {
+/// An upload's size, and the token and holder of its claim if it has one.
+pub type ClaimState = (i64, Option<String>, Option<String>);
+
+/// The [`ClaimState`] of an upload.
+pub fn claim_state(c: &mut DbConn, uuid: &str) -> QueryResult<Option<ClaimState>> {
     blobupload::table
         .filter(blobupload::uuid.eq(uuid))
         .select((blobupload::byte_count, blobupload::lock_token, blobupload::lock_holder))
