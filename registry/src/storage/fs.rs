@@ -209,15 +209,11 @@ async fn open_std(path: PathBuf) -> Result<(std::fs::File, u64), StorageError> {
 /// Cuts an upload back to `offset` after a failed append, so the bytes
 /// that failed (on a full disk, above all) free their space at once.
 async fn cut_back(path: PathBuf, offset: u64) {
-    let cut = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path)?.set_len(offset))
-        .await
-        .map_err(io::Error::other)
-        .and_then(|r| r);
-    match cut {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+    let cut = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path)?.set_len(offset));
+    if let Ok(Err(e)) = cut.await {
+        if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(error = %e, "cutting a failed upload back failed");
         }
-        _ => {}
     }
 }
 

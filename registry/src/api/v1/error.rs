@@ -233,4 +233,13 @@ mod tests {
         }
         assert_eq!(ErrorType::parse("no_such_type"), None);
     }
+
+    #[test]
+    fn a_full_disk_is_507_in_quays_shape_not_an_internal_error() {
+        let full = crate::storage::StorageError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = super::ApiError::from(crate::service::Error::Storage(full));
+        assert_eq!(e.status.as_u16(), 507);
+        assert_eq!(e.kind, ErrorType::DownstreamIssue);
+        assert!(e.detail.contains("storage is full"), "{}", e.detail);
+    }
 }
