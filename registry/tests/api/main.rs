@@ -27,6 +27,7 @@ mod referrers;
 mod replicas;
 mod tags;
 mod upload_recovery;
+mod upload_storage_full;
 mod uploads;
 mod v1_applications;
 mod v1_apptokens;
