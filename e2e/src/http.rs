@@ -193,6 +193,12 @@ impl Http {
         }
     }
 
+    /// The bearer token the last challenge was answered with, for requests
+    /// made outside this client (raw sockets).
+    pub fn token(&self) -> Option<String> {
+        self.current_token()
+    }
+
     fn current_token(&self) -> Option<String> {
         self.token.lock().ok().and_then(|t| t.clone())
     }

@@ -43,6 +43,21 @@ impl Registry {
     /// `config.yaml`; with `bootstrap` false no account is created, so the
     /// database starts empty (for `POST /api/v1/user/initialize`).
     pub fn start_with(env: &TestEnv, extra_yaml: &str, bootstrap: bool) -> Registry {
+        Registry::launch(env, extra_yaml, bootstrap, None)
+    }
+
+    /// Like [`Registry::start`] on SQLite + filesystem, with the database
+    /// and blobs in `data` (e.g. a small file system the test mounted).
+    pub fn start_in_data_dir(env: &TestEnv, data: PathBuf) -> Registry {
+        assert_eq!(
+            env.backend,
+            Backend::SqliteFs,
+            "a data directory is for SQLite + filesystem"
+        );
+        Registry::launch(env, "", true, Some(data))
+    }
+
+    fn launch(env: &TestEnv, extra_yaml: &str, bootstrap: bool, data: Option<PathBuf>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
@@ -51,7 +66,7 @@ impl Registry {
         let listen = format!("127.0.0.1:{port}");
         let (args, db, bucket) = match env.backend {
             Backend::SqliteFs => {
-                let data = dir.path().join("data");
+                let data = data.unwrap_or_else(|| dir.path().join("data"));
                 fs::create_dir_all(&data).expect("create data dir");
                 let mut args: Vec<String> = vec![
                     "serve".into(),

@@ -59,6 +59,23 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// Whether the database failed because its disk is full: SQLite's
+    /// `SQLITE_FULL`, PostgreSQL's `disk_full` (both name the cause in the message).
+    pub fn is_full(&self) -> bool {
+        let message = match self {
+            DbError::Query(diesel::result::Error::DatabaseError(_, info)) => info.message().to_owned(),
+            DbError::Query(_) | DbError::Migration(_) | DbError::Task(_) => return false,
+            DbError::Connection(m) => m.clone(),
+        };
+        [
+            "database or disk is full",
+            "No space left on device",
+            "Disk quota exceeded",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+    }
+
     /// Whether retrying later may succeed because the database (or the way
     /// to it) is down, rather than the request or the data being wrong.
     pub fn is_unavailable(&self) -> bool {

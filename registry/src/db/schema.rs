@@ -66,6 +66,7 @@ diesel::table! {
         locked_until_ms -> Nullable<BigInt>,
         created_ms -> BigInt,
         updated_ms -> BigInt,
+        lock_holder -> Nullable<Text>,
     }
 }
 

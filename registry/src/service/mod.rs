@@ -6,6 +6,7 @@ mod applications;
 mod apptokens;
 mod blobs;
 mod catalog;
+pub mod claim_holder;
 mod gc;
 mod invites;
 mod labels;
@@ -25,6 +26,7 @@ mod stars;
 pub mod tags;
 mod teams;
 mod tokens;
+mod upload_claims;
 mod uploads;
 
 use std::sync::Arc;
@@ -67,6 +69,9 @@ pub enum Error {
     DigestInvalid,
     #[error("requested range not satisfiable; current upload size {0}")]
     UploadRangeInvalid(u64),
+    /// Another request is writing the upload right now.
+    #[error("upload is in use by another request")]
+    UploadInUse,
     #[error("requested range not satisfiable; blob size {0}")]
     BlobRangeInvalid(u64),
     #[error("manifest unknown")]
@@ -112,6 +117,16 @@ impl Error {
     /// caller should be told to retry later, never that it was refused.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Error::Db(e) if e.is_unavailable())
+    }
+
+    /// Whether the disk (or quota) under the blob store or the database is
+    /// full: a condition for the operator to fix, not a fault of the request.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Storage(e) => e.is_full(),
+            Error::Db(e) => e.is_full(),
+            _ => false,
+        }
     }
 }
 

@@ -28,9 +28,6 @@ pub enum MountOutcome {
     Started(UploadStatus),
 }
 
-/// How long one request may hold an upload while it writes a chunk.
-const WRITE_LEASE_MS: i64 = 15 * 60 * 1000;
-
 fn upload_error(e: StorageError) -> Error {
     match e {
         StorageError::NotFound => Error::BlobUploadUnknown,
@@ -76,12 +73,17 @@ impl Registry {
         let repo_id = self.repo_id(repo).await?;
         self.check_upload_quota(repo_id, None).await?;
         let uuid = uuid::Uuid::new_v4().to_string();
-        self.store().create_upload(&uuid).await?;
         let (u, now) = (uuid.clone(), crate::now_ms());
-        // Not synced: after a power cut the client starts its upload again.
+        // The row comes first, so storage never holds an upload nobody knows
+        // of; a row whose bytes never came is removed once stale. Not synced:
+        // after a power cut the client starts its upload again.
         self.db()
             .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::create(c, repo_id, &u, now)?))
             .await?;
+        if let Err(e) = self.store().create_upload(&uuid).await {
+            self.forget_upload(&uuid).await;
+            return Err(e.into());
+        }
         Ok(UploadStatus { uuid, offset: 0 })
     }
 
@@ -107,36 +109,6 @@ impl Registry {
             .read(move |c| Ok(queries::uploads::find(c, repo_id, &u)?))
             .await?
             .ok_or(Error::BlobUploadUnknown)
-    }
-
-    /// Takes the upload at `offset` for this request, so that no two requests
-    /// write bytes into it at once; returns the claim's token.
-    async fn claim(&self, repo: &RepoName, uuid: &str, offset: i64) -> Result<String, Error> {
-        let token = uuid::Uuid::new_v4().to_string();
-        let now = crate::now_ms();
-        let (u, t) = (uuid.to_owned(), token.clone());
-        let claimed = self
-            .db()
-            .write_unsynced(move |c| {
-                Ok::<_, Error>(queries::uploads::claim(c, &u, offset, &t, now, now + WRITE_LEASE_MS)?)
-            })
-            .await?;
-        if claimed {
-            Ok(token)
-        } else {
-            Err(Error::UploadRangeInvalid(self.upload_status(repo, uuid).await?.offset))
-        }
-    }
-
-    async fn release(&self, uuid: &str, token: String) {
-        let u = uuid.to_owned();
-        let released = self
-            .db()
-            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::release(c, &u, &token)?))
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, upload = uuid, "releasing an upload claim failed; it lapses on its own");
-        }
     }
 
     /// Writes a chunk at the upload's current end, hashing it on the way;
@@ -176,9 +148,11 @@ impl Registry {
         }
         let token = self.claim(repo, uuid, row.byte_count).await?;
         let expected = range.map(|(start, end)| end - start + 1);
-        let (size, hasher) = match self.write_chunk(&row, expected, body).await {
+        let written = self.holding(uuid, &token, self.write_chunk(&row, expected, body)).await;
+        let (size, hasher) = match written {
             Ok(v) => v,
             Err(e) => {
+                self.trim_upload(uuid, offset).await;
                 self.release(uuid, token).await;
                 return Err(e);
             }
@@ -188,10 +162,20 @@ impl Registry {
         // Not synced, like the chunk's bytes (synced only when the upload
         // completes): after a power cut the client's next chunk gets 416 with
         // the offset that survived, and it resumes from there.
+        let t = token.clone();
         let advanced = self
             .db()
-            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, &token, to, state, now)?))
-            .await?;
+            .write_unsynced(move |c| Ok::<_, Error>(queries::uploads::advance(c, &u, &t, to, state, now)?))
+            .await;
+        let advanced = match advanced {
+            Ok(advanced) => advanced,
+            Err(e) => {
+                // The bytes are not recorded, so they must not take space.
+                self.trim_upload(uuid, offset).await;
+                self.release(uuid, token).await;
+                return Err(e);
+            }
+        };
         if !advanced {
             // The claim lapsed and another request took the upload over.
             return Err(Error::UploadRangeInvalid(self.upload_status(repo, uuid).await?.offset));
@@ -215,27 +199,44 @@ impl Registry {
     }
 
     /// Completes an upload with an optional last chunk; the content must hash
-    /// to `digest`, else nothing of it is kept.
+    /// to `digest`, else nothing of it is kept. `range`, when the client sent
+    /// `Content-Range`, must start at the current offset and, with a last
+    /// chunk, match its length.
     pub async fn finish_upload(
         &self,
         repo: &RepoName,
         uuid: &str,
         digest: &Digest,
+        range: Option<(u64, u64)>,
         last: Option<ByteStream<'_>>,
     ) -> Result<(), Error> {
         let row = self.load_upload(repo, uuid).await?;
+        let offset = to_u64(row.byte_count);
+        if range.is_some_and(|(start, _)| start != offset) {
+            return Err(Error::UploadRangeInvalid(offset));
+        }
         let token = self.claim(repo, uuid, row.byte_count).await?;
-        let result = self.finish_claimed(&row, digest, last).await;
+        let expected = range.map(|(start, end)| end - start + 1);
+        let result = self
+            .holding(uuid, &token, self.finish_claimed(&row, digest, expected, last))
+            .await;
         if result.is_err() {
+            self.trim_upload(uuid, offset).await;
             self.release(uuid, token).await;
         }
         result
     }
 
-    async fn finish_claimed(&self, row: &Upload, digest: &Digest, last: Option<ByteStream<'_>>) -> Result<(), Error> {
+    async fn finish_claimed(
+        &self,
+        row: &Upload,
+        digest: &Digest,
+        expected: Option<u64>,
+        last: Option<ByteStream<'_>>,
+    ) -> Result<(), Error> {
         let (size, hasher) = match last {
             Some(body) => {
-                let (size, h) = self.write_chunk(row, None, body).await?;
+                let (size, h) = self.write_chunk(row, expected, body).await?;
                 (size, Some(h))
             }
             None => (to_u64(row.byte_count), restore_state(row.sha_state.as_deref())),
@@ -287,22 +288,56 @@ impl Registry {
     /// Pushes a whole blob in one request (`POST ?digest=`).
     pub async fn put_blob(&self, repo: &RepoName, digest: &Digest, body: ByteStream<'_>) -> Result<(), Error> {
         let status = self.start_upload(repo).await?;
-        self.finish_upload(repo, &status.uuid, digest, Some(body)).await
+        let result = self.finish_upload(repo, &status.uuid, digest, None, Some(body)).await;
+        if result.is_err() {
+            // Nobody else knows this upload, so nobody could resume it.
+            if let Err(e) = self.discard_upload(&status.uuid).await {
+                tracing::warn!(error = %e, upload = status.uuid, "removing a failed one-request upload failed; it is removed once stale");
+            }
+        }
+        result
     }
 
-    /// Cancels an upload.
+    /// Cancels an upload. Its bytes are freed even when the database cannot
+    /// be written (a full disk): the row is then removed once stale.
     pub async fn cancel_upload(&self, repo: &RepoName, uuid: &str) -> Result<(), Error> {
         self.upload_status(repo, uuid).await?;
-        self.discard_upload(uuid).await
+        self.store().cancel_upload(uuid).await?;
+        self.forget_upload(uuid).await;
+        Ok(())
     }
 
+    /// Removes an upload's bytes, then its row.
     async fn discard_upload(&self, uuid: &str) -> Result<(), Error> {
+        self.store().cancel_upload(uuid).await?;
         let u = uuid.to_owned();
         self.db()
             .write(move |c| Ok::<_, Error>(queries::uploads::delete(c, &u)?))
             .await?;
-        self.store().cancel_upload(uuid).await?;
         Ok(())
+    }
+
+    /// Removes an upload's row, leaving it to the stale-upload cleanup when
+    /// the database cannot be written now.
+    async fn forget_upload(&self, uuid: &str) {
+        let u = uuid.to_owned();
+        let deleted = self
+            .db()
+            .write(move |c| Ok::<_, Error>(queries::uploads::delete(c, &u)?))
+            .await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, upload = uuid, "removing an upload row failed; it is removed once stale");
+        }
+    }
+
+    /// Drops whatever an upload holds beyond `offset` (bytes a failed request
+    /// wrote), so they take no space; the next chunk would drop them anyway.
+    async fn trim_upload(&self, uuid: &str, offset: u64) {
+        let nothing: ByteStream<'static> = Box::pin(futures_util::stream::empty());
+        match self.store().append_upload(uuid, offset, nothing).await {
+            Ok(_) | Err(StorageError::NotFound) => {}
+            Err(e) => tracing::warn!(error = %e, upload = uuid, "dropping a failed chunk's bytes failed"),
+        }
     }
 
     /// Mounts a blob from another repository when that one holds it (the

@@ -230,7 +230,8 @@ fn fill(
             }
         }
     }
-    if block.len > 0 {
+    // With nothing new, the partial block read back stays as it is on disk.
+    if written > 0 && block.len > 0 {
         full_tx.send((pos, block)).map_err(|_| writer_gone())?;
     } else {
         block.give_back();

@@ -45,6 +45,23 @@ pub enum StorageError {
     Backend(String),
 }
 
+impl StorageError {
+    /// Whether the store failed for lack of space (`ENOSPC`) or quota (`EDQUOT`).
+    pub fn is_full(&self) -> bool {
+        match self {
+            StorageError::Io(e) => is_full(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error means no space (`ENOSPC`) or quota (`EDQUOT`) is left.
+pub fn is_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || e.kind() == io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
 /// The operations every storage backend offers.
 ///
 /// Upload ids are opaque strings chosen by the caller (UUIDs).

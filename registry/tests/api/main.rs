@@ -27,6 +27,8 @@ mod quota_api;
 mod referrers;
 mod replicas;
 mod tags;
+mod upload_recovery;
+mod upload_storage_full;
 mod uploads;
 mod v1_applications;
 mod v1_apptokens;

@@ -204,6 +204,14 @@ impl From<Error> for ApiError {
             Error::NameUnknown | Error::ManifestUnknown | Error::TagExpired | Error::BlobUnknown => {
                 ApiError::not_found(e.to_string())
             }
+            other @ (Error::Db(_) | Error::Storage(_)) if other.is_storage_full() => {
+                tracing::error!(error = %other, "storage is full");
+                ApiError::new(
+                    507,
+                    ErrorType::DownstreamIssue,
+                    "registry storage is full; nothing was changed, retry once space is freed",
+                )
+            }
             other if other.is_unavailable() => {
                 tracing::warn!(error = %other, "API request failed: database unavailable");
                 ApiError {
@@ -231,5 +239,14 @@ mod tests {
             assert!(!t.description().is_empty(), "{t:?}");
         }
         assert_eq!(ErrorType::parse("no_such_type"), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_507_in_quays_shape_not_an_internal_error() {
+        let full = crate::storage::StorageError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = super::ApiError::from(crate::service::Error::Storage(full));
+        assert_eq!(e.status.as_u16(), 507);
+        assert_eq!(e.kind, ErrorType::DownstreamIssue);
+        assert!(e.detail.contains("storage is full"), "{}", e.detail);
     }
 }

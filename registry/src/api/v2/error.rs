@@ -94,6 +94,11 @@ impl From<Error> for OciError {
                 OciError::new(416, "BLOB_UPLOAD_INVALID", "chunk does not start where the upload ends")
                     .header("Range", upload_range(offset))
             }
+            Error::UploadInUse => OciError::new(
+                409,
+                "BLOB_UPLOAD_INVALID",
+                "upload is in use by another request; retry when it finishes",
+            ),
             Error::BlobRangeInvalid(size) => OciError::new(416, "RANGE_INVALID", "requested range not satisfiable")
                 .header("Content-Range", format!("bytes */{size}")),
             Error::ManifestUnknown => OciError::new(404, "MANIFEST_UNKNOWN", "manifest unknown"),
@@ -120,6 +125,10 @@ impl From<Error> for OciError {
             Error::Forbidden(m) => OciError::new(403, "DENIED", m),
             Error::TooManyAttempts(after) => OciError::new(429, "TOOMANYREQUESTS", "too many failed login attempts")
                 .header("Retry-After", after.to_string()),
+            e @ (Error::Db(_) | Error::Storage(_)) if e.is_storage_full() => {
+                tracing::error!(error = %e, "storage is full");
+                OciError::new(507, "BLOB_UPLOAD_INVALID", STORAGE_FULL)
+            }
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "request failed: database unavailable");
                 OciError::unavailable()
@@ -161,7 +170,46 @@ impl From<Refusal> for OciError {
     }
 }
 
+/// What a client is told when the registry's disk is full.
+const STORAGE_FULL: &str = "registry storage is full; nothing was stored, retry once space is freed";
+
 /// The `Range` header value for an upload holding `offset` bytes.
 pub fn upload_range(offset: u64) -> String {
     format!("0-{}", offset.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DbError;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn a_full_disk_under_storage_or_database_is_507_not_an_internal_error() {
+        let full = [
+            Error::Storage(StorageError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC))),
+            Error::Storage(StorageError::Io(std::io::Error::from_raw_os_error(libc::EDQUOT))),
+            Error::Db(DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new("database or disk is full".to_owned()),
+            ))),
+        ];
+        for e in full {
+            let what = e.to_string();
+            let oci = OciError::from(e);
+            assert_eq!(oci.status.as_u16(), 507, "{what}");
+            assert_eq!(oci.code, "BLOB_UPLOAD_INVALID");
+            assert!(oci.message.contains("storage is full"), "{}", oci.message);
+        }
+        let other = OciError::from(Error::Storage(StorageError::Io(std::io::Error::other("boom"))));
+        assert_eq!(other.status.as_u16(), 500);
+    }
+
+    #[test]
+    fn an_upload_in_use_is_409_saying_so() {
+        let oci = OciError::from(Error::UploadInUse);
+        assert_eq!(oci.status.as_u16(), 409);
+        assert_eq!(oci.code, "BLOB_UPLOAD_INVALID");
+        assert!(oci.message.contains("in use by another request"));
+    }
 }

@@ -164,13 +164,19 @@ pub async fn put_upload(
         )
     })?;
     let digest = parse_digest(&d)?;
-    if has_body(&req) {
+    let with_location = |e: OciError| {
+        e.header("Location", format!("/v2/{repo}/blobs/uploads/{uuid}"))
+            .header("Docker-Upload-UUID", uuid.clone())
+    };
+    let range = content_range(&req).map_err(with_location)?;
+    let result = if has_body(&req) {
         let (pump, body) = body_stream(payload);
-        let (_, result) = futures_util::join!(pump, state.registry.finish_upload(&repo, &uuid, &digest, Some(body)));
-        result?;
+        let finishing = state.registry.finish_upload(&repo, &uuid, &digest, range, Some(body));
+        futures_util::join!(pump, finishing).1
     } else {
-        state.registry.finish_upload(&repo, &uuid, &digest, None).await?;
-    }
+        state.registry.finish_upload(&repo, &uuid, &digest, range, None).await
+    };
+    result.map_err(|e| with_location(e.into()))?;
     Ok(created(&repo, &digest.to_string()))
 }
 

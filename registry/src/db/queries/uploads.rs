@@ -25,14 +25,64 @@ pub fn find(c: &mut DbConn, repo_id: i64, uuid: &str) -> QueryResult<Option<Uplo
         .optional()
 }
 
-/// Takes the upload for one writer at `offset` until `until`: succeeds only
-/// when the upload holds exactly `offset` bytes and nobody else holds it.
-pub fn claim(c: &mut DbConn, uuid: &str, offset: i64, token: &str, now: i64, until: i64) -> QueryResult<bool> {
+/// A write claim: who takes it, and until when.
+pub struct Claim<'a> {
+    pub token: &'a str,
+    pub holder: &'a str,
+    pub until: i64,
+}
+
+/// Takes the upload for one writer at `offset`: succeeds only when the
+/// upload holds exactly `offset` bytes and nobody holds it (or the holder's
+/// lease ended before `now`).
+pub fn claim(c: &mut DbConn, uuid: &str, offset: i64, claim: &Claim<'_>, now: i64) -> QueryResult<bool> {
     diesel::update(blobupload::table)
         .filter(blobupload::uuid.eq(uuid))
         .filter(blobupload::byte_count.eq(offset))
         .filter(blobupload::lock_token.is_null().or(blobupload::locked_until_ms.lt(now)))
-        .set((blobupload::lock_token.eq(token), blobupload::locked_until_ms.eq(until)))
+        .set((
+            blobupload::lock_token.eq(claim.token),
+            blobupload::lock_holder.eq(claim.holder),
+            blobupload::locked_until_ms.eq(claim.until),
+        ))
+        .execute(c)
+        .map(|n| n == 1)
+}
+
+/// An upload's size, and the token and holder of its claim if it has one.
+pub type ClaimState = (i64, Option<String>, Option<String>);
+
+/// The [`ClaimState`] of an upload.
+pub fn claim_state(c: &mut DbConn, uuid: &str) -> QueryResult<Option<ClaimState>> {
+    blobupload::table
+        .filter(blobupload::uuid.eq(uuid))
+        .select((blobupload::byte_count, blobupload::lock_token, blobupload::lock_holder))
+        .first(c)
+        .optional()
+}
+
+/// Takes over the claim `previous` (whose holder is gone) at `offset`;
+/// false when the upload moved on or the claim changed hands meanwhile.
+pub fn take_over(c: &mut DbConn, uuid: &str, offset: i64, previous: &str, claim: &Claim<'_>) -> QueryResult<bool> {
+    diesel::update(blobupload::table)
+        .filter(blobupload::uuid.eq(uuid))
+        .filter(blobupload::byte_count.eq(offset))
+        .filter(blobupload::lock_token.eq(previous))
+        .set((
+            blobupload::lock_token.eq(claim.token),
+            blobupload::lock_holder.eq(claim.holder),
+            blobupload::locked_until_ms.eq(claim.until),
+        ))
+        .execute(c)
+        .map(|n| n == 1)
+}
+
+/// Extends a held claim's lease to `until`; false when the claim was lost.
+pub fn renew(c: &mut DbConn, uuid: &str, token: &str, until: i64) -> QueryResult<bool> {
+    diesel::update(blobupload::table)
+        .filter(blobupload::uuid.eq(uuid))
+        .filter(blobupload::lock_token.eq(token))
+        .set(blobupload::locked_until_ms.eq(until))
         .execute(c)
         .map(|n| n == 1)
 }
@@ -49,6 +99,7 @@ pub fn advance(c: &mut DbConn, uuid: &str, token: &str, to: i64, sha_state: Vec<
             blobupload::chunk_count.eq(blobupload::chunk_count + 1),
             blobupload::updated_ms.eq(now),
             blobupload::lock_token.eq(None::<String>),
+            blobupload::lock_holder.eq(None::<String>),
             blobupload::locked_until_ms.eq(None::<i64>),
         ))
         .execute(c)
@@ -62,6 +113,7 @@ pub fn release(c: &mut DbConn, uuid: &str, token: &str) -> QueryResult<()> {
         .filter(blobupload::lock_token.eq(token))
         .set((
             blobupload::lock_token.eq(None::<String>),
+            blobupload::lock_holder.eq(None::<String>),
             blobupload::locked_until_ms.eq(None::<i64>),
         ))
         .execute(c)

@@ -1,0 +1,1 @@
+ALTER TABLE blobupload DROP COLUMN lock_holder;
