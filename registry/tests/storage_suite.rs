@@ -8,6 +8,7 @@
 //! locally and fail when `CI=true`.
 
 use std::io;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
@@ -361,6 +362,43 @@ async fn object_keys_cannot_reach_blobs_uploads_or_leave_the_store(store: DynSto
     assert_eq!(read_all(&store, &digest).await, b"protected");
 }
 
+async fn uploads_are_listed_once_written_before_the_bound_and_not_when_newer(store: DynStore) {
+    let hour = Duration::from_secs(3600);
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    store
+        .append_upload(&id, 0, small_body(b"abandoned"))
+        .await
+        .expect("append");
+    let empty = upload_id();
+    store.create_upload(&empty).await.expect("create");
+    push(&store, &[b"committed"]).await;
+    store
+        .put_object("exports/log.json", Bytes::from_static(b"{}"))
+        .await
+        .expect("put object");
+
+    let later = SystemTime::now() + hour;
+    let mut listed = store.uploads_written_before(later).await.expect("listing");
+    listed.sort();
+    let mut expected = vec![id.clone(), empty.clone()];
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "uploads only: no blob, no named object, no committed upload"
+    );
+
+    let earlier = SystemTime::now() - hour;
+    let listed = store.uploads_written_before(earlier).await.expect("listing");
+    assert!(listed.is_empty(), "nothing was written before {earlier:?}: {listed:?}");
+
+    for id in [&id, &empty] {
+        store.cancel_upload(id).await.expect("cancel a listed upload");
+    }
+    let listed = store.uploads_written_before(later).await.expect("listing");
+    assert!(listed.is_empty(), "cancelling a listed id removes it: {listed:?}");
+}
+
 async fn health_is_ok(store: DynStore) {
     store.health().await.expect("healthy");
 }
@@ -477,6 +515,7 @@ suite!(
     a_named_object_is_written_read_replaced_and_deleted,
     object_keys_cannot_reach_blobs_uploads_or_leave_the_store,
     health_is_ok,
+    uploads_are_listed_once_written_before_the_bound_and_not_when_newer,
     hashed_appends_hash_exactly_the_bytes_stored,
 );
 
@@ -502,6 +541,29 @@ async fn hashed_appends_hash_exactly_the_bytes_stored(store: DynStore) {
     assert_eq!(digest, Digest::sha256_of(&data), "the hash covers every byte once");
     store.commit_upload(&id, offset, &digest).await.expect("commit");
     assert_eq!(read_all(&store, &digest).await, data);
+}
+
+// ------------------------------------------------ file-system-only checks
+
+#[tokio::test]
+async fn fs_upload_listing_leaves_out_what_is_not_a_plain_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("storage");
+    let store = FsStore::with_direct_io(&root, false).await.expect("fs store");
+    let id = upload_id();
+    store.create_upload(&id).await.expect("create");
+    let uploads = root.join("uploads");
+    std::fs::create_dir(uploads.join("a-directory")).expect("directory");
+    std::fs::write(uploads.join("a-directory").join("inside"), b"x").expect("file in it");
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, b"not the store's").expect("file outside");
+    std::os::unix::fs::symlink(&outside, uploads.join("a-link")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path().join("missing"), uploads.join("a-dangling-link")).expect("symlink");
+
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let listed = store.uploads_written_before(later).await.expect("listing");
+    assert_eq!(listed, vec![id]);
+    assert!(outside.exists(), "what a link points to is untouched");
 }
 
 // ------------------------------------------------------- S3-only checks

@@ -27,6 +27,7 @@ pub mod tags;
 mod teams;
 mod tokens;
 mod upload_claims;
+mod upload_cleanup;
 mod uploads;
 
 use std::sync::Arc;

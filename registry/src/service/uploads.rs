@@ -8,7 +8,6 @@ use futures_util::TryStreamExt;
 use super::{Error, Registry};
 use crate::db::models::Upload;
 use crate::db::queries;
-use crate::db::DbError;
 use crate::oci::{Algorithm, Digest, Hasher, RepoName};
 use crate::storage::{ByteStream, StorageError};
 
@@ -308,7 +307,7 @@ impl Registry {
     }
 
     /// Removes an upload's bytes, then its row.
-    async fn discard_upload(&self, uuid: &str) -> Result<(), Error> {
+    pub(super) async fn discard_upload(&self, uuid: &str) -> Result<(), Error> {
         self.store().cancel_upload(uuid).await?;
         let u = uuid.to_owned();
         self.db()
@@ -356,19 +355,5 @@ impl Registry {
             }
         }
         Ok(MountOutcome::Started(self.start_upload(repo).await?))
-    }
-
-    /// Removes uploads nobody touched for `upload_stale_after_s`; returns how many.
-    pub async fn clean_stale_uploads(&self) -> Result<usize, Error> {
-        let before = crate::now_ms() - self.settings().upload_stale_after_s * 1000;
-        let stale = self
-            .db()
-            .read(move |c| Ok(queries::uploads::stale(c, before, 500)?))
-            .await
-            .map_err(|e: DbError| Error::Db(e))?;
-        for uuid in &stale {
-            self.discard_upload(uuid).await?;
-        }
-        Ok(stale.len())
     }
 }

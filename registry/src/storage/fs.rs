@@ -4,6 +4,7 @@
 use std::io::{self, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
@@ -350,6 +351,12 @@ impl BlobStore for FsStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    async fn uploads_written_before(&self, before: SystemTime) -> Result<Vec<String>, StorageError> {
+        let dir = self.root.join("uploads");
+        let listed = tokio::task::spawn_blocking(move || super::upload_area::files_written_before(&dir, before));
+        Ok(listed.await.map_err(io::Error::other)??)
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {

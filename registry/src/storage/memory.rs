@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,7 +15,22 @@ use crate::oci::Digest;
 #[derive(Default)]
 struct Inner {
     blobs: HashMap<String, Bytes>,
-    uploads: HashMap<String, Vec<u8>>,
+    uploads: HashMap<String, Upload>,
+}
+
+/// An upload's bytes and when they were last written.
+struct Upload {
+    bytes: Vec<u8>,
+    written: SystemTime,
+}
+
+impl Upload {
+    fn new() -> Upload {
+        Upload {
+            bytes: Vec::new(),
+            written: SystemTime::now(),
+        }
+    }
 }
 
 /// Blobs in process memory; lost when the process ends.
@@ -57,7 +73,7 @@ impl BlobStore for MemoryStore {
     }
 
     async fn create_upload(&self, id: &str) -> Result<(), StorageError> {
-        self.lock().uploads.insert(id.to_owned(), Vec::new());
+        self.lock().uploads.insert(id.to_owned(), Upload::new());
         Ok(())
     }
 
@@ -65,25 +81,26 @@ impl BlobStore for MemoryStore {
         let chunks: Vec<Bytes> = body.try_collect().await?;
         let mut inner = self.lock();
         let upload = inner.uploads.get_mut(id).ok_or(StorageError::NotFound)?;
-        upload.truncate(usize::try_from(offset).unwrap_or(usize::MAX));
+        upload.bytes.truncate(usize::try_from(offset).unwrap_or(usize::MAX));
         let mut written = 0u64;
         for c in chunks {
-            upload.extend_from_slice(&c);
+            upload.bytes.extend_from_slice(&c);
             written += c.len() as u64;
         }
+        upload.written = SystemTime::now();
         Ok(written)
     }
 
     async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StorageError> {
         let inner = self.lock();
         let upload = inner.uploads.get(id).ok_or(StorageError::NotFound)?;
-        let end = usize::try_from(size).unwrap_or(usize::MAX).min(upload.len());
-        Ok(once(Bytes::copy_from_slice(&upload[..end])))
+        let end = usize::try_from(size).unwrap_or(usize::MAX).min(upload.bytes.len());
+        Ok(once(Bytes::copy_from_slice(&upload.bytes[..end])))
     }
 
     async fn commit_upload(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StorageError> {
         let mut inner = self.lock();
-        let mut upload = inner.uploads.remove(id).ok_or(StorageError::NotFound)?;
+        let mut upload = inner.uploads.remove(id).ok_or(StorageError::NotFound)?.bytes;
         upload.truncate(usize::try_from(size).unwrap_or(usize::MAX));
         inner
             .blobs
@@ -95,6 +112,12 @@ impl BlobStore for MemoryStore {
     async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
         self.lock().uploads.remove(id);
         Ok(())
+    }
+
+    async fn uploads_written_before(&self, before: SystemTime) -> Result<Vec<String>, StorageError> {
+        let inner = self.lock();
+        let old = inner.uploads.iter().filter(|(_, u)| u.written < before);
+        Ok(old.map(|(id, _)| id.clone()).collect())
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {

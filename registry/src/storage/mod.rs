@@ -10,10 +10,12 @@ mod direct;
 mod fs;
 mod memory;
 mod s3;
+mod upload_area;
 
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -105,6 +107,12 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes an upload; absent uploads are not an error.
     async fn cancel_upload(&self, id: &str) -> Result<(), StorageError>;
+
+    /// The ids of everything in the upload area last written before
+    /// `before`, known to the database or not (what a crash left behind,
+    /// scratch files included), each a valid argument of
+    /// [`BlobStore::cancel_upload`].
+    async fn uploads_written_before(&self, before: SystemTime) -> Result<Vec<String>, StorageError>;
 
     /// Removes a blob; absent blobs are not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError>;

@@ -16,7 +16,7 @@
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -519,6 +519,20 @@ impl BlobStore for S3Store {
     async fn cancel_upload(&self, id: &str) -> Result<(), StorageError> {
         let listing = self.list_upload(id).await?;
         self.delete_all(listing.all).await
+    }
+
+    async fn uploads_written_before(&self, before: SystemTime) -> Result<Vec<String>, StorageError> {
+        let root = self.path("uploads");
+        let mut objects = self.store.list(Some(&root));
+        let mut found = Vec::new();
+        while let Some(meta) = objects.try_next().await.map_err(backend)? {
+            // Only `uploads/<id>/<object>`: `cancel_upload` removes nothing else.
+            let parts: Vec<_> = meta.location.prefix_match(&root).into_iter().flatten().collect();
+            if let [id, _, ..] = parts.as_slice() {
+                found.push((id.as_ref().to_owned(), SystemTime::from(meta.last_modified)));
+            }
+        }
+        Ok(super::upload_area::ids_written_before(found, before))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {

@@ -135,3 +135,11 @@ pub fn stale(c: &mut DbConn, before: i64, limit: i64) -> QueryResult<Vec<String>
         .limit(limit)
         .load(c)
 }
+
+/// Those of `uuids` that have an upload row.
+pub fn existing(c: &mut DbConn, uuids: &[String]) -> QueryResult<Vec<String>> {
+    blobupload::table
+        .filter(blobupload::uuid.eq_any(uuids))
+        .select(blobupload::uuid)
+        .load(c)
+}
