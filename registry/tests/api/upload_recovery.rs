@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use registry::db::schema::blobupload;
 use registry::service::claim_holder::Holder;
 
-use crate::helpers::{assert_oci_error, header, random_bytes, repo, sha256, spawn_app, with_query, TestApp};
+use crate::helpers::{assert_oci_error, header, random_bytes, repo, sha256, spawn_app, TestApp};
+use crate::uploads::put;
 
 async fn patch(app: &TestApp, location: &str, chunk: &[u8], start: usize) -> reqwest::Response {
     app.client
@@ -17,16 +18,6 @@ async fn patch(app: &TestApp, location: &str, chunk: &[u8], start: usize) -> req
         .send()
         .await
         .expect("PATCH")
-}
-
-async fn put(app: &TestApp, location: &str, digest: &str, body: Option<&[u8]>) -> reqwest::Response {
-    let mut req = app
-        .client
-        .put(with_query(&app.url(location), &format!("digest={digest}")));
-    if let Some(b) = body {
-        req = req.header("Content-Type", "application/octet-stream").body(b.to_vec());
-    }
-    req.send().await.expect("PUT")
 }
 
 /// Writes a claim on the upload as a request of `holder` would have left it,

@@ -19,7 +19,8 @@ async fn patch(app: &TestApp, location: &str, chunk: &[u8], range: Option<(usize
     req.send().await.expect("PATCH")
 }
 
-async fn put(app: &TestApp, location: &str, digest: &str, body: Option<&[u8]>) -> reqwest::Response {
+/// `PUT <location>?digest=` with an optional last chunk.
+pub(crate) async fn put(app: &TestApp, location: &str, digest: &str, body: Option<&[u8]>) -> reqwest::Response {
     let mut req = app
         .client
         .put(with_query(&app.url(location), &format!("digest={digest}")));
