@@ -5,6 +5,7 @@
 //! Ctrl-C: then the controllers finish their current passes, the Lease is
 //! released and the server stops.
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -45,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
         )
+        // Colour codes only on a terminal: pod logs are read as plain text.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let args = Args::parse();
     let namespace = Some(args.namespace.clone()).filter(|n| !n.is_empty());

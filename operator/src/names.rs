@@ -84,7 +84,9 @@ pub struct Images {
 }
 
 impl Images {
-    pub const DEFAULT_REGISTRY: &'static str = "ghcr.io/registry-project/registry:latest";
+    /// What `e2e/images/build` tags (README, "Container images"); push it
+    /// under your registry's name and set `RELATED_IMAGE_COMPONENT_QUAY`.
+    pub const DEFAULT_REGISTRY: &'static str = concat!("localhost/registry:", env!("CARGO_PKG_VERSION"));
     pub const DEFAULT_POSTGRES: &'static str = "docker.io/library/postgres:16";
     pub const DEFAULT_REDIS: &'static str = "docker.io/library/redis:7";
 

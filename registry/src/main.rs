@@ -1,5 +1,6 @@
 //! The `registry` binary: every role of the workload, chosen by subcommand.
 
+use std::io::IsTerminal as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -80,6 +81,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: container logs are read as plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     let result = actix_web::rt::System::new().block_on(run(cli));

@@ -96,7 +96,7 @@ fn probes_use_http_8080_with_managed_tls_and_https_8443_with_unmanaged_tls() {
 fn quay_app_serves_the_mounted_config_and_leaves_migrations_to_the_job() {
     let d = app(inputs());
     let c = container(&d);
-    assert_eq!(c.image.as_deref(), Some("ghcr.io/registry-project/registry:latest"));
+    assert_eq!(c.image.as_deref(), Some("localhost/registry:0.1.0"));
     assert_eq!(c.command.as_deref(), Some(&["registry".to_owned()][..]));
     assert_eq!(
         c.args.as_ref().expect("args").join(" "),
