@@ -10,8 +10,7 @@ use std::time::Duration;
 use super::claim_holder::Holder;
 use super::{Error, Registry};
 use crate::db::queries;
-use crate::db::queries::uploads::Claim;
-use crate::oci::RepoName;
+use crate::db::queries::uploads::{Claim, Replacing};
 
 /// How long a claim lasts unless its holder renews it.
 const WRITE_LEASE_MS: i64 = 60 * 1000;
@@ -24,34 +23,19 @@ impl Registry {
     /// write bytes into it at once; returns the claim's token. Fails with
     /// `UploadRangeInvalid` when the upload is no longer at `offset`, and with
     /// `UploadInUse` while another live request holds it.
-    pub(super) async fn claim(&self, repo: &RepoName, uuid: &str, offset: i64) -> Result<String, Error> {
+    pub(super) async fn claim(&self, uuid: &str, offset: i64) -> Result<String, Error> {
         let token = uuid::Uuid::new_v4().to_string();
-        let holder = Holder::current().encode();
-        let (u, t, h) = (uuid.to_owned(), token.clone(), holder.clone());
-        let now = crate::now_ms();
-        let claimed = self
-            .db()
-            .write_unsynced(move |c| {
-                let claim = Claim {
-                    token: &t,
-                    holder: &h,
-                    until: now + WRITE_LEASE_MS,
-                };
-                Ok::<_, Error>(queries::uploads::claim(c, &u, offset, &claim, now)?)
-            })
-            .await?;
-        if claimed {
+        if self.try_claim(uuid, offset, None, &token).await? {
             return Ok(token);
         }
         let u = uuid.to_owned();
-        let state = self
+        let (size, previous, previous_holder) = self
             .db()
             .read(move |c| Ok(queries::uploads::claim_state(c, &u)?))
             .await?
             .ok_or(Error::BlobUploadUnknown)?;
-        let (size, previous, previous_holder) = state;
         if size != offset {
-            return Err(Error::UploadRangeInvalid(self.upload_status(repo, uuid).await?.offset));
+            return Err(Error::UploadRangeInvalid(u64::try_from(size).unwrap_or(0)));
         }
         let gone = previous_holder
             .as_deref()
@@ -61,23 +45,31 @@ impl Registry {
             return Err(Error::UploadInUse);
         };
         tracing::info!(upload = uuid, "taking over a write claim whose holder process is gone");
-        let (u, t) = (uuid.to_owned(), token.clone());
-        let taken = self
-            .db()
+        match self.try_claim(uuid, offset, Some(previous), &token).await? {
+            true => Ok(token),
+            false => Err(Error::UploadInUse),
+        }
+    }
+
+    /// One attempt to claim the upload at `offset` for `token`, replacing no
+    /// claim or a lapsed one, or, with `previous`, exactly that claim.
+    async fn try_claim(&self, uuid: &str, offset: i64, previous: Option<String>, token: &str) -> Result<bool, Error> {
+        let (u, t) = (uuid.to_owned(), token.to_owned());
+        self.db()
             .write_unsynced(move |c| {
+                let now = crate::now_ms();
                 let claim = Claim {
                     token: &t,
-                    holder: &holder,
-                    until: crate::now_ms() + WRITE_LEASE_MS,
+                    holder: &Holder::current().encode(),
+                    until: now + WRITE_LEASE_MS,
                 };
-                Ok::<_, Error>(queries::uploads::take_over(c, &u, offset, &previous, &claim)?)
+                let replacing = match &previous {
+                    Some(p) => Replacing::Token(p),
+                    None => Replacing::Lapsed { now },
+                };
+                Ok::<_, Error>(queries::uploads::claim(c, &u, offset, replacing, &claim)?)
             })
-            .await?;
-        if taken {
-            Ok(token)
-        } else {
-            Err(Error::UploadInUse)
-        }
+            .await
     }
 
     /// Gives a claim up without recording anything.

@@ -145,7 +145,7 @@ impl Registry {
         if range.is_some_and(|(start, _)| start != offset) {
             return Err(Error::UploadRangeInvalid(offset));
         }
-        let token = self.claim(repo, uuid, row.byte_count).await?;
+        let token = self.claim(uuid, row.byte_count).await?;
         let expected = range.map(|(start, end)| end - start + 1);
         let written = self.holding(uuid, &token, self.write_chunk(&row, expected, body)).await;
         let (size, hasher) = match written {
@@ -214,7 +214,7 @@ impl Registry {
         if range.is_some_and(|(start, _)| start != offset) {
             return Err(Error::UploadRangeInvalid(offset));
         }
-        let token = self.claim(repo, uuid, row.byte_count).await?;
+        let token = self.claim(uuid, row.byte_count).await?;
         let expected = range.map(|(start, end)| end - start + 1);
         let result = self
             .holding(uuid, &token, self.finish_claimed(&row, digest, expected, last))

@@ -207,17 +207,6 @@ async fn open_std(path: PathBuf) -> Result<(std::fs::File, u64), StorageError> {
     .map_err(not_found_as)
 }
 
-/// Cuts an upload back to `offset` after a failed append, so the bytes
-/// that failed (on a full disk, above all) free their space at once.
-async fn cut_back(path: PathBuf, offset: u64) {
-    let cut = tokio::task::spawn_blocking(move || std::fs::OpenOptions::new().write(true).open(path)?.set_len(offset));
-    if let Ok(Err(e)) = cut.await {
-        if e.kind() != io::ErrorKind::NotFound {
-            tracing::warn!(error = %e, "cutting a failed upload back failed");
-        }
-    }
-}
-
 impl FsStore {
     /// Appends with `O_DIRECT` (see [`super::direct`]); the thread that
     /// copies the bytes into aligned blocks also hashes them, if asked.
@@ -228,8 +217,7 @@ impl FsStore {
         body: ByteStream<'_>,
         hasher: Option<Hasher>,
     ) -> Result<(u64, Option<Hasher>), StorageError> {
-        let opened = path.clone();
-        let file = tokio::task::spawn_blocking(move || super::direct::open(&opened))
+        let file = tokio::task::spawn_blocking(move || super::direct::open(&path))
             .await
             .map_err(io::Error::other)?
             .map_err(not_found_as)?;
@@ -241,13 +229,7 @@ impl FsStore {
             let _ = done_tx.send(hasher);
             written
         });
-        let written = match feed_writer(body, tx, writer).await {
-            Ok(n) => n,
-            Err(e) => {
-                cut_back(path, offset).await;
-                return Err(e);
-            }
-        };
+        let written = feed_writer(body, tx, writer).await?;
         let hasher = done_rx
             .await
             .map_err(|_| StorageError::Backend("direct writer lost".into()))?;
@@ -283,9 +265,8 @@ impl BlobStore for FsStore {
         if self.direct {
             return self.append_direct(path, offset, body, None).await.map(|(n, _)| n);
         }
-        let opened = path.clone();
         let file = tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new().write(true).open(opened)?;
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
             f.set_len(offset)?;
             f.seek(SeekFrom::Start(offset))?;
             Ok::<_, io::Error>(f)
@@ -295,11 +276,7 @@ impl BlobStore for FsStore {
         .map_err(not_found_as)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || write_chunks(file, rx));
-        let written = feed_writer(body, tx, writer).await;
-        if written.is_err() {
-            cut_back(path, offset).await;
-        }
-        written
+        feed_writer(body, tx, writer).await
     }
 
     async fn append_upload_hashed(

@@ -3,7 +3,7 @@ use serde::Deserialize;
 
 use super::error::upload_range;
 use super::{authorized, authorized_with_source, body_stream, parse_digest, repo_name, OciError};
-use crate::api::auth::{Action, Caller};
+use crate::api::auth::{Action, Caller, Refusal};
 use crate::oci::RepoName;
 use crate::service::{MountOutcome, UploadStatus};
 use crate::state::AppState;
@@ -69,9 +69,12 @@ pub async fn start_upload(
         let digest = parse_digest(&mount)?;
         let mut from = None;
         if let Some(source) = source {
-            // A source the caller cannot read means no mount.
-            if state.auth.authorize(&caller, &source, Action::Pull).await.is_ok() {
-                from = Some(source);
+            // A source the caller cannot read means no mount; rights that
+            // could not be checked are the failure they are.
+            match state.auth.authorize(&caller, &source, Action::Pull).await {
+                Ok(()) => from = Some(source),
+                Err(Refusal::Failed(e)) => return Err(e.into()),
+                Err(_) => {}
             }
         }
         return Ok(match state.registry.mount_blob(&repo, &digest, from.as_ref()).await? {

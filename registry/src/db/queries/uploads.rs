@@ -32,14 +32,35 @@ pub struct Claim<'a> {
     pub until: i64,
 }
 
+/// Whose claim a new claim may replace.
+pub enum Replacing<'a> {
+    /// None, or one whose lease ended before `now`.
+    Lapsed { now: i64 },
+    /// The claim of this token (whose holder is known to be gone).
+    Token(&'a str),
+}
+
 /// Takes the upload for one writer at `offset`: succeeds only when the
-/// upload holds exactly `offset` bytes and nobody holds it (or the holder's
-/// lease ended before `now`).
-pub fn claim(c: &mut DbConn, uuid: &str, offset: i64, claim: &Claim<'_>, now: i64) -> QueryResult<bool> {
-    diesel::update(blobupload::table)
+/// upload holds exactly `offset` bytes and its current claim, if any, is
+/// one `replacing` allows; false when the upload moved on or is held.
+pub fn claim(
+    c: &mut DbConn,
+    uuid: &str,
+    offset: i64,
+    replacing: Replacing<'_>,
+    claim: &Claim<'_>,
+) -> QueryResult<bool> {
+    let update = diesel::update(blobupload::table)
         .filter(blobupload::uuid.eq(uuid))
         .filter(blobupload::byte_count.eq(offset))
-        .filter(blobupload::lock_token.is_null().or(blobupload::locked_until_ms.lt(now)))
+        .into_boxed();
+    let update = match replacing {
+        Replacing::Lapsed { now } => {
+            update.filter(blobupload::lock_token.is_null().or(blobupload::locked_until_ms.lt(now)))
+        }
+        Replacing::Token(token) => update.filter(blobupload::lock_token.eq(token)),
+    };
+    update
         .set((
             blobupload::lock_token.eq(claim.token),
             blobupload::lock_holder.eq(claim.holder),
@@ -59,22 +80,6 @@ pub fn claim_state(c: &mut DbConn, uuid: &str) -> QueryResult<Option<ClaimState>
         .select((blobupload::byte_count, blobupload::lock_token, blobupload::lock_holder))
         .first(c)
         .optional()
-}
-
-/// Takes over the claim `previous` (whose holder is gone) at `offset`;
-/// false when the upload moved on or the claim changed hands meanwhile.
-pub fn take_over(c: &mut DbConn, uuid: &str, offset: i64, previous: &str, claim: &Claim<'_>) -> QueryResult<bool> {
-    diesel::update(blobupload::table)
-        .filter(blobupload::uuid.eq(uuid))
-        .filter(blobupload::byte_count.eq(offset))
-        .filter(blobupload::lock_token.eq(previous))
-        .set((
-            blobupload::lock_token.eq(claim.token),
-            blobupload::lock_holder.eq(claim.holder),
-            blobupload::locked_until_ms.eq(claim.until),
-        ))
-        .execute(c)
-        .map(|n| n == 1)
 }
 
 /// Extends a held claim's lease to `until`; false when the claim was lost.
