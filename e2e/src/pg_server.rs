@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::is_root;
 use crate::process::{free_port, run, Outcome};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -17,11 +18,6 @@ pub struct Postgres {
     dir: TempDir,
     pub port: u16,
     running: bool,
-}
-
-fn is_root() -> bool {
-    let out = run(Command::new("id").arg("-u"), Duration::from_secs(10)).ok();
-    out.trim() == "0"
 }
 
 /// Runs `script` as the `postgres` user when root (initdb refuses root).
