@@ -10,6 +10,7 @@ pub mod backing;
 pub mod cli;
 pub mod clients;
 pub mod http;
+pub mod kube;
 pub mod pg_server;
 pub mod process;
 pub mod registry;
