@@ -101,6 +101,8 @@ fn rollout_timeout() -> Duration {
 /// operator's log and the registry's status when it failed.
 struct Cleanup {
     namespace: String,
+    /// The Route CRD the last step applied, removed again.
+    route_crd: Option<String>,
 }
 
 impl Drop for Cleanup {
@@ -135,7 +137,16 @@ impl Drop for Cleanup {
                 "--wait=false",
             ],
             vec!["delete", "namespace", OPERATOR_NS, "--wait=false"],
-        ] {
+            vec![
+                "delete",
+                "-f",
+                self.route_crd.as_deref().unwrap_or_default(),
+                "--wait=false",
+            ],
+        ]
+        .into_iter()
+        .filter(|args| !args.contains(&""))
+        {
             let _ = Command::new("kubectl")
                 .args(&args)
                 .stdout(Stdio::null())
@@ -434,8 +445,10 @@ fn the_operator_in_a_real_cluster_deploys_a_registry_users_push_to() {
         .expect("an address pods reach the host on: E2E_KIT_ENV (NODE_IP) or E2E_S3_LISTEN");
     let venv = PathBuf::from(env_var("E2E_VENV").expect("E2E_VENV (moto, from e2e/run)"));
     let namespace = unique_name("registry-e2e-");
+    let route_crd = env_var("E2E_ROUTE_CRD");
     let _cleanup = Cleanup {
         namespace: namespace.clone(),
+        route_crd: route_crd.clone(),
     };
     let cert_dir = scratch.join("certs");
     fs::create_dir_all(&cert_dir).expect("cert dir");
@@ -461,7 +474,7 @@ fn the_operator_in_a_real_cluster_deploys_a_registry_users_push_to() {
     broken_bundle_blocks_the_rollout(&mut s);
     operator_killed_mid_reconcile(&mut s);
     delete_and_recreate(&mut s);
-    if let Some(crd) = env_var("E2E_ROUTE_CRD") {
+    if let Some(crd) = route_crd {
         routes_with_the_route_api(&mut s, &crd);
     } else {
         s.note("Routes (--openshift)", "not run: E2E_ROUTE_CRD not set");
@@ -477,6 +490,11 @@ fn the_operator_in_a_real_cluster_deploys_a_registry_users_push_to() {
 /// ServiceAccount, pointed at the images under test.
 fn deploy_operator(s: &mut Scenario) {
     let cluster = Kubectl::cluster();
+    let routes = cluster.run(&["api-resources", "--api-group=route.openshift.io", "-o", "name"]);
+    assert!(
+        routes.ok().trim().is_empty(),
+        "the scenario starts on plain Kubernetes (its last step adds the Route API)"
+    );
     let root = workspace_root();
     let crd = root.join("crds/quayregistries.crd.yaml");
     cluster.run(&["apply", "-f", &crd.display().to_string()]).ok();
@@ -489,34 +507,45 @@ fn deploy_operator(s: &mut Scenario) {
         ])
         .ok();
     cluster.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}).to_string());
-    let started = Instant::now();
-    cluster
-        .run(&["apply", "-f", &root.join("config/operator").display().to_string()])
-        .ok();
-    let deployment = format!("deployment/{OPERATOR_DEPLOYMENT}");
-    let operator_image = format!(
-        "operator={}",
-        image(
-            "E2E_OPERATOR_IMAGE",
-            &format!("localhost/registry-operator:{}", version())
-        )
-    );
-    s.ops.run(&["set", "image", &deployment, &operator_image]).ok();
-    let related = [
+    // config/operator as a user edits it for their images (one rollout):
+    // the operator image and the RELATED_IMAGE_COMPONENT_* values.
+    let manifests = s.scratch.join("operator-manifests");
+    fs::create_dir_all(&manifests).expect("manifest dir");
+    let replacements = [
         (
-            "QUAY",
+            format!("localhost/registry-operator:{}", version()),
+            image(
+                "E2E_OPERATOR_IMAGE",
+                &format!("localhost/registry-operator:{}", version()),
+            ),
+        ),
+        (
+            format!("localhost/registry:{}", version()),
             image("E2E_REGISTRY_IMAGE", &format!("localhost/registry:{}", version())),
         ),
         (
-            "POSTGRES",
+            "docker.io/library/postgres:16".to_string(),
             image("E2E_POSTGRES_IMAGE", "localhost/registry-postgres:15"),
         ),
-        ("REDIS", image("E2E_REDIS_IMAGE", "localhost/registry-redis:7")),
-    ]
-    .map(|(k, v)| format!("RELATED_IMAGE_COMPONENT_{k}={v}"));
-    let mut args = vec!["set", "env", deployment.as_str()];
-    args.extend(related.iter().map(String::as_str));
-    s.ops.run(&args).ok();
+        (
+            "docker.io/library/redis:7".to_string(),
+            image("E2E_REDIS_IMAGE", "localhost/registry-redis:7"),
+        ),
+    ];
+    for entry in fs::read_dir(root.join("config/operator")).expect("config/operator") {
+        let path = entry.expect("entry").path();
+        let mut text = fs::read_to_string(&path).expect("read manifest");
+        if path.ends_with("deployment.yaml") {
+            for (from, to) in &replacements {
+                assert!(text.contains(&format!(" {from}\n")), "{} names {from}", path.display());
+                text = text.replace(&format!(" {from}\n"), &format!(" {to}\n"));
+            }
+        }
+        fs::write(manifests.join(path.file_name().expect("file name")), text).expect("write manifest");
+    }
+    let started = Instant::now();
+    cluster.run(&["apply", "-f", &manifests.display().to_string()]).ok();
+    let deployment = format!("deployment/{OPERATOR_DEPLOYMENT}");
     let timeout = format!("--timeout={}s", rollout_timeout().as_secs());
     s.ops.run(&["rollout", "status", &deployment, &timeout]).ok();
     let leader = s.wait_leader(None);
@@ -977,8 +1006,14 @@ fn routes_with_the_route_api(s: &mut Scenario, crd: &str) {
         s.ns.get(&["route", "registry-quay-builder"])
             .expect("the builder Route");
     assert_eq!(builder["spec"]["port"]["targetPort"], "grpc", "{builder:#}");
+    wait_for(
+        "the Ingress the Routes replace to be deleted",
+        rollout_timeout(),
+        || s.ns.get(&["ingress", INGRESS]).is_none().then_some(()),
+        || s.describe(),
+    );
     s.note(
         "Route API present",
-        "Routes registry-quay (edge) and registry-quay-builder",
+        "Routes registry-quay (edge) and registry-quay-builder; the Ingress deleted",
     );
 }

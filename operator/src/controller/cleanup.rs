@@ -10,6 +10,7 @@
 
 use crds::QuayRegistry;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
@@ -18,7 +19,8 @@ use serde_json::json;
 
 use super::applier::deletes_database;
 use super::Context;
-use crate::names::{self, LABEL_REGISTRY};
+use crate::names::{self, LABEL_COMPONENT, LABEL_REGISTRY};
+use crate::objects::INGRESS_COMPONENT;
 use crate::{Error, Result};
 
 pub async fn cleanup(qr: &QuayRegistry, ctx: &Context) -> Result<Action> {
@@ -75,4 +77,33 @@ where
         .await
         .map_err(Error::Kube)?;
     Ok(())
+}
+
+/// With the Route API present the route component is Routes, so the
+/// Ingresses this operator made before the API appeared (capabilities are
+/// discovered at start) are stale: delete them. Runs once per leadership,
+/// before the controllers; failures are logged, never fatal.
+pub async fn retire_ingresses(client: &kube::Client, namespace: Option<&str>) {
+    let api: Api<Ingress> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let selector = format!("{LABEL_COMPONENT}={INGRESS_COMPONENT},{LABEL_REGISTRY}");
+    let ingresses = match api.list_metadata(&ListParams::default().labels(&selector)).await {
+        Ok(list) => list.items,
+        Err(err) => return tracing::warn!(%err, "cannot list the registries' Ingresses"),
+    };
+    let owned_by_a_registry = |i: &kube::core::PartialObjectMeta<Ingress>| {
+        i.owner_references().iter().any(|o| o.kind == QuayRegistry::kind(&()))
+    };
+    for ingress in ingresses.iter().filter(|i| owned_by_a_registry(i)) {
+        let (name, ns) = (ingress.name_any(), ingress.namespace().unwrap_or_default());
+        let api: Api<Ingress> = Api::namespaced(client.clone(), &ns);
+        match delete(&api, &name).await {
+            Ok(()) => {
+                tracing::info!(ingress = %name, namespace = %ns, "deleted an Ingress the registry's Routes replace")
+            }
+            Err(err) => tracing::warn!(ingress = %name, namespace = %ns, %err, "cannot delete a replaced Ingress"),
+        }
+    }
 }

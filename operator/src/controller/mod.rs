@@ -278,6 +278,9 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
+    if ctx.capabilities.routes {
+        cleanup::retire_ingresses(&client, ns).await;
+    }
     let wc = watcher::Config::default;
     let controller = registry_controller(&client, ns);
     let index = controller.store();

@@ -42,6 +42,8 @@ mod secrets;
 mod fixtures;
 
 pub use cas::{ca_hash, ca_hashes, extra_ca_secret_name, SERVICE_CA_KEY, TRUSTED_CA_KEY};
+/// The `quay-component` label value of the Ingress (Routes carry their own).
+pub use common::component::INGRESS as INGRESS_COMPONENT;
 pub use database::{database_pvc_name, database_volume_size};
 pub use overrides::strip_resources;
 

@@ -170,3 +170,44 @@ fn requeue_periods_follow_quay() {
     assert_eq!(REQUEUE_WAIT, Duration::from_secs(10));
     assert_eq!(crate::controller::REQUEUE_RESYNC, Duration::from_secs(60));
 }
+
+/// With the Route API, the Ingress a registry had before the API appeared
+/// is deleted at start; an Ingress no registry owns is left alone.
+#[tokio::test]
+async fn at_start_with_routes_the_ingresses_registries_own_are_deleted_and_no_other() {
+    let (ctx, mut api) = context(Capabilities::default());
+    let client = ctx.client.clone();
+    let server = tokio::spawn(async move {
+        let call = api.expect(Method::GET, "/apis/networking.k8s.io/v1/ingresses").await;
+        assert!(
+            call.query
+                .contains("labelSelector=quay-component%3Droute%2Cquay-operator%2Fquayregistry"),
+            "{}",
+            call.query
+        );
+        let owner = json!([{"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry", "name": CR, "uid": UID}]);
+        let item = |name: &str, owners: Value| {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                   "metadata": {"name": name, "namespace": NS, "ownerReferences": owners}})
+        };
+        call.ok(&json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+            "items": [item("reg-quay", owner), item("users-own", json!([]))],
+        }));
+        api.expect(
+            Method::DELETE,
+            &format!("/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/reg-quay"),
+        )
+        .await
+        .ok(&json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        api
+    });
+    // A DELETE of `users-own` would wait for an answer that never comes.
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::controller::cleanup::retire_ingresses(&client, None),
+    )
+    .await
+    .expect("only the registry's Ingress was deleted");
+    server.await.expect("the scenario's assertions held");
+}
