@@ -79,7 +79,9 @@ fn service(inputs: &Inputs) -> Service {
 fn deployment(inputs: &Inputs) -> Deployment {
     let mut container = registry_container(inputs, SUFFIX, serve_args(), resources(("100m", "256Mi"), ("2", "2Gi")));
     container.ports = Some(container_ports());
-    container.startup_probe = Some(health_probe(inputs, 5, 60));
+    // The registry is up in well under a second: probe every second while it
+    // starts (five minutes at most), so a new pod serves at once.
+    container.startup_probe = Some(health_probe(inputs, 1, 300));
     container.readiness_probe = Some(health_probe(inputs, 15, 3));
     container.liveness_probe = Some(health_probe(inputs, 15, 3));
     registry_deployment(

@@ -89,6 +89,10 @@ fn probes_use_http_8080_with_managed_tls_and_https_8443_with_unmanaged_tls() {
             assert_eq!(get.scheme.as_deref(), Some(scheme), "{case}");
             assert_eq!(get.port, IntOrString::Int(port), "{case}");
         }
+        // Every second while the registry starts, for up to five minutes.
+        let startup = c.startup_probe.as_ref().expect("startup probe");
+        assert_eq!(startup.period_seconds, Some(1), "{case}");
+        assert!(startup.failure_threshold.unwrap_or(3) >= 300, "{case}");
     }
 }
 

@@ -245,6 +245,7 @@ fn container(inputs: &Inputs) -> Container {
             container_port: PORT,
             ..Default::default()
         }]),
+        startup_probe: Some(startup_probe()),
         readiness_probe: Some(ready_probe()),
         resources: Some(resources(("250m", "512Mi"), ("2", "4Gi"))),
         security_context: Some(container_security()),
@@ -265,10 +266,19 @@ fn ready_probe() -> Probe {
         exec: Some(ExecAction {
             command: Some(["sh", "-c", check].map(String::from).to_vec()),
         }),
-        initial_delay_seconds: Some(5),
         period_seconds: Some(10),
         timeout_seconds: Some(5),
         ..Probe::default()
+    }
+}
+
+/// The ready check every second while PostgreSQL starts (ten minutes at
+/// most, for a first `initdb` on a slow volume), so it is Ready at once.
+fn startup_probe() -> Probe {
+    Probe {
+        period_seconds: Some(1),
+        failure_threshold: Some(600),
+        ..ready_probe()
     }
 }
 

@@ -154,12 +154,17 @@ fn the_database_is_ready_when_pg_isready_says_so() {
         .and_then(|s| s.template.spec.as_ref())
         .expect("pod")
         .containers[0];
-    let command = c
-        .readiness_probe
-        .as_ref()
-        .and_then(|p| p.exec.as_ref())
-        .and_then(|e| e.command.clone());
-    assert!(command.expect("exec probe").join(" ").contains("pg_isready"));
+    for probe in [&c.startup_probe, &c.readiness_probe] {
+        let command = probe
+            .as_ref()
+            .and_then(|p| p.exec.as_ref())
+            .and_then(|e| e.command.clone());
+        assert!(command.expect("exec probe").join(" ").contains("pg_isready"));
+    }
+    // Checked every second while it starts, with ten minutes for a first initdb.
+    let startup = c.startup_probe.as_ref().expect("startup probe");
+    assert_eq!(startup.period_seconds, Some(1));
+    assert!(startup.failure_threshold.unwrap_or(3) >= 600);
 }
 
 #[test]
