@@ -876,4 +876,13 @@ fn serve_prints_its_address_and_data_locations_and_reports_database_and_storage_
     let services = &body["data"]["services"];
     assert_eq!(services["database"], true, "{body}");
     assert_eq!(services["storage"], true, "{body}");
+
+    // `registry health`, the image's HEALTHCHECK: healthy here, failing
+    // where nothing listens.
+    let url = format!("{base}/health/instance");
+    let healthy = dep.run(&env, &["health", "--url", &url], &[]).ok();
+    assert!(healthy.contains("\"status_code\""), "{healthy}");
+    let nothing = format!("http://127.0.0.1:{}/health/instance", free_port());
+    let failed = dep.run(&env, &["health", "--url", &nothing], &[]).failed();
+    assert!(failed.contains("cannot reach"), "{failed}");
 }

@@ -46,6 +46,13 @@ enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
+    /// Check a running registry's `/health/instance` (the image's HEALTHCHECK);
+    /// exits non-zero unless it answers 200.
+    Health {
+        /// The health endpoint to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/health/instance")]
+        url: String,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -127,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker { mirror, no_migrate } => {
             worker(cli.config.as_deref(), &cli.data_dir, mirror, !no_migrate).await
         }
+        Command::Health { url } => health(&url).await,
         Command::Config {
             command: ConfigCommand::Validate { file },
         } => {
@@ -135,6 +143,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `registry health`: one GET with a short deadline; the body (Quay's
+/// health JSON) is printed either way.
+async fn health(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!("{body}");
+    anyhow::ensure!(status.is_success(), "{url} answered {status}");
+    Ok(())
 }
 
 fn print_gc_report(r: &registry::service::GcReport, dry_run: bool) {
