@@ -410,6 +410,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    userfile (id) {
+        id -> BigInt,
+        uuid -> Text,
+        owner_id -> BigInt,
+        mime_type -> Text,
+        created_ms -> BigInt,
+        uploaded_ms -> Nullable<BigInt>,
+        size -> Nullable<BigInt>,
+        checksum -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    repositorybuild (id) {
+        id -> BigInt,
+        uuid -> Text,
+        repository_id -> BigInt,
+        phase -> Text,
+        started_ms -> BigInt,
+        display_name -> Text,
+        job_config_json -> Text,
+        resource_key -> Nullable<Text>,
+        pull_robot_id -> Nullable<BigInt>,
+        manual_user_id -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+        logs_archived -> Bool,
+        heartbeat_ms -> Nullable<BigInt>,
+        retries_remaining -> Integer,
+    }
+}
+
+diesel::table! {
+    buildlogentry (id) {
+        id -> BigInt,
+        build_id -> BigInt,
+        seq -> BigInt,
+        message -> Text,
+        kind -> Nullable<Text>,
+        data_json -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -429,6 +472,8 @@ diesel::joinable!(star -> repository (repository_id));
 diesel::joinable!(teammemberinvite -> team (team_id));
 diesel::joinable!(label -> manifest (manifest_id));
 diesel::joinable!(repositorynotification -> repository (repository_id));
+diesel::joinable!(repositorybuild -> repository (repository_id));
+diesel::joinable!(buildlogentry -> repositorybuild (build_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -466,6 +511,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     usernotification,
     authorizedemail,
     notificationsent,
+    userfile,
+    repositorybuild,
+    buildlogentry,
 );
 
 diesel::table! {

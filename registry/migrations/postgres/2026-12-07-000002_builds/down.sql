@@ -1,0 +1,3 @@
+DROP TABLE buildlogentry;
+DROP TABLE repositorybuild;
+DROP TABLE userfile;
