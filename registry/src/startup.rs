@@ -82,6 +82,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
             ..crate::service::log_export::LogExportPolicy::from_config(config)
         },
         log_pulls: config.action_log_pulls,
+        builds: crate::service::builds::BuildPolicy::from_config(config),
     };
     Ok(Registry::new(db, store, settings))
 }

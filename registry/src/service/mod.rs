@@ -5,6 +5,7 @@ mod accounts;
 mod applications;
 mod apptokens;
 mod blobs;
+pub mod builds;
 mod catalog;
 pub mod claim_holder;
 mod gc;
@@ -156,6 +157,8 @@ pub struct Settings {
     pub log_export: log_export::LogExportPolicy,
     /// Pulls are written to the usage logs (`ACTION_LOG_PULLS`).
     pub log_pulls: bool,
+    /// The build queue and its API (`FEATURE_BUILD_SUPPORT`).
+    pub builds: builds::BuildPolicy,
 }
 
 impl Default for Settings {
@@ -171,6 +174,7 @@ impl Default for Settings {
             notifications: notifications::NotificationPolicy::default(),
             log_export: log_export::LogExportPolicy::default(),
             log_pulls: true,
+            builds: builds::BuildPolicy::default(),
         }
     }
 }

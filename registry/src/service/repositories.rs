@@ -213,7 +213,7 @@ impl Registry {
 
     /// Whether the account owns or administers the namespace (or is a
     /// superuser with full access).
-    async fn administers_namespace(&self, caller: Option<&Account>, namespace: &str) -> Result<bool, Error> {
+    pub(super) async fn administers_namespace(&self, caller: Option<&Account>, namespace: &str) -> Result<bool, Error> {
         let Some(user) = caller else { return Ok(false) };
         if user.username == namespace || self.full_access(user) {
             return Ok(true);

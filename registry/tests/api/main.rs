@@ -32,6 +32,7 @@ mod upload_storage_full;
 mod uploads;
 mod v1_applications;
 mod v1_apptokens;
+mod v1_builds;
 mod v1_invites;
 mod v1_labels;
 mod v1_logs;

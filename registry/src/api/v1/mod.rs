@@ -2,6 +2,7 @@
 
 mod application;
 mod apptoken;
+mod build;
 mod caller;
 pub mod error;
 mod invite;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     session::configure_root(cfg);
     notification::configure_root(cfg);
     logs_export::configure_root(cfg);
+    build::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -46,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(error::configure)
             .configure(session::configure)
+            // Before `logs`: `…/build/{uuid}/logs` would also match `{repo:.+}/logs`.
+            .configure(build::configure)
             .configure(quota::configure)
             .configure(label::configure)
             .configure(logs::configure)

@@ -1,0 +1,344 @@
+//! `/api/v1/repository/{repo}/build/…`, `/api/v1/filedrop/` and the
+//! `/userfiles/{file_id}` upload (quay-api.md §1.14). The routes exist only
+//! with `FEATURE_BUILD_SUPPORT`; otherwise they answer as unknown paths do.
+//!
+//! Listing and viewing builds needs read permission, requesting one write,
+//! its logs write (or read with `FEATURE_READER_BUILD_LOGS`), cancelling admin.
+
+use actix_web::guard::{self, GuardContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ErrorType;
+use super::invite::link_base;
+use super::logs::repo_action;
+use super::repository::access;
+use super::views::format_date;
+use super::{ApiCaller, ApiError};
+use crate::service::builds::{Build, BuildInput, MAX_USERFILE_BYTES};
+use crate::service::repositories::{state_name, RepositoryAccess, RepositoryView};
+use crate::service::Role;
+use crate::state::AppState;
+
+const BASE: &str = "/repository/{repo:.+}/build";
+
+/// Builds listed when the client names no `limit`.
+const DEFAULT_LIMIT: i64 = 5;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let on = || guard::fn_guard(builds_enabled);
+    cfg.service(
+        web::resource(format!("{BASE}/{{uuid}}/status"))
+            .guard(on())
+            .route(web::get().to(get_build)),
+    )
+    .service(
+        web::resource(format!("{BASE}/{{uuid}}/logs"))
+            .guard(on())
+            .route(web::get().to(get_build_logs)),
+    )
+    .service(
+        web::resource([format!("{BASE}/"), BASE.to_owned()])
+            .guard(on())
+            .route(web::get().to(list_builds))
+            .route(web::post().to(request_build)),
+    )
+    .service(
+        web::resource(format!("{BASE}/{{uuid}}"))
+            .guard(on())
+            .route(web::get().to(get_build))
+            .route(web::delete().to(cancel_build)),
+    )
+    .service(
+        web::resource(["/filedrop/", "/filedrop"])
+            .guard(on())
+            .route(web::post().to(create_filedrop)),
+    );
+}
+
+/// Routes outside `/api/v1`: where a dropped file's bytes are uploaded.
+pub fn configure_root(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/userfiles/{file_id}")
+            .guard(guard::fn_guard(builds_enabled))
+            .route(web::put().to(upload_userfile)),
+    );
+}
+
+fn builds_enabled(ctx: &GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().builds.enabled)
+}
+
+#[derive(Deserialize)]
+struct RepoPath {
+    repo: String,
+}
+
+#[derive(Deserialize)]
+struct BuildPath {
+    repo: String,
+    uuid: String,
+}
+
+#[derive(Deserialize)]
+struct BuildBody {
+    file_id: Option<String>,
+    archive_url: Option<String>,
+    subdirectory: Option<String>,
+    dockerfile_path: Option<String>,
+    context: Option<String>,
+    pull_robot: Option<String>,
+    docker_tags: Option<Vec<String>>,
+}
+
+/// Builds run only in image repositories that accept pushes.
+fn require_normal(repo: &RepositoryView) -> Result<(), ApiError> {
+    if repo.kind != "image" {
+        return Err(ApiError::invalid_request(
+            "Builds are only supported for image repositories",
+        ));
+    }
+    if repo.state != 0 {
+        return Err(ApiError::new(
+            503,
+            ErrorType::ReadOnly,
+            format!("Repository is in read only or mirror mode: {}", state_name(repo.state)),
+        ));
+    }
+    Ok(())
+}
+
+/// Quay's BuildView, as seen with the caller's role on the repository.
+fn build_view(state: &AppState, req: &HttpRequest, access: &RepositoryAccess, b: &Build) -> Value {
+    let writer = access.role >= Role::Write;
+    let mut view = json!({
+        "id": b.uuid,
+        "phase": b.phase,
+        "started": format_date(b.started_ms),
+        "display_name": b.display_name,
+        "status": {},
+        "subdirectory": b.job.build_subdir,
+        "dockerfile_path": b.job.build_subdir,
+        "context": b.job.context,
+        "tags": b.job.docker_tags,
+        "manual_user": b.job.manual_user,
+        "is_writer": writer,
+        "trigger": null,
+        "trigger_metadata": b.job.trigger_metadata,
+        "resource_key": b.resource_key,
+        "pull_robot": b.pull_robot.as_ref().map(|name| json!({"name": name, "kind": "user", "is_robot": true})),
+        "repository": {"namespace": access.repo.namespace, "name": access.repo.name},
+        "error": b.error,
+    });
+    if writer || state.registry.settings().builds.reader_build_logs {
+        let archive = match &b.resource_key {
+            Some(key) => Some(format!("{}/userfiles/{key}", link_base(req, state))),
+            None => b.job.archive_url.clone(),
+        };
+        if let Some(url) = archive {
+            view["archive_url"] = json!(url);
+        }
+    }
+    view
+}
+
+async fn request_build(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<RepoPath>,
+    body: web::Json<BuildBody>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = access(&state, &caller, &path.repo, Role::Write).await?;
+    require_normal(&acc.repo)?;
+    let user = caller.user.as_ref().ok_or_else(|| ApiError::unauthorized(true))?;
+    let b = body.into_inner();
+    let input = BuildInput {
+        file_id: b.file_id,
+        archive_url: b.archive_url,
+        subdirectory: b.subdirectory,
+        dockerfile_path: b.dockerfile_path,
+        context: b.context,
+        pull_robot: b.pull_robot,
+        docker_tags: b.docker_tags,
+    };
+    let build = state.registry.request_build(&acc.repo, user, input).await?;
+    let mut metadata = json!({
+        "build_id": build.uuid,
+        "docker_tags": build.job.docker_tags,
+        "is_manual": true,
+        "manual_user": user.username,
+    });
+    match (&build.resource_key, &build.job.archive_url) {
+        (Some(file), _) => metadata["fileid"] = json!(file),
+        (None, Some(url)) => metadata["archive_url"] = json!(url),
+        (None, None) => {}
+    }
+    state
+        .registry
+        .log_action(repo_action("build_dockerfile", &caller, &req, &acc.repo, metadata));
+    let location = format!(
+        "/api/v1/repository/{}/{}/build/{}/status",
+        acc.repo.namespace, acc.repo.name, build.uuid
+    );
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(build_view(&state, &req, &acc, &build)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    since: Option<String>,
+}
+
+fn int_param(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|v| {
+        v.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::invalid_request(format!("Invalid value for {name}: {v}")))
+    })
+    .transpose()
+}
+
+async fn list_builds(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<RepoPath>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = access(&state, &caller, &path.repo, Role::Read).await?;
+    let limit = int_param("limit", query.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT);
+    let since_ms = int_param("since", query.since.as_deref())?.map(|s| s.saturating_mul(1000));
+    let builds = state.registry.list_builds(&acc.repo, limit, since_ms).await?;
+    let views: Vec<Value> = builds.iter().map(|b| build_view(&state, &req, &acc, b)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "builds": views })))
+}
+
+async fn get_build(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<BuildPath>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = access(&state, &caller, &path.repo, Role::Read).await?;
+    let build = state.registry.build(&acc.repo, &path.uuid).await?;
+    Ok(HttpResponse::Ok().json(build_view(&state, &req, &acc, &build)))
+}
+
+async fn cancel_build(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<BuildPath>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = access(&state, &caller, &path.repo, Role::Admin).await?;
+    require_normal(&acc.repo)?;
+    state.registry.cancel_build(&acc.repo, &path.uuid).await?;
+    let metadata = json!({ "build_uuid": path.uuid });
+    state
+        .registry
+        .log_action(repo_action("cancel_build", &caller, &req, &acc.repo, metadata));
+    Ok(HttpResponse::Created().json("Okay"))
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    start: Option<String>,
+}
+
+async fn get_build_logs(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<BuildPath>,
+    query: web::Query<LogsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = access(&state, &caller, &path.repo, Role::Read).await?;
+    if acc.role < Role::Write && !state.registry.settings().builds.reader_build_logs {
+        return Err(ApiError::unauthorized(caller.user.is_none()));
+    }
+    let start = int_param("start", query.start.as_deref())?.unwrap_or(0);
+    let (total, lines) = state.registry.build_logs(&acc.repo, &path.uuid, start).await?;
+    let logs: Vec<Value> = lines
+        .into_iter()
+        .map(|l| {
+            let mut entry = json!({ "message": l.message });
+            if let Some(kind) = l.kind {
+                entry["type"] = json!(kind);
+            }
+            if let Some(data) = l.data {
+                entry["data"] = data;
+            }
+            entry
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "start": start, "total": total, "logs": logs })))
+}
+
+#[derive(Deserialize)]
+struct FileDropBody {
+    #[serde(rename = "mimeType")]
+    mime_type: String,
+}
+
+async fn create_filedrop(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    body: web::Json<FileDropBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user.as_ref().ok_or_else(|| ApiError::unauthorized(true))?;
+    let file_id = state.registry.create_userfile(user, &body.mime_type).await?;
+    let url = format!("{}/userfiles/{file_id}", link_base(&req, &state));
+    Ok(HttpResponse::Ok().json(json!({ "url": url, "file_id": file_id })))
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        413,
+        ErrorType::InvalidRequest,
+        format!("File is larger than {MAX_USERFILE_BYTES} bytes"),
+    )
+}
+
+/// `PUT /userfiles/{file_id}`: the one upload of an issued file id; the
+/// unguessable id is the credential, as in Quay.
+async fn upload_userfile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_USERFILE_BYTES) {
+        return Err(too_large());
+    }
+    state.registry.claim_userfile(&path).await?;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let failed = match chunk {
+            Ok(bytes) if (body.len() + bytes.len()) as u64 <= MAX_USERFILE_BYTES => {
+                body.extend_from_slice(&bytes);
+                None
+            }
+            Ok(_) => Some(too_large()),
+            Err(e) => Some(ApiError::invalid_request(format!("Upload failed: {e}"))),
+        };
+        if let Some(e) = failed {
+            state.registry.release_userfile(&path).await;
+            return Err(e);
+        }
+    }
+    state.registry.store_userfile(&path, body.freeze()).await?;
+    Ok(HttpResponse::Ok().json("Okay"))
+}

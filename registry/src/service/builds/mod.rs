@@ -1,0 +1,264 @@
+//! Repository builds (quay-api.md §1.14, `FEATURE_BUILD_SUPPORT`): the
+//! queue of requested builds and the user files that carry their contexts.
+//!
+//! A build is requested from an uploaded file (`POST /filedrop/`, then a PUT
+//! of the bytes) or from an archive URL, and waits in phase `waiting` until a
+//! build manager claims it. Until it does, a waiting build can be cancelled.
+
+mod input;
+mod userfiles;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha224};
+
+use super::{Error, Registry};
+use crate::config::Config;
+use crate::db::models::Account;
+use crate::db::queries::builds::{self as q, BuildWithRobot, NewBuild};
+use crate::db::queries::repositories::RepositoryView;
+
+use input::{check_archive_url, check_tags, present};
+pub use input::{resolve_context, BuildInput};
+pub use userfiles::userfile_key;
+
+/// Largest user file accepted (1 GiB).
+pub const MAX_USERFILE_BYTES: u64 = 1 << 30;
+
+/// A running build whose last heartbeat is older than this has failed.
+const HEARTBEAT_TIMEOUT_MS: i64 = 60_000;
+
+/// Phases after which a build does not change any more.
+const TERMINAL_PHASES: [&str; 5] = ["complete", "error", "internalerror", "cancelled", "expired"];
+
+/// Build settings from `config.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildPolicy {
+    /// `FEATURE_BUILD_SUPPORT`. Off by default here, unlike Quay, because no
+    /// build manager runs the queued builds yet; when off the build API and
+    /// the file drop do not exist.
+    pub enabled: bool,
+    /// `FEATURE_READER_BUILD_LOGS`: readers may see build logs, not only writers.
+    pub reader_build_logs: bool,
+}
+
+impl BuildPolicy {
+    pub fn from_config(config: &Config) -> BuildPolicy {
+        BuildPolicy {
+            enabled: config.feature("BUILD_SUPPORT", false),
+            reader_build_logs: config.feature("READER_BUILD_LOGS", false),
+        }
+    }
+}
+
+/// What a build runs on, as stored in `job_config_json` (Quay's names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobConfig {
+    pub docker_tags: Vec<String>,
+    /// The Dockerfile's path within the context archive.
+    pub build_subdir: String,
+    pub context: String,
+    pub archive_url: Option<String>,
+    pub is_manual: bool,
+    pub manual_user: Option<String>,
+    pub trigger_metadata: Value,
+}
+
+/// A build as the API shows it.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub uuid: String,
+    /// The reported phase: a running build without heartbeat shows
+    /// `internalerror`, and one with no retries left `expired`.
+    pub phase: String,
+    pub started_ms: i64,
+    pub display_name: String,
+    pub job: JobConfig,
+    pub resource_key: Option<String>,
+    pub pull_robot: Option<String>,
+    pub error: Option<String>,
+    pub logs_archived: bool,
+}
+
+/// One line of a build's log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub message: String,
+    pub kind: Option<String>,
+    pub data: Option<Value>,
+}
+
+impl Build {
+    fn from_row((row, pull_robot): BuildWithRobot, now: i64) -> Build {
+        let mut phase = row.phase;
+        if !TERMINAL_PHASES.contains(&phase.as_str())
+            && row.heartbeat_ms.is_some_and(|h| now - h > HEARTBEAT_TIMEOUT_MS)
+        {
+            phase = "internalerror".into();
+        }
+        if phase == "internalerror" && row.retries_remaining <= 0 {
+            phase = "expired".into();
+        }
+        Build {
+            uuid: row.uuid,
+            phase,
+            started_ms: row.started_ms,
+            display_name: row.display_name,
+            job: serde_json::from_str(&row.job_config_json).unwrap_or_default(),
+            resource_key: row.resource_key,
+            pull_robot,
+            error: row.error,
+            logs_archived: row.logs_archived,
+        }
+    }
+}
+
+fn short_hex(digest: &[u8]) -> String {
+    hex::encode(digest)[..7].to_owned()
+}
+
+impl Registry {
+    /// The robot named `name` if `caller` administers its namespace.
+    async fn pull_robot(&self, caller: &Account, name: &str) -> Result<Account, Error> {
+        let Some((namespace, _)) = name.split_once('+') else {
+            return Err(Error::Forbidden("Unauthorized".into()));
+        };
+        let robot = self
+            .account(name)
+            .await?
+            .filter(|a| a.robot)
+            .ok_or_else(|| Error::NotFound("Not Found".into()))?;
+        if !self.administers_namespace(Some(caller), namespace).await? {
+            return Err(Error::Forbidden("Unauthorized".into()));
+        }
+        Ok(robot)
+    }
+
+    /// Queues a build of the repository requested by `caller`.
+    pub async fn request_build(
+        &self,
+        repo: &RepositoryView,
+        caller: &Account,
+        input: BuildInput,
+    ) -> Result<Build, Error> {
+        let input = BuildInput {
+            file_id: present(input.file_id),
+            archive_url: present(input.archive_url),
+            ..input
+        };
+        if input.file_id.is_none() && input.archive_url.is_none() {
+            return Err(Error::InvalidRequest("file_id or archive_url required".into()));
+        }
+        if let Some(url) = &input.archive_url {
+            check_archive_url(url)?;
+        }
+        let (context, build_subdir) = resolve_context(&input);
+        let tags = check_tags(input.docker_tags.clone())?;
+        let robot = match present(input.pull_robot.clone()) {
+            Some(name) => Some(self.pull_robot(caller, &name).await?),
+            None => None,
+        };
+        let display_name = match (&input.file_id, &input.archive_url) {
+            (Some(id), _) => self.userfile_name(caller, id).await?,
+            (None, Some(url)) => short_hex(&Sha224::digest(url.as_bytes())),
+            (None, None) => String::new(),
+        };
+        let job = JobConfig {
+            docker_tags: tags,
+            build_subdir,
+            context,
+            archive_url: input.archive_url.clone(),
+            is_manual: true,
+            manual_user: Some(caller.username.clone()),
+            trigger_metadata: Value::Object(Default::default()),
+        };
+        let job_json = serde_json::to_string(&job).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let (repo_id, caller_id, now) = (repo.id, caller.id, crate::now_ms());
+        let (id, file_id, robot_id) = (uuid.clone(), input.file_id.clone(), robot.as_ref().map(|r| r.id));
+        self.db()
+            .write(move |c| {
+                let new = NewBuild {
+                    uuid: &id,
+                    repository_id: repo_id,
+                    started_ms: now,
+                    display_name: &display_name,
+                    job_config_json: &job_json,
+                    resource_key: file_id.as_deref(),
+                    pull_robot_id: robot_id,
+                    manual_user_id: Some(caller_id),
+                };
+                Ok::<_, Error>(q::insert_build(c, &new)?)
+            })
+            .await?;
+        self.build(repo, &uuid).await
+    }
+
+    /// The repository's builds, newest first.
+    pub async fn list_builds(
+        &self,
+        repo: &RepositoryView,
+        limit: i64,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<Build>, Error> {
+        let repo_id = repo.id;
+        let rows = self
+            .db()
+            .read(move |c| Ok(q::of_repository(c, repo_id, since_ms, limit)?))
+            .await?;
+        let now = crate::now_ms();
+        Ok(rows.into_iter().map(|r| Build::from_row(r, now)).collect())
+    }
+
+    /// The build `uuid` of the repository; `NotFound` for builds of others.
+    pub async fn build(&self, repo: &RepositoryView, uuid: &str) -> Result<Build, Error> {
+        self.build_row(repo, uuid)
+            .await
+            .map(|r| Build::from_row(r, crate::now_ms()))
+    }
+
+    async fn build_row(&self, repo: &RepositoryView, uuid: &str) -> Result<BuildWithRobot, Error> {
+        let (repo_id, id) = (repo.id, uuid.to_owned());
+        self.db()
+            .read(move |c| Ok(q::find(c, repo_id, &id)?))
+            .await?
+            .ok_or_else(|| Error::NotFound("Not Found".into()))
+    }
+
+    /// Cancels a build that has not started.
+    pub async fn cancel_build(&self, repo: &RepositoryView, uuid: &str) -> Result<(), Error> {
+        let build_id = self.build_row(repo, uuid).await?.0.id;
+        let cancelled = self
+            .db()
+            .write(move |c| Ok::<_, Error>(q::cancel_waiting(c, build_id)?))
+            .await?;
+        if cancelled {
+            Ok(())
+        } else {
+            Err(Error::InvalidRequest(
+                "Build is currently running or has finished".into(),
+            ))
+        }
+    }
+
+    /// The number of log lines of the build and the lines from `start` on.
+    pub async fn build_logs(
+        &self,
+        repo: &RepositoryView,
+        uuid: &str,
+        start: i64,
+    ) -> Result<(i64, Vec<LogLine>), Error> {
+        let build_id = self.build_row(repo, uuid).await?.0.id;
+        let (total, rows) = self.db().read(move |c| Ok(q::log_lines(c, build_id, start)?)).await?;
+        let lines = rows
+            .into_iter()
+            .map(|r| LogLine {
+                message: r.message,
+                kind: r.kind,
+                data: r.data_json.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+            .collect();
+        Ok((total, lines))
+    }
+}
