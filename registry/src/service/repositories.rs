@@ -355,7 +355,8 @@ impl Registry {
     /// Deletes a repository as Quay does: renamed to a name no push can
     /// produce and marked for deletion, so its name is free at once and
     /// neither /v2 nor the API finds it; its content is reclaimed later.
-    /// Its grants go at once, so no team or robot listing shows it.
+    /// Its grants go at once, so no team or robot listing shows it, and its
+    /// queued builds are cancelled, so none runs.
     pub async fn delete_repository(&self, repo: &RepositoryView) -> Result<(), Error> {
         let id = repo.id;
         let tombstone = format!("{}+deleted+{}", repo.name, uuid::Uuid::new_v4().simple());
@@ -363,6 +364,7 @@ impl Registry {
             .write(move |c| {
                 perms::remove_all_grants(c, id)?;
                 crate::db::queries::stars::remove_all_of_repository(c, id)?;
+                crate::db::queries::builds::cancel_waiting_of_repository(c, id)?;
                 Ok::<_, Error>(q::mark_for_deletion(c, id, &tombstone)?)
             })
             .await

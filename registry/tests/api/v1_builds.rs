@@ -469,3 +469,56 @@ async fn without_build_support_the_endpoints_do_not_exist() {
         404
     );
 }
+
+#[actix_web::test]
+async fn deleting_a_repository_cancels_its_queued_builds() {
+    let (f, token) = fixture().await;
+    let build = requested(&f, &token, archive(json!({}))).await;
+    let uuid = build["id"].as_str().expect("id").to_owned();
+    let (status, body) = f.call("DELETE", "/repository/alice/app", Some(&token), None).await;
+    assert_eq!(status, 204, "{body}");
+    let phase = f
+        .services
+        .db()
+        .read(move |c| {
+            use diesel::prelude::*;
+            use registry::db::schema::repositorybuild as rb;
+            Ok(rb::table
+                .filter(rb::uuid.eq(&uuid))
+                .select(rb::phase)
+                .first::<String>(c)?)
+        })
+        .await
+        .expect("build row");
+    assert_eq!(phase, "cancelled");
+}
+
+#[actix_web::test]
+async fn an_upload_declared_over_one_gibibyte_is_refused_with_413() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (f, token) = fixture().await;
+    let (_, drop) = f
+        .call(
+            "POST",
+            "/filedrop/",
+            Some(&token),
+            Some(json!({"mimeType": "application/x-tar"})),
+        )
+        .await;
+    let file_id = drop["file_id"].as_str().expect("file_id").to_owned();
+    let address = f.app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "PUT /userfiles/{file_id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        (1u64 << 30) + 1
+    );
+    stream.write_all(head.as_bytes()).await.expect("request head");
+    let mut answer = vec![0u8; 12];
+    stream.read_exact(&mut answer).await.expect("status line");
+    assert_eq!(String::from_utf8_lossy(&answer), "HTTP/1.1 413");
+    assert_eq!(
+        put_userfile(&f, &file_id, DOCKERFILE).await,
+        200,
+        "the id is still unused"
+    );
+}

@@ -180,6 +180,17 @@ pub fn cancel_waiting(c: &mut DbConn, build_id: i64) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
+/// Cancels every waiting build of the repository (it is being deleted).
+pub fn cancel_waiting_of_repository(c: &mut DbConn, repo_id: i64) -> QueryResult<usize> {
+    diesel::update(
+        repositorybuild::table
+            .filter(repositorybuild::repository_id.eq(repo_id))
+            .filter(repositorybuild::phase.eq(WAITING)),
+    )
+    .set(repositorybuild::phase.eq(CANCELLED))
+    .execute(c)
+}
+
 /// The number of log lines of the build and those from position `start`
 /// on (positions count from 0 without gaps).
 pub fn log_lines(c: &mut DbConn, build_id: i64, start: i64) -> QueryResult<(i64, Vec<LogLineRow>)> {
