@@ -90,9 +90,19 @@ async fn a_dropped_and_uploaded_dockerfile_is_queued_as_a_waiting_build() {
     assert_eq!(status, 200, "{drop}");
     let file_id = drop["file_id"].as_str().expect("file_id");
     assert_eq!(drop["url"], format!("https://registry.example.com/userfiles/{file_id}"));
+    let userfile = f.app.url(&format!("/userfiles/{file_id}"));
+    let before = f.app.client.get(&userfile).send().await.expect("GET userfile");
+    assert_eq!(before.status().as_u16(), 404, "nothing uploaded yet");
     assert_eq!(put_userfile(&f, file_id, DOCKERFILE).await, 200);
     let stored = f.services.store().read_object(&format!("userfiles/{file_id}")).await;
     assert!(stored.is_ok(), "the upload is stored");
+    let back = f.app.client.get(&userfile).send().await.expect("GET userfile");
+    assert_eq!(back.status().as_u16(), 200);
+    assert_eq!(
+        crate::helpers::header(&back, "Content-Type"),
+        "application/octet-stream"
+    );
+    assert_eq!(back.bytes().await.expect("body").as_ref(), DOCKERFILE);
 
     let res = f
         .app

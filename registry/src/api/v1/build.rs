@@ -58,11 +58,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Routes outside `/api/v1`: where a dropped file's bytes are uploaded.
+/// Routes outside `/api/v1`: where a dropped file's bytes are uploaded and
+/// read back (the `archive_url` of a build from a file).
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/userfiles/{file_id}")
             .guard(guard::fn_guard(builds_enabled))
+            .route(web::get().to(download_userfile))
             .route(web::put().to(upload_userfile)),
     );
 }
@@ -341,4 +343,16 @@ async fn upload_userfile(
     }
     state.registry.store_userfile(&path, body.freeze()).await?;
     Ok(HttpResponse::Ok().json("Okay"))
+}
+
+/// `GET /userfiles/{file_id}`: an uploaded file, as an attachment. Always
+/// `application/octet-stream`, so no upload is ever rendered as a page of
+/// the registry's origin.
+async fn download_userfile(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let body = state.registry.open_userfile(&path).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{path}\"")))
+        .streaming(body))
 }

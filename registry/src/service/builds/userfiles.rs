@@ -7,6 +7,7 @@ use sha2::{Digest as _, Sha256};
 use super::super::{Error, Registry};
 use crate::db::models::Account;
 use crate::db::queries::builds as q;
+use crate::storage::ByteStream;
 
 /// Where a user file's bytes are stored.
 pub fn userfile_key(file_id: &str) -> String {
@@ -80,6 +81,16 @@ impl Registry {
                 Ok(f.checksum.map(|s| s.chars().take(7).collect()).unwrap_or_default())
             }
             _ => Err(file_invalid(file_id)),
+        }
+    }
+
+    /// The bytes of an uploaded file; `NotFound` until its upload completed.
+    pub async fn open_userfile(&self, file_id: &str) -> Result<ByteStream<'static>, Error> {
+        let id = file_id.to_owned();
+        let file = self.db().read(move |c| Ok(q::find_userfile(c, &id)?)).await?;
+        match file {
+            Some(f) if f.size.is_some() => Ok(self.store().read_object(&userfile_key(file_id)).await?),
+            _ => Err(Error::NotFound("Not Found".into())),
         }
     }
 }
