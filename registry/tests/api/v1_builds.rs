@@ -532,3 +532,32 @@ async fn an_upload_declared_over_one_gibibyte_is_refused_with_413() {
         "the id is still unused"
     );
 }
+
+#[actix_web::test]
+async fn a_requested_build_fires_build_queued_notifications() {
+    let (f, token) = fixture().await;
+    let notification = json!({
+        "event": "build_queued",
+        "method": "quay_notification",
+        "config": {"target": {"kind": "user", "name": "alice"}},
+        "eventConfig": {},
+    });
+    let (status, body) = f
+        .call(
+            "POST",
+            "/repository/alice/app/notification/",
+            Some(&token),
+            Some(notification),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let build = requested(&f, &token, archive(json!({"docker_tags": ["v2"]}))).await;
+    let report = f.services.deliver_notifications_once().await.expect("delivery pass");
+    assert_eq!(report.delivered, 1);
+    let (_, inbox) = f.call("GET", "/user/notifications", Some(&token), None).await;
+    let entry = &inbox["notifications"][0];
+    assert_eq!(entry["kind"], "build_queued");
+    assert_eq!(entry["metadata"]["build_id"], build["id"]);
+    assert_eq!(entry["metadata"]["docker_tags"], json!(["v2"]));
+    assert_eq!(entry["metadata"]["repository"], "alice/app");
+}

@@ -192,7 +192,25 @@ impl Registry {
                 Ok::<_, Error>(q::insert_build(c, &new)?)
             })
             .await?;
-        self.build(repo, &uuid).await
+        let build = self.build(repo, &uuid).await?;
+        self.notify_queued(repo, &build).await;
+        Ok(build)
+    }
+
+    /// `build_queued` with Quay's fields; a failure is logged, never the
+    /// request's.
+    async fn notify_queued(&self, repo: &RepositoryView, build: &Build) {
+        let fields = serde_json::json!({
+            "build_id": build.uuid,
+            "build_name": build.display_name,
+            "docker_tags": build.job.docker_tags,
+            "is_manual": build.job.is_manual,
+            "manual_user": build.job.manual_user,
+            "trigger_metadata": build.job.trigger_metadata,
+        });
+        if let Err(e) = self.notify(repo.id, "build_queued", fields).await {
+            tracing::warn!(error = %e, build = %build.uuid, "could not queue build_queued notifications");
+        }
     }
 
     /// The repository's builds, newest first.
