@@ -287,6 +287,24 @@ pub fn container_memory(container_id: &str) -> Option<u64> {
     })
 }
 
+/// SIGKILLs every process of a container, found through its cgroup on this
+/// host (the kit's node runs here); returns how many were killed.
+pub fn kill_container(container_id: &str) -> usize {
+    let Some(id) = container_id.rsplit("://").next() else {
+        return 0;
+    };
+    let roots = [PathBuf::from("/sys/fs/cgroup/pids"), PathBuf::from("/sys/fs/cgroup")];
+    let pids: Vec<String> = roots
+        .iter()
+        .find_map(|root| fs::read_to_string(find_dir(root, id, 6)?.join("cgroup.procs")).ok())
+        .map(|procs| procs.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    pids.len()
+}
+
 fn find_dir(dir: &Path, needle: &str, depth: usize) -> Option<PathBuf> {
     let entries = fs::read_dir(dir).ok()?;
     let mut subdirs = Vec::new();
