@@ -6,6 +6,8 @@
 //! build manager claims it. Until it does, a waiting build can be cancelled.
 
 mod input;
+mod push;
+pub mod tagging;
 mod userfiles;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,7 @@ use crate::db::queries::repositories::RepositoryView;
 
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
+pub use push::{custom_git_push, Push};
 pub use userfiles::userfile_key;
 
 /// Largest user file accepted (1 GiB).
