@@ -439,6 +439,27 @@ diesel::table! {
         logs_archived -> Bool,
         heartbeat_ms -> Nullable<BigInt>,
         retries_remaining -> Integer,
+        trigger_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    repositorybuildtrigger (id) {
+        id -> BigInt,
+        uuid -> Text,
+        service -> Text,
+        repository_id -> BigInt,
+        connected_user_id -> BigInt,
+        config_json -> Text,
+        write_token_sha256 -> Nullable<Text>,
+        private_key -> Nullable<Text>,
+        pull_robot_id -> Nullable<BigInt>,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        disabled_ms -> Nullable<BigInt>,
+        successive_failure_count -> Integer,
+        successive_internal_error_count -> Integer,
+        created_ms -> BigInt,
     }
 }
 
@@ -474,6 +495,7 @@ diesel::joinable!(label -> manifest (manifest_id));
 diesel::joinable!(repositorynotification -> repository (repository_id));
 diesel::joinable!(repositorybuild -> repository (repository_id));
 diesel::joinable!(buildlogentry -> repositorybuild (build_id));
+diesel::joinable!(repositorybuildtrigger -> repository (repository_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -514,6 +536,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     userfile,
     repositorybuild,
     buildlogentry,
+    repositorybuildtrigger,
 );
 
 diesel::table! {

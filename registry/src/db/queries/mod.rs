@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod stars;
 pub mod tags;
 pub mod teams;
+pub mod triggers;
 pub mod uploads;
 
 use diesel::result::{DatabaseErrorKind, Error};

@@ -159,6 +159,15 @@ pub fn find_view(c: &mut DbConn, namespace: &str, name: &str) -> QueryResult<Opt
         .optional()
 }
 
+pub fn find_view_by_id(c: &mut DbConn, repo_id: i64) -> QueryResult<Option<RepositoryView>> {
+    repository::table
+        .inner_join(users::table)
+        .filter(repository::id.eq(repo_id))
+        .select(VIEW_COLUMNS)
+        .first(c)
+        .optional()
+}
+
 /// What a new repository row holds.
 pub struct NewRepository<'a> {
     pub namespace_id: i64,
