@@ -356,7 +356,8 @@ impl Registry {
     /// produce and marked for deletion, so its name is free at once and
     /// neither /v2 nor the API finds it; its content is reclaimed later.
     /// Its grants go at once, so no team or robot listing shows it, and its
-    /// queued builds are cancelled, so none runs.
+    /// queued builds are cancelled, so none runs, and its build triggers
+    /// deleted, so no push queues another.
     pub async fn delete_repository(&self, repo: &RepositoryView) -> Result<(), Error> {
         let id = repo.id;
         let tombstone = format!("{}+deleted+{}", repo.name, uuid::Uuid::new_v4().simple());
@@ -365,6 +366,7 @@ impl Registry {
                 perms::remove_all_grants(c, id)?;
                 crate::db::queries::stars::remove_all_of_repository(c, id)?;
                 crate::db::queries::builds::cancel_waiting_of_repository(c, id)?;
+                crate::db::queries::triggers::delete_of_repository(c, id)?;
                 Ok::<_, Error>(q::mark_for_deletion(c, id, &tombstone)?)
             })
             .await

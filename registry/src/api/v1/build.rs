@@ -15,6 +15,7 @@ use super::error::ErrorType;
 use super::invite::link_base;
 use super::logs::repo_action;
 use super::repository::access;
+use super::trigger::trigger_view;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::service::builds::{Build, BuildInput, MAX_USERFILE_BYTES};
@@ -69,7 +70,7 @@ pub fn configure_root(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn builds_enabled(ctx: &GuardContext<'_>) -> bool {
+pub(super) fn builds_enabled(ctx: &GuardContext<'_>) -> bool {
     ctx.app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.registry.settings().builds.enabled)
 }
@@ -97,7 +98,7 @@ struct BuildBody {
 }
 
 /// Builds run only in image repositories that accept pushes.
-fn require_normal(repo: &RepositoryView) -> Result<(), ApiError> {
+pub(super) fn require_normal(repo: &RepositoryView) -> Result<(), ApiError> {
     if repo.kind != "image" {
         return Err(ApiError::invalid_request(
             "Builds are only supported for image repositories",
@@ -114,7 +115,7 @@ fn require_normal(repo: &RepositoryView) -> Result<(), ApiError> {
 }
 
 /// Quay's BuildView, as seen with the caller's role on the repository.
-fn build_view(state: &AppState, req: &HttpRequest, access: &RepositoryAccess, b: &Build) -> Value {
+pub(super) fn build_view(state: &AppState, req: &HttpRequest, access: &RepositoryAccess, b: &Build) -> Value {
     let writer = access.role >= Role::Write;
     let mut view = json!({
         "id": b.uuid,
@@ -128,7 +129,7 @@ fn build_view(state: &AppState, req: &HttpRequest, access: &RepositoryAccess, b:
         "tags": b.job.docker_tags,
         "manual_user": b.job.manual_user,
         "is_writer": writer,
-        "trigger": null,
+        "trigger": b.trigger.as_ref().map(|t| trigger_view(t, access.role >= Role::Admin, true)),
         "trigger_metadata": b.job.trigger_metadata,
         "resource_key": b.resource_key,
         "pull_robot": b.pull_robot.as_ref().map(|name| json!({"name": name, "kind": "user", "is_robot": true})),

@@ -22,8 +22,10 @@ mod starred;
 mod superuser;
 mod tag;
 mod team;
+mod trigger;
 mod user;
 mod views;
+mod webhook;
 
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::web;
@@ -37,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notification::configure_root(cfg);
     logs_export::configure_root(cfg);
     build::configure_root(cfg);
+    webhook::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -50,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(session::configure)
             // Before `logs`: `…/build/{uuid}/logs` would also match `{repo:.+}/logs`.
             .configure(build::configure)
+            .configure(trigger::configure)
             .configure(quota::configure)
             .configure(label::configure)
             .configure(logs::configure)

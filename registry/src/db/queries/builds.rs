@@ -6,7 +6,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::{buildlogentry, repositorybuild, userfile, users};
+use super::triggers::TriggerRow;
+use crate::db::schema::{buildlogentry, repositorybuild, repositorybuildtrigger, userfile, users};
 use crate::db::DbConn;
 
 /// The phase of a build nobody has claimed yet.
@@ -46,6 +47,7 @@ pub struct BuildRow {
     pub logs_archived: bool,
     pub heartbeat_ms: Option<i64>,
     pub retries_remaining: i32,
+    pub trigger_id: Option<i64>,
 }
 
 /// One log line of a build.
@@ -118,6 +120,7 @@ pub struct NewBuild<'a> {
     pub resource_key: Option<&'a str>,
     pub pull_robot_id: Option<i64>,
     pub manual_user_id: Option<i64>,
+    pub trigger_id: Option<i64>,
 }
 
 pub fn insert_build(c: &mut DbConn, b: &NewBuild<'_>) -> QueryResult<usize> {
@@ -131,12 +134,44 @@ pub fn insert_build(c: &mut DbConn, b: &NewBuild<'_>) -> QueryResult<usize> {
             repositorybuild::resource_key.eq(b.resource_key),
             repositorybuild::pull_robot_id.eq(b.pull_robot_id),
             repositorybuild::manual_user_id.eq(b.manual_user_id),
+            repositorybuild::trigger_id.eq(b.trigger_id),
         ))
         .execute(c)
 }
 
-/// A build with the name of its pull robot, if any.
-pub type BuildWithRobot = (BuildRow, Option<String>);
+/// A build with the name of its pull robot and its trigger, if any.
+pub type BuildWithRobot = (BuildRow, Option<String>, Option<TriggerRow>);
+
+/// Builds joined to the name of their pull robot.
+macro_rules! builds_with_robot {
+    () => {
+        repositorybuild::table
+            .left_join(users::table.on(repositorybuild::pull_robot_id.eq(users::id.nullable())))
+            .select((BuildRow::as_select(), users::username.nullable()))
+    };
+}
+
+/// Adds each build's trigger.
+fn with_triggers(c: &mut DbConn, rows: Vec<(BuildRow, Option<String>)>) -> QueryResult<Vec<BuildWithRobot>> {
+    let ids: Vec<i64> = rows.iter().filter_map(|(b, _)| b.trigger_id).collect();
+    let triggers: Vec<TriggerRow> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        repositorybuildtrigger::table
+            .filter(repositorybuildtrigger::id.eq_any(&ids))
+            .select(TriggerRow::as_select())
+            .load(c)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(b, robot)| {
+            let trigger = b
+                .trigger_id
+                .and_then(|id| triggers.iter().find(|t| t.id == id).cloned());
+            (b, robot, trigger)
+        })
+        .collect())
+}
 
 /// The repository's builds, newest first, started at or after `since_ms`.
 pub fn of_repository(
@@ -145,27 +180,35 @@ pub fn of_repository(
     since_ms: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<BuildWithRobot>> {
-    let mut q = repositorybuild::table
-        .left_join(users::table.on(repositorybuild::pull_robot_id.eq(users::id.nullable())))
+    let mut q = builds_with_robot!()
         .filter(repositorybuild::repository_id.eq(repo_id))
-        .select((BuildRow::as_select(), users::username.nullable()))
         .order((repositorybuild::started_ms.desc(), repositorybuild::id.desc()))
         .limit(limit)
         .into_boxed();
     if let Some(since) = since_ms {
         q = q.filter(repositorybuild::started_ms.ge(since));
     }
-    q.load(c)
+    let rows = q.load(c)?;
+    with_triggers(c, rows)
 }
 
 pub fn find(c: &mut DbConn, repo_id: i64, uuid: &str) -> QueryResult<Option<BuildWithRobot>> {
-    repositorybuild::table
-        .left_join(users::table.on(repositorybuild::pull_robot_id.eq(users::id.nullable())))
+    let row = builds_with_robot!()
         .filter(repositorybuild::repository_id.eq(repo_id))
         .filter(repositorybuild::uuid.eq(uuid))
-        .select((BuildRow::as_select(), users::username.nullable()))
         .first(c)
-        .optional()
+        .optional()?;
+    Ok(with_triggers(c, row.into_iter().collect())?.pop())
+}
+
+/// The builds queued by the trigger, newest first.
+pub fn of_trigger(c: &mut DbConn, trigger_id: i64, limit: i64) -> QueryResult<Vec<BuildWithRobot>> {
+    let rows = builds_with_robot!()
+        .filter(repositorybuild::trigger_id.eq(trigger_id))
+        .order((repositorybuild::started_ms.desc(), repositorybuild::id.desc()))
+        .limit(limit)
+        .load(c)?;
+    with_triggers(c, rows)
 }
 
 /// Cancels the build if it is still waiting; false otherwise.

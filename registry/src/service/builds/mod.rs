@@ -4,14 +4,16 @@
 //! A build is requested from an uploaded file (`POST /filedrop/`, then a PUT
 //! of the bytes) or from an archive URL, and waits in phase `waiting` until a
 //! build manager claims it. Until it does, a waiting build can be cancelled.
+//! Build triggers queue builds of git commits pushed to their webhook.
 
 mod input;
 mod push;
 pub mod tagging;
+mod triggers;
 mod userfiles;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest as _, Sha224};
 
 use super::{Error, Registry};
@@ -23,6 +25,7 @@ use crate::db::queries::repositories::RepositoryView;
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
 pub use push::{custom_git_push, Push};
+pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
 /// Largest user file accepted (1 GiB).
@@ -66,6 +69,17 @@ pub struct JobConfig {
     pub is_manual: bool,
     pub manual_user: Option<String>,
     pub trigger_metadata: Value,
+    /// For a build of a trigger: the git repository and commit to clone,
+    /// with the trigger's deploy key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSource>,
+}
+
+/// A commit of a git repository, the context of a triggered build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitSource {
+    pub url: String,
+    pub sha: String,
 }
 
 /// A build as the API shows it.
@@ -82,6 +96,17 @@ pub struct Build {
     pub pull_robot: Option<String>,
     pub error: Option<String>,
     pub logs_archived: bool,
+    /// The trigger that queued the build, while it exists.
+    pub trigger: Option<Trigger>,
+}
+
+/// The rows of a build besides its job.
+struct Queued {
+    display_name: String,
+    resource_key: Option<String>,
+    pull_robot_id: Option<i64>,
+    manual_user_id: Option<i64>,
+    trigger_id: Option<i64>,
 }
 
 /// One line of a build's log.
@@ -93,7 +118,7 @@ pub struct LogLine {
 }
 
 impl Build {
-    fn from_row((row, pull_robot): BuildWithRobot, now: i64) -> Build {
+    fn from_row((row, pull_robot, trigger): BuildWithRobot, now: i64) -> Build {
         let mut phase = row.phase;
         if !TERMINAL_PHASES.contains(&phase.as_str())
             && row.heartbeat_ms.is_some_and(|h| now - h > HEARTBEAT_TIMEOUT_MS)
@@ -113,6 +138,7 @@ impl Build {
             pull_robot,
             error: row.error,
             logs_archived: row.logs_archived,
+            trigger: trigger.map(|t| Trigger::from_row((t, None))),
         }
     }
 }
@@ -175,22 +201,35 @@ impl Registry {
             is_manual: true,
             manual_user: Some(caller.username.clone()),
             trigger_metadata: Value::Object(Default::default()),
+            git: None,
         };
-        let job_json = serde_json::to_string(&job).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let queued = Queued {
+            display_name,
+            resource_key: input.file_id,
+            pull_robot_id: robot.map(|r| r.id),
+            manual_user_id: Some(caller.id),
+            trigger_id: None,
+        };
+        self.queue_build(repo, &job, queued).await
+    }
+
+    /// Stores a build in phase `waiting` and fires `build_queued`.
+    async fn queue_build(&self, repo: &RepositoryView, job: &JobConfig, queued: Queued) -> Result<Build, Error> {
+        let job_json = serde_json::to_string(job).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let uuid = uuid::Uuid::new_v4().to_string();
-        let (repo_id, caller_id, now) = (repo.id, caller.id, crate::now_ms());
-        let (id, file_id, robot_id) = (uuid.clone(), input.file_id.clone(), robot.as_ref().map(|r| r.id));
+        let (repo_id, now, id) = (repo.id, crate::now_ms(), uuid.clone());
         self.db()
             .write(move |c| {
                 let new = NewBuild {
                     uuid: &id,
                     repository_id: repo_id,
                     started_ms: now,
-                    display_name: &display_name,
+                    display_name: &queued.display_name,
                     job_config_json: &job_json,
-                    resource_key: file_id.as_deref(),
-                    pull_robot_id: robot_id,
-                    manual_user_id: Some(caller_id),
+                    resource_key: queued.resource_key.as_deref(),
+                    pull_robot_id: queued.pull_robot_id,
+                    manual_user_id: queued.manual_user_id,
+                    trigger_id: queued.trigger_id,
                 };
                 Ok::<_, Error>(q::insert_build(c, &new)?)
             })
@@ -203,7 +242,7 @@ impl Registry {
     /// `build_queued` with Quay's fields; a failure is logged, never the
     /// request's.
     async fn notify_queued(&self, repo: &RepositoryView, build: &Build) {
-        let fields = serde_json::json!({
+        let mut fields = json!({
             "build_id": build.uuid,
             "build_name": build.display_name,
             "docker_tags": build.job.docker_tags,
@@ -211,6 +250,10 @@ impl Registry {
             "manual_user": build.job.manual_user,
             "trigger_metadata": build.job.trigger_metadata,
         });
+        if let Some(t) = &build.trigger {
+            fields["trigger_id"] = json!(t.uuid);
+            fields["trigger_kind"] = json!(t.service);
+        }
         if let Err(e) = self.notify(repo.id, "build_queued", fields).await {
             tracing::warn!(error = %e, build = %build.uuid, "could not queue build_queued notifications");
         }
