@@ -49,4 +49,5 @@ mod v1_starred;
 mod v1_superuser;
 mod v1_tags;
 mod v1_teams;
+mod v1_triggers;
 mod v1_users;
