@@ -6,6 +6,7 @@
 //! build manager claims it. Until it does, a waiting build can be cancelled.
 //! Build triggers queue builds of git commits pushed to their webhook.
 
+mod deploy_key;
 mod input;
 mod push;
 pub mod tagging;

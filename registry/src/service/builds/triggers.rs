@@ -9,9 +9,8 @@
 //! live on the trigger row.
 
 use serde_json::{json, Map, Value};
-use ssh_key::private::{Ed25519Keypair, PrivateKey};
-use ssh_key::LineEnding;
 
+use super::deploy_key::ssh_key_pair;
 use super::push::{check_metadata, custom_git_push, Push};
 use super::tagging::{determine_tags, should_skip};
 use super::{resolve_context, Build, BuildInput, GitSource, JobConfig, Queued};
@@ -100,17 +99,6 @@ pub struct Activated {
 
 fn not_found() -> Error {
     Error::NotFound("Not Found".into())
-}
-
-/// An ed25519 key pair: the public key as an `authorized_keys` line and the
-/// private key in OpenSSH's PEM format.
-fn ssh_key_pair() -> Result<(String, String), Error> {
-    let seed: [u8; 32] = rand::random();
-    let key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
-    let failed = |e: ssh_key::Error| Error::InvalidRequest(format!("Could not make an SSH key: {e}"));
-    let public = key.public_key().to_openssh().map_err(failed)?;
-    let private = key.to_openssh(LineEnding::LF).map_err(failed)?;
-    Ok((public, private.to_string()))
 }
 
 /// The config a custom-git trigger is activated with: an object whose
