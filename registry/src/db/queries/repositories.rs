@@ -213,6 +213,14 @@ pub fn set_visibility(c: &mut DbConn, repo_id: i64, visibility: &str) -> QueryRe
 
 /// Marks every repository of a deleted namespace for deletion, so garbage
 /// collection reclaims their content.
+/// The ids of the namespace's repositories.
+pub fn ids_of_namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<Vec<i64>> {
+    repository::table
+        .filter(repository::namespace_user_id.eq(namespace_id))
+        .select(repository::id)
+        .load(c)
+}
+
 pub fn mark_namespace_for_deletion(c: &mut DbConn, namespace_id: i64) -> QueryResult<usize> {
     diesel::update(repository::table.filter(repository::namespace_user_id.eq(namespace_id)))
         .set(repository::state.eq(MARKED_FOR_DELETION))

@@ -214,3 +214,38 @@ async fn a_deleted_repository_takes_its_triggers_with_it() {
     let (status, _) = push(&f, &uuid, Some(&code), &custom_payload("refs/heads/main", "m")).await;
     assert_eq!(status, 404);
 }
+
+#[actix_web::test]
+async fn a_deleted_organization_takes_its_triggers_and_waiting_builds_with_it() {
+    let f = crate::helpers::RepoFixture::with_config(super::ENABLED).await;
+    let (owner, token) = f.user("owen").await;
+    f.org(&owner, "acme").await;
+    f.create_repo(&token, "acme", "app", "private").await;
+    let res = super::setup_response(&f, Some(&token), "acme/app").await;
+    let location = crate::helpers::header(&res, "Location");
+    let uuid = location.rsplit('/').next().expect("uuid").to_owned();
+    let path = format!("/repository/acme/app/trigger/{uuid}/activate");
+    let (status, view) = f
+        .call("POST", &path, Some(&token), Some(json!({"config": config()})))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let code = super::write_token(&view);
+    let (status, _) = push(&f, &uuid, Some(&code), &custom_payload("refs/heads/main", "m")).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = f.call("DELETE", "/organization/acme", Some(&token), None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = push(&f, &uuid, Some(&code), &custom_payload("refs/heads/main", "m")).await;
+    assert_eq!(status, 404);
+    let phases = f
+        .services
+        .db()
+        .read(move |c| {
+            use diesel::prelude::*;
+            use registry::db::schema::repositorybuild as rb;
+            Ok(rb::table.select(rb::phase).load::<String>(c)?)
+        })
+        .await
+        .expect("build rows");
+    assert_eq!(phases, ["cancelled"]);
+}
