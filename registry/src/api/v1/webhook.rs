@@ -51,16 +51,19 @@ async fn setup_custom_trigger(
     req: HttpRequest,
     path: web::Path<RepoPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = match caller.user {
-        Some(u) => u,
-        None => session_user(&state, &req)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized(true))?,
+    // A bearer token acts within its scopes; the browser session (not
+    // resolved outside /api/v1 by the API's guard) with all of them.
+    let (user, scopes) = match caller.user {
+        Some(u) => (u, caller.scopes),
+        None => {
+            let user = session_user(&state, &req).await?;
+            (user.ok_or_else(|| ApiError::unauthorized(true))?, Scopes::all())
+        }
     };
     let name = repo_path(&path.repo)?;
     let acc = state
         .registry
-        .repository_access(Some(&user), &Scopes::all(), &name, Role::Admin)
+        .repository_access(Some(&user), &scopes, &name, Role::Admin)
         .await?;
     require_normal(&acc.repo)?;
     let trigger = state.registry.create_custom_trigger(&acc.repo, &user).await?;

@@ -138,3 +138,31 @@ async fn without_build_support_no_trigger_route_exists() {
     let (status, _) = push(&f, "x", Some("code"), &custom_payload("refs/heads/main", "m")).await;
     assert_eq!(status, 404);
 }
+
+#[actix_web::test]
+async fn the_setup_route_takes_the_browser_session_and_honours_token_scopes() {
+    let (f, _) = fixture().await;
+    let browser = crate::helpers::sign_in(&f.app, "alice", "password123").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = client
+        .get(f.app.url("/customtrigger/setup/alice/app"))
+        .header("Cookie", browser.cookie_header())
+        .send()
+        .await
+        .expect("GET setup");
+    assert_eq!(res.status().as_u16(), 302);
+    assert!(crate::helpers::header(&res, "Location").starts_with("/repository/alice/app/trigger/"));
+
+    let alice = f.services.account("alice").await.expect("lookup").expect("alice");
+    let read_only = f.token(&alice, "repo:read").await;
+    assert_eq!(
+        setup_response(&f, Some(&read_only), "alice/app")
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+}
