@@ -440,6 +440,11 @@ diesel::table! {
         heartbeat_ms -> Nullable<BigInt>,
         retries_remaining -> Integer,
         trigger_id -> Nullable<BigInt>,
+        manager -> Nullable<Text>,
+        job_token_hash -> Nullable<Text>,
+        scheduled_ms -> Nullable<BigInt>,
+        registered_ms -> Nullable<BigInt>,
+        log_sequence -> BigInt,
     }
 }
 

@@ -48,6 +48,9 @@ pub struct BuildRow {
     pub heartbeat_ms: Option<i64>,
     pub retries_remaining: i32,
     pub trigger_id: Option<i64>,
+    pub manager: Option<String>,
+    pub scheduled_ms: Option<i64>,
+    pub registered_ms: Option<i64>,
 }
 
 /// One log line of a build.
@@ -209,6 +212,14 @@ pub fn of_trigger(c: &mut DbConn, trigger_id: i64, limit: i64) -> QueryResult<Ve
         .limit(limit)
         .load(c)?;
     with_triggers(c, rows)
+}
+
+pub fn find_by_id(c: &mut DbConn, build_id: i64) -> QueryResult<Option<BuildRow>> {
+    repositorybuild::table
+        .filter(repositorybuild::id.eq(build_id))
+        .select(BuildRow::as_select())
+        .first(c)
+        .optional()
 }
 
 /// Cancels the build if it is still waiting; false otherwise.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod applications;
 pub mod apptokens;
 pub mod blobs;
+pub mod build_jobs;
 pub mod builds;
 pub mod gc;
 pub mod invites;
