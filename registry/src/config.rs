@@ -266,6 +266,7 @@ impl Config {
                 return Err(field_err(key, "must be a whole number of seconds"));
             }
         }
+        crate::service::builds::BuildManagerSettings::from_config(self)?;
         self.storage(Path::new("."))?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! (blob bytes). Nothing calls upward. `oci` holds the wire formats shared by all.
 
 pub mod api;
+pub mod builder;
 pub mod config;
 pub mod db;
 pub mod oci;

@@ -46,6 +46,9 @@ enum Command {
         #[arg(long)]
         no_migrate: bool,
     },
+    /// Run one build for a build manager (started by its executor; reads
+    /// BUILDER_TOKEN, BUILDER_MANAGER_URL and BUILDER_CA_CERT).
+    Builder,
     /// Check a running registry's `/health/instance` (the image's HEALTHCHECK);
     /// exits non-zero unless it answers 200.
     Health {
@@ -135,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             worker(cli.config.as_deref(), &cli.data_dir, mirror, !no_migrate).await
         }
         Command::Health { url } => health(&url).await,
+        Command::Builder => registry::builder::run_from_env().await,
         Command::Config {
             command: ConfigCommand::Validate { file },
         } => {
@@ -194,6 +198,7 @@ async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migra
         None => tracing::info!("worker started: upload cleanup (FEATURE_GARBAGE_COLLECTION is off)"),
     }
     registry::worker::spawn(&registry, loops);
+    registry::worker::spawn_build_manager(&registry, registry::worker::manager_url(&config, None));
     tokio::signal::ctrl_c().await.context("waiting for a stop signal")?;
     registry.flush_logs().await;
     Ok(())

@@ -183,6 +183,7 @@ impl Application {
                 .app_data(invites.clone())
                 .configure(api::health::configure)
                 .configure(api::auth::configure)
+                .configure(api::buildman::configure)
                 .configure(api::v1::configure)
                 .configure(api::v2::configure)
         })
@@ -193,6 +194,7 @@ impl Application {
             server = server.listen_rustls_0_23(l, cfg)?;
         }
         crate::worker::spawn(&registry, crate::worker::Loops::from_config(&opts.config));
+        crate::worker::spawn_build_manager(&registry, crate::worker::manager_url(&opts.config, Some(port)));
         Ok(Application {
             port,
             tls_port,

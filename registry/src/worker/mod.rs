@@ -1,9 +1,14 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
-//! quota backfill, notification delivery, usage-log pruning and export. `serve`
+//! quota backfill, notification delivery, usage-log pruning and export, and
+//! the build manager. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
+mod builds;
+
 use std::time::Duration;
+
+pub use builds::{manager_url, spawn_build_manager};
 
 use crate::config::Config;
 use crate::service::{GcOptions, Registry};

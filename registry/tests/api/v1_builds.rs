@@ -9,7 +9,7 @@ use crate::helpers::{grant_role, sha256, Grantee, RepoFixture};
 use crate::v1_logs::logs;
 
 const ENABLED: &str =
-    "FEATURE_BUILD_SUPPORT: true\nSERVER_HOSTNAME: registry.example.com\nPREFERRED_URL_SCHEME: https\n";
+    "FEATURE_BUILD_SUPPORT: true\nSERVER_HOSTNAME: registry.example.com\nPREFERRED_URL_SCHEME: https\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\n";
 const DOCKERFILE: &[u8] = b"FROM scratch\nCOPY hello /\n";
 
 /// A registry with builds on, user `alice` (all scopes) and her private

@@ -160,6 +160,16 @@ impl FromRequest for Caller {
                     Err(e) => return Err(e.into()),
                 }
             } else if let Some((user, secret)) = basic_credentials(&header) {
+                if user == "$token" {
+                    return match state.registry.verify_registry_token(secret.trim()).await {
+                        Ok(claims) => Ok(Caller {
+                            credential: Credential::Token(claims),
+                            ..caller
+                        }),
+                        Err(e) if refuses_credentials(&e) => Err(caller.challenge(None)),
+                        Err(e) => Err(e.into()),
+                    };
+                }
                 match state.registry.login(&user, &secret).await {
                     Ok((account, scopes)) => Credential::Account(account, scopes),
                     Err(e) if refuses_credentials(&e) => return Err(caller.challenge(None)),

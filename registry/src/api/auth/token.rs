@@ -72,6 +72,13 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         }
     }
     let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok());
+    if let Some(("$token", secret)) = header
+        .and_then(basic_credentials)
+        .as_ref()
+        .map(|(u, s)| (u.as_str(), s.as_str()))
+    {
+        return reissue(&req, &state, secret, service, &scopes).await;
+    }
     let (account, oauth_scopes) = match header.and_then(basic_credentials) {
         Some((user, secret)) => {
             let outcome = state.registry.login(&user, &secret).await;
@@ -109,6 +116,47 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         });
     }
     let service = service.unwrap_or_else(|| super::realm(&req, &state).service);
+    let token = state
+        .registry
+        .issue_registry_token(account.as_ref(), &service, access)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"token": token, "access_token": token})))
+}
+
+/// A registry token presented as the password of `$token` (a builder's push
+/// token): the new token grants what the presented one grants of the
+/// requested scopes, nothing more.
+async fn reissue(
+    req: &HttpRequest,
+    state: &AppState,
+    secret: &str,
+    service: Option<String>,
+    scopes: &[String],
+) -> Result<HttpResponse, OciError> {
+    let claims = match state.registry.verify_registry_token(secret).await {
+        Ok(c) => c,
+        Err(e) if refuses_credentials(&e) => return Err(OciError::new(401, "UNAUTHORIZED", e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut access = Vec::new();
+    for scope in scopes {
+        let request = ScopeRequest::parse(scope).map_err(|e| OciError::new(400, "INVALID_REQUEST", e.to_string()))?;
+        let name = request.repo.to_string();
+        let held: Vec<&String> = claims
+            .access
+            .iter()
+            .filter(|a| a.kind == "repository" && a.name == name)
+            .flat_map(|a| &a.actions)
+            .collect();
+        let actions = request.actions.into_iter().filter(|a| held.contains(&a)).collect();
+        access.push(Access {
+            kind: "repository".into(),
+            name,
+            actions,
+        });
+    }
+    let account = state.registry.account(&claims.sub).await?.filter(|a| a.enabled);
+    let service = service.unwrap_or_else(|| super::realm(req, state).service);
     let token = state
         .registry
         .issue_registry_token(account.as_ref(), &service, access)

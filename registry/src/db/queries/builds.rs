@@ -214,12 +214,13 @@ pub fn of_trigger(c: &mut DbConn, trigger_id: i64, limit: i64) -> QueryResult<Ve
     with_triggers(c, rows)
 }
 
-pub fn find_by_id(c: &mut DbConn, build_id: i64) -> QueryResult<Option<BuildRow>> {
-    repositorybuild::table
+/// The build with its pull robot's name and its trigger.
+pub fn find_by_id(c: &mut DbConn, build_id: i64) -> QueryResult<Option<BuildWithRobot>> {
+    let row = builds_with_robot!()
         .filter(repositorybuild::id.eq(build_id))
-        .select(BuildRow::as_select())
         .first(c)
-        .optional()
+        .optional()?;
+    Ok(with_triggers(c, row.into_iter().collect())?.pop())
 }
 
 /// Cancels the build if it is still waiting; false otherwise.

@@ -8,13 +8,15 @@
 
 mod deploy_key;
 mod input;
+mod jobs;
 mod push;
+mod settings;
 pub mod tagging;
 mod triggers;
 mod userfiles;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha224};
 
 use super::{Error, Registry};
@@ -25,7 +27,9 @@ use crate::db::queries::repositories::RepositoryView;
 
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
+pub use jobs::{is_running, BuildPack, ClaimedBuild};
 pub use push::{custom_git_push, Push};
+pub use settings::{BuildManagerSettings, ContainerRuntime, LocalExecutor};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
@@ -33,7 +37,7 @@ pub use userfiles::userfile_key;
 pub const MAX_USERFILE_BYTES: u64 = 1 << 30;
 
 /// A running build whose last heartbeat is older than this has failed.
-const HEARTBEAT_TIMEOUT_MS: i64 = 60_000;
+pub(crate) const HEARTBEAT_TIMEOUT_MS: i64 = 60_000;
 
 /// Phases after which a build does not change any more.
 const TERMINAL_PHASES: [&str; 5] = ["complete", "error", "internalerror", "cancelled", "expired"];
@@ -41,12 +45,14 @@ const TERMINAL_PHASES: [&str; 5] = ["complete", "error", "internalerror", "cance
 /// Build settings from `config.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct BuildPolicy {
-    /// `FEATURE_BUILD_SUPPORT`. Off by default here, unlike Quay, because no
-    /// build manager runs the queued builds yet; when off the build API and
-    /// the file drop do not exist.
+    /// `FEATURE_BUILD_SUPPORT`. Off by default here, unlike Quay, because
+    /// builds run tools (buildah or podman) the host must provide; when off
+    /// the build API, the file drop and the build manager do not exist.
     pub enabled: bool,
     /// `FEATURE_READER_BUILD_LOGS`: readers may see build logs, not only writers.
     pub reader_build_logs: bool,
+    /// `BUILD_MANAGER`, when builds are on.
+    pub manager: Option<BuildManagerSettings>,
 }
 
 impl BuildPolicy {
@@ -54,6 +60,8 @@ impl BuildPolicy {
         BuildPolicy {
             enabled: config.feature("BUILD_SUPPORT", false),
             reader_build_logs: config.feature("READER_BUILD_LOGS", false),
+            // Validated when the config was loaded.
+            manager: BuildManagerSettings::from_config(config).ok().flatten(),
         }
     }
 }
@@ -243,18 +251,7 @@ impl Registry {
     /// `build_queued` with Quay's fields; a failure is logged, never the
     /// request's.
     async fn notify_queued(&self, repo: &RepositoryView, build: &Build) {
-        let mut fields = json!({
-            "build_id": build.uuid,
-            "build_name": build.display_name,
-            "docker_tags": build.job.docker_tags,
-            "is_manual": build.job.is_manual,
-            "manual_user": build.job.manual_user,
-            "trigger_metadata": build.job.trigger_metadata,
-        });
-        if let Some(t) = &build.trigger {
-            fields["trigger_id"] = json!(t.uuid);
-            fields["trigger_kind"] = json!(t.service);
-        }
+        let fields = jobs::build_fields(build);
         if let Err(e) = self.notify(repo.id, "build_queued", fields).await {
             tracing::warn!(error = %e, build = %build.uuid, "could not queue build_queued notifications");
         }
@@ -291,14 +288,20 @@ impl Registry {
             .ok_or_else(|| Error::NotFound("Not Found".into()))
     }
 
-    /// Cancels a build that has not started.
+    /// Cancels a build that has not finished; a running one's manager then
+    /// stops its builder.
     pub async fn cancel_build(&self, repo: &RepositoryView, uuid: &str) -> Result<(), Error> {
         let build_id = self.build_row(repo, uuid).await?.0.id;
         let cancelled = self
             .db()
-            .write(move |c| Ok::<_, Error>(q::cancel_waiting(c, build_id)?))
+            .write(move |c| {
+                Ok::<_, Error>(
+                    q::cancel_waiting(c, build_id)? || crate::db::queries::build_jobs::cancel_running(c, build_id)?,
+                )
+            })
             .await?;
         if cancelled {
+            self.notify_build(build_id, "build_cancelled", None).await;
             Ok(())
         } else {
             Err(Error::InvalidRequest(

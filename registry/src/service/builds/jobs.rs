@@ -1,0 +1,347 @@
+//! Running builds: what the build manager and its builders do with the
+//! queue (operator.md §3, over HTTP instead of gRPC).
+//!
+//! A manager claims a waiting build and hands its builder a job token
+//! (`<build uuid>.<secret>`, stored hashed). The builder registers with it
+//! within `JOB_REGISTRATION_TIMEOUT`, receives the [`BuildPack`], then
+//! heartbeats, logs, sets phases and completes. A build that stops
+//! reporting is re-queued while it has retries left.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::settings::{BuildManagerSettings, LocalExecutor};
+use super::{Build, JobConfig, HEARTBEAT_TIMEOUT_MS};
+use crate::db::queries::build_jobs::{self as jq, Cutoffs, RUNNING};
+use crate::db::queries::builds::{self as q, BuildRow};
+use crate::service::{random_token, Access, Error, Registry};
+
+/// Phases a builder may report while it works.
+const WORK_PHASES: [&str; 4] = ["unpacking", "pulling", "building", "pushing"];
+
+/// A build a manager claimed, to start on `executor`.
+#[derive(Debug, Clone)]
+pub struct ClaimedBuild {
+    pub id: i64,
+    pub uuid: String,
+    /// The job token for its builder; only its hash is stored.
+    pub token: String,
+    pub executor: LocalExecutor,
+}
+
+/// What a builder needs to run its build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPack {
+    pub build_uuid: String,
+    /// Where the context is fetched from: an uploaded file (a path on the
+    /// manager's server) or `archive_url`.
+    pub context_url: String,
+    pub dockerfile_path: String,
+    pub context: String,
+    /// `namespace/name` of the repository pushed to.
+    pub repository: String,
+    pub tag_names: Vec<String>,
+    /// A registry token that may push to and pull from the repository,
+    /// used as the password of `$token`.
+    pub push_token: String,
+}
+
+/// Whether a build in `phase` is claimed and not finished.
+pub fn is_running(phase: &str) -> bool {
+    RUNNING.contains(&phase)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The build uuid a job token is for.
+fn token_build(token: &str) -> Option<&str> {
+    token.split_once('.').map(|(uuid, _)| uuid)
+}
+
+fn refused() -> Error {
+    Error::Unauthenticated("invalid build job token".into())
+}
+
+impl Registry {
+    fn build_manager(&self) -> BuildManagerSettings {
+        self.settings().builds.manager.clone().unwrap_or_default()
+    }
+
+    /// Claims the oldest waiting build one of `executors` accepts, for
+    /// `manager`; `None` when there is none (or others took them first).
+    pub async fn claim_build(&self, manager: &str, executors: &[LocalExecutor]) -> Result<Option<ClaimedBuild>, Error> {
+        let waiting = self.db().read(|c| Ok(jq::waiting(c, 20)?)).await?;
+        for (row, namespace) in waiting {
+            let Some(executor) = executors.iter().find(|e| e.accepts(&namespace, row.retries_remaining)) else {
+                continue;
+            };
+            let token = format!("{}.{}", row.uuid, random_token(48));
+            let (hash, who, id, now) = (token_hash(&token), manager.to_owned(), row.id, crate::now_ms());
+            let claimed = self
+                .db()
+                .write(move |c| Ok::<_, Error>(jq::claim(c, id, &who, &hash, now)?))
+                .await?;
+            if claimed {
+                return Ok(Some(ClaimedBuild {
+                    id: row.id,
+                    uuid: row.uuid,
+                    token,
+                    executor: executor.clone(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Re-queues (or, without retries, fails) running builds whose builder
+    /// stopped heartbeating or never registered; returns how many.
+    pub async fn expire_stale_builds(&self) -> Result<usize, Error> {
+        let now = crate::now_ms();
+        let cut = Cutoffs {
+            heartbeat: now - HEARTBEAT_TIMEOUT_MS,
+            register: now - self.build_manager().job_registration_timeout_s * 1000,
+        };
+        let stale = self.db().read(move |c| Ok(jq::stale(c, cut)?)).await?;
+        let mut changed = 0;
+        for row in stale {
+            let (r, message) = (row.clone(), "Build worker stopped responding".to_owned());
+            let outcome = self
+                .db()
+                .write(move |c| Ok::<_, Error>(jq::requeue_or_fail(c, &r, cut, &message)?))
+                .await?;
+            match outcome {
+                Some(true) => tracing::warn!(build = %row.uuid, "build worker went silent; build re-queued"),
+                Some(false) => {
+                    tracing::warn!(build = %row.uuid, "build worker went silent; no retries left");
+                    self.notify_build(row.id, "build_failure", Some("Build worker stopped responding"))
+                        .await;
+                }
+                None => continue,
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// The phases of these builds (those that still exist).
+    pub async fn build_phases(&self, ids: Vec<i64>) -> Result<Vec<(i64, String)>, Error> {
+        Ok(self.db().read(move |c| Ok(jq::phases(c, &ids)?)).await?)
+    }
+
+    /// The running build a job token is valid for: it must be for the build
+    /// `uuid`, and before registration not older than the registration
+    /// timeout; never older than `MACHINE_MAX_TIME`.
+    async fn job_build(&self, uuid: &str, token: &str) -> Result<BuildRow, Error> {
+        if token_build(token) != Some(uuid) {
+            return Err(refused());
+        }
+        let id = uuid.to_owned();
+        let row = self
+            .db()
+            .read(move |c| Ok(jq::by_uuid(c, &id)?))
+            .await?
+            .ok_or_else(refused)?;
+        let build_id = row.id;
+        let (hash, scheduled, registered) = self.db().read(move |c| Ok(jq::job_of(c, build_id)?)).await?;
+        let given = token_hash(token);
+        if !hash.is_some_and(|h| constant_time_eq(h.as_bytes(), given.as_bytes())) {
+            return Err(refused());
+        }
+        let settings = self.build_manager();
+        let age_ms = crate::now_ms() - scheduled.unwrap_or(0);
+        let too_late = if registered.is_none() {
+            age_ms > settings.job_registration_timeout_s * 1000
+        } else {
+            age_ms > settings.machine_max_time_s * 1000
+        };
+        if too_late {
+            return Err(refused());
+        }
+        if !RUNNING.contains(&row.phase.as_str()) {
+            return Err(Error::InvalidRequest(format!("Build is {}", row.phase)));
+        }
+        Ok(row)
+    }
+
+    /// A builder registers for its build and receives what to build.
+    pub async fn register_builder(&self, uuid: &str, token: &str) -> Result<BuildPack, Error> {
+        let row = self.job_build(uuid, token).await?;
+        let (id, now) = (row.id, crate::now_ms());
+        if !self
+            .db()
+            .write(move |c| Ok::<_, Error>(jq::register(c, id, now)?))
+            .await?
+        {
+            return Err(Error::InvalidRequest("Build job already registered".into()));
+        }
+        let job: JobConfig = serde_json::from_str(&row.job_config_json).unwrap_or_default();
+        let (namespace, name, _) = self.db().read(move |c| Ok(jq::repository_of(c, id)?)).await?;
+        let repository = format!("{namespace}/{name}");
+        let subject = match &job.manual_user {
+            Some(u) => self.account(u).await?,
+            None => None,
+        };
+        let access = vec![Access {
+            kind: "repository".into(),
+            name: repository.clone(),
+            actions: vec!["push".into(), "pull".into()],
+        }];
+        let push_token = self.issue_registry_token(subject.as_ref(), "buildman", access).await?;
+        let context_url = match (&row.resource_key, &job.archive_url) {
+            (Some(file), _) => format!("/userfiles/{file}"),
+            (None, Some(url)) => url.clone(),
+            (None, None) => return Err(Error::InvalidRequest("Build has no context".into())),
+        };
+        self.append_phase(id, "build-scheduled").await?;
+        self.notify_build(id, "build_start", None).await;
+        Ok(BuildPack {
+            build_uuid: row.uuid,
+            context_url,
+            dockerfile_path: job.build_subdir,
+            context: job.context,
+            repository,
+            tag_names: job.docker_tags,
+            push_token,
+        })
+    }
+
+    /// Keeps the builder's build alive.
+    pub async fn builder_heartbeat(&self, uuid: &str, token: &str) -> Result<(), Error> {
+        let id = self.job_build(uuid, token).await?.id;
+        let now = crate::now_ms();
+        if self
+            .db()
+            .write(move |c| Ok::<_, Error>(jq::heartbeat(c, id, now)?))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::InvalidRequest("Build job is not registered".into()))
+        }
+    }
+
+    /// Appends a log line the builder sent with sequence number `seq`
+    /// (strictly increasing); counts as a heartbeat.
+    pub async fn builder_log(&self, uuid: &str, token: &str, seq: i64, line: super::LogLine) -> Result<(), Error> {
+        let id = self.job_build(uuid, token).await?.id;
+        let now = crate::now_ms();
+        let data = line.data.map(|d| d.to_string());
+        let accepted = self
+            .db()
+            .write(move |c| {
+                if !jq::advance_log_sequence(c, id, seq)? {
+                    return Ok::<_, Error>(false);
+                }
+                jq::heartbeat(c, id, now)?;
+                q::append_log_line(c, id, &line.message, line.kind.as_deref(), data.as_deref())?;
+                Ok(true)
+            })
+            .await?;
+        if accepted {
+            Ok(())
+        } else {
+            Err(Error::InvalidRequest(format!(
+                "Sequence number {seq} is not above the last one"
+            )))
+        }
+    }
+
+    /// The builder reached a working phase; shown in the logs as a phase entry.
+    pub async fn builder_phase(&self, uuid: &str, token: &str, phase: &str) -> Result<(), Error> {
+        if !WORK_PHASES.contains(&phase) {
+            return Err(Error::InvalidRequest(format!("Unknown phase {phase}")));
+        }
+        let id = self.job_build(uuid, token).await?.id;
+        let (to, now) = (phase.to_owned(), crate::now_ms());
+        if !self
+            .db()
+            .write(move |c| Ok::<_, Error>(jq::set_phase(c, id, &to, None, now)?))
+            .await?
+        {
+            return Err(Error::InvalidRequest("Build is not running".into()));
+        }
+        self.append_phase(id, phase).await
+    }
+
+    /// The builder finished: `complete`, or `error` with its message.
+    pub async fn builder_complete(&self, uuid: &str, token: &str, error: Option<String>) -> Result<(), Error> {
+        let id = self.job_build(uuid, token).await?.id;
+        let phase = if error.is_some() { "error" } else { "complete" };
+        let (message, now) = (error.clone(), crate::now_ms());
+        let done = self
+            .db()
+            .write(move |c| Ok::<_, Error>(jq::set_phase(c, id, phase, message.as_deref(), now)?))
+            .await?;
+        if !done {
+            return Err(Error::InvalidRequest("Build is not running".into()));
+        }
+        self.append_phase(id, phase).await?;
+        let event = if error.is_some() {
+            "build_failure"
+        } else {
+            "build_success"
+        };
+        self.notify_build(id, event, error.as_deref()).await;
+        Ok(())
+    }
+
+    /// A phase entry in the build log, as Quay shows phase changes.
+    async fn append_phase(&self, build_id: i64, phase: &str) -> Result<(), Error> {
+        let phase = phase.to_owned();
+        self.db()
+            .write(move |c| Ok::<_, Error>(q::append_log_line(c, build_id, &phase, Some("phase"), None)?))
+            .await?;
+        Ok(())
+    }
+
+    /// Fires a build event with Quay's fields; failures are logged only.
+    pub(super) async fn notify_build(&self, build_id: i64, event: &'static str, error: Option<&str>) {
+        let found = self
+            .db()
+            .read(move |c| {
+                let (ns, name, repo_id) = jq::repository_of(c, build_id)?;
+                Ok((q::find_by_id(c, build_id)?, ns, name, repo_id))
+            })
+            .await;
+        let (row, repo_id) = match found {
+            Ok((Some(row), _, _, repo_id)) => (row, repo_id),
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, event, "could not read the build to notify");
+                return;
+            }
+        };
+        let build = Build::from_row(row, crate::now_ms());
+        let mut fields = build_fields(&build);
+        if let (Some(message), Value::Object(map)) = (error, &mut fields) {
+            map.insert("error_message".into(), message.into());
+        }
+        if let Err(e) = self.notify(repo_id, event, fields).await {
+            tracing::warn!(error = %e, build = %build.uuid, event, "could not queue build notifications");
+        }
+    }
+}
+
+/// The fields every build event carries (Quay's names).
+pub(super) fn build_fields(build: &Build) -> Value {
+    let mut fields = serde_json::json!({
+        "build_id": build.uuid,
+        "build_name": build.display_name,
+        "docker_tags": build.job.docker_tags,
+        "is_manual": build.job.is_manual,
+        "manual_user": build.job.manual_user,
+        "trigger_metadata": build.job.trigger_metadata,
+    });
+    if let Some(t) = &build.trigger {
+        fields["trigger_id"] = serde_json::json!(t.uuid);
+        fields["trigger_kind"] = serde_json::json!(t.service);
+    }
+    fields
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

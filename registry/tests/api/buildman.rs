@@ -1,0 +1,261 @@
+//! The build manager side of builds: claiming waiting builds, the builder
+//! API under `/buildman/v1/builds/{uuid}/…` and its job tokens, and silent
+//! builds being re-queued. No manager loop runs here (no executors), so
+//! the tests claim builds themselves.
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::helpers::RepoFixture;
+use registry::db::schema::repositorybuild as rb;
+use registry::service::builds::{BuildManagerSettings, ClaimedBuild};
+
+const CONFIG: &str = "FEATURE_BUILD_SUPPORT: true\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\n";
+const LATE: &str =
+    "FEATURE_BUILD_SUPPORT: true\nBUILD_MANAGER: [ephemeral, {JOB_REGISTRATION_TIMEOUT: 0, EXECUTORS: []}]\n";
+
+async fn fixture(config: &str) -> (RepoFixture, String) {
+    let f = RepoFixture::with_config(config).await;
+    let (_, token) = f.user("alice").await;
+    f.create_repo(&token, "alice", "app", "private").await;
+    (f, token)
+}
+
+/// Requests a build from an archive URL; returns its uuid.
+async fn queue(f: &RepoFixture, token: &str) -> String {
+    let body = json!({"archive_url": "https://example.com/ctx.tar.gz", "docker_tags": ["v1"]});
+    let (status, build) = f
+        .call("POST", "/repository/alice/app/build/", Some(token), Some(body))
+        .await;
+    assert_eq!(status, 201, "{build}");
+    build["id"].as_str().expect("id").to_owned()
+}
+
+async fn claim(f: &RepoFixture, manager: &str) -> Option<ClaimedBuild> {
+    f.services
+        .claim_build(manager, &BuildManagerSettings::default().executors)
+        .await
+        .expect("claim")
+}
+
+async fn phase(f: &RepoFixture, token: &str, uuid: &str) -> String {
+    let (_, build) = f
+        .call("GET", &format!("/repository/alice/app/build/{uuid}"), Some(token), None)
+        .await;
+    build["phase"].as_str().expect("phase").to_owned()
+}
+
+/// A builder call with a job token; returns status and body.
+async fn builder(f: &RepoFixture, uuid: &str, call: &str, job_token: &str, body: Value) -> (u16, Value) {
+    let res = f
+        .app
+        .client
+        .post(f.app.url(&format!("/buildman/v1/builds/{uuid}/{call}")))
+        .bearer_auth(job_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("builder call");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Moves the build's last heartbeat `ms` into the past.
+async fn age_heartbeat(f: &RepoFixture, uuid: &str, ms: i64) {
+    let id = uuid.to_owned();
+    f.services
+        .db()
+        .write(move |c| {
+            Ok::<_, registry::service::Error>(
+                diesel::update(rb::table.filter(rb::uuid.eq(id)))
+                    .set(rb::heartbeat_ms.eq(rb::heartbeat_ms - ms))
+                    .execute(c)?,
+            )
+        })
+        .await
+        .expect("age heartbeat");
+}
+
+#[actix_web::test]
+async fn of_two_managers_exactly_one_claims_a_waiting_build() {
+    let (f, token) = fixture(CONFIG).await;
+    let uuid = queue(&f, &token).await;
+    let (a, b) = futures_util::join!(claim(&f, "manager-a"), claim(&f, "manager-b"));
+    let claimed: Vec<_> = [a, b].into_iter().flatten().collect();
+    assert_eq!(claimed.len(), 1, "one claim");
+    assert_eq!(claimed[0].uuid, uuid);
+    assert!(claimed[0].token.starts_with(&format!("{uuid}.")));
+    assert_eq!(phase(&f, &token, &uuid).await, "build-scheduled");
+    assert!(claim(&f, "manager-c").await.is_none(), "nothing left to claim");
+}
+
+#[actix_web::test]
+async fn a_builder_registers_reports_phases_and_logs_and_completes() {
+    let (f, token) = fixture(CONFIG).await;
+    let uuid = queue(&f, &token).await;
+    let job = claim(&f, "m").await.expect("claimed");
+    let (status, pack) = builder(&f, &uuid, "register", &job.token, json!({})).await;
+    assert_eq!(status, 200, "{pack}");
+    assert_eq!(pack["repository"], "alice/app");
+    assert_eq!(pack["tag_names"], json!(["v1"]));
+    assert_eq!(pack["context_url"], "https://example.com/ctx.tar.gz");
+    assert!(pack["push_token"].as_str().is_some_and(|t| !t.is_empty()));
+    let (status, _) = builder(&f, &uuid, "register", &job.token, json!({})).await;
+    assert_eq!(status, 400, "registers once");
+
+    assert_eq!(
+        builder(&f, &uuid, "phase", &job.token, json!({"phase": "building"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(phase(&f, &token, &uuid).await, "building");
+    let line = json!({"sequence_number": 1, "message": "STEP 1/2: FROM scratch", "type": "command"});
+    assert_eq!(builder(&f, &uuid, "logs", &job.token, line.clone()).await.0, 200);
+    assert_eq!(
+        builder(&f, &uuid, "logs", &job.token, line).await.0,
+        400,
+        "sequence numbers increase"
+    );
+    assert_eq!(builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0, 200);
+    assert_eq!(builder(&f, &uuid, "complete", &job.token, json!({})).await.0, 200);
+    assert_eq!(phase(&f, &token, &uuid).await, "complete");
+
+    let (_, logs) = f
+        .call(
+            "GET",
+            &format!("/repository/alice/app/build/{uuid}/logs"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let entries: Vec<(String, String)> = logs["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|l| {
+            (
+                l["message"].as_str().unwrap_or("").to_owned(),
+                l["type"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("building", "phase"),
+        ("STEP 1/2: FROM scratch", "command"),
+        ("complete", "phase"),
+    ] {
+        assert!(
+            entries.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {entries:?}"
+        );
+    }
+    assert_eq!(
+        builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0,
+        400,
+        "a finished build takes no more reports"
+    );
+}
+
+#[actix_web::test]
+async fn wrong_and_other_builds_job_tokens_are_refused() {
+    let (f, token) = fixture(CONFIG).await;
+    let first = queue(&f, &token).await;
+    let second = queue(&f, &token).await;
+    let a = claim(&f, "m").await.expect("first");
+    let b = claim(&f, "m").await.expect("second");
+    assert_eq!((a.uuid.as_str(), b.uuid.as_str()), (first.as_str(), second.as_str()));
+    let wrong = format!("{first}.not-the-secret");
+    assert_eq!(builder(&f, &first, "register", &wrong, json!({})).await.0, 401);
+    assert_eq!(
+        builder(&f, &first, "register", &b.token, json!({})).await.0,
+        401,
+        "another build's token"
+    );
+    assert_eq!(builder(&f, &first, "register", "", json!({})).await.0, 401);
+    assert_eq!(builder(&f, &first, "register", &a.token, json!({})).await.0, 200);
+}
+
+#[actix_web::test]
+async fn a_builder_that_does_not_register_in_time_is_refused_and_its_build_requeued() {
+    let (f, token) = fixture(LATE).await;
+    let uuid = queue(&f, &token).await;
+    let job = claim(&f, "m").await.expect("claimed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while f.services.expire_stale_builds().await.expect("expire") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the build never went stale");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(builder(&f, &uuid, "register", &job.token, json!({})).await.0, 401);
+    assert_eq!(phase(&f, &token, &uuid).await, "waiting");
+    let (_, build) = f
+        .call(
+            "GET",
+            &format!("/repository/alice/app/build/{uuid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(build["phase"], "waiting", "{build}");
+    let retries: i32 = f
+        .services
+        .db()
+        .read(move |c| {
+            Ok(rb::table
+                .filter(rb::uuid.eq(uuid))
+                .select(rb::retries_remaining)
+                .first(c)?)
+        })
+        .await
+        .expect("retries");
+    assert_eq!(retries, 2, "one retry used");
+}
+
+#[actix_web::test]
+async fn a_silent_build_is_requeued_while_it_has_retries_then_fails() {
+    let (f, token) = fixture(CONFIG).await;
+    let uuid = queue(&f, &token).await;
+    for retries_left in [2, 1, 0] {
+        let job = claim(&f, "m").await.expect("claimed");
+        assert_eq!(builder(&f, &uuid, "register", &job.token, json!({})).await.0, 200);
+        assert_eq!(
+            f.services.expire_stale_builds().await.expect("expire"),
+            0,
+            "fresh heartbeat"
+        );
+        age_heartbeat(&f, &uuid, 61_000).await;
+        assert_eq!(phase(&f, &token, &uuid).await, "internalerror", "shown failed at once");
+        assert_eq!(f.services.expire_stale_builds().await.expect("expire"), 1);
+        assert_eq!(phase(&f, &token, &uuid).await, "waiting", "{retries_left} retries left");
+    }
+    let job = claim(&f, "m").await.expect("claimed a last time");
+    assert_eq!(builder(&f, &uuid, "register", &job.token, json!({})).await.0, 200);
+    age_heartbeat(&f, &uuid, 61_000).await;
+    assert_eq!(f.services.expire_stale_builds().await.expect("expire"), 1);
+    assert_eq!(
+        phase(&f, &token, &uuid).await,
+        "expired",
+        "internalerror without retries"
+    );
+    assert!(claim(&f, "m").await.is_none(), "not queued again");
+    assert_eq!(
+        builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0,
+        401,
+        "its token ended with it"
+    );
+}
+
+#[actix_web::test]
+async fn cancelling_a_running_build_stops_its_builder() {
+    let (f, token) = fixture(CONFIG).await;
+    let uuid = queue(&f, &token).await;
+    let job = claim(&f, "m").await.expect("claimed");
+    assert_eq!(builder(&f, &uuid, "register", &job.token, json!({})).await.0, 200);
+    let path = format!("/repository/alice/app/build/{uuid}");
+    let (status, body) = f.call("DELETE", &path, Some(&token), None).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(phase(&f, &token, &uuid).await, "cancelled");
+    assert_eq!(builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0, 400);
+    let (status, _) = f.call("DELETE", &path, Some(&token), None).await;
+    assert_eq!(status, 400, "a finished build cannot be cancelled");
+}
