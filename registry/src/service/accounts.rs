@@ -611,7 +611,7 @@ impl Registry {
             .write(move |c| {
                 crate::db::queries::robots::delete_all_of(c, &name)?;
                 for repo_id in crate::db::queries::repositories::ids_of_namespace(c, id)? {
-                    crate::db::queries::builds::cancel_waiting_of_repository(c, repo_id)?;
+                    crate::db::queries::builds::cancel_unfinished_of_repository(c, repo_id)?;
                     crate::db::queries::triggers::delete_of_repository(c, repo_id)?;
                 }
                 crate::db::queries::repositories::mark_namespace_for_deletion(c, id)?;

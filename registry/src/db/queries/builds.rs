@@ -235,12 +235,14 @@ pub fn cancel_waiting(c: &mut DbConn, build_id: i64) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
-/// Cancels every waiting build of the repository (it is being deleted).
-pub fn cancel_waiting_of_repository(c: &mut DbConn, repo_id: i64) -> QueryResult<usize> {
+/// Cancels every unfinished build of the repository (it is being deleted);
+/// the managers of running ones then stop their builders.
+pub fn cancel_unfinished_of_repository(c: &mut DbConn, repo_id: i64) -> QueryResult<usize> {
+    let unfinished: Vec<&str> = [WAITING].into_iter().chain(super::build_jobs::RUNNING).collect();
     diesel::update(
         repositorybuild::table
             .filter(repositorybuild::repository_id.eq(repo_id))
-            .filter(repositorybuild::phase.eq(WAITING)),
+            .filter(repositorybuild::phase.eq_any(unfinished)),
     )
     .set(repositorybuild::phase.eq(CANCELLED))
     .execute(c)

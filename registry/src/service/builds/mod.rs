@@ -3,7 +3,7 @@
 //!
 //! A build is requested from an uploaded file (`POST /filedrop/`, then a PUT
 //! of the bytes) or from an archive URL, and waits in phase `waiting` until a
-//! build manager claims it. Until it does, a waiting build can be cancelled.
+//! build manager claims it ([`jobs`]); it can be cancelled until it finishes.
 //! Build triggers queue builds of git commits pushed to their webhook.
 
 mod deploy_key;
