@@ -25,6 +25,8 @@ pub struct Registry {
     dir: TempDir,
     child: Option<Child>,
     args: Vec<String>,
+    /// Environment variables the registry process gets on top of ours.
+    vars: Vec<(String, String)>,
     /// Basic-auth credentials clients should use, if the registry needs any.
     pub creds: Option<(String, String)>,
     // Dropped after the process is killed (fields drop after `Drop::drop`).
@@ -46,6 +48,14 @@ impl Registry {
         Registry::launch(env, extra_yaml, bootstrap, None)
     }
 
+    /// Like [`Registry::start_with`], with environment variables for the
+    /// registry process (and the builders it starts).
+    pub fn start_with_env(env: &TestEnv, extra_yaml: &str, bootstrap: bool, vars: &[(&str, String)]) -> Registry {
+        let mut registry = Registry::prepare(env, extra_yaml, None);
+        registry.vars = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        registry.finish_launch(bootstrap)
+    }
+
     /// Like [`Registry::start`] on SQLite + filesystem, with the database
     /// and blobs in `data` (e.g. a small file system the test mounted).
     pub fn start_in_data_dir(env: &TestEnv, data: PathBuf) -> Registry {
@@ -58,6 +68,10 @@ impl Registry {
     }
 
     fn launch(env: &TestEnv, extra_yaml: &str, bootstrap: bool, data: Option<PathBuf>) -> Registry {
+        Registry::prepare(env, extra_yaml, data).finish_launch(bootstrap)
+    }
+
+    fn prepare(env: &TestEnv, extra_yaml: &str, data: Option<PathBuf>) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
@@ -107,16 +121,21 @@ impl Registry {
                 (args, Some(db), Some(bucket))
             }
         };
-        let mut registry = Registry {
+        Registry {
             env: env.clone(),
             port,
             dir,
             child: None,
             args,
+            vars: Vec::new(),
             creds: None,
             _db: db,
             _bucket: bucket,
-        };
+        }
+    }
+
+    fn finish_launch(self, bootstrap: bool) -> Registry {
+        let mut registry = self;
         registry.spawn();
         if bootstrap {
             registry.creds = bootstrap_user(&registry.url(""));
@@ -227,7 +246,8 @@ impl Registry {
             .stderr(Stdio::from(log_err))
             .env_remove("AWS_CA_BUNDLE")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
