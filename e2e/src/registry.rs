@@ -105,7 +105,8 @@ impl Registry {
                 let db = PgDatabase::create(admin);
                 let bucket = S3Bucket::create(env, endpoint);
                 let config = dir.path().join("config.yaml");
-                let mut text = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                let base = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                let mut text = without_keys_of(&base, extra_yaml);
                 text.push_str(extra_yaml);
                 fs::write(&config, text).expect("write config.yaml");
                 let args = vec![
@@ -336,6 +337,27 @@ pub fn bootstrap_user(base_url: &str) -> Option<(String, String)> {
         );
         None
     }
+}
+
+/// The top-level key of a YAML line, if it starts one.
+fn top_level_key(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '-', '#']) {
+        return None;
+    }
+    line.split_once(':').map(|(k, _)| k.trim())
+}
+
+/// `base` without its one-line top-level settings that `extra` sets again,
+/// so appending `extra` overrides them (YAML refuses duplicate keys).
+fn without_keys_of(base: &str, extra: &str) -> String {
+    let overridden: Vec<&str> = extra.lines().filter_map(top_level_key).collect();
+    base.lines()
+        .filter(|line| {
+            let one_line = line.split_once(':').is_some_and(|(_, v)| !v.trim().is_empty());
+            !(one_line && top_level_key(line).is_some_and(|k| overridden.contains(&k)))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// A Quay `config.yaml` for PostgreSQL (`db_url`) and S3 storage in `bucket`.

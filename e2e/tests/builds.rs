@@ -98,7 +98,11 @@ impl Api {
         let deadline = Instant::now() + BUILD_DEADLINE;
         let mut seen: Vec<String> = Vec::new();
         loop {
-            let (_, build) = self.call(reqwest::Method::GET, &format!("/repository/{repo}/build/{uuid}/status"), None);
+            let (_, build) = self.call(
+                reqwest::Method::GET,
+                &format!("/repository/{repo}/build/{uuid}/status"),
+                None,
+            );
             let phase = build["phase"].as_str().unwrap_or_default().to_owned();
             if seen.last() != Some(&phase) {
                 seen.push(phase.clone());
@@ -112,14 +116,19 @@ impl Api {
     }
 
     fn logs(&self, repo: &str, uuid: &str) -> Vec<Value> {
-        let (status, logs) = self.call(reqwest::Method::GET, &format!("/repository/{repo}/build/{uuid}/logs"), None);
+        let (status, logs) = self.call(
+            reqwest::Method::GET,
+            &format!("/repository/{repo}/build/{uuid}/logs"),
+            None,
+        );
         assert_eq!(status, 200, "{logs}");
         logs["logs"].as_array().cloned().unwrap_or_default()
     }
 }
 
 fn prerequisites() -> bool {
-    let ok = is_root() && Path::new("/bin/busybox").exists() && Command::new("buildah").arg("--version").output().is_ok();
+    let ok =
+        is_root() && Path::new("/bin/busybox").exists() && Command::new("buildah").arg("--version").output().is_ok();
     assert!(ok || !in_ci(), "builds need root, buildah and /bin/busybox");
     if !ok {
         eprintln!("skipped: builds need root, buildah and /bin/busybox");
@@ -186,7 +195,9 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     fs::write(app_ctx.join("hello.txt"), "hello from the context\n").expect("hello");
     fs::write(
         app_ctx.join("Dockerfile"),
-        format!("FROM {base}\nRUN echo built-by-run > /run.txt\nCOPY hello.txt /hello.txt\nLABEL quay.expires-after=2h\n"),
+        format!(
+            "FROM {base}\nRUN echo built-by-run > /run.txt\nCOPY hello.txt /hello.txt\nLABEL quay.expires-after=2h\n"
+        ),
     )
     .expect("Dockerfile");
     let archive = work.path().join("ctx.tar.gz");
@@ -200,7 +211,12 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     let (build, seen) = api.build(&repo, &file_id, &["v1", "latest"]);
     let took = started.elapsed();
     let uuid = build["id"].as_str().expect("id").to_owned();
-    assert_eq!(build["phase"], "complete", "{build}; phases {seen:?}; log:\n{}", reg.log());
+    assert_eq!(
+        build["phase"],
+        "complete",
+        "{build}; phases {seen:?}; log:\n{}",
+        reg.log()
+    );
     eprintln!("a small build took {took:?} end to end; phases polled: {seen:?}");
 
     let logs = api.logs(&repo, &uuid);
@@ -211,7 +227,14 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         .collect();
     assert_eq!(
         phases,
-        ["build-scheduled", "unpacking", "pulling", "building", "pushing", "complete"],
+        [
+            "build-scheduled",
+            "unpacking",
+            "pulling",
+            "building",
+            "pushing",
+            "complete"
+        ],
         "{logs:?}"
     );
     let commands: Vec<&str> = logs
@@ -219,15 +242,27 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         .filter(|l| l["type"] == "command")
         .filter_map(|l| l["message"].as_str())
         .collect();
-    for step in ["RUN echo built-by-run", "COPY hello.txt /hello.txt", "LABEL quay.expires-after=2h"] {
+    for step in [
+        "RUN echo built-by-run",
+        "COPY hello.txt /hello.txt",
+        "LABEL quay.expires-after=2h",
+    ] {
         assert!(commands.iter().any(|c| c.contains(step)), "{step} in {commands:?}");
     }
-    assert!(!logs.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains(&api.token))));
+    assert!(!logs
+        .iter()
+        .any(|l| l["message"].as_str().is_some_and(|m| m.contains(&api.token))));
 
     for tag in ["v1", "latest"] {
         let image = format!("docker://{host}/{repo}:{tag}");
         let mut inspect = Command::new("skopeo");
-        inspect.args(["inspect", "--tls-verify=false", "--creds", &format!("{ADMIN}:{PASSWORD}"), &image]);
+        inspect.args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{ADMIN}:{PASSWORD}"),
+            &image,
+        ]);
         let info: Value = serde_json::from_str(&run(&mut inspect, Duration::from_secs(60)).ok()).expect("inspect JSON");
         assert_eq!(info["Labels"]["quay.expires-after"], "2h", "{image}: {info}");
     }
@@ -237,8 +272,14 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     let container = container.trim();
     let mount = buildah(&vars, &["mount", container]).ok();
     let root = Path::new(mount.trim());
-    assert_eq!(fs::read_to_string(root.join("run.txt")).expect("run.txt"), "built-by-run\n");
-    assert_eq!(fs::read_to_string(root.join("hello.txt")).expect("hello.txt"), "hello from the context\n");
+    assert_eq!(
+        fs::read_to_string(root.join("run.txt")).expect("run.txt"),
+        "built-by-run\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("hello.txt")).expect("hello.txt"),
+        "hello from the context\n"
+    );
     buildah(&vars, &["rm", container]).ok();
 
     // A Dockerfile uploaded on its own whose RUN fails.
