@@ -7,9 +7,9 @@
 //! heartbeats, logs, sets phases and completes. A build that stops
 //! reporting is re-queued while it has retries left.
 
+use crate::service::accounts::{constant_time_eq, sha256_hex};
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::settings::{BuildManagerSettings, LocalExecutor};
 use super::{Build, JobConfig, HEARTBEAT_TIMEOUT_MS};
@@ -52,10 +52,6 @@ pub fn is_running(phase: &str) -> bool {
     RUNNING.contains(&phase)
 }
 
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// The build uuid a job token is for.
 fn token_build(token: &str) -> Option<&str> {
     token.split_once('.').map(|(uuid, _)| uuid)
@@ -79,7 +75,7 @@ impl Registry {
                 continue;
             };
             let token = format!("{}.{}", row.uuid, random_token(48));
-            let (hash, who, id, now) = (token_hash(&token), manager.to_owned(), row.id, crate::now_ms());
+            let (hash, who, id, now) = (sha256_hex(&token), manager.to_owned(), row.id, crate::now_ms());
             let claimed = self
                 .db()
                 .write(move |c| Ok::<_, Error>(jq::claim(c, id, &who, &hash, now)?))
@@ -146,7 +142,7 @@ impl Registry {
             .ok_or_else(refused)?;
         let build_id = row.id;
         let (hash, scheduled, registered) = self.db().read(move |c| Ok(jq::job_of(c, build_id)?)).await?;
-        let given = token_hash(token);
+        let given = sha256_hex(token);
         if !hash.is_some_and(|h| constant_time_eq(h.as_bytes(), given.as_bytes())) {
             return Err(refused());
         }
@@ -340,8 +336,4 @@ pub(super) fn build_fields(build: &Build) -> Value {
         fields["trigger_kind"] = serde_json::json!(t.service);
     }
     fields
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
