@@ -274,3 +274,65 @@ async fn cancelling_a_running_build_stops_its_builder() {
     let (status, _) = f.call("DELETE", &path, Some(&token), None).await;
     assert_eq!(status, 400, "a finished build cannot be cancelled");
 }
+
+/// `GET /v2/auth` with Basic `$token` + `secret` for `scope`: (status, body).
+async fn token_auth(f: &RepoFixture, secret: &str, scope: &str) -> (u16, Value) {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("$token:{secret}"));
+    let res = f
+        .app
+        .client
+        .get(f.app.url(&format!("/v2/auth?service=registry&scope={scope}")))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .expect("GET /v2/auth");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The actions a registry token grants on `repo`.
+fn granted(token: &str, repo: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims JSON");
+    claims["access"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["name"] == repo)
+        .flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_push_token_logs_in_as_token_for_its_repository_only() {
+    let (f, token) = fixture(CONFIG).await;
+    f.create_repo(&token, "alice", "other", "private").await;
+    let uuid = queue(&f, &token).await;
+    let job = claim(&f, "m").await.expect("claimed");
+    let (_, pack) = builder(&f, &uuid, "register", &job.token, json!({})).await;
+    let push = pack["push_token"].as_str().expect("push token").to_owned();
+
+    let (status, body) = token_auth(&f, &push, "repository:alice/app:push,pull").await;
+    assert_eq!(status, 200, "{body}");
+    let mut actions = granted(body["token"].as_str().expect("token"), "alice/app");
+    actions.sort();
+    assert_eq!(actions, ["pull", "push"]);
+
+    // Refused: another repository of the same owner, and a forged token.
+    let (status, body) = token_auth(&f, &push, "repository:alice/other:push,pull").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        granted(body["token"].as_str().expect("token"), "alice/other").is_empty(),
+        "nothing on a repository the build does not push to: {body}"
+    );
+    let (status, _) = token_auth(&f, "not-a-token", "repository:alice/app:push").await;
+    assert_eq!(status, 401);
+}
