@@ -68,7 +68,10 @@ pub struct RenderedConfig {
     pub files: BTreeMap<String, Vec<u8>>,
     /// SERVER_HOSTNAME the registry answers on.
     pub server_hostname: String,
-    /// BUILDMAN_HOSTNAME, when builds are configured.
+    /// BUILDMAN_HOSTNAME when builders reach the registry through a public
+    /// host (which gets a Route or Ingress rule and must be covered by the
+    /// certificate); `None` when unset, plain `http://`, or a Service name
+    /// inside the cluster (`*.svc`, `*.svc.cluster.local`).
     pub buildman_hostname: Option<String>,
     /// The keys to persist after this render (generated ones included).
     pub managed_keys: ManagedKeys,
@@ -230,6 +233,19 @@ impl ManagedKeys {
     }
 }
 
+/// BUILDMAN_HOSTNAME as a public host (without `https://`), or `None` for
+/// an address only reachable inside the cluster or over plain HTTP.
+fn public_builder_host(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.starts_with("http://") {
+        return None;
+    }
+    let host = value.strip_prefix("https://").unwrap_or(value).trim_end_matches('/');
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let internal = name.ends_with(".svc") || name.ends_with(".svc.cluster.local");
+    (!host.is_empty() && !internal).then(|| host.to_owned())
+}
+
 impl RenderedConfig {
     /// The hosts a certificate must cover: SERVER_HOSTNAME and, when set,
     /// BUILDMAN_HOSTNAME (ports are stripped by [`crate::tls`]).
@@ -314,7 +330,7 @@ pub fn render_with_storage(
         ),
         files,
         server_hostname,
-        buildman_hostname: bundle.string("BUILDMAN_HOSTNAME"),
+        buildman_hostname: bundle.string("BUILDMAN_HOSTNAME").and_then(|h| public_builder_host(&h)),
         managed_keys: keys,
         db_changed,
     })
@@ -1041,6 +1057,21 @@ mod tests {
             r.tls_hosts(),
             ["reg-quay-ns.apps.example.com", "builds.example.com:443"]
         );
+        let r = render_default(&bundle("BUILDMAN_HOSTNAME: https://builds.example.com\n"));
+        assert_eq!(r.buildman_hostname.as_deref(), Some("builds.example.com"));
+    }
+
+    #[test]
+    fn an_in_cluster_or_plain_http_buildman_hostname_needs_no_route_or_certificate() {
+        for host in [
+            "http://builds.example.com",
+            "reg-quay-app.ns.svc:8443",
+            "https://reg-quay-app.ns.svc.cluster.local",
+        ] {
+            let r = render_default(&bundle(&format!("BUILDMAN_HOSTNAME: {host}\n")));
+            assert_eq!(r.buildman_hostname, None, "{host}");
+            assert_eq!(r.tls_hosts(), ["reg-quay-ns.apps.example.com"], "{host}");
+        }
     }
 
     #[test]

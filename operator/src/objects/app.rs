@@ -230,6 +230,8 @@ fn registry_env(inputs: &Inputs) -> Vec<EnvVar> {
     };
     vec![
         value("QUAY_VERSION", &inputs.version),
+        // The default image of build Jobs (`registry builder`).
+        value("REGISTRY_IMAGE", &inputs.images.registry),
         value("QE_K8S_CONFIG_SECRET", &inputs.config.secret_name),
         namespace,
     ]

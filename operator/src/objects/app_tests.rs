@@ -260,11 +260,12 @@ fn quay_app_prefers_one_pod_per_node() {
 }
 
 #[test]
-fn quay_app_env_names_the_version_config_secret_and_namespace() {
+fn quay_app_env_names_the_version_image_config_secret_and_namespace() {
     let d = app(inputs());
     let env = container(&d).env.clone().expect("env");
     let value = |name: &str| env.iter().find(|e| e.name == name).and_then(|e| e.value.clone());
     assert_eq!(value("QUAY_VERSION").as_deref(), Some("3.99.0"));
+    assert_eq!(value("REGISTRY_IMAGE"), container(&d).image.clone());
     assert_eq!(
         value("QE_K8S_CONFIG_SECRET").as_deref(),
         Some("registry-quay-config-secret-abc123")

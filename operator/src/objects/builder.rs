@@ -1,7 +1,7 @@
 //! Builder support: when `config.yaml` turns builds on (FEATURE_BUILD_SUPPORT
 //! and a BUILD_MANAGER whose Kubernetes executors name a BUILDER_NAMESPACE),
 //! each builder namespace gets the executor's ServiceAccount
-//! (SERVICE_ACCOUNT_NAME, default `quay-builder`), a Role `<cr>-quay-builder`
+//! (SERVICE_ACCOUNT_NAME, default `quay-builder-sa`), a Role `<cr>-quay-builder`
 //! to run build Jobs and clean up their pods, and a RoleBinding granting it
 //! to those ServiceAccounts and to `<cr>-quay-app`, so the build manager in
 //! the registry pods can use its own in-cluster token.
@@ -23,7 +23,9 @@ use super::{Desired, Inputs};
 
 /// Label naming the registry's namespace on objects outside it.
 pub(super) const LABEL_REGISTRY_NAMESPACE: &str = "quay-operator/quayregistry-namespace";
-const DEFAULT_SERVICE_ACCOUNT: &str = "quay-builder";
+/// Quay's default SERVICE_ACCOUNT_NAME, which the registry's Kubernetes
+/// executor uses too.
+const DEFAULT_SERVICE_ACCOUNT: &str = "quay-builder-sa";
 /// Executors that run builds as Kubernetes Jobs (Quay's and ours).
 const KUBERNETES_EXECUTORS: [&str; 2] = ["kubernetes", "kubernetesPodman"];
 

@@ -78,9 +78,9 @@ fn the_builder_role_manages_jobs_and_their_pods() {
 }
 
 #[test]
-fn the_builder_service_account_defaults_to_quay_builder_and_follows_service_account_name() {
+fn the_builder_service_account_defaults_to_quay_builder_sa_and_follows_service_account_name() {
     let default = builder_objects(with_builds(PODMAN));
-    find(&default, "quay-builder", service_account);
+    find(&default, "quay-builder-sa", service_account);
     let named = builder_objects(with_builds(
         "  - EXECUTOR: kubernetes\n    BUILDER_NAMESPACE: builds\n    SERVICE_ACCOUNT_NAME: my-builder\n",
     ));

@@ -2,11 +2,13 @@
 //! them, otherwise one `networking.k8s.io/v1` Ingress.
 //!
 //! Routes (Quay's): `<cr>-quay` (SERVER_HOSTNAME → `http`, edge + Redirect)
-//! and `<cr>-quay-builder` (BUILDMAN_HOSTNAME → `grpc`); with unmanaged TLS
-//! both become passthrough + Redirect and the main Route targets `https`.
+//! and `<cr>-quay-builder` (BUILDMAN_HOSTNAME → the same port: builders
+//! talk to the build manager over the registry's own HTTP(S) port, not
+//! Quay's gRPC one); with unmanaged TLS both become passthrough + Redirect
+//! and target `https`.
 //!
 //! Ingress `<cr>-quay`: SERVER_HOSTNAME → `http`, and the builder host →
-//! `grpc` when it is set and differs. TLS is always terminated by the
+//! `http` when it is set and differs. TLS is always terminated by the
 //! Ingress with the Secret `<cr>-quay-config-tls` (the operator-issued cert
 //! when managed, the user's pair when unmanaged) and traffic goes on as
 //! plain HTTP: passthrough and re-encryption exist only as
@@ -62,12 +64,13 @@ fn app_route(inputs: &Inputs) -> DynamicObject {
 }
 
 fn builder_route(inputs: &Inputs) -> DynamicObject {
+    let port = if serves_tls(inputs) { "https" } else { "http" };
     route(
         inputs,
         "quay-builder",
         component::BUILDER_ROUTE,
         builder_host(inputs),
-        "grpc",
+        port,
     )
 }
 
@@ -99,7 +102,7 @@ fn route(inputs: &Inputs, suffix: &str, component: &str, host: Option<&str>, por
 fn ingress(inputs: &Inputs) -> Ingress {
     let mut rules = Vec::new();
     let mut hosts = Vec::new();
-    for (host, port) in [(server_host(inputs), "http"), (builder_host(inputs), "grpc")] {
+    for (host, port) in [(server_host(inputs), "http"), (builder_host(inputs), "http")] {
         if let Some(host) = host {
             rules.push(ingress_rule(inputs, host, port));
             hosts.push(host.to_owned());

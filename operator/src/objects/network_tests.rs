@@ -78,7 +78,7 @@ fn unmanaged_tls_makes_both_routes_passthrough_and_the_main_route_target_https()
     assert_eq!(main.data["spec"]["port"]["targetPort"], "https");
     let builder = route(inputs().tls_unmanaged(), "registry-quay-builder");
     assert_eq!(builder.data["spec"]["tls"]["termination"], "passthrough");
-    assert_eq!(builder.data["spec"]["port"]["targetPort"], "grpc");
+    assert_eq!(builder.data["spec"]["port"]["targetPort"], "https");
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn the_builder_route_takes_buildman_hostname_without_its_port() {
     ] {
         let r = route(fixture, "registry-quay-builder");
         assert_eq!(r.data["spec"]["host"].as_str(), host, "{case}");
-        assert_eq!(r.data["spec"]["port"]["targetPort"], "grpc", "{case}");
+        assert_eq!(r.data["spec"]["port"]["targetPort"], "http", "{case}");
     }
 }
 
@@ -113,7 +113,7 @@ fn the_ingress_routes_the_registry_host_and_the_builder_host_when_set() {
         rules(&with_builder),
         [
             ("registry.example.com".to_owned(), "http".to_owned()),
-            ("builder.example.com".to_owned(), "grpc".to_owned()),
+            ("builder.example.com".to_owned(), "http".to_owned()),
         ]
     );
 }
