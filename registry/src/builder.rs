@@ -4,7 +4,8 @@
 //! streams every output line to the build log and reports the outcome.
 //!
 //! Environment: `BUILDER_TOKEN`, `BUILDER_MANAGER_URL`, optional
-//! `BUILDER_CA_CERT` (PEM file trusted for the manager and the registry),
+//! `BUILDER_CA_CERT` (PEM certificates, or a PEM file, trusted for the
+//! manager and the registry),
 //! `BUILDER_CONTAINER_RUNTIME` (buildah|podman) and
 //! `BUILDER_BUILDAH_ISOLATION` (chroot).
 
@@ -87,9 +88,11 @@ pub async fn run_from_env() -> anyhow::Result<()> {
         .map(|(u, _)| u.to_owned())
         .context("BUILDER_TOKEN is malformed")?;
     let mut http = reqwest::Client::builder().timeout(Duration::from_secs(300));
-    if let Ok(path) = std::env::var("BUILDER_CA_CERT") {
-        let pem = std::fs::read(&path).with_context(|| format!("reading BUILDER_CA_CERT {path}"))?;
-        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    if let Some(path) = ca_cert_file()? {
+        let pem = std::fs::read(&path).with_context(|| format!("reading BUILDER_CA_CERT {}", path.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            http = http.add_root_certificate(cert);
+        }
     }
     let manager = Manager {
         http: http.build()?,
@@ -115,6 +118,25 @@ pub async fn run_from_env() -> anyhow::Result<()> {
             manager.post("complete", json!({ "error": message })).await.map(|_| ())
         }
     }
+}
+
+/// The file of `BUILDER_CA_CERT`: the variable names one, or holds the
+/// certificates themselves (as build Jobs pass them), written once to a
+/// private temp file.
+fn ca_cert_file() -> anyhow::Result<Option<PathBuf>> {
+    static FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let Ok(value) = std::env::var("BUILDER_CA_CERT") else {
+        return Ok(None);
+    };
+    if !value.trim_start().starts_with("-----BEGIN") {
+        return Ok(Some(PathBuf::from(value)));
+    }
+    if let Some(file) = FILE.get() {
+        return Ok(file.clone());
+    }
+    let path = std::env::temp_dir().join(format!("registry-builder-ca-{}.crt", std::process::id()));
+    std::fs::write(&path, value.as_bytes()).context("writing BUILDER_CA_CERT to a file")?;
+    Ok(FILE.get_or_init(|| Some(path)).clone())
 }
 
 /// Heartbeats until the manager refuses (the build was cancelled or
@@ -152,7 +174,7 @@ async fn build(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Resu
     if url.scheme() == "http" {
         common.push("--tls-verify=false".into());
     }
-    if let Ok(ca) = std::env::var("BUILDER_CA_CERT") {
+    if let Some(ca) = ca_cert_file()? {
         let certs = work.join("certs");
         tokio::fs::create_dir_all(&certs).await?;
         tokio::fs::copy(&ca, certs.join("ca.crt")).await?;

@@ -5,10 +5,11 @@
 //! like handlers do; every pass is safe beside other replicas' passes.
 
 mod builds;
+mod kubernetes;
 
 use std::time::Duration;
 
-pub use builds::{manager_url, spawn_build_manager};
+pub use builds::{manager_url, spawn_build_manager, ManagerUrls};
 
 use crate::config::Config;
 use crate::service::{GcOptions, Registry};

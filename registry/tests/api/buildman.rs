@@ -261,6 +261,55 @@ async fn a_silent_build_is_requeued_while_it_has_retries_then_fails() {
 }
 
 #[actix_web::test]
+async fn only_attempts_no_longer_running_are_stale_and_other_registries_builds_never() {
+    let (f, token) = fixture(LATE).await;
+    let uuid = queue(&f, &token).await;
+    let first = claim(&f, "m").await.expect("claimed");
+    let stale = |attempts: Vec<(String, String)>| f.services.stale_attempts(attempts);
+    let other = (
+        "4f1c0d6e-0000-4000-8000-000000000000".to_owned(),
+        "0123456789abcdef".to_owned(),
+    );
+    let mine = (uuid.clone(), first.attempt());
+    assert_eq!(
+        stale(vec![mine.clone(), other.clone()]).await.expect("stale"),
+        Vec::<(String, String)>::new(),
+        "the running attempt, and a build this registry does not know"
+    );
+    // Re-queued after a missed registration, then claimed again: the first
+    // attempt's Job must go, the second's stays.
+    age_scheduled(&f, &uuid, 1_000).await;
+    assert_eq!(f.services.expire_stale_builds().await.expect("expire"), 1);
+    assert_eq!(
+        stale(vec![mine.clone()]).await.expect("stale"),
+        vec![mine.clone()],
+        "re-queued"
+    );
+    let second = claim(&f, "m").await.expect("claimed again");
+    assert_ne!(second.attempt(), first.attempt());
+    let current = (uuid.clone(), second.attempt());
+    assert_eq!(
+        stale(vec![mine.clone(), current.clone()]).await.expect("stale"),
+        vec![mine],
+        "only the old attempt"
+    );
+    let (status, body) = f
+        .call(
+            "DELETE",
+            &format!("/repository/alice/app/build/{uuid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        stale(vec![current.clone()]).await.expect("stale"),
+        vec![current],
+        "cancelled"
+    );
+}
+
+#[actix_web::test]
 async fn cancelling_a_running_build_stops_its_builder() {
     let (f, token) = fixture(CONFIG).await;
     let uuid = queue(&f, &token).await;

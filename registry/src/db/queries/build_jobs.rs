@@ -223,6 +223,18 @@ pub fn phases(c: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
         .load(c)
 }
 
+/// The phases and job token hashes of the builds with these uuids.
+pub fn attempts(c: &mut DbConn, uuids: &[String]) -> QueryResult<Vec<(String, String, Option<String>)>> {
+    repositorybuild::table
+        .filter(repositorybuild::uuid.eq_any(uuids))
+        .select((
+            repositorybuild::uuid,
+            repositorybuild::phase,
+            repositorybuild::job_token_hash,
+        ))
+        .load(c)
+}
+
 /// The repository (namespace, name, id) of a build.
 pub fn repository_of(c: &mut DbConn, build_id: i64) -> QueryResult<(String, String, i64)> {
     repositorybuild::table

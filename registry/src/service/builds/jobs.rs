@@ -11,7 +11,7 @@ use crate::service::accounts::{constant_time_eq, sha256_hex};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::settings::{BuildManagerSettings, LocalExecutor};
+use super::settings::{BuildManagerSettings, Executor};
 use super::{Build, JobConfig, HEARTBEAT_TIMEOUT_MS};
 use crate::db::queries::build_jobs::{self as jq, Cutoffs, RUNNING};
 use crate::db::queries::builds::{self as q, BuildRow};
@@ -20,14 +20,28 @@ use crate::service::{random_token, Access, Error, Registry};
 /// Phases a builder may report while it works.
 const WORK_PHASES: [&str; 4] = ["unpacking", "pulling", "building", "pushing"];
 
-/// A build a manager claimed, to start on `executor`.
+/// A build a manager claimed, to start on the first of `executors` that
+/// can start it.
 #[derive(Debug, Clone)]
 pub struct ClaimedBuild {
     pub id: i64,
     pub uuid: String,
     /// The job token for its builder; only its hash is stored.
     pub token: String,
-    pub executor: LocalExecutor,
+    /// The executors that accept the build, in configured order.
+    pub executors: Vec<Executor>,
+}
+
+impl ClaimedBuild {
+    /// Names this attempt at the build (changes when it is re-queued and
+    /// claimed again): a prefix of the stored token hash.
+    pub fn attempt(&self) -> String {
+        attempt_of(&sha256_hex(&self.token))
+    }
+}
+
+fn attempt_of(token_hash: &str) -> String {
+    token_hash.chars().take(16).collect()
 }
 
 /// What a builder needs to run its build.
@@ -68,12 +82,17 @@ impl Registry {
 
     /// Claims the oldest waiting build one of `executors` accepts, for
     /// `manager`; `None` when there is none (or others took them first).
-    pub async fn claim_build(&self, manager: &str, executors: &[LocalExecutor]) -> Result<Option<ClaimedBuild>, Error> {
+    pub async fn claim_build(&self, manager: &str, executors: &[Executor]) -> Result<Option<ClaimedBuild>, Error> {
         let waiting = self.db().read(|c| Ok(jq::waiting(c, 20)?)).await?;
         for (row, namespace) in waiting {
-            let Some(executor) = executors.iter().find(|e| e.accepts(&namespace, row.retries_remaining)) else {
+            let accepting: Vec<Executor> = executors
+                .iter()
+                .filter(|e| e.accepts(&namespace, row.retries_remaining))
+                .cloned()
+                .collect();
+            if accepting.is_empty() {
                 continue;
-            };
+            }
             let token = format!("{}.{}", row.uuid, random_token(48));
             let (hash, who, id, now) = (sha256_hex(&token), manager.to_owned(), row.id, crate::now_ms());
             let claimed = self
@@ -85,7 +104,7 @@ impl Registry {
                     id: row.id,
                     uuid: row.uuid,
                     token,
-                    executor: executor.clone(),
+                    executors: accepting,
                 }));
             }
         }
@@ -125,6 +144,24 @@ impl Registry {
     /// The phases of these builds (those that still exist).
     pub async fn build_phases(&self, ids: Vec<i64>) -> Result<Vec<(i64, String)>, Error> {
         Ok(self.db().read(move |c| Ok(jq::phases(c, &ids)?)).await?)
+    }
+
+    /// Of these builder attempts (build uuid, [`ClaimedBuild::attempt`]),
+    /// the ones whose build is no longer running that attempt (finished,
+    /// cancelled, re-queued or claimed again): their builders must stop.
+    /// Builds this registry does not know (another registry sharing the
+    /// builder namespace) are never stale.
+    pub async fn stale_attempts(&self, attempts: Vec<(String, String)>) -> Result<Vec<(String, String)>, Error> {
+        let uuids: Vec<String> = attempts.iter().map(|(u, _)| u.clone()).collect();
+        let rows = self.db().read(move |c| Ok(jq::attempts(c, &uuids)?)).await?;
+        Ok(attempts
+            .into_iter()
+            .filter(|(uuid, attempt)| {
+                rows.iter().filter(|(u, _, _)| u == uuid).any(|(_, phase, hash)| {
+                    !(is_running(phase) && hash.as_deref().map(attempt_of).as_ref() == Some(attempt))
+                })
+            })
+            .collect())
     }
 
     /// The running build a job token is valid for: it must be for the build

@@ -29,7 +29,9 @@ use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
 pub use jobs::{is_running, BuildPack, ClaimedBuild};
 pub use push::{custom_git_push, Push};
-pub use settings::{BuildManagerSettings, ContainerRuntime, LocalExecutor};
+pub use settings::{
+    BuildManagerSettings, ContainerRuntime, Distribution, Executor, ExecutorKind, KubernetesExecutor, LocalOptions,
+};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
