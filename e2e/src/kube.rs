@@ -67,7 +67,7 @@ impl Kubectl {
         run(cmd.args(args), KUBECTL_TIMEOUT)
     }
 
-    /// `kubectl apply -f -` with `yaml` on stdin.
+    /// `kubectl apply -f FILE` with `yaml` written to a temp file.
     pub fn apply(&self, yaml: &str) {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("object.yaml");

@@ -21,6 +21,9 @@ pub const PASSWORD: &str = "e2e-Passw0rd-long";
 /// alone and survive [`Registry::restart`].
 pub struct Registry {
     pub env: TestEnv,
+    /// The address it listens on (127.0.0.1 unless started with
+    /// [`Registry::start_on`]).
+    pub ip: String,
     pub port: u16,
     dir: TempDir,
     child: Option<Child>,
@@ -51,9 +54,18 @@ impl Registry {
     /// Like [`Registry::start_with`], with environment variables for the
     /// registry process (and the builders it starts).
     pub fn start_with_env(env: &TestEnv, extra_yaml: &str, bootstrap: bool, vars: &[(&str, String)]) -> Registry {
-        let mut registry = Registry::prepare(env, extra_yaml, None);
+        let mut registry = Registry::prepare(env, extra_yaml, None, "127.0.0.1");
         registry.vars = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         registry.finish_launch(bootstrap)
+    }
+
+    /// Like [`Registry::start_with_env`], listening on `ip` instead of the
+    /// loopback (e.g. a test cluster's node address, for its pods);
+    /// `$REGISTRY_HOST` in `extra_yaml` becomes its `ip:port`.
+    pub fn start_on(env: &TestEnv, ip: &str, extra_yaml: &str, vars: &[(&str, String)]) -> Registry {
+        let mut registry = Registry::prepare(env, extra_yaml, None, ip);
+        registry.vars = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        registry.finish_launch(true)
     }
 
     /// Like [`Registry::start`] on SQLite + filesystem, with the database
@@ -68,16 +80,17 @@ impl Registry {
     }
 
     fn launch(env: &TestEnv, extra_yaml: &str, bootstrap: bool, data: Option<PathBuf>) -> Registry {
-        Registry::prepare(env, extra_yaml, data).finish_launch(bootstrap)
+        Registry::prepare(env, extra_yaml, data, "127.0.0.1").finish_launch(bootstrap)
     }
 
-    fn prepare(env: &TestEnv, extra_yaml: &str, data: Option<PathBuf>) -> Registry {
+    fn prepare(env: &TestEnv, extra_yaml: &str, data: Option<PathBuf>, ip: &str) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
             .expect("temp dir");
         let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
+        let listen = format!("{ip}:{port}");
+        let extra_yaml = &extra_yaml.replace("$REGISTRY_HOST", &listen);
         let (args, db, bucket) = match env.backend {
             Backend::SqliteFs => {
                 let data = data.unwrap_or_else(|| dir.path().join("data"));
@@ -105,7 +118,7 @@ impl Registry {
                 let db = PgDatabase::create(admin);
                 let bucket = S3Bucket::create(env, endpoint);
                 let config = dir.path().join("config.yaml");
-                let base = quay_config(&format!("127.0.0.1:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
+                let base = quay_config(&format!("{ip}:{port}"), "http", &db.url, &bucket, S3_SECRET_KEY);
                 let mut text = without_keys_of(&base, extra_yaml);
                 text.push_str(extra_yaml);
                 fs::write(&config, text).expect("write config.yaml");
@@ -124,6 +137,7 @@ impl Registry {
         };
         Registry {
             env: env.clone(),
+            ip: ip.to_owned(),
             port,
             dir,
             child: None,
@@ -146,10 +160,10 @@ impl Registry {
 
     /// `127.0.0.1:PORT`, the registry host as clients name it.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path`.
+    /// `http://IP:PORT` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.host())
     }
@@ -164,7 +178,7 @@ impl Registry {
         format!("{}/{name}", self.namespace())
     }
 
-    /// `127.0.0.1:PORT/namespace/name` (append `:tag` or `@digest`).
+    /// `IP:PORT/namespace/name` (append `:tag` or `@digest`).
     pub fn image(&self, name: &str) -> String {
         format!("{}/{}", self.host(), self.repo(name))
     }

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::process::{run, Outcome};
+use e2e::builds::{buildah, containers_env, push_busybox_base, BuildApi as Api};
+use e2e::process::run;
 use e2e::{backend_tests, in_ci, is_root, Registry, TestEnv};
 use serde_json::{json, Value};
 
@@ -18,113 +19,6 @@ backend_tests!(a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_
 
 const ADMIN: &str = "builder";
 const PASSWORD: &str = "builder-Passw0rd";
-const BUILD_DEADLINE: Duration = Duration::from_secs(300);
-
-/// Container tool settings that keep every store in `dir`, for the
-/// registry's builders and for the test's own buildah.
-fn containers_env(dir: &Path, host: &str) -> Vec<(&'static str, String)> {
-    let d = dir.display();
-    for sub in ["run", "root", "tmp"] {
-        fs::create_dir_all(dir.join(sub)).expect("container dirs");
-    }
-    let files = [
-        ("storage.conf", format!("[storage]\ndriver = \"vfs\"\nrunroot = \"{d}/run\"\ngraphroot = \"{d}/root\"\n")),
-        (
-            "containers.conf",
-            format!("[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nevents_logfile_path = \"{d}/events.log\"\ntmp_dir = \"{d}/tmp\"\n"),
-        ),
-        (
-            "registries.conf",
-            format!("unqualified-search-registries = []\n[[registry]]\nlocation = \"{host}\"\ninsecure = true\n"),
-        ),
-        ("auth.json", "{\"auths\":{}}\n".to_owned()),
-    ];
-    for (name, text) in files {
-        fs::write(dir.join(name), text).expect("container config");
-    }
-    vec![
-        ("CONTAINERS_STORAGE_CONF", format!("{d}/storage.conf")),
-        ("CONTAINERS_CONF", format!("{d}/containers.conf")),
-        ("CONTAINERS_REGISTRIES_CONF", format!("{d}/registries.conf")),
-        ("REGISTRY_AUTH_FILE", format!("{d}/auth.json")),
-        ("TMPDIR", format!("{d}/tmp")),
-    ]
-}
-
-fn buildah(vars: &[(&str, String)], args: &[&str]) -> Outcome {
-    let mut cmd = Command::new("buildah");
-    cmd.args(args).envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
-    run(&mut cmd, Duration::from_secs(120))
-}
-
-/// The API as the registry's first user.
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Api {
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().expect("API call");
-        let status = res.status().as_u16();
-        (status, res.json().unwrap_or(Value::Null))
-    }
-
-    /// Drops and uploads a build context; returns its file id.
-    fn upload(&self, mime: &str, bytes: Vec<u8>) -> String {
-        let (status, drop) = self.call(reqwest::Method::POST, "/filedrop/", Some(json!({"mimeType": mime})));
-        assert_eq!(status, 200, "{drop}");
-        let url = drop["url"].as_str().expect("url").replace("https://", "http://");
-        let res = self.http.put(&url).body(bytes).send().expect("PUT userfile");
-        assert_eq!(res.status(), 200);
-        drop["file_id"].as_str().expect("file_id").to_owned()
-    }
-
-    /// Requests a build and polls it until it finishes; returns the final
-    /// build and the phases seen while polling.
-    fn build(&self, repo: &str, file_id: &str, tags: &[&str]) -> (Value, Vec<String>) {
-        let body = json!({"file_id": file_id, "docker_tags": tags});
-        let (status, build) = self.call(reqwest::Method::POST, &format!("/repository/{repo}/build/"), Some(body));
-        assert_eq!(status, 201, "{build}");
-        let uuid = build["id"].as_str().expect("id").to_owned();
-        let deadline = Instant::now() + BUILD_DEADLINE;
-        let mut seen: Vec<String> = Vec::new();
-        loop {
-            let (_, build) = self.call(
-                reqwest::Method::GET,
-                &format!("/repository/{repo}/build/{uuid}/status"),
-                None,
-            );
-            let phase = build["phase"].as_str().unwrap_or_default().to_owned();
-            if seen.last() != Some(&phase) {
-                seen.push(phase.clone());
-            }
-            if ["complete", "error", "internalerror", "expired", "cancelled"].contains(&phase.as_str()) {
-                return (build, seen);
-            }
-            assert!(Instant::now() < deadline, "build {uuid} still {phase}; phases {seen:?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn logs(&self, repo: &str, uuid: &str) -> Vec<Value> {
-        let (status, logs) = self.call(
-            reqwest::Method::GET,
-            &format!("/repository/{repo}/build/{uuid}/logs"),
-            None,
-        );
-        assert_eq!(status, 200, "{logs}");
-        logs["logs"].as_array().cloned().unwrap_or_default()
-    }
-}
 
 fn prerequisites() -> bool {
     let ok =
@@ -170,21 +64,8 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     };
 
     // A base image with busybox as its shell, public so any build pulls it.
-    let base_ctx = work.path().join("base");
-    fs::create_dir_all(&base_ctx).expect("base dir");
-    fs::copy("/bin/busybox", base_ctx.join("busybox")).expect("busybox");
-    fs::write(base_ctx.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/sh\n").expect("Dockerfile");
-    let base = format!("{host}/{ADMIN}/base:1");
-    let ctx = base_ctx.display().to_string();
-    buildah(&vars, &["bud", "--isolation", "chroot", "-t", &base, &ctx]).ok();
     let creds = format!("{ADMIN}:{PASSWORD}");
-    buildah(&vars, &["push", "--tls-verify=false", "--creds", &creds, &base]).ok();
-    let (status, body) = api.call(
-        reqwest::Method::POST,
-        &format!("/repository/{ADMIN}/base/changevisibility"),
-        Some(json!({"visibility": "public"})),
-    );
-    assert_eq!(status, 200, "{body}");
+    let base = push_busybox_base(&api, &vars, work.path(), &host, ADMIN, &creds);
     let new_repo = json!({"namespace": ADMIN, "repository": "app", "visibility": "private", "description": ""});
     let (status, body) = api.call(reqwest::Method::POST, "/repository", Some(new_repo));
     assert_eq!(status, 201, "{body}");

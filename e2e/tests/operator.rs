@@ -10,6 +10,8 @@
 //! 3. the first user and an OAuth token from `/api/v1/user/initialize`,
 //!    podman login/push/pull and skopeo copy over the operator-issued TLS,
 //!    and a superuser API call with curl;
+//!    3b. builds on the Kubernetes executor in the builder namespace the
+//!    operator set up ([`builds`]);
 //! 4. a bundle edit rolls out a new hashed config Secret, visible through
 //!    the API;
 //! 5. three replicas: a push through one pod pulls through another;
@@ -50,6 +52,9 @@ use e2e::kube::{
 use e2e::process::{free_port, run, Outcome};
 use e2e::{digest_of, in_ci, mkoci_sized, unique_name, Podman};
 use serde_json::{json, Value};
+
+#[path = "operator/builds.rs"]
+mod builds;
 
 const OPERATOR_NS: &str = "quay-operator";
 const OPERATOR_DEPLOYMENT: &str = "quay-operator";
@@ -102,6 +107,8 @@ fn rollout_timeout() -> Duration {
 /// operator's log and the registry's status when it failed.
 struct Cleanup {
     namespace: String,
+    /// Where build Jobs run (created by the test, as an admin would).
+    builder_namespace: String,
     /// The Route CRD the last step applied, removed again.
     route_crd: Option<String>,
 }
@@ -131,6 +138,7 @@ impl Drop for Cleanup {
                 "--timeout=120s",
             ],
             vec!["delete", "namespace", self.namespace.as_str(), "--wait=false"],
+            vec!["delete", "namespace", self.builder_namespace.as_str(), "--wait=false"],
             vec![
                 "delete",
                 "-f",
@@ -160,6 +168,8 @@ impl Drop for Cleanup {
 /// What the scenario carries from step to step.
 struct Scenario {
     scratch: PathBuf,
+    /// BUILDER_NAMESPACE of the bundle's build executor.
+    builder_ns: String,
     ns: Kubectl,
     ops: Kubectl,
     /// The port of `SERVER_HOSTNAME` (`localhost:<port>`), where the Ingress
@@ -217,7 +227,8 @@ impl Scenario {
              DISTRIBUTED_STORAGE_CONFIG:\n  s3:\n    - S3Storage\n    - host: {host}\n      port: {s3_port}\n      \
              is_secure: false\n      s3_bucket: {bucket}\n      storage_path: /registry\n      \
              s3_access_key: testing\n      s3_secret_key: testing\n      s3_region: us-east-1\n\
-             DISTRIBUTED_STORAGE_PREFERENCE: [s3]\nDISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: [s3]\n{extra}",
+             DISTRIBUTED_STORAGE_PREFERENCE: [s3]\nDISTRIBUTED_STORAGE_DEFAULT_LOCATIONS: [s3]\n{builds}{extra}",
+            builds = builds::bundle_config(&self.builder_ns),
             port = self.port,
             host = self.s3.host,
             s3_port = self.s3.port,
@@ -447,13 +458,16 @@ fn the_operator_in_a_real_cluster_deploys_a_registry_users_push_to() {
     let venv = PathBuf::from(env_var("E2E_VENV").expect("E2E_VENV (moto, from e2e/run)"));
     let namespace = unique_name("registry-e2e-");
     let route_crd = env_var("E2E_ROUTE_CRD");
+    let builder_namespace = format!("{namespace}-builds");
     let _cleanup = Cleanup {
         namespace: namespace.clone(),
+        builder_namespace: builder_namespace.clone(),
         route_crd: route_crd.clone(),
     };
     let cert_dir = scratch.join("certs");
     fs::create_dir_all(&cert_dir).expect("cert dir");
     let mut s = Scenario {
+        builder_ns: builder_namespace.clone(),
         s3: S3Server::start(&venv, &listen, &scratch),
         scratch,
         ns: Kubectl::in_namespace(&namespace),
@@ -470,6 +484,7 @@ fn the_operator_in_a_real_cluster_deploys_a_registry_users_push_to() {
     deploy_operator(&mut s);
     install_registry(&mut s, &namespace);
     users_push_and_pull(&mut s);
+    builds::builds_run_as_jobs(&mut s, &builder_namespace);
     bundle_edit_rolls_out(&mut s);
     three_replicas_share_one_registry(&mut s);
     broken_bundle_blocks_the_rollout(&mut s);
@@ -564,8 +579,10 @@ fn deploy_operator(s: &mut Scenario) {
 /// Steps 1b and 2: bundle, QuayRegistry, `Available` with the documented
 /// conditions, and the migration Job before the registry pods.
 fn install_registry(s: &mut Scenario, namespace: &str) {
-    Kubectl::cluster()
-        .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}).to_string());
+    for ns in [namespace, s.builder_ns.as_str()] {
+        Kubectl::cluster()
+            .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}).to_string());
+    }
     s.apply_bundle(&s.config("TAG_EXPIRATION_OPTIONS: [1d, 2w]\n"));
     let started = Instant::now();
     s.apply_registry(None);
