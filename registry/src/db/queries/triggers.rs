@@ -147,3 +147,14 @@ pub fn delete_of_repository(c: &mut DbConn, repo_id: i64) -> QueryResult<usize> 
     }
     Ok(ids.len())
 }
+
+/// The deploy key of the trigger that queued the build, while both exist.
+pub fn private_key_of_build(c: &mut DbConn, build_id: i64) -> QueryResult<Option<String>> {
+    let key = repositorybuild::table
+        .inner_join(t::table.on(repositorybuild::trigger_id.eq(t::id.nullable())))
+        .filter(repositorybuild::id.eq(build_id))
+        .select(t::private_key)
+        .first::<Option<String>>(c)
+        .optional()?;
+    Ok(key.flatten())
+}

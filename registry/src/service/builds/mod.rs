@@ -27,7 +27,7 @@ use crate::db::queries::repositories::RepositoryView;
 
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
-pub use jobs::{is_running, BuildPack, ClaimedBuild};
+pub use jobs::{is_running, BuildPack, ClaimedBuild, GitPack};
 pub use push::{custom_git_push, Push};
 pub use settings::{BuildManagerSettings, ContainerRuntime, LocalExecutor};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
