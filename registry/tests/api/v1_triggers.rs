@@ -5,6 +5,7 @@
 //! builds stay `waiting`.
 
 mod build_pack;
+mod disable;
 mod refusals;
 mod webhook;
 

@@ -141,9 +141,13 @@ impl Registry {
                 .write(move |c| Ok::<_, Error>(jq::requeue_or_fail(c, &r, cut, &message)?))
                 .await?;
             match outcome {
-                Some(true) => tracing::warn!(build = %row.uuid, "build worker went silent; build re-queued"),
+                Some(true) => {
+                    tracing::warn!(build = %row.uuid, "build worker went silent; build re-queued");
+                    self.count_trigger_outcome(row.id, "internalerror").await;
+                }
                 Some(false) => {
                     tracing::warn!(build = %row.uuid, "build worker went silent; no retries left");
+                    self.count_trigger_outcome(row.id, "internalerror").await;
                     self.notify_build(row.id, "build_failure", Some("Build worker stopped responding"))
                         .await;
                 }
@@ -328,6 +332,7 @@ impl Registry {
             return Err(Error::InvalidRequest("Build is not running".into()));
         }
         self.append_phase(id, phase).await?;
+        self.count_trigger_outcome(id, phase).await;
         let event = if error.is_some() {
             "build_failure"
         } else {

@@ -12,6 +12,7 @@ mod jobs;
 mod push;
 mod settings;
 pub mod tagging;
+mod trigger_disable;
 mod triggers;
 mod userfiles;
 
@@ -30,6 +31,7 @@ pub use input::{resolve_context, BuildInput};
 pub use jobs::{is_running, BuildPack, ClaimedBuild, GitPack};
 pub use push::{custom_git_push, Push};
 pub use settings::{BuildManagerSettings, ContainerRuntime, LocalExecutor};
+pub use trigger_disable::{valid_threshold, TriggerDisablePolicy, THRESHOLD_KEYS};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
@@ -53,6 +55,8 @@ pub struct BuildPolicy {
     pub reader_build_logs: bool,
     /// `BUILD_MANAGER`, when builds are on.
     pub manager: Option<BuildManagerSettings>,
+    /// When successive failed builds disable a trigger.
+    pub trigger_disable: TriggerDisablePolicy,
 }
 
 impl BuildPolicy {
@@ -62,6 +66,7 @@ impl BuildPolicy {
             reader_build_logs: config.feature("READER_BUILD_LOGS", false),
             // Validated when the config was loaded.
             manager: BuildManagerSettings::from_config(config).ok().flatten(),
+            trigger_disable: TriggerDisablePolicy::from_config(config),
         }
     }
 }
