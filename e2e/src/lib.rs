@@ -7,8 +7,10 @@
 //! failure, never a skip). `e2e/run` provides both.
 
 pub mod backing;
+pub mod build_kit;
 pub mod cli;
 pub mod clients;
+pub mod git_server;
 pub mod http;
 pub mod kube;
 pub mod pg_server;
