@@ -1,7 +1,9 @@
 //! `registry builder`: runs one build for a build manager. It registers
-//! with its job token, heartbeats, fetches and unpacks the context, builds
-//! with buildah (or podman), pushes every tag with the build's push token,
-//! streams every output line to the build log and reports the outcome.
+//! with its job token, heartbeats, fetches and unpacks the context (or,
+//! for a triggered build, clones its git commit: see `builder/git.rs`),
+//! builds with buildah (or podman), pushes every tag with the build's push
+//! token, streams every output line to the build log and reports the
+//! outcome.
 //!
 //! Environment: `BUILDER_TOKEN`, `BUILDER_MANAGER_URL`, optional
 //! `BUILDER_CA_CERT` (PEM file trusted for the manager and the registry),
