@@ -8,8 +8,10 @@
 
 pub mod backing;
 pub mod builds;
+pub mod build_kit;
 pub mod cli;
 pub mod clients;
+pub mod git_server;
 pub mod http;
 pub mod kube;
 pub mod pg_server;

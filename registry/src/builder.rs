@@ -1,7 +1,9 @@
 //! `registry builder`: runs one build for a build manager. It registers
-//! with its job token, heartbeats, fetches and unpacks the context, builds
-//! with buildah (or podman), pushes every tag with the build's push token,
-//! streams every output line to the build log and reports the outcome.
+//! with its job token, heartbeats, fetches and unpacks the context (or,
+//! for a triggered build, clones its git commit: see `builder/git.rs`),
+//! builds with buildah (or podman), pushes every tag with the build's push
+//! token, streams every output line to the build log and reports the
+//! outcome.
 //!
 //! Environment: `BUILDER_TOKEN`, `BUILDER_MANAGER_URL`, optional
 //! `BUILDER_CA_CERT` (PEM certificates, or a PEM file, trusted for the
@@ -20,18 +22,37 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
+mod git;
+
 /// How often the builder tells the manager it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct BuildPack {
     build_uuid: String,
-    context_url: String,
+    /// An uploaded file (a path on the manager) or an archive URL.
+    #[serde(default)]
+    context_url: Option<String>,
+    /// For a triggered build: the commit to clone instead.
+    #[serde(default)]
+    git: Option<GitSource>,
     dockerfile_path: String,
     context: String,
     repository: String,
     tag_names: Vec<String>,
     push_token: String,
+}
+
+/// A commit to clone, with the deploy key of its trigger.
+#[derive(Deserialize)]
+struct GitSource {
+    url: String,
+    #[serde(default)]
+    sha: String,
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
+    #[serde(default)]
+    private_key: Option<String>,
 }
 
 /// The manager's API for one build.
@@ -182,8 +203,16 @@ async fn build(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Resu
     }
 
     manager.phase("unpacking").await?;
-    let context_dir = unpack(manager, pack, work).await?;
-    let dockerfile = context_dir.join(pack.dockerfile_path.trim_start_matches('/'));
+    let root = match &pack.git {
+        Some(git) => git::clone(manager, git, work).await?,
+        None => unpack(manager, pack, work).await?,
+    };
+    let context_dir = root.join(pack.context.trim_start_matches('/'));
+    if !context_dir.starts_with(&root) || !context_dir.is_dir() {
+        bail!("context {} is not a folder of the build context", pack.context);
+    }
+    // The Dockerfile's path is within the whole context, as Quay stores it.
+    let dockerfile = root.join(pack.dockerfile_path.trim_start_matches('/'));
     let dockerfile = if dockerfile.is_file() {
         dockerfile
     } else {
@@ -256,12 +285,15 @@ fn base_images(dockerfile: &str) -> Vec<String> {
 }
 
 /// Fetches the context and unpacks it (a tar or tar.gz archive, or a lone
-/// Dockerfile); returns the context folder.
+/// Dockerfile); returns the folder it was unpacked in.
 async fn unpack(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Result<PathBuf> {
-    let url = if pack.context_url.starts_with('/') {
-        format!("{}{}", manager.base, pack.context_url)
+    let Some(context_url) = &pack.context_url else {
+        bail!("the build pack names no build context");
+    };
+    let url = if context_url.starts_with('/') {
+        format!("{}{context_url}", manager.base)
     } else {
-        pack.context_url.clone()
+        context_url.clone()
     };
     manager
         .log(&format!("fetching the build context from {}", redact(&url)), None)
@@ -305,11 +337,7 @@ async fn unpack(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Res
         }
         tokio::fs::write(&path, &bytes).await?;
     }
-    let context = root.join(pack.context.trim_start_matches('/'));
-    if !context.starts_with(&root) || !context.is_dir() {
-        bail!("context {} is not a folder of the build context", pack.context);
-    }
-    Ok(context)
+    Ok(root)
 }
 
 /// A URL without its credentials, for the log.
@@ -337,11 +365,17 @@ async fn run(manager: &Manager, program: &str, args: &[String]) -> anyhow::Resul
             }
         })
         .collect();
-    manager
-        .log(&format!("{program} {}", shown.join(" ")), Some("command"))
-        .await;
-    let mut child = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(manager, command, &format!("{program} {}", shown.join(" "))).await
+}
+
+/// Runs `command`, logging `shown` for it and every output line; a failure
+/// carries git's `fatal:` line if there is one, else the last line.
+async fn run_command(manager: &Manager, mut command: Command, shown: &str) -> anyhow::Result<()> {
+    let program = shown.split_whitespace().next().unwrap_or_default().to_owned();
+    manager.log(shown, Some("command")).await;
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -367,19 +401,25 @@ async fn run(manager: &Manager, program: &str, args: &[String]) -> anyhow::Resul
         });
     }
     drop(tx);
-    let mut last = String::new();
+    let (mut last, mut fatal) = (String::new(), None);
     while let Some(line) = rx.recv().await {
         if line.trim().is_empty() {
             continue;
         }
         let kind = line.starts_with("STEP ").then_some("command");
         manager.log(&line, kind).await;
+        if fatal.is_none() && line.starts_with("fatal: ") {
+            fatal = Some(line.clone());
+        }
         last = line;
     }
     let status = child.wait().await?;
     if !status.success() {
+        if let Some(line) = fatal {
+            bail!("{line}");
+        }
         if last.is_empty() {
-            bail!("{program} {} failed: {status}", args.first().map_or("", String::as_str));
+            bail!("{shown} failed: {status}");
         }
         bail!("{last}");
     }

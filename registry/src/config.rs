@@ -266,6 +266,15 @@ impl Config {
                 return Err(field_err(key, "must be a whole number of seconds"));
             }
         }
+        for key in crate::service::builds::THRESHOLD_KEYS {
+            if self
+                .other
+                .get(key)
+                .is_some_and(|v| !crate::service::builds::valid_threshold(v))
+            {
+                return Err(field_err(key, "must be a whole number of builds, or null for never"));
+            }
+        }
         crate::service::builds::BuildManagerSettings::from_config(self)?;
         self.storage(Path::new("."))?;
         Ok(())

@@ -4,6 +4,8 @@
 //! `/webhooks/push/trigger/{uuid}`. No build manager runs, so triggered
 //! builds stay `waiting`.
 
+mod build_pack;
+mod disable;
 mod refusals;
 mod webhook;
 
@@ -20,7 +22,12 @@ const COMMIT: &str = "1c002dd4b536e7479fe34593e72e6c6c1819e53b";
 /// A registry with builds on, user `alice` (all scopes) and her private
 /// repository `alice/app`.
 async fn fixture() -> (RepoFixture, String) {
-    let f = RepoFixture::with_config(ENABLED).await;
+    fixture_with("").await
+}
+
+/// [`fixture`] with more config.
+async fn fixture_with(extra: &str) -> (RepoFixture, String) {
+    let f = RepoFixture::with_config(&format!("{ENABLED}{extra}")).await;
     let (_, token) = f.user("alice").await;
     f.create_repo(&token, "alice", "app", "private").await;
     (f, token)

@@ -147,3 +147,74 @@ pub fn delete_of_repository(c: &mut DbConn, repo_id: i64) -> QueryResult<usize> 
     }
     Ok(ids.len())
 }
+
+/// The deploy key of the trigger that queued the build, while both exist.
+pub fn private_key_of_build(c: &mut DbConn, build_id: i64) -> QueryResult<Option<String>> {
+    let key = repositorybuild::table
+        .inner_join(t::table.on(repositorybuild::trigger_id.eq(t::id.nullable())))
+        .filter(repositorybuild::id.eq(build_id))
+        .select(t::private_key)
+        .first::<Option<String>>(c)
+        .optional()?;
+    Ok(key.flatten())
+}
+
+/// The trigger that queued the build, if any (and it still exists).
+pub fn trigger_of_build(c: &mut DbConn, build_id: i64) -> QueryResult<Option<i64>> {
+    let id = repositorybuild::table
+        .filter(repositorybuild::id.eq(build_id))
+        .select(repositorybuild::trigger_id)
+        .first::<Option<i64>>(c)
+        .optional()?;
+    Ok(id.flatten())
+}
+
+/// How a build of a trigger ended, for its successive-failure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Error,
+    InternalError,
+}
+
+/// Counts a build's outcome on its trigger, as Quay does: a success
+/// resets both counts, an error adds a failure (and resets the internal
+/// errors), an internal error adds one. Returns the counts afterwards
+/// (failures, internal errors); `None` when the trigger is gone.
+pub fn count_outcome(c: &mut DbConn, id: i64, outcome: Outcome) -> QueryResult<Option<(i32, i32)>> {
+    let target = t::table.filter(t::id.eq(id));
+    match outcome {
+        Outcome::Complete => diesel::update(target)
+            .set((
+                t::successive_failure_count.eq(0),
+                t::successive_internal_error_count.eq(0),
+            ))
+            .execute(c)?,
+        Outcome::Error => diesel::update(target)
+            .set((
+                t::successive_failure_count.eq(t::successive_failure_count + 1),
+                t::successive_internal_error_count.eq(0),
+            ))
+            .execute(c)?,
+        Outcome::InternalError => diesel::update(target)
+            .set(t::successive_internal_error_count.eq(t::successive_internal_error_count + 1))
+            .execute(c)?,
+    };
+    t::table
+        .filter(t::id.eq(id))
+        .select((t::successive_failure_count, t::successive_internal_error_count))
+        .first(c)
+        .optional()
+}
+
+/// Disables an enabled trigger with `reason`; false when it already was.
+pub fn disable_if_enabled(c: &mut DbConn, id: i64, reason: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(t::table.filter(t::id.eq(id)).filter(t::enabled.eq(true)))
+        .set((
+            t::enabled.eq(false),
+            t::disabled_reason.eq(reason),
+            t::disabled_ms.eq(Some(now)),
+        ))
+        .execute(c)?;
+    Ok(n == 1)
+}

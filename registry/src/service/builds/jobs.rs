@@ -12,9 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::settings::{BuildManagerSettings, Executor};
-use super::{Build, JobConfig, HEARTBEAT_TIMEOUT_MS};
+use super::{Build, GitSource, JobConfig, HEARTBEAT_TIMEOUT_MS};
 use crate::db::queries::build_jobs::{self as jq, Cutoffs, RUNNING};
 use crate::db::queries::builds::{self as q, BuildRow};
+use crate::db::queries::triggers as tq;
 use crate::service::{random_token, Access, Error, Registry};
 
 /// Phases a builder may report while it works.
@@ -49,8 +50,12 @@ fn attempt_of(token_hash: &str) -> String {
 pub struct BuildPack {
     pub build_uuid: String,
     /// Where the context is fetched from: an uploaded file (a path on the
-    /// manager's server) or `archive_url`.
-    pub context_url: String,
+    /// manager's server) or `archive_url`; absent for a git build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_url: Option<String>,
+    /// The commit a triggered build clones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitPack>,
     pub dockerfile_path: String,
     pub context: String,
     /// `namespace/name` of the repository pushed to.
@@ -59,6 +64,33 @@ pub struct BuildPack {
     /// A registry token that may push to and pull from the repository,
     /// used as the password of `$token`.
     pub push_token: String,
+}
+
+/// The git repository and commit of a triggered build, with the deploy key
+/// of its trigger: sent to the registered builder only.
+#[derive(Clone, Serialize)]
+pub struct GitPack {
+    pub url: String,
+    /// The commit to check out; empty when only the ref is known.
+    pub sha: String,
+    /// The pushed ref (`refs/heads/…`), when known.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The trigger's SSH private key (OpenSSH PEM); absent once the
+    /// trigger is deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+impl std::fmt::Debug for GitPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitPack")
+            .field("url", &self.url)
+            .field("sha", &self.sha)
+            .field("git_ref", &self.git_ref)
+            .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Whether a build in `phase` is claimed and not finished.
@@ -128,9 +160,13 @@ impl Registry {
                 .write(move |c| Ok::<_, Error>(jq::requeue_or_fail(c, &r, cut, &message)?))
                 .await?;
             match outcome {
-                Some(true) => tracing::warn!(build = %row.uuid, "build worker went silent; build re-queued"),
+                Some(true) => {
+                    tracing::warn!(build = %row.uuid, "build worker went silent; build re-queued");
+                    self.count_trigger_outcome(row.id, "internalerror").await;
+                }
                 Some(false) => {
                     tracing::warn!(build = %row.uuid, "build worker went silent; no retries left");
+                    self.count_trigger_outcome(row.id, "internalerror").await;
                     self.notify_build(row.id, "build_failure", Some("Build worker stopped responding"))
                         .await;
                 }
@@ -223,21 +259,42 @@ impl Registry {
             actions: vec!["push".into(), "pull".into()],
         }];
         let push_token = self.issue_registry_token(subject.as_ref(), "buildman", access).await?;
-        let context_url = match (&row.resource_key, &job.archive_url) {
-            (Some(file), _) => format!("/userfiles/{file}"),
-            (None, Some(url)) => url.clone(),
-            (None, None) => return Err(Error::InvalidRequest("Build has no context".into())),
+        let git = match &job.git {
+            Some(source) => Some(self.git_pack(id, source, &job.trigger_metadata).await?),
+            None => None,
+        };
+        let context_url = match (&row.resource_key, &job.archive_url, &git) {
+            (Some(file), _, _) => Some(format!("/userfiles/{file}")),
+            (None, Some(url), _) => Some(url.clone()),
+            (None, None, Some(_)) => None,
+            (None, None, None) => return Err(Error::InvalidRequest("Build has no context".into())),
         };
         self.append_phase(id, "build-scheduled").await?;
         self.notify_build(id, "build_start", None).await;
         Ok(BuildPack {
             build_uuid: row.uuid,
             context_url,
+            git,
             dockerfile_path: job.build_subdir,
             context: job.context,
             repository,
             tag_names: job.docker_tags,
             push_token,
+        })
+    }
+
+    /// What a builder clones for a triggered build: the commit, and the
+    /// deploy key of the trigger that queued it.
+    async fn git_pack(&self, build_id: i64, source: &GitSource, metadata: &Value) -> Result<GitPack, Error> {
+        let private_key = self
+            .db()
+            .read(move |c| Ok(tq::private_key_of_build(c, build_id)?))
+            .await?;
+        Ok(GitPack {
+            url: source.url.clone(),
+            sha: source.sha.clone(),
+            git_ref: metadata.get("ref").and_then(Value::as_str).map(str::to_owned),
+            private_key,
         })
     }
 
@@ -312,6 +369,7 @@ impl Registry {
             return Err(Error::InvalidRequest("Build is not running".into()));
         }
         self.append_phase(id, phase).await?;
+        self.count_trigger_outcome(id, phase).await;
         let event = if error.is_some() {
             "build_failure"
         } else {

@@ -12,6 +12,7 @@ mod jobs;
 mod push;
 mod settings;
 pub mod tagging;
+mod trigger_disable;
 mod triggers;
 mod userfiles;
 
@@ -27,11 +28,12 @@ use crate::db::queries::repositories::RepositoryView;
 
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
-pub use jobs::{is_running, BuildPack, ClaimedBuild};
+pub use jobs::{is_running, BuildPack, ClaimedBuild, GitPack};
 pub use push::{custom_git_push, Push};
 pub use settings::{
     BuildManagerSettings, ContainerRuntime, Distribution, Executor, ExecutorKind, KubernetesExecutor, LocalOptions,
 };
+pub use trigger_disable::{valid_threshold, TriggerDisablePolicy, THRESHOLD_KEYS};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
@@ -55,6 +57,8 @@ pub struct BuildPolicy {
     pub reader_build_logs: bool,
     /// `BUILD_MANAGER`, when builds are on.
     pub manager: Option<BuildManagerSettings>,
+    /// When successive failed builds disable a trigger.
+    pub trigger_disable: TriggerDisablePolicy,
 }
 
 impl BuildPolicy {
@@ -64,6 +68,7 @@ impl BuildPolicy {
             reader_build_logs: config.feature("READER_BUILD_LOGS", false),
             // Validated when the config was loaded.
             manager: BuildManagerSettings::from_config(config).ok().flatten(),
+            trigger_disable: TriggerDisablePolicy::from_config(config),
         }
     }
 }

@@ -4,9 +4,8 @@
 //! Only `custom-git` triggers are made here: one is created inactive, then
 //! activated with its config, which makes the webhook's write token (kept
 //! only as a SHA-256, so its URL is shown once, at activation) and the SSH
-//! key pair a builder clones the git repository with. Disabling a trigger
-//! after successive failed builds is the build manager's part; the counts
-//! live on the trigger row.
+//! key pair a builder clones the git repository with. Triggers whose builds
+//! keep failing are disabled by [`super::trigger_disable`].
 
 use serde_json::{json, Map, Value};
 
