@@ -71,10 +71,13 @@ pub struct BuildPolicy {
 pub const MAX_BUILDS_KEY: &str = "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT";
 
 /// Checks the build settings that are not `BUILD_MANAGER`'s:
-/// `BUILDLOGS_REDIS` and the queued build limit.
+/// `BUILDLOGS_REDIS` (only when builds are on: Quay's configs carry it
+/// whether or not they build) and the queued build limit.
 pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
-    if let Some(s) = RedisSettings::from_config(config)? {
-        RedisLogs::new(&s)?;
+    if config.feature("BUILD_SUPPORT", false) {
+        if let Some(s) = RedisSettings::from_config(config)? {
+            RedisLogs::new(&s)?;
+        }
     }
     max_queued_builds(config)?;
     Ok(())
@@ -376,6 +379,23 @@ impl Registry {
             Err(Error::InvalidRequest(
                 "Build is currently running or has finished".into(),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queued_build_limit_is_a_whole_number_or_absent() {
+        let policy = |yaml: &str| BuildPolicy::from_config(&Config::parse(yaml).expect(yaml));
+        assert_eq!(policy("{}").max_queued_builds, None, "unlimited by default, as Quay");
+        assert_eq!(policy(&format!("{MAX_BUILDS_KEY}: 3")).max_queued_builds, Some(3));
+        assert_eq!(policy(&format!("{MAX_BUILDS_KEY}: null")).max_queued_builds, None);
+        for bad in ["-1", "many", "1.5"] {
+            let e = Config::parse(&format!("{MAX_BUILDS_KEY}: {bad}")).expect_err(bad);
+            assert!(e.to_string().contains(MAX_BUILDS_KEY), "{bad}: {e}");
         }
     }
 }

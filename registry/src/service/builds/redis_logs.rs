@@ -261,8 +261,10 @@ mod tests {
             "BUILDLOGS_REDIS: {host: r, ssl: maybe}",
             "BUILDLOGS_REDIS: {host: r, db: -1}",
         ] {
-            let e = Config::parse(yaml).expect_err(yaml);
+            let on = format!("FEATURE_BUILD_SUPPORT: true\n{yaml}");
+            let e = Config::parse(&on).expect_err(yaml);
             assert!(e.to_string().contains(FIELD), "{yaml}: {e}");
+            assert!(Config::parse(yaml).is_ok(), "unused without builds: {yaml}");
         }
     }
 }
