@@ -61,11 +61,12 @@ impl Registry {
 
     /// Like [`Registry::start_with_env`], listening on `ip` instead of the
     /// loopback (e.g. a test cluster's node address, for its pods);
-    /// `$REGISTRY_HOST` in `extra_yaml` becomes its `ip:port`.
+    /// `$REGISTRY_HOST` in `extra_yaml` becomes its `ip:port`. No account is
+    /// created (for `POST /api/v1/user/initialize`).
     pub fn start_on(env: &TestEnv, ip: &str, extra_yaml: &str, vars: &[(&str, String)]) -> Registry {
         let mut registry = Registry::prepare(env, extra_yaml, None, ip);
         registry.vars = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-        registry.finish_launch(true)
+        registry.finish_launch(false)
     }
 
     /// Like [`Registry::start`] on SQLite + filesystem, with the database

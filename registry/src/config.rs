@@ -276,6 +276,7 @@ impl Config {
             }
         }
         crate::service::builds::BuildManagerSettings::from_config(self)?;
+        crate::service::builds::validate_config(self)?;
         self.storage(Path::new("."))?;
         Ok(())
     }

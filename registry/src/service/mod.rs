@@ -108,6 +108,13 @@ pub enum Error {
     /// Too many failed logins; retry after this many seconds (429).
     #[error("too many failed login attempts")]
     TooManyAttempts(u64),
+    /// A limit on how much may be asked at once was reached (429).
+    #[error("{0}")]
+    RateLimited(String),
+    /// A service the request needs (Redis, blob storage) is down; the
+    /// message says which, without internals (503).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

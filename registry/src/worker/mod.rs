@@ -1,6 +1,6 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
-//! quota backfill, notification delivery, usage-log pruning and export, and
-//! the build manager. `serve`
+//! quota backfill, notification delivery, usage-log pruning and export, the
+//! build logs archiver and the build manager. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
@@ -72,6 +72,9 @@ pub fn spawn(registry: &Registry, loops: Loops) {
             Duration::from_secs(exports.poll_every_s),
         ));
     }
+    if registry.settings().builds.enabled {
+        actix_web::rt::spawn(archive_build_logs_forever(registry.clone()));
+    }
     if let Some(every) = loops.gc_every_s {
         actix_web::rt::spawn(collect_garbage_forever(registry.clone(), Duration::from_secs(every)));
     }
@@ -104,6 +107,19 @@ async fn export_logs_forever(registry: Registry, every: Duration) {
                 "usage log exports"
             ),
             Err(e) => tracing::warn!(error = %e, "usage log export pass failed"),
+        }
+    }
+}
+
+/// Archives the logs of ended builds whose archiving failed when they
+/// ended (storage was down), every 30 s as Quay's build logs archiver.
+async fn archive_build_logs_forever(registry: Registry) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        match registry.archive_ended_build_logs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(builds = n, "archived build logs"),
+            Err(e) => tracing::warn!(error = %e, "archiving build logs failed"),
         }
     }
 }

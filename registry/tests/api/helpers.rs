@@ -207,6 +207,17 @@ impl TestApp {
             .expect("services open")
     }
 
+    /// The registry's services on the same database, with the config
+    /// changed by `edit` (another storage, say: what a replica whose blob
+    /// store fails runs).
+    pub async fn services_with_config(&self, edit: impl FnOnce(&mut Config)) -> registry::service::Registry {
+        let mut config = self.options.config.clone();
+        edit(&mut config);
+        registry::startup::open_registry(&config, &self.options.data_dir, false)
+            .await
+            .expect("services open")
+    }
+
     /// The registry's services on the same database and storage, with the
     /// abandoned-upload age set to `stale_after_s` (what a worker runs).
     pub async fn services_with_stale_age(&self, stale_after_s: i64) -> registry::service::Registry {

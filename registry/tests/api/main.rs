@@ -8,6 +8,7 @@
 mod authz_matrix;
 mod base;
 mod blobs;
+mod build_logs;
 mod buildman;
 mod catalog;
 mod concurrency;

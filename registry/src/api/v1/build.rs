@@ -3,7 +3,8 @@
 //! with `FEATURE_BUILD_SUPPORT`; otherwise they answer as unknown paths do.
 //!
 //! Listing and viewing builds needs read permission, requesting one write,
-//! its logs write (or read with `FEATURE_READER_BUILD_LOGS`), cancelling admin.
+//! its logs write (or read with `FEATURE_READER_BUILD_LOGS`; see
+//! [`super::build_logs`]), cancelling admin.
 
 use actix_web::guard::{self, GuardContext};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -38,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(format!("{BASE}/{{uuid}}/logs"))
             .guard(on())
-            .route(web::get().to(get_build_logs)),
+            .route(web::get().to(super::build_logs::get_build_logs)),
     )
     .service(
         web::resource([format!("{BASE}/"), BASE.to_owned()])
@@ -67,6 +68,11 @@ pub fn configure_root(cfg: &mut web::ServiceConfig) {
             .guard(guard::fn_guard(builds_enabled))
             .route(web::get().to(download_userfile))
             .route(web::put().to(upload_userfile)),
+    )
+    .service(
+        web::resource("/buildlogs/{uuid}")
+            .guard(guard::fn_guard(builds_enabled))
+            .route(web::get().to(super::build_logs::download_build_logs)),
     );
 }
 
@@ -81,9 +87,9 @@ struct RepoPath {
 }
 
 #[derive(Deserialize)]
-struct BuildPath {
-    repo: String,
-    uuid: String,
+pub(super) struct BuildPath {
+    pub(super) repo: String,
+    pub(super) uuid: String,
 }
 
 #[derive(Deserialize)]
@@ -198,7 +204,7 @@ struct ListQuery {
     since: Option<String>,
 }
 
-fn int_param(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn int_param(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
     raw.map(|v| {
         v.trim()
             .parse::<i64>()
@@ -249,39 +255,6 @@ async fn cancel_build(
         .registry
         .log_action(repo_action("cancel_build", &caller, &req, &acc.repo, metadata));
     Ok(HttpResponse::Created().json("Okay"))
-}
-
-#[derive(Deserialize)]
-struct LogsQuery {
-    start: Option<String>,
-}
-
-async fn get_build_logs(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    path: web::Path<BuildPath>,
-    query: web::Query<LogsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let acc = access(&state, &caller, &path.repo, Role::Read).await?;
-    if acc.role < Role::Write && !state.registry.settings().builds.reader_build_logs {
-        return Err(ApiError::unauthorized(caller.user.is_none()));
-    }
-    let start = int_param("start", query.start.as_deref())?.unwrap_or(0);
-    let (total, lines) = state.registry.build_logs(&acc.repo, &path.uuid, start).await?;
-    let logs: Vec<Value> = lines
-        .into_iter()
-        .map(|l| {
-            let mut entry = json!({ "message": l.message });
-            if let Some(kind) = l.kind {
-                entry["type"] = json!(kind);
-            }
-            if let Some(data) = l.data {
-                entry["data"] = data;
-            }
-            entry
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "start": start, "total": total, "logs": logs })))
 }
 
 #[derive(Deserialize)]

@@ -27,6 +27,17 @@ pub struct ApiCaller {
 }
 
 impl ApiCaller {
+    /// The caller signed in with this browser session (resolved by a
+    /// handler outside `/api/v1`, where the session guard does not run).
+    pub(super) fn of_session(session: Session) -> ApiCaller {
+        ApiCaller {
+            user: Some(session.user.clone()),
+            scopes: Scopes::all(),
+            session: Some(session),
+            fresh: false,
+        }
+    }
+
     /// The authenticated user, if the token carries `scope`; 401 for
     /// anonymous callers, 403 for a token without the scope.
     pub fn user_with(&self, scope: &str) -> Result<&Account, ApiError> {

@@ -51,7 +51,7 @@ error_types! {
     NotFound => "not_found", "The resource does not exist, or the caller may not see it.";
     TagImmutable => "tag_immutable", "The tag is immutable: it cannot be moved, deleted or expired.";
     TooManyRequests => "too_many_requests",
-        "Too many failed attempts in a short time; wait for the time given in Retry-After, then try again.";
+        "Too many attempts or queued requests in a short time; wait (for the time given in Retry-After, when sent), then try again.";
     InvalidSignature => "invalid_signature", "The signed link was altered or signed with another key.";
     LinkExpired => "link_expired", "The signed link has expired; ask for a new one.";
     ReadOnly => "read_only", "The registry or the repository is read-only, so changes are refused.";
@@ -131,14 +131,19 @@ impl ApiError {
             res.insert_header(("Retry-After", after.to_string()));
         }
         let kind = self.kind.as_str();
-        res.json(json!({
+        let mut body = json!({
             "status": self.status.as_u16(),
             "title": kind,
             "type": type_url(base, self.kind),
             "detail": self.detail,
             "error_message": self.detail,
             "error_type": kind,
-        }))
+        });
+        // Quay's rate limits answer with `abort(429, message=…)`.
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            body["message"] = json!(self.detail);
+        }
+        res.json(body)
     }
 }
 
@@ -200,6 +205,11 @@ impl From<Error> for ApiError {
                     ErrorType::TooManyRequests,
                     "Too many failed login attempts; try again later",
                 )
+            },
+            Error::RateLimited(m) => ApiError::new(429, ErrorType::TooManyRequests, m),
+            Error::Unavailable(m) => ApiError {
+                retry_after: Some(crate::api::RETRY_AFTER_S),
+                ..ApiError::new(503, ErrorType::DownstreamIssue, m)
             },
             Error::NameUnknown | Error::ManifestUnknown | Error::TagExpired | Error::BlobUnknown => {
                 ApiError::not_found(e.to_string())

@@ -3,6 +3,7 @@
 mod application;
 mod apptoken;
 mod build;
+mod build_logs;
 mod caller;
 pub mod error;
 mod invite;

@@ -125,6 +125,10 @@ impl From<Error> for OciError {
             Error::Forbidden(m) => OciError::new(403, "DENIED", m),
             Error::TooManyAttempts(after) => OciError::new(429, "TOOMANYREQUESTS", "too many failed login attempts")
                 .header("Retry-After", after.to_string()),
+            Error::RateLimited(m) => OciError::new(429, "TOOMANYREQUESTS", m),
+            Error::Unavailable(m) => {
+                OciError::new(503, "UNAVAILABLE", m).header("Retry-After", crate::api::RETRY_AFTER_S.to_string())
+            }
             e @ (Error::Db(_) | Error::Storage(_)) if e.is_storage_full() => {
                 tracing::error!(error = %e, "storage is full");
                 OciError::new(507, "BLOB_UPLOAD_INVALID", STORAGE_FULL)

@@ -108,17 +108,39 @@ pub fn heartbeat(c: &mut DbConn, build_id: i64, now: i64) -> QueryResult<bool> {
 }
 
 /// Accepts the builder's log sequence number `seq` if it is above the last
-/// one; false for a repeated or older number.
-pub fn advance_log_sequence(c: &mut DbConn, build_id: i64, seq: i64) -> QueryResult<bool> {
+/// one and returns the last one; `None` for a repeated or older number, or
+/// a build that is not running.
+pub fn advance_log_sequence(c: &mut DbConn, build_id: i64, seq: i64) -> QueryResult<Option<i64>> {
+    let last: Option<i64> = repositorybuild::table
+        .filter(repositorybuild::id.eq(build_id))
+        .filter(repositorybuild::phase.eq_any(RUNNING))
+        .select(repositorybuild::log_sequence)
+        .first(c)
+        .optional()?;
+    let Some(last) = last.filter(|l| *l < seq) else {
+        return Ok(None);
+    };
     let n = diesel::update(
         repositorybuild::table
             .filter(repositorybuild::id.eq(build_id))
             .filter(repositorybuild::phase.eq_any(RUNNING))
-            .filter(repositorybuild::log_sequence.lt(seq)),
+            .filter(repositorybuild::log_sequence.eq(last)),
     )
     .set(repositorybuild::log_sequence.eq(seq))
     .execute(c)?;
-    Ok(n == 1)
+    Ok((n == 1).then_some(last))
+}
+
+/// Gives back sequence number `seq` (its line could not be stored), so the
+/// builder may send it again.
+pub fn rewind_log_sequence(c: &mut DbConn, build_id: i64, seq: i64, last: i64) -> QueryResult<usize> {
+    diesel::update(
+        repositorybuild::table
+            .filter(repositorybuild::id.eq(build_id))
+            .filter(repositorybuild::log_sequence.eq(seq)),
+    )
+    .set(repositorybuild::log_sequence.eq(last))
+    .execute(c)
 }
 
 /// Moves a running build to `phase` (with an error message for failures);

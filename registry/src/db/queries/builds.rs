@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 
 use super::triggers::TriggerRow;
-use crate::db::schema::{buildlogentry, repositorybuild, repositorybuildtrigger, userfile, users};
+use crate::db::schema::{buildlogentry, repository, repositorybuild, repositorybuildtrigger, userfile, users};
 use crate::db::DbConn;
 
 /// The phase of a build nobody has claimed yet.
@@ -287,4 +287,47 @@ pub fn append_log_line(
         ))
         .execute(c)?;
     Ok(seq)
+}
+
+/// The phases of builds that have ended.
+pub const ENDED: [&str; 5] = ["complete", "error", "internalerror", "cancelled", "expired"];
+
+/// Ended builds whose logs are not archived yet, oldest first.
+pub fn ended_unarchived(c: &mut DbConn, limit: i64) -> QueryResult<Vec<i64>> {
+    repositorybuild::table
+        .filter(repositorybuild::phase.eq_any(ENDED))
+        .filter(repositorybuild::logs_archived.eq(false))
+        .order(repositorybuild::id.asc())
+        .limit(limit)
+        .select(repositorybuild::id)
+        .load(c)
+}
+
+/// Marks the build's logs archived; false when they already were.
+pub fn mark_logs_archived(c: &mut DbConn, build_id: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        repositorybuild::table
+            .filter(repositorybuild::id.eq(build_id))
+            .filter(repositorybuild::logs_archived.eq(false)),
+    )
+    .set(repositorybuild::logs_archived.eq(true))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// Deletes the build's log lines (once they are archived).
+pub fn delete_log_lines(c: &mut DbConn, build_id: i64) -> QueryResult<usize> {
+    diesel::delete(buildlogentry::table.filter(buildlogentry::build_id.eq(build_id))).execute(c)
+}
+
+/// The builds of the namespace's repositories that are waiting or running
+/// (Quay's alive build queue items).
+pub fn count_unfinished_in_namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<i64> {
+    let unfinished: Vec<&str> = [WAITING].into_iter().chain(super::build_jobs::RUNNING).collect();
+    repositorybuild::table
+        .inner_join(repository::table)
+        .filter(repository::namespace_user_id.eq(namespace_id))
+        .filter(repositorybuild::phase.eq_any(unfinished))
+        .count()
+        .get_result(c)
 }

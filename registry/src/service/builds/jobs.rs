@@ -167,6 +167,7 @@ impl Registry {
                 Some(false) => {
                     tracing::warn!(build = %row.uuid, "build worker went silent; no retries left");
                     self.count_trigger_outcome(row.id, "internalerror").await;
+                    self.end_build_logs(row.id, "internalerror").await;
                     self.notify_build(row.id, "build_failure", Some("Build worker stopped responding"))
                         .await;
                 }
@@ -269,7 +270,9 @@ impl Registry {
             (None, None, Some(_)) => None,
             (None, None, None) => return Err(Error::InvalidRequest("Build has no context".into())),
         };
-        self.append_phase(id, "build-scheduled").await?;
+        if let Err(e) = self.append_phase(id, "build-scheduled").await {
+            tracing::warn!(error = %e, build = %row.uuid, "could not log the build's start");
+        }
         self.notify_build(id, "build_start", None).await;
         Ok(BuildPack {
             build_uuid: row.uuid,
@@ -314,37 +317,57 @@ impl Registry {
     }
 
     /// Appends a log line the builder sent with sequence number `seq`
-    /// (strictly increasing); counts as a heartbeat.
+    /// (strictly increasing); counts as a heartbeat. With the live logs in
+    /// Redis and Redis down, the line is refused (`Unavailable`) and its
+    /// number given back, so the builder may send it again.
     pub async fn builder_log(&self, uuid: &str, token: &str, seq: i64, line: super::LogLine) -> Result<(), Error> {
-        let id = self.job_build(uuid, token).await?.id;
-        let now = crate::now_ms();
-        let data = line.data.map(|d| d.to_string());
-        let accepted = self
+        let row = self.job_build(uuid, token).await?;
+        let (id, now) = (row.id, crate::now_ms());
+        let redis = self.live_redis();
+        let db_line = redis
+            .is_none()
+            .then(|| (line.clone(), line.data.as_ref().map(Value::to_string)));
+        let last = self
             .db()
             .write(move |c| {
-                if !jq::advance_log_sequence(c, id, seq)? {
-                    return Ok::<_, Error>(false);
-                }
+                let Some(last) = jq::advance_log_sequence(c, id, seq)? else {
+                    return Ok::<_, Error>(None);
+                };
                 jq::heartbeat(c, id, now)?;
-                q::append_log_line(c, id, &line.message, line.kind.as_deref(), data.as_deref())?;
-                Ok(true)
+                if let Some((l, data)) = &db_line {
+                    q::append_log_line(c, id, &l.message, l.kind.as_deref(), data.as_deref())?;
+                }
+                Ok(Some(last))
             })
             .await?;
-        if accepted {
-            Ok(())
-        } else {
-            Err(Error::InvalidRequest(format!(
+        let Some(last) = last else {
+            return Err(Error::InvalidRequest(format!(
                 "Sequence number {seq} is not above the last one"
-            )))
+            )));
+        };
+        let Some(redis) = redis else { return Ok(()) };
+        if let Err(e) = redis.append(&row.uuid, &line.to_json().to_string()).await {
+            let rewound = self
+                .db()
+                .write(move |c| Ok::<_, Error>(jq::rewind_log_sequence(c, id, seq, last)?))
+                .await;
+            if let Err(r) = rewound {
+                tracing::warn!(error = %r, build = %row.uuid, "could not give back a log sequence number");
+            }
+            return Err(e);
         }
+        Ok(())
     }
 
-    /// The builder reached a working phase; shown in the logs as a phase entry.
+    /// The builder reached a working phase; shown in the logs as a phase
+    /// entry (written first, so a log store that is down refuses the call
+    /// before anything changed).
     pub async fn builder_phase(&self, uuid: &str, token: &str, phase: &str) -> Result<(), Error> {
         if !WORK_PHASES.contains(&phase) {
             return Err(Error::InvalidRequest(format!("Unknown phase {phase}")));
         }
         let id = self.job_build(uuid, token).await?.id;
+        self.append_phase(id, phase).await?;
         let (to, now) = (phase.to_owned(), crate::now_ms());
         if !self
             .db()
@@ -353,10 +376,11 @@ impl Registry {
         {
             return Err(Error::InvalidRequest("Build is not running".into()));
         }
-        self.append_phase(id, phase).await
+        Ok(())
     }
 
-    /// The builder finished: `complete`, or `error` with its message.
+    /// The builder finished: `complete`, or `error` with its message. The
+    /// logs are then archived.
     pub async fn builder_complete(&self, uuid: &str, token: &str, error: Option<String>) -> Result<(), Error> {
         let id = self.job_build(uuid, token).await?.id;
         let phase = if error.is_some() { "error" } else { "complete" };
@@ -368,7 +392,7 @@ impl Registry {
         if !done {
             return Err(Error::InvalidRequest("Build is not running".into()));
         }
-        self.append_phase(id, phase).await?;
+        self.end_build_logs(id, phase).await;
         self.count_trigger_outcome(id, phase).await;
         let event = if error.is_some() {
             "build_failure"
@@ -379,13 +403,29 @@ impl Registry {
         Ok(())
     }
 
+    /// A build ended in `phase`: the phase entry, then the archive. Both
+    /// are best effort: the build has ended whatever the log stores do.
+    pub(super) async fn end_build_logs(&self, build_id: i64, phase: &str) {
+        if let Err(e) = self.append_phase(build_id, phase).await {
+            tracing::warn!(error = %e, build_id, phase, "could not log the final phase");
+        }
+        self.archive_ended_build(build_id).await;
+    }
+
     /// A phase entry in the build log, as Quay shows phase changes.
     async fn append_phase(&self, build_id: i64, phase: &str) -> Result<(), Error> {
-        let phase = phase.to_owned();
-        self.db()
-            .write(move |c| Ok::<_, Error>(q::append_log_line(c, build_id, &phase, Some("phase"), None)?))
-            .await?;
-        Ok(())
+        let uuid = self
+            .db()
+            .read(move |c| Ok(q::find_by_id(c, build_id)?))
+            .await?
+            .map(|r| r.0.uuid)
+            .unwrap_or_default();
+        let line = super::LogLine {
+            message: phase.to_owned(),
+            kind: Some("phase".into()),
+            data: None,
+        };
+        self.append_live_log(build_id, &uuid, line).await
     }
 
     /// Fires a build event with Quay's fields; failures are logged only.

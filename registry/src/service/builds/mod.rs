@@ -9,19 +9,23 @@
 mod deploy_key;
 mod input;
 mod jobs;
+mod logs;
 mod push;
+mod redis_logs;
 mod settings;
 pub mod tagging;
 mod trigger_disable;
 mod triggers;
 mod userfiles;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha224};
 
 use super::{Error, Registry};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::models::Account;
 use crate::db::queries::builds::{self as q, BuildWithRobot, NewBuild};
 use crate::db::queries::repositories::RepositoryView;
@@ -34,6 +38,8 @@ pub use settings::{
     BuildManagerSettings, ContainerRuntime, Distribution, Executor, ExecutorKind, KubernetesExecutor, LocalOptions,
 };
 pub use trigger_disable::{valid_threshold, TriggerDisablePolicy, THRESHOLD_KEYS};
+pub use logs::{log_archive_key, LogPage};
+pub use redis_logs::{RedisLogs, RedisSettings};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
@@ -59,16 +65,60 @@ pub struct BuildPolicy {
     pub manager: Option<BuildManagerSettings>,
     /// When successive failed builds disable a trigger.
     pub trigger_disable: TriggerDisablePolicy,
+    /// The live logs' Redis (`BUILDLOGS_REDIS`), when builds are on and it
+    /// is configured; the database holds live logs otherwise.
+    pub live_logs: Option<Arc<RedisLogs>>,
+    /// `DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT`: builds a namespace may have
+    /// waiting or running at once; unlimited when absent (Quay's default).
+    pub max_queued_builds: Option<i64>,
+}
+
+/// The config key of the limit on a namespace's unfinished builds.
+pub const MAX_BUILDS_KEY: &str = "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT";
+
+/// Checks the build settings that are not `BUILD_MANAGER`'s:
+/// `BUILDLOGS_REDIS` (only when builds are on: Quay's configs carry it
+/// whether or not they build) and the queued build limit.
+pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
+    if config.feature("BUILD_SUPPORT", false) {
+        if let Some(s) = RedisSettings::from_config(config)? {
+            RedisLogs::new(&s)?;
+        }
+    }
+    max_queued_builds(config)?;
+    Ok(())
+}
+
+fn max_queued_builds(config: &Config) -> Result<Option<i64>, ConfigError> {
+    match config.other.get(MAX_BUILDS_KEY) {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Field {
+                field: MAX_BUILDS_KEY.into(),
+                message: "must be a whole number of builds, or null for no limit".into(),
+            }),
+    }
 }
 
 impl BuildPolicy {
     pub fn from_config(config: &Config) -> BuildPolicy {
+        let enabled = config.feature("BUILD_SUPPORT", false);
         BuildPolicy {
-            enabled: config.feature("BUILD_SUPPORT", false),
+            enabled,
             reader_build_logs: config.feature("READER_BUILD_LOGS", false),
-            // Validated when the config was loaded.
+            // All validated when the config was loaded.
             manager: BuildManagerSettings::from_config(config).ok().flatten(),
             trigger_disable: TriggerDisablePolicy::from_config(config),
+            live_logs: RedisSettings::from_config(config)
+                .ok()
+                .flatten()
+                .filter(|_| enabled)
+                .and_then(|s| RedisLogs::new(&s).ok())
+                .map(Arc::new),
+            max_queued_builds: max_queued_builds(config).ok().flatten(),
         }
     }
 }
@@ -231,6 +281,7 @@ impl Registry {
 
     /// Stores a build in phase `waiting` and fires `build_queued`.
     async fn queue_build(&self, repo: &RepositoryView, job: &JobConfig, queued: Queued) -> Result<Build, Error> {
+        self.check_queued_builds(repo).await?;
         let job_json = serde_json::to_string(job).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let uuid = uuid::Uuid::new_v4().to_string();
         let (repo_id, now, id) = (repo.id, crate::now_ms(), uuid.clone());
@@ -255,10 +306,30 @@ impl Registry {
         Ok(build)
     }
 
+    /// Quay's limit on a namespace's queued builds: none may be added while
+    /// `DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT` are waiting or running.
+    async fn check_queued_builds(&self, repo: &RepositoryView) -> Result<(), Error> {
+        let Some(max) = self.settings().builds.max_queued_builds else {
+            return Ok(());
+        };
+        let namespace_id = repo.namespace_id;
+        let alive = self
+            .db()
+            .read(move |c| Ok(q::count_unfinished_in_namespace(c, namespace_id)?))
+            .await?;
+        if alive >= max {
+            tracing::debug!(namespace = %repo.namespace, alive, max, "refused a build over the namespace's queued build limit");
+            return Err(Error::RateLimited("Maximum queued build rate exceeded.".into()));
+        }
+        Ok(())
+    }
+
     /// `build_queued` with Quay's fields; a failure is logged, never the
     /// request's.
     async fn notify_queued(&self, repo: &RepositoryView, build: &Build) {
-        let fields = jobs::build_fields(build);
+        let mut fields = jobs::build_fields(build);
+        // Quay's build_queued carries the event log's metadata: `repo` too.
+        fields["repo"] = Value::String(repo.name.clone());
         if let Err(e) = self.notify(repo.id, "build_queued", fields).await {
             tracing::warn!(error = %e, build = %build.uuid, "could not queue build_queued notifications");
         }
@@ -308,6 +379,7 @@ impl Registry {
             })
             .await?;
         if cancelled {
+            self.end_build_logs(build_id, "cancelled").await;
             self.notify_build(build_id, "build_cancelled", None).await;
             Ok(())
         } else {
@@ -316,24 +388,21 @@ impl Registry {
             ))
         }
     }
+}
 
-    /// The number of log lines of the build and the lines from `start` on.
-    pub async fn build_logs(
-        &self,
-        repo: &RepositoryView,
-        uuid: &str,
-        start: i64,
-    ) -> Result<(i64, Vec<LogLine>), Error> {
-        let build_id = self.build_row(repo, uuid).await?.0.id;
-        let (total, rows) = self.db().read(move |c| Ok(q::log_lines(c, build_id, start)?)).await?;
-        let lines = rows
-            .into_iter()
-            .map(|r| LogLine {
-                message: r.message,
-                kind: r.kind,
-                data: r.data_json.and_then(|d| serde_json::from_str(&d).ok()),
-            })
-            .collect();
-        Ok((total, lines))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queued_build_limit_is_a_whole_number_or_absent() {
+        let policy = |yaml: &str| BuildPolicy::from_config(&Config::parse(yaml).expect(yaml));
+        assert_eq!(policy("{}").max_queued_builds, None, "unlimited by default, as Quay");
+        assert_eq!(policy(&format!("{MAX_BUILDS_KEY}: 3")).max_queued_builds, Some(3));
+        assert_eq!(policy(&format!("{MAX_BUILDS_KEY}: null")).max_queued_builds, None);
+        for bad in ["-1", "many", "1.5"] {
+            let e = Config::parse(&format!("{MAX_BUILDS_KEY}: {bad}")).expect_err(bad);
+            assert!(e.to_string().contains(MAX_BUILDS_KEY), "{bad}: {e}");
+        }
     }
 }

@@ -93,13 +93,7 @@ fn matches(row: &NotificationRow, data: &Value) -> bool {
             .filter(|r| !r.is_empty())
         {
             None => true,
-            Some(r) => {
-                let git_ref = data
-                    .pointer("/trigger_metadata/ref")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                regex::Regex::new(r).is_ok_and(|re| re.is_match(git_ref))
-            }
+            Some(r) => ref_matches(r, data),
         },
         "vulnerability_found" => {
             let wanted = vuln_level(config.get("level")).unwrap_or(5);
@@ -111,6 +105,16 @@ fn matches(row: &NotificationRow, data: &Value) -> bool {
         }
         _ => true,
     }
+}
+
+/// Quay's `ref-regex` filter of build events: a build without a git ref
+/// (a manual build) never matches, and the expression must match at the
+/// start of the ref (Python's `re.match`); an invalid one matches nothing.
+fn ref_matches(regex: &str, data: &Value) -> bool {
+    let Some(git_ref) = data.pointer("/trigger_metadata/ref").and_then(Value::as_str) else {
+        return false;
+    };
+    regex::Regex::new(&format!("^(?:{regex})")).is_ok_and(|re| re.is_match(git_ref))
 }
 
 /// The base payload (`repository, namespace, name, docker_url, homepage`)
@@ -231,7 +235,12 @@ impl Registry {
             })
             .await?;
         let Some((rows, (ns, name))) = found else { return Ok(0) };
-        let data = payload(&self.settings().notifications, &ns, &name, fields);
+        let mut data = payload(&self.settings().notifications, &ns, &name, fields);
+        // Quay links build events to the build's page.
+        if let (true, Some(build)) = (is_build(event), data["build_id"].as_str().map(str::to_owned)) {
+            let page = format!("{}/build/{build}", data["homepage"].as_str().unwrap_or_default());
+            data["homepage"] = json!(page);
+        }
         let ids: Vec<i64> = rows.iter().filter(|r| matches(r, &data)).map(|r| r.id).collect();
         let text = data.to_string();
         self.db()
@@ -346,5 +355,39 @@ impl Registry {
                 Ok::<_, Error>(queued)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::ref_matches;
+
+    #[test]
+    fn ref_regex_matches_from_the_start_of_the_ref_as_pythons_re_match() {
+        let data = |r: &str| json!({"trigger_metadata": {"ref": r}});
+        assert!(ref_matches("refs/heads/main", &data("refs/heads/main")));
+        assert!(ref_matches("refs/heads/.*", &data("refs/heads/feature/x")));
+        assert!(
+            ref_matches("refs/heads/m", &data("refs/heads/main")),
+            "a prefix is enough"
+        );
+        assert!(
+            !ref_matches("heads/main", &data("refs/heads/main")),
+            "anchored at the start"
+        );
+        assert!(!ref_matches("refs/tags/.*|refs/heads/rel", &data("x/refs/heads/rel")));
+        assert!(ref_matches("refs/tags/.*|refs/heads/rel", &data("refs/heads/release")));
+        assert!(
+            !ref_matches("refs/(", &data("refs/heads/main")),
+            "an invalid regex matches nothing"
+        );
+    }
+
+    #[test]
+    fn a_build_without_a_git_ref_never_matches_a_ref_regex() {
+        assert!(!ref_matches(".*", &json!({"trigger_metadata": {}})));
+        assert!(!ref_matches(".*", &json!({"build_id": "x"})));
     }
 }
