@@ -1,5 +1,6 @@
-//! Helpers for build tests: container tools with private stores, and the
-//! build API.
+//! What build tests share: container tool settings kept in a test's own
+//! folder, buildah, a busybox base image pushed to the registry, and the
+//! build API as one user.
 
 use std::fs;
 use std::path::Path;
@@ -9,9 +10,24 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::process::{run, Outcome};
+use crate::{in_ci, is_root};
 
 /// How long one build may take in a test.
 pub const BUILD_DEADLINE: Duration = Duration::from_secs(300);
+/// Phases after which a build does not change any more.
+pub const FINAL_PHASES: [&str; 5] = ["complete", "error", "internalerror", "expired", "cancelled"];
+
+/// Whether builds can run here (root, buildah, a static busybox); in CI
+/// their absence fails the test.
+pub fn builds_possible() -> bool {
+    let ok =
+        is_root() && Path::new("/bin/busybox").exists() && Command::new("buildah").arg("--version").output().is_ok();
+    assert!(ok || !in_ci(), "builds need root, buildah and /bin/busybox");
+    if !ok {
+        eprintln!("skipped: builds need root, buildah and /bin/busybox");
+    }
+    ok
+}
 
 /// Container tool settings that keep every store in `dir`, for the
 /// registry's builders and for the test's own buildah.
@@ -58,6 +74,28 @@ pub struct BuildApi {
 }
 
 impl BuildApi {
+    /// Initializes the registry's first user (`FEATURE_USER_INITIALIZE`)
+    /// and acts as it.
+    pub fn initialize(base: &str, username: &str, password: &str) -> BuildApi {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let body = json!({"username": username, "password": password, "email": "b@example.com", "access_token": true});
+        let init: Value = http
+            .post(format!("{base}/api/v1/user/initialize"))
+            .json(&body)
+            .send()
+            .and_then(|r| r.json())
+            .expect("initialize");
+        BuildApi {
+            base: base.to_owned(),
+            token: init["access_token"].as_str().expect("access_token").to_owned(),
+            http,
+        }
+    }
+
     pub fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self
             .http
@@ -127,6 +165,17 @@ impl BuildApi {
         }
     }
 
+    /// The repository's builds, newest first.
+    pub fn builds(&self, repo: &str) -> Vec<Value> {
+        let (status, body) = self.call(
+            reqwest::Method::GET,
+            &format!("/repository/{repo}/build/?limit=50"),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["builds"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn logs(&self, repo: &str, uuid: &str) -> Vec<Value> {
         let (status, logs) = self.call(
             reqwest::Method::GET,
@@ -136,32 +185,27 @@ impl BuildApi {
         assert_eq!(status, 200, "{logs}");
         logs["logs"].as_array().cloned().unwrap_or_default()
     }
-}
 
-/// Builds a base image whose shell is the host's static busybox, pushes it
-/// to `host` as `namespace/base:1` with `creds`, and makes it public so
-/// every build can pull it; returns its reference.
-pub fn push_busybox_base(
-    api: &BuildApi,
-    vars: &[(&str, String)],
-    work: &Path,
-    host: &str,
-    namespace: &str,
-    creds: &str,
-) -> String {
-    let ctx = work.join("base");
-    fs::create_dir_all(&ctx).expect("base dir");
-    fs::copy("/bin/busybox", ctx.join("busybox")).expect("busybox");
-    fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/sh\n").expect("Dockerfile");
-    let base = format!("{host}/{namespace}/base:1");
-    let dir = ctx.display().to_string();
-    buildah(vars, &["bud", "--isolation", "chroot", "-t", &base, &dir]).ok();
-    buildah(vars, &["push", "--tls-verify=false", "--creds", creds, &base]).ok();
-    let (status, body) = api.call(
-        reqwest::Method::POST,
-        &format!("/repository/{namespace}/base/changevisibility"),
-        Some(json!({"visibility": "public"})),
-    );
-    assert_eq!(status, 200, "{body}");
-    base
+    /// Builds a base image whose shell is the host's static busybox with
+    /// the test's buildah, pushes it as `<host>/<user>/base:1` and makes it
+    /// public so every build can pull it; returns its name.
+    pub fn push_busybox_base(&self, vars: &[(&str, String)], work: &Path, host: &str, creds: (&str, &str)) -> String {
+        let ctx = work.join("base");
+        fs::create_dir_all(&ctx).expect("base dir");
+        fs::copy("/bin/busybox", ctx.join("busybox")).expect("busybox");
+        fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY busybox /bin/sh\n").expect("Dockerfile");
+        let (user, password) = creds;
+        let base = format!("{host}/{user}/base:1");
+        let dir = ctx.display().to_string();
+        buildah(vars, &["bud", "--isolation", "chroot", "-t", &base, &dir]).ok();
+        let login = format!("{user}:{password}");
+        buildah(vars, &["push", "--tls-verify=false", "--creds", &login, &base]).ok();
+        let (status, body) = self.call(
+            reqwest::Method::POST,
+            &format!("/repository/{user}/base/changevisibility"),
+            Some(json!({"visibility": "public"})),
+        );
+        assert_eq!(status, 200, "{body}");
+        base
+    }
 }

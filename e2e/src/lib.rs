@@ -8,7 +8,6 @@
 
 pub mod backing;
 pub mod builds;
-pub mod build_kit;
 pub mod cli;
 pub mod clients;
 pub mod git_server;

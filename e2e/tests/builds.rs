@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::builds::{buildah, containers_env, push_busybox_base, BuildApi as Api};
+use e2e::builds::{buildah, builds_possible, containers_env, BuildApi};
 use e2e::process::run;
-use e2e::{backend_tests, in_ci, is_root, Registry, TestEnv};
+use e2e::{backend_tests, Registry, TestEnv};
 use serde_json::{json, Value};
 
 backend_tests!(a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error);
@@ -20,18 +20,8 @@ backend_tests!(a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_
 const ADMIN: &str = "builder";
 const PASSWORD: &str = "builder-Passw0rd";
 
-fn prerequisites() -> bool {
-    let ok =
-        is_root() && Path::new("/bin/busybox").exists() && Command::new("buildah").arg("--version").output().is_ok();
-    assert!(ok || !in_ci(), "builds need root, buildah and /bin/busybox");
-    if !ok {
-        eprintln!("skipped: builds need root, buildah and /bin/busybox");
-    }
-    ok
-}
-
 fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(env: TestEnv) {
-    if !prerequisites() {
+    if !builds_possible() {
         return;
     }
     let work = tempfile::tempdir().expect("temp dir");
@@ -47,25 +37,11 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     let host = reg.host();
     let vars = containers_env(&mine, &host);
 
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
-    let init: Value = http
-        .post(reg.url("/api/v1/user/initialize"))
-        .json(&json!({"username": ADMIN, "password": PASSWORD, "email": "b@example.com", "access_token": true}))
-        .send()
-        .and_then(|r| r.json())
-        .expect("initialize");
-    let api = Api {
-        base: reg.url(""),
-        token: init["access_token"].as_str().expect("access_token").to_owned(),
-        http,
-    };
+    let api = BuildApi::initialize(&reg.url(""), ADMIN, PASSWORD);
 
     // A base image with busybox as its shell, public so any build pulls it.
     let creds = format!("{ADMIN}:{PASSWORD}");
-    let base = push_busybox_base(&api, &vars, work.path(), &host, ADMIN, &creds);
+    let base = api.push_busybox_base(&vars, work.path(), &host, (ADMIN, PASSWORD));
     let new_repo = json!({"namespace": ADMIN, "repository": "app", "visibility": "private", "description": ""});
     let (status, body) = api.call(reqwest::Method::POST, "/repository", Some(new_repo));
     assert_eq!(status, 201, "{body}");

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::build_kit::{buildah, builds_possible, containers_env, BuildApi};
+use e2e::builds::{buildah, builds_possible, containers_env, BuildApi};
 use e2e::git_server::{self, GitServer};
 use e2e::process::run;
 use e2e::{backend_tests, in_ci, Registry, TestEnv};
@@ -27,7 +27,6 @@ backend_tests!(a_git_push_builds_through_the_trigger_with_its_deploy_key_and_tag
 
 const ADMIN: &str = "gitbuilder";
 const PASSWORD: &str = "gitbuilder-Passw0rd";
-const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The post-receive hook: Quay's custom-git payload for each pushed ref,
 /// posted with the token in `webhook-token` beside it; prints the answer,
@@ -186,7 +185,7 @@ fn a_git_push_builds_through_the_trigger_with_its_deploy_key_and_tag_templates(e
     let queued = builds_of(&api, &repo, &sha);
     assert_eq!(queued.len(), 1, "one build for {sha}: {queued:?}");
     let build_uuid = queued[0]["id"].as_str().expect("build id").to_owned();
-    let (build, seen) = api.wait_for_build(&repo, &build_uuid, BUILD_DEADLINE);
+    let (build, seen) = api.wait(&repo, &build_uuid, |_| false);
     let logs = api.logs(&repo, &build_uuid);
     assert_eq!(
         build["phase"],
@@ -247,7 +246,7 @@ fn a_git_push_builds_through_the_trigger_with_its_deploy_key_and_tag_templates(e
     let (status, build) = api.call(Method::POST, &start, Some(json!({"commit_sha": sha})));
     assert_eq!(status, 201, "{build}");
     let failed = build["id"].as_str().expect("build id").to_owned();
-    let (build, seen) = api.wait_for_build(&repo, &failed, BUILD_DEADLINE);
+    let (build, seen) = api.wait(&repo, &failed, |_| false);
     assert_eq!(build["phase"], "error", "{build}; phases {seen:?}");
     let error = build["error"].as_str().unwrap_or_default();
     assert!(

@@ -18,7 +18,7 @@
 //!   `expired` (Quay's phase for a build out of retries).
 
 use super::*;
-use e2e::builds::{containers_env, push_busybox_base, BuildApi};
+use e2e::builds::{containers_env, BuildApi};
 use e2e::{Backend, Registry, TestEnv};
 
 /// Quay's default builder ServiceAccount, which the operator creates.
@@ -146,23 +146,9 @@ pub(super) fn builds_run_as_jobs(s: &mut Scenario, builder_ns: &str) {
     let registry_image = image("E2E_REGISTRY_IMAGE", &format!("localhost/registry:{}", version()));
     let reg = Registry::start_on(&env, &node_ip, &config, &[("REGISTRY_IMAGE", registry_image)]);
     let host = reg.host();
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
-    let init: Value = http
-        .post(reg.url("/api/v1/user/initialize"))
-        .json(&json!({"username": USER, "password": USER_PASSWORD, "email": "b@example.com", "access_token": true}))
-        .send()
-        .and_then(|r| r.json())
-        .expect("initialize");
-    let api = BuildApi {
-        base: reg.url(""),
-        token: init["access_token"].as_str().expect("access_token").to_owned(),
-        http,
-    };
+    let api = BuildApi::initialize(&reg.url(""), USER, USER_PASSWORD);
     let vars = containers_env(&work.join("containers"), &host);
-    let base = push_busybox_base(&api, &vars, &work, &host, USER, &format!("{USER}:{USER_PASSWORD}"));
+    let base = api.push_busybox_base(&vars, &work, &host, (USER, USER_PASSWORD));
     for (namespace, name) in [(USER, "app"), ("broken", "app")] {
         if namespace != USER {
             let (status, body) = api.call(
