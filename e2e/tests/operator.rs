@@ -1036,7 +1036,8 @@ fn routes_with_the_route_api(s: &mut Scenario, crd: &str) {
     let builder =
         s.ns.get(&["route", "registry-quay-builder"])
             .expect("the builder Route");
-    assert_eq!(builder["spec"]["port"]["targetPort"], "grpc", "{builder:#}");
+    // Builders talk to the build manager on the registry's own port.
+    assert_eq!(builder["spec"]["port"]["targetPort"], "http", "{builder:#}");
     wait_for(
         "the Ingress the Routes replace to be deleted",
         rollout_timeout(),

@@ -33,13 +33,13 @@ use crate::db::queries::repositories::RepositoryView;
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
 pub use jobs::{is_running, BuildPack, ClaimedBuild, GitPack};
+pub use logs::{log_archive_key, LogPage};
 pub use push::{custom_git_push, Push};
+pub use redis_logs::{RedisLogs, RedisSettings};
 pub use settings::{
     BuildManagerSettings, ContainerRuntime, Distribution, Executor, ExecutorKind, KubernetesExecutor, LocalOptions,
 };
 pub use trigger_disable::{valid_threshold, TriggerDisablePolicy, THRESHOLD_KEYS};
-pub use logs::{log_archive_key, LogPage};
-pub use redis_logs::{RedisLogs, RedisSettings};
 pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
