@@ -1,6 +1,7 @@
 //! Builds end to end: a Dockerfile build requested through the API runs on
 //! the local executor (`registry builder` with buildah), streams its phases
-//! and log lines, pushes its tags, and a failing build ends in `error`.
+//! and log lines, pushes its tags, and a failing build ends in `error`; a
+//! private base image is pulled with the build's pull robot, and only so.
 //!
 //! Needs root, buildah and a static busybox (`/bin/busybox`, the base
 //! image's shell); elsewhere the test is skipped, in CI it fails.
@@ -151,4 +152,45 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         "the error is in the log: {logs:?}"
     );
     assert!(logs.iter().any(|l| l["type"] == "phase" && l["message"] == "error"));
+
+    // A private base image: the build's own token may not pull it, its
+    // pull robot (granted read) may.
+    let private = format!("{host}/{ADMIN}/private-base:1");
+    buildah(&vars, &["tag", &base, &private]).ok();
+    buildah(&vars, &["push", "--tls-verify=false", "--creds", &creds, &private]).ok();
+    let (status, robot) = api.call(reqwest::Method::PUT, "/user/robots/puller", Some(json!({})));
+    assert_eq!(status, 201, "{robot}");
+    let robot_token = robot["token"].as_str().expect("robot token").to_owned();
+    let (status, body) = api.call(
+        reqwest::Method::PUT,
+        &format!("/repository/{ADMIN}/private-base/permissions/user/{ADMIN}+puller"),
+        Some(json!({"role": "read"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dockerfile = format!("FROM {private}\nRUN echo from-private > /private.txt\n");
+    let request = |robot: Option<&str>| {
+        let file = api.upload("text/plain", dockerfile.clone().into_bytes());
+        let mut body = json!({"file_id": file, "docker_tags": ["private"]});
+        if let Some(r) = robot {
+            body["pull_robot"] = r.into();
+        }
+        let (status, build) = api.call(reqwest::Method::POST, &format!("/repository/{repo}/build/"), Some(body));
+        assert_eq!(status, 201, "{build}");
+        let uuid = build["id"].as_str().expect("id").to_owned();
+        api.wait(&repo, &uuid, |_| false)
+    };
+    let (build, seen) = request(None);
+    assert_eq!(
+        build["phase"], "error",
+        "no access without the robot: {build}; phases {seen:?}"
+    );
+    let (build, seen) = request(Some(&format!("{ADMIN}+puller")));
+    assert_eq!(build["phase"], "complete", "{build}; phases {seen:?}\n{}", reg.log());
+    let logs = api.logs(&repo, build["id"].as_str().expect("id"));
+    assert!(
+        !logs
+            .iter()
+            .any(|l| l["message"].as_str().is_some_and(|m| m.contains(&robot_token))),
+        "the robot's token is not logged"
+    );
 }

@@ -41,6 +41,15 @@ struct BuildPack {
     repository: String,
     tag_names: Vec<String>,
     push_token: String,
+    /// The pull robot's credentials for base images on this registry.
+    #[serde(default)]
+    pull_credentials: Option<PullCredentials>,
+}
+
+#[derive(Deserialize)]
+struct PullCredentials {
+    username: String,
+    password: String,
 }
 
 /// A commit to clone, with the deploy key of its trigger.
@@ -191,16 +200,21 @@ async fn build(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Resu
         Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_owned(),
     };
-    let mut common = vec![format!("--creds=$token:{}", pack.push_token)];
+    let token_creds = format!("--creds=$token:{}", pack.push_token);
+    // How to reach this registry: plain HTTP, or TLS with BUILDER_CA_CERT.
+    let mut transport = Vec::new();
     if url.scheme() == "http" {
-        common.push("--tls-verify=false".into());
+        transport.push("--tls-verify=false".to_owned());
     }
     if let Some(ca) = ca_cert_file()? {
         let certs = work.join("certs");
         tokio::fs::create_dir_all(&certs).await?;
         tokio::fs::copy(&ca, certs.join("ca.crt")).await?;
-        common.push(format!("--cert-dir={}", certs.display()));
+        transport.push(format!("--cert-dir={}", certs.display()));
     }
+    let common: Vec<String> = std::iter::once(token_creds.clone())
+        .chain(transport.iter().cloned())
+        .collect();
 
     manager.phase("unpacking").await?;
     let root = match &pack.git {
@@ -225,7 +239,15 @@ async fn build(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Resu
         .context("reading the Dockerfile")?;
     for base in base_images(&text) {
         let mut args = vec!["pull".to_owned()];
-        args.extend(common.iter().cloned());
+        // Credentials go only to this registry: the pull robot's when the
+        // build names one, else the build's own token.
+        if image_registry(&base) == registry {
+            args.extend(transport.iter().cloned());
+            args.push(match &pack.pull_credentials {
+                Some(c) => format!("--creds={}:{}", c.username, c.password),
+                None => token_creds.clone(),
+            });
+        }
         args.push(base);
         run(manager, &runtime, &args).await?;
     }
@@ -256,6 +278,15 @@ async fn build(manager: &Manager, pack: &BuildPack, work: &Path) -> anyhow::Resu
     }
     let _ = Command::new(&runtime).args(["rmi", "-f", &first]).output().await;
     Ok(())
+}
+
+/// The registry host of an image reference (`docker.io` when the first
+/// component is not a host).
+fn image_registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
+        _ => "docker.io",
+    }
 }
 
 /// The images the Dockerfile builds `FROM`, without `scratch` and earlier
@@ -429,6 +460,19 @@ async fn run_command(manager: &Manager, mut command: Command, shown: &str) -> an
 #[cfg(test)]
 mod tests {
     use super::base_images;
+
+    #[test]
+    fn image_registries_are_told_from_repository_paths() {
+        for (image, host) in [
+            ("10.0.0.1:8080/org/base:1", "10.0.0.1:8080"),
+            ("registry.example.com/org/base", "registry.example.com"),
+            ("localhost/base", "localhost"),
+            ("library/busybox", "docker.io"),
+            ("busybox", "docker.io"),
+        ] {
+            assert_eq!(super::image_registry(image), host, "{image}");
+        }
+    }
 
     #[test]
     fn base_images_skip_scratch_and_earlier_stages() {

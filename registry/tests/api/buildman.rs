@@ -116,6 +116,7 @@ async fn a_builder_registers_reports_phases_and_logs_and_completes() {
     assert_eq!(pack["tag_names"], json!(["v1"]));
     assert_eq!(pack["context_url"], "https://example.com/ctx.tar.gz");
     assert!(pack["push_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(pack.get("pull_credentials").is_none(), "no pull robot: {pack}");
     let (status, _) = builder(&f, &uuid, "register", &job.token, json!({})).await;
     assert_eq!(status, 400, "registers once");
 
@@ -171,6 +172,36 @@ async fn a_builder_registers_reports_phases_and_logs_and_completes() {
         400,
         "a finished build takes no more reports"
     );
+}
+
+#[actix_web::test]
+async fn a_build_with_a_pull_robot_gives_its_builder_the_robots_login_only() {
+    let (f, token) = fixture(CONFIG).await;
+    let (status, robot) = f
+        .call("PUT", "/user/robots/puller", Some(&token), Some(json!({})))
+        .await;
+    assert_eq!(status, 201, "{robot}");
+    let robot_token = robot["token"].as_str().expect("robot token").to_owned();
+    let body = json!({"archive_url": "https://example.com/ctx.tar.gz", "pull_robot": "alice+puller"});
+    let (status, build) = f
+        .call("POST", "/repository/alice/app/build/", Some(&token), Some(body))
+        .await;
+    assert_eq!(status, 201, "{build}");
+    assert_eq!(build["pull_robot"]["name"], "alice+puller");
+    assert!(
+        !build.to_string().contains(&robot_token),
+        "no robot token in the API: {build}"
+    );
+    let uuid = build["id"].as_str().expect("id").to_owned();
+    let job = claim(&f, "m").await.expect("claimed");
+    let (status, pack) = builder(&f, &uuid, "register", &job.token, json!({})).await;
+    assert_eq!(status, 200, "{pack}");
+    assert_eq!(
+        pack["pull_credentials"],
+        json!({"username": "alice+puller", "password": robot_token})
+    );
+    let (_, listed) = f.call("GET", "/repository/alice/app/build/", Some(&token), None).await;
+    assert!(!listed.to_string().contains(&robot_token), "{listed}");
 }
 
 #[actix_web::test]

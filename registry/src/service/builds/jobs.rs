@@ -64,6 +64,25 @@ pub struct BuildPack {
     /// A registry token that may push to and pull from the repository,
     /// used as the password of `$token`.
     pub push_token: String,
+    /// The pull robot's name and token for base images on this registry
+    /// (Quay's `base_image` credentials), when the build names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_credentials: Option<PullCredentials>,
+}
+
+/// A robot's registry login, sent to the registered builder only.
+#[derive(Clone, Serialize)]
+pub struct PullCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PullCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The git repository and commit of a triggered build, with the deploy key
@@ -270,6 +289,10 @@ impl Registry {
             (None, None, Some(_)) => None,
             (None, None, None) => return Err(Error::InvalidRequest("Build has no context".into())),
         };
+        let pull_credentials = match row.pull_robot_id {
+            Some(robot) => self.pull_credentials(robot).await?,
+            None => None,
+        };
         if let Err(e) = self.append_phase(id, "build-scheduled").await {
             tracing::warn!(error = %e, build = %row.uuid, "could not log the build's start");
         }
@@ -283,7 +306,25 @@ impl Registry {
             repository,
             tag_names: job.docker_tags,
             push_token,
+            pull_credentials,
         })
+    }
+
+    /// The pull robot's login; `None` when the robot was deleted since.
+    async fn pull_credentials(&self, robot_id: i64) -> Result<Option<PullCredentials>, Error> {
+        let found = self
+            .db()
+            .read(move |c| {
+                let Some(account) = crate::db::queries::accounts::find_by_id(c, robot_id)? else {
+                    return Ok(None);
+                };
+                Ok(crate::db::queries::robots::find(c, &account.username)?)
+            })
+            .await?;
+        Ok(found.map(crate::service::robots::Robot::from).map(|r| PullCredentials {
+            username: r.name().to_owned(),
+            password: r.token,
+        }))
     }
 
     /// What a builder clones for a triggered build: the commit, and the
