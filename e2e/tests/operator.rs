@@ -107,7 +107,8 @@ fn rollout_timeout() -> Duration {
 /// operator's log and the registry's status when it failed.
 struct Cleanup {
     namespace: String,
-    /// Where build Jobs run (created by the test, as an admin would).
+    /// Where build Jobs run (created by the operator, which never deletes
+    /// a namespace).
     builder_namespace: String,
     /// The Route CRD the last step applied, removed again.
     route_crd: Option<String>,

@@ -1,8 +1,8 @@
 //! Step 3b: builds on the Kubernetes executor.
 //!
 //! The bundle turns builds on with a `kubernetes` executor, so the operator
-//! creates the builder ServiceAccount, Role and RoleBinding in the builder
-//! namespace (which the admin creates, as Quay's documentation has it). A
+//! creates the builder namespace (Quay's documentation has the admin make
+//! it) with the builder ServiceAccount, Role and RoleBinding in it. A
 //! registry on the host then runs builds as Jobs there with the
 //! credentials of `<cr>-quay-app` (the identity the registry pods use, and
 //! the one the operator's RoleBinding grants), through the kit's API
@@ -95,15 +95,21 @@ pub(super) fn builds_run_as_jobs(s: &mut Scenario, builder_ns: &str) {
 
     // What the operator set up for builders.
     wait_for(
-        "the builder ServiceAccount, Role and RoleBinding from the operator",
+        "the builder namespace, ServiceAccount, Role and RoleBinding from the operator",
         rollout_timeout(),
         || {
+            Kubectl::cluster().get(&["namespace", builder_ns])?;
             let sa = builders.get(&["serviceaccount", BUILDER_SA])?;
             let role = builders.get(&["role", BUILDER_ROLE])?;
             let binding = builders.get(&["rolebinding", BUILDER_ROLE])?;
             Some((sa, role, binding))
         },
         describe_builders,
+    );
+    let namespace = Kubectl::cluster().get(&["namespace", builder_ns]).expect("namespace");
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged",
+        "{namespace:#}"
     );
     let binding = builders.get(&["rolebinding", BUILDER_ROLE]).expect("RoleBinding");
     let subjects = binding["subjects"].as_array().cloned().unwrap_or_default();

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use crds::QuayRegistry;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{
@@ -221,6 +221,7 @@ impl Pass<'_> {
     /// Server-side apply of one object; returns it when it is a Deployment.
     async fn apply_one(&self, obj: &Desired) -> Result<Option<Deployment>, Failed> {
         match obj {
+            Desired::Namespace(o) => self.ssa_namespace(o).await?,
             Desired::ServiceAccount(o) => self.ssa(o).await.map(drop)?,
             Desired::ConfigMap(o) => self.ssa(o).await.map(drop)?,
             Desired::Secret(o) => self.ssa(o).await.map(drop)?,
@@ -250,6 +251,17 @@ impl Pass<'_> {
         api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
             .await
             .map_err(|e| Failed::object(&K::kind(&()), &name, e))
+    }
+
+    /// Applies the operator's labels to a namespace, creating it when
+    /// missing.
+    async fn ssa_namespace(&self, obj: &Namespace) -> Result<(), Failed> {
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let api: Api<Namespace> = Api::all(self.ctx.client.clone());
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
+            .await
+            .map_err(|e| Failed::object("Namespace", &name, e))?;
+        Ok(())
     }
 
     async fn ssa_dynamic(&self, obj: &DynamicObject) -> Result<(), Failed> {

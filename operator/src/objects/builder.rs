@@ -1,6 +1,10 @@
 //! Builder support: when `config.yaml` turns builds on (FEATURE_BUILD_SUPPORT
 //! and a BUILD_MANAGER whose Kubernetes executors name a BUILDER_NAMESPACE),
-//! each builder namespace gets the executor's ServiceAccount
+//! the builder namespace is created when missing (labelled for the
+//! `privileged` Pod Security level: build pods run buildah as root in their
+//! user namespace with an unconfined seccomp profile, which `baseline`
+//! refuses; the operator never deletes a namespace), and it gets the
+//! executor's ServiceAccount
 //! (SERVICE_ACCOUNT_NAME, default `quay-builder-sa`), a Role `<cr>-quay-builder`
 //! to run build Jobs and clean up their pods, and a RoleBinding granting it
 //! to those ServiceAccounts and to `<cr>-quay-app`, so the build manager in
@@ -13,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_yaml::Value;
@@ -33,6 +37,7 @@ const KUBERNETES_EXECUTORS: [&str; 2] = ["kubernetes", "kubernetesPodman"];
 pub(super) fn objects(inputs: &Inputs, config: &ConfigView) -> Vec<Desired> {
     let mut out = Vec::new();
     for (namespace, accounts) in builder_accounts(config) {
+        out.push(Desired::Namespace(builder_namespace(inputs, &namespace)));
         out.extend(accounts.iter().map(|sa| {
             Desired::ServiceAccount(ServiceAccount {
                 metadata: foreign_meta(inputs, sa.clone(), &namespace),
@@ -78,6 +83,21 @@ fn executors(config: &ConfigView) -> impl Iterator<Item = &serde_yaml::Mapping> 
         .filter_map(|entry| entry.get("EXECUTORS").and_then(Value::as_sequence))
         .flatten()
         .filter_map(Value::as_mapping)
+}
+
+/// Pod Security admission's enforced level for the builder namespace.
+const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+fn builder_namespace(inputs: &Inputs, namespace: &str) -> Namespace {
+    let mut metadata = foreign_meta(inputs, namespace.to_owned(), namespace);
+    metadata.namespace = None;
+    if let Some(labels) = metadata.labels.as_mut() {
+        labels.insert(POD_SECURITY_ENFORCE.into(), "privileged".into());
+    }
+    Namespace {
+        metadata,
+        ..Namespace::default()
+    }
 }
 
 fn foreign_meta(inputs: &Inputs, name: String, namespace: &str) -> ObjectMeta {

@@ -23,11 +23,11 @@ const PODMAN: &str = "  - EXECUTOR: kubernetesPodman\n    BUILDER_NAMESPACE: vir
 fn builder_rbac_exists_only_when_builds_use_a_kubernetes_executor_namespace() {
     let off = format!("{CONFIG_YAML}FEATURE_BUILD_SUPPORT: false\nBUILD_MANAGER:\n- ephemeral\n- EXECUTORS:\n{PODMAN}");
     for (case, fixture, want) in [
-        ("builds on, podman executor", with_builds(PODMAN), 3),
+        ("builds on, podman executor", with_builds(PODMAN), 4),
         (
             "builds on, executor kind left out",
             with_builds("  - BUILDER_NAMESPACE: b\n"),
-            3,
+            4,
         ),
         ("builds off", inputs().config_yaml(&off), 0),
         (
@@ -121,4 +121,29 @@ fn builder_objects_carry_registry_labels_instead_of_owner_references() {
         assert_eq!(labels["quay-operator/quayregistry"], "registry");
         assert_eq!(labels[LABEL_REGISTRY_NAMESPACE], "quay");
     }
+}
+
+#[test]
+fn the_builder_namespace_is_created_for_privileged_build_pods_with_the_registrys_labels() {
+    let objects = builder_objects(with_builds(PODMAN));
+    let ns = objects
+        .iter()
+        .find_map(|o| match o {
+            Desired::Namespace(n) => Some(n),
+            _ => None,
+        })
+        .expect("the builder namespace");
+    assert_eq!(ns.metadata.name.as_deref(), Some("virtual-builders"));
+    assert_eq!(ns.metadata.namespace, None, "cluster scoped");
+    assert_eq!(
+        ns.metadata.owner_references, None,
+        "never garbage-collected with the registry"
+    );
+    let labels = ns.metadata.labels.clone().expect("labels");
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "privileged");
+    assert_eq!(labels[LABEL_REGISTRY_NAMESPACE], "quay");
+    assert!(
+        matches!(objects.first(), Some(Desired::Namespace(_))),
+        "applied before what lives in it"
+    );
 }

@@ -12,7 +12,7 @@ use crds::{Component, ComponentKind};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -91,6 +91,9 @@ impl Inputs {
 /// One object to create or update with server-side apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Desired {
+    /// Cluster scoped: a builder namespace (created when missing, never
+    /// deleted by the operator).
+    Namespace(Namespace),
     ServiceAccount(ServiceAccount),
     ConfigMap(ConfigMap),
     Secret(Secret),
@@ -111,6 +114,7 @@ impl Desired {
     /// The object's metadata.
     pub fn meta(&self) -> &ObjectMeta {
         match self {
+            Desired::Namespace(o) => &o.metadata,
             Desired::ServiceAccount(o) => &o.metadata,
             Desired::ConfigMap(o) => &o.metadata,
             Desired::Secret(o) => &o.metadata,
@@ -129,6 +133,7 @@ impl Desired {
     /// The object's metadata, to change.
     pub fn meta_mut(&mut self) -> &mut ObjectMeta {
         match self {
+            Desired::Namespace(o) => &mut o.metadata,
             Desired::ServiceAccount(o) => &mut o.metadata,
             Desired::ConfigMap(o) => &mut o.metadata,
             Desired::Secret(o) => &mut o.metadata,
@@ -152,6 +157,7 @@ impl Desired {
     /// The object as JSON, with `apiVersion` and `kind` (for an apply patch).
     pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
         match self {
+            Desired::Namespace(o) => serde_json::to_value(o),
             Desired::ServiceAccount(o) => serde_json::to_value(o),
             Desired::ConfigMap(o) => serde_json::to_value(o),
             Desired::Secret(o) => serde_json::to_value(o),
