@@ -13,6 +13,7 @@ pub mod clients;
 pub mod git_server;
 pub mod http;
 pub mod kube;
+pub mod loopback;
 pub mod pg_server;
 pub mod process;
 pub mod registry;

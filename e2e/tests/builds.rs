@@ -1,7 +1,9 @@
 //! Builds end to end: a Dockerfile build requested through the API runs on
 //! the local executor (`registry builder` with buildah), streams its phases
 //! and log lines, pushes its tags, and a failing build ends in `error`; a
-//! private base image is pulled with the build's pull robot, and only so.
+//! private base image is pulled with the build's pull robot, and only so;
+//! an `archive_url` build fetches its context over HTTP; cancelling a running
+//! build stops its builder; every build event reaches a webhook.
 //!
 //! Needs root, buildah and a static busybox (`/bin/busybox`, the base
 //! image's shell); elsewhere the test is skipped, in CI it fails.
@@ -12,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::builds::{buildah, builds_possible, containers_env, BuildApi};
+use e2e::loopback::LoopbackHttp;
 use e2e::process::run;
 use e2e::{backend_tests, Registry, TestEnv};
 use serde_json::{json, Value};
@@ -30,7 +33,12 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     // so the build really pulls its base image from the registry.
     let builders = work.path().join("builders");
     let mine = work.path().join("mine");
-    let config = format!("FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nFEATURE_BUILD_SUPPORT: true\n");
+    // Notifications go to a receiver on the loopback, delivered every second.
+    let hooks = LoopbackHttp::start();
+    let config = format!(
+        "FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nFEATURE_BUILD_SUPPORT: true\n\
+         SSRF_ALLOWED_HOSTS: ['127.0.0.1']\nNOTIFICATION_WORKER_INTERVAL: 1\n"
+    );
     // Builders pass --tls-verify=false for a plain-HTTP manager themselves;
     // the host is marked insecure for the test's buildah only.
     let builder_vars = containers_env(&builders, "127.0.0.1");
@@ -46,6 +54,34 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     let new_repo = json!({"namespace": ADMIN, "repository": "app", "visibility": "private", "description": ""});
     let (status, body) = api.call(reqwest::Method::POST, "/repository", Some(new_repo));
     assert_eq!(status, 201, "{body}");
+    for event in [
+        "build_queued",
+        "build_start",
+        "build_success",
+        "build_failure",
+        "build_cancelled",
+    ] {
+        let notification = json!({
+            "event": event,
+            "method": "webhook",
+            "config": {"url": hooks.url(&format!("/{event}"))},
+            "eventConfig": {},
+            "title": event,
+        });
+        let (status, body) = api.call(
+            reqwest::Method::POST,
+            &format!("/repository/{ADMIN}/app/notification/"),
+            Some(notification),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let notified = |event: &str, uuid: &str| {
+        let path = format!("/{event}");
+        let hook = hooks.wait_for(&format!("{event} of {uuid}"), Duration::from_secs(60), |r| {
+            r.path == path && serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["build_id"] == uuid)
+        });
+        serde_json::from_slice::<Value>(&hook.body).expect("JSON payload")
+    };
 
     // A context archive: Dockerfile with RUN, COPY and an expiry label.
     let app_ctx = work.path().join("app");
@@ -76,6 +112,11 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         reg.log()
     );
     eprintln!("a small build took {took:?} end to end; phases polled: {seen:?}");
+    for event in ["build_queued", "build_start", "build_success"] {
+        let payload = notified(event, &uuid);
+        assert_eq!(payload["docker_tags"], json!(["v1", "latest"]), "{event}: {payload}");
+        assert_eq!(payload["repository"], repo.as_str(), "{event}: {payload}");
+    }
 
     let logs = api.logs(&repo, &uuid);
     let phases: Vec<&str> = logs
@@ -152,6 +193,54 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         "the error is in the log: {logs:?}"
     );
     assert!(logs.iter().any(|l| l["type"] == "phase" && l["message"] == "error"));
+    let payload = notified("build_failure", build["id"].as_str().expect("id"));
+    assert_eq!(payload["error_message"], error, "{payload}");
+
+    // The same context from an archive_url served on the loopback.
+    let files = LoopbackHttp::start();
+    files.serve("/ctx.tar.gz", fs::read(&archive).expect("archive"));
+    let body = json!({"archive_url": files.url("/ctx.tar.gz"), "docker_tags": ["from-url"]});
+    let (status, build) = api.call(reqwest::Method::POST, &format!("/repository/{repo}/build/"), Some(body));
+    assert_eq!(status, 201, "{build}");
+    let (build, seen) = api.wait(&repo, build["id"].as_str().expect("id"), |_| false);
+    assert_eq!(build["phase"], "complete", "{build}; phases {seen:?}");
+    assert!(files
+        .received()
+        .iter()
+        .any(|r| r.method == "GET" && r.path == "/ctx.tar.gz"));
+
+    // Cancelling a running build stops its builder (and the RUN it runs).
+    let marker = "sleep 3607";
+    let slow = api.upload("text/plain", format!("FROM {base}\nRUN {marker}\n").into_bytes());
+    let uuid = api.start(&repo, &slow, &["slow"]);
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", marker])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (build, seen) = api.wait(&repo, &uuid, |p| p == "building");
+    assert_eq!(build["phase"], "building", "phases {seen:?}");
+    e2e::kube::wait_for(
+        "the RUN step to start",
+        Duration::from_secs(60),
+        || running().then_some(()),
+        || reg.log(),
+    );
+    let (status, body) = api.call(
+        reqwest::Method::DELETE,
+        &format!("/repository/{repo}/build/{uuid}"),
+        None,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(api.status(&repo, &uuid)["phase"], "cancelled");
+    e2e::kube::wait_for(
+        "the cancelled build's RUN step to be stopped",
+        Duration::from_secs(60),
+        || (!running()).then_some(()),
+        || reg.log(),
+    );
+    notified("build_cancelled", &uuid);
 
     // A private base image: the build's own token may not pull it, its
     // pull robot (granted read) may.
