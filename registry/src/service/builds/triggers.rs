@@ -286,14 +286,15 @@ impl Registry {
                 };
                 Ok::<_, Error>(q::activate(c, id, &a)?)
             })
-            .await?;
-        if !activated {
-            if github {
-                // Another activation won: what this one added to GitHub goes.
-                let mut hooked = trigger.clone();
-                hooked.config = config;
-                self.unhook_trigger(&hooked).await;
-            }
+            .await;
+        if github && !matches!(activated, Ok(true)) {
+            // Another activation won, or the database failed: what this one
+            // added to GitHub goes.
+            let mut hooked = trigger.clone();
+            hooked.config = config;
+            self.unhook_trigger(&hooked).await;
+        }
+        if !activated? {
             return Err(Error::InvalidRequest(
                 "Trigger config is not sufficient for activation.".into(),
             ));
