@@ -465,6 +465,7 @@ diesel::table! {
         successive_failure_count -> Integer,
         successive_internal_error_count -> Integer,
         created_ms -> BigInt,
+        auth_token -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,8 @@
 
 mod build_pack;
 mod disable;
+mod fake_github;
+mod github;
 mod refusals;
 mod webhook;
 

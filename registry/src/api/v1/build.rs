@@ -135,7 +135,7 @@ pub(super) fn build_view(state: &AppState, req: &HttpRequest, access: &Repositor
         "tags": b.job.docker_tags,
         "manual_user": b.job.manual_user,
         "is_writer": writer,
-        "trigger": b.trigger.as_ref().map(|t| trigger_view(t, access.role >= Role::Admin, true)),
+        "trigger": b.trigger.as_ref().map(|t| trigger_view(state, t, access.role >= Role::Admin, true)),
         "trigger_metadata": b.job.trigger_metadata,
         "resource_key": b.resource_key,
         "pull_robot": b.pull_robot.as_ref().map(|name| json!({"name": name, "kind": "user", "is_robot": true})),

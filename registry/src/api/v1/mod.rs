@@ -6,6 +6,7 @@ mod build;
 mod build_logs;
 mod caller;
 pub mod error;
+mod github_trigger;
 mod invite;
 mod label;
 mod logs;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     logs_export::configure_root(cfg);
     build::configure_root(cfg);
     webhook::configure(cfg);
+    github_trigger::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))

@@ -1,7 +1,9 @@
 //! Build triggers (quay-api.md §1.15, with `FEATURE_BUILD_SUPPORT`): the
 //! admin API under `/api/v1/repository/{repo}/trigger/…`. Every call needs
 //! admin permission on the repository. Triggers are created and fed by the
-//! routes of [`super::webhook`].
+//! routes of [`super::webhook`] and [`super::github_trigger`]; the helpers
+//! the UI sets a GitHub trigger up with (`namespaces`, `sources`,
+//! `fields/{field}`) ask GitHub through the service.
 
 use actix_web::guard;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,7 +15,7 @@ use super::invite::link_base;
 use super::logs::repo_action;
 use super::repository::access;
 use super::{ApiCaller, ApiError};
-use crate::service::builds::{Build, Trigger};
+use crate::service::builds::{Build, RunParameters, Trigger, GITHUB};
 use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
 use crate::state::AppState;
@@ -26,6 +28,22 @@ const DEFAULT_LIMIT: i64 = 5;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let on = || guard::fn_guard(builds_enabled);
     cfg.service(
+        web::resource(format!("{BASE}/{{uuid}}/namespaces"))
+            .guard(on())
+            .route(web::get().to(list_trigger_namespaces)),
+    )
+    .service(
+        web::resource(format!("{BASE}/{{uuid}}/sources"))
+            .guard(on())
+            .route(web::post().to(list_trigger_sources))
+            .route(web::get().to(list_trigger_sources_by_query)),
+    )
+    .service(
+        web::resource(format!("{BASE}/{{uuid}}/fields/{{field}}"))
+            .guard(on())
+            .route(web::post().to(list_trigger_field_values)),
+    )
+    .service(
         web::resource(format!("{BASE}/{{uuid}}/activate"))
             .guard(on())
             .route(web::post().to(activate_trigger)),
@@ -66,14 +84,19 @@ struct TriggerPath {
 }
 
 /// Quay's TriggerView. Inside a BuildView (`for_build`) it never names the
-/// pull robot; the config is shown to admins only.
-pub(super) fn trigger_view(t: &Trigger, can_admin: bool, for_build: bool) -> Value {
+/// pull robot; the config is shown to admins only. A GitHub trigger's
+/// `repository_url` is the repository's page on GitHub.
+pub(super) fn trigger_view(state: &AppState, t: &Trigger, can_admin: bool, for_build: bool) -> Value {
+    let repository_url = match (t.service.as_str(), t.build_source(), state.registry.github()) {
+        (GITHUB, Some(source), Some(github)) => Some(github.repository_url(source)),
+        _ => None,
+    };
     let mut view = json!({
         "id": t.uuid,
         "service": t.service,
         "is_active": t.is_active(),
         "build_source": t.build_source(),
-        "repository_url": null,
+        "repository_url": repository_url,
         "config": if can_admin { Value::Object(t.config.clone()) } else { json!({}) },
         "can_invoke": can_admin,
         "enabled": t.enabled,
@@ -100,7 +123,7 @@ async fn list_triggers(
 ) -> Result<HttpResponse, ApiError> {
     let acc = admin(&state, &caller, &path.repo).await?;
     let triggers = state.registry.list_triggers(&acc.repo).await?;
-    let views: Vec<Value> = triggers.iter().map(|t| trigger_view(t, true, false)).collect();
+    let views: Vec<Value> = triggers.iter().map(|t| trigger_view(&state, t, true, false)).collect();
     Ok(HttpResponse::Ok().json(json!({ "triggers": views })))
 }
 
@@ -111,7 +134,7 @@ async fn get_trigger(
 ) -> Result<HttpResponse, ApiError> {
     let acc = admin(&state, &caller, &path.repo).await?;
     let trigger = state.registry.trigger(&acc.repo, &path.uuid).await?;
-    Ok(HttpResponse::Ok().json(trigger_view(&trigger, true, false)))
+    Ok(HttpResponse::Ok().json(trigger_view(&state, &trigger, true, false)))
 }
 
 #[derive(Deserialize)]
@@ -141,7 +164,7 @@ async fn update_trigger(
     state
         .registry
         .log_action(repo_action("toggle_repo_trigger", &caller, &req, &acc.repo, metadata));
-    Ok(HttpResponse::Ok().json(trigger_view(&trigger, true, false)))
+    Ok(HttpResponse::Ok().json(trigger_view(&state, &trigger, true, false)))
 }
 
 async fn delete_trigger(
@@ -200,7 +223,7 @@ async fn activate_trigger(
     state
         .registry
         .log_action(repo_action("setup_repo_trigger", &caller, &req, &acc.repo, metadata));
-    Ok(HttpResponse::Ok().json(trigger_view(&t, true, false)))
+    Ok(HttpResponse::Ok().json(trigger_view(&state, &t, true, false)))
 }
 
 /// The usage-log metadata of a queued build, as Quay writes it.
@@ -223,10 +246,8 @@ pub(super) fn build_log_metadata(build: &Build) -> Value {
 #[serde(deny_unknown_fields)]
 struct StartBody {
     commit_sha: Option<String>,
-    #[serde(rename = "branch_name")]
-    _branch_name: Option<String>,
-    #[serde(rename = "refs")]
-    _refs: Option<Value>,
+    branch_name: Option<String>,
+    refs: Option<Value>,
 }
 
 async fn start_trigger(
@@ -239,10 +260,13 @@ async fn start_trigger(
     let acc = admin(&state, &caller, &path.repo).await?;
     require_normal(&acc.repo)?;
     let user = caller.user.as_ref().ok_or_else(|| ApiError::unauthorized(true))?;
-    let build = state
-        .registry
-        .start_trigger(&acc.repo, user, &path.uuid, body.commit_sha.as_deref())
-        .await?;
+    let body = body.into_inner();
+    let run = RunParameters {
+        commit_sha: body.commit_sha,
+        branch_name: body.branch_name,
+        refs: body.refs,
+    };
+    let build = state.registry.start_trigger(&acc.repo, user, &path.uuid, &run).await?;
     let metadata = build_log_metadata(&build);
     state
         .registry
@@ -281,4 +305,94 @@ async fn list_trigger_builds(
     let builds = state.registry.trigger_builds(&acc.repo, &path.uuid, limit).await?;
     let views: Vec<Value> = builds.iter().map(|b| build_view(&state, &req, &acc, b)).collect();
     Ok(HttpResponse::Ok().json(json!({ "builds": views })))
+}
+
+/// The signed-in caller of a helper: Quay lets only the trigger's connected
+/// user list what their GitHub token reaches.
+fn helper_user(caller: &ApiCaller) -> Result<&crate::db::models::Account, ApiError> {
+    caller.user.as_ref().ok_or_else(|| ApiError::unauthorized(true))
+}
+
+async fn list_trigger_namespaces(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<TriggerPath>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = admin(&state, &caller, &path.repo).await?;
+    let user = helper_user(&caller)?;
+    let namespaces = state.registry.trigger_namespaces(&acc.repo, user, &path.uuid).await?;
+    Ok(HttpResponse::Ok().json(json!({ "namespaces": namespaces })))
+}
+
+#[derive(Deserialize)]
+struct SourcesBody {
+    namespace: Option<String>,
+}
+
+async fn sources_response(
+    state: &AppState,
+    caller: &ApiCaller,
+    path: &TriggerPath,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let acc = admin(state, caller, &path.repo).await?;
+    require_normal(&acc.repo)?;
+    let user = helper_user(caller)?;
+    let namespace = namespace
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid_request("Missing required parameter: namespace"))?;
+    let sources = state
+        .registry
+        .trigger_sources(&acc.repo, user, &path.uuid, namespace)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "sources": sources })))
+}
+
+/// `POST …/sources` with `{"namespace": …}`, as Quay's UI asks.
+async fn list_trigger_sources(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<TriggerPath>,
+    body: web::Json<SourcesBody>,
+) -> Result<HttpResponse, ApiError> {
+    sources_response(&state, &caller, &path, body.namespace.as_deref()).await
+}
+
+/// `GET …/sources?namespace=…`, the same for clients that ask by query.
+async fn list_trigger_sources_by_query(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<TriggerPath>,
+    query: web::Query<SourcesBody>,
+) -> Result<HttpResponse, ApiError> {
+    sources_response(&state, &caller, &path, query.namespace.as_deref()).await
+}
+
+#[derive(Deserialize)]
+struct FieldPath {
+    repo: String,
+    uuid: String,
+    field: String,
+}
+
+/// `POST …/fields/{field}`; the body, when an object, is the config being
+/// set up and overrides the trigger's.
+async fn list_trigger_field_values(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<FieldPath>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let acc = admin(&state, &caller, &path.repo).await?;
+    require_normal(&acc.repo)?;
+    let config = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) if !m.is_empty() => Some(m),
+        _ => None,
+    };
+    let values = state
+        .registry
+        .trigger_field_values(&acc.repo, &path.uuid, &path.field, config)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    Ok(HttpResponse::Ok().json(json!({ "values": values })))
 }

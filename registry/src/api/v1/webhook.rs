@@ -51,15 +51,7 @@ async fn setup_custom_trigger(
     req: HttpRequest,
     path: web::Path<RepoPath>,
 ) -> Result<HttpResponse, ApiError> {
-    // A bearer token acts within its scopes; the browser session (not
-    // resolved outside /api/v1 by the API's guard) with all of them.
-    let (user, scopes) = match caller.user {
-        Some(u) => (u, caller.scopes),
-        None => {
-            let user = session_user(&state, &req).await?;
-            (user.ok_or_else(|| ApiError::unauthorized(true))?, Scopes::all())
-        }
-    };
+    let (user, scopes) = web_user(&state, &req, caller).await?;
     let name = repo_path(&path.repo)?;
     let acc = state
         .registry
@@ -72,6 +64,23 @@ async fn setup_custom_trigger(
         acc.repo.namespace, acc.repo.name, trigger.uuid
     );
     Ok(HttpResponse::Found().insert_header(("Location", location)).finish())
+}
+
+/// The signed-in user of a web route outside `/api/v1`, with the scopes
+/// they act within: a bearer token's, or all of them for the browser
+/// session (which the API's guard does not resolve here). 401 for nobody.
+pub(super) async fn web_user(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: ApiCaller,
+) -> Result<(crate::db::models::Account, Scopes), ApiError> {
+    match caller.user {
+        Some(u) => Ok((u, caller.scopes)),
+        None => {
+            let user = session_user(state, req).await?;
+            Ok((user.ok_or_else(|| ApiError::unauthorized(true))?, Scopes::all()))
+        }
+    }
 }
 
 /// The user of the browser session, for web routes outside `/api/v1`.

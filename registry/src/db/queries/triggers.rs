@@ -29,27 +29,34 @@ pub struct TriggerRow {
     pub successive_failure_count: i32,
     pub successive_internal_error_count: i32,
     pub created_ms: i64,
+    /// The OAuth access token of a trigger of a git host (GitHub).
+    pub auth_token: Option<String>,
 }
 
 /// A trigger with the name of its pull robot, if any.
 pub type TriggerWithRobot = (TriggerRow, Option<String>);
 
-pub fn insert(
-    c: &mut DbConn,
-    uuid: &str,
-    service: &str,
-    repository_id: i64,
-    connected_user_id: i64,
-    now: i64,
-) -> QueryResult<usize> {
+/// A new, inactive trigger.
+pub struct NewTrigger<'a> {
+    pub uuid: &'a str,
+    pub service: &'a str,
+    pub repository_id: i64,
+    pub connected_user_id: i64,
+    /// The OAuth access token of a git host's trigger.
+    pub auth_token: Option<&'a str>,
+    pub now: i64,
+}
+
+pub fn insert(c: &mut DbConn, n: &NewTrigger<'_>) -> QueryResult<usize> {
     diesel::insert_into(t::table)
         .values((
-            t::uuid.eq(uuid),
-            t::service.eq(service),
-            t::repository_id.eq(repository_id),
-            t::connected_user_id.eq(connected_user_id),
+            t::uuid.eq(n.uuid),
+            t::service.eq(n.service),
+            t::repository_id.eq(n.repository_id),
+            t::connected_user_id.eq(n.connected_user_id),
             t::config_json.eq("{}"),
-            t::created_ms.eq(now),
+            t::auth_token.eq(n.auth_token),
+            t::created_ms.eq(n.now),
         ))
         .execute(c)
 }

@@ -7,6 +7,9 @@
 //! Build triggers queue builds of git commits pushed to their webhook.
 
 mod deploy_key;
+mod github;
+mod github_sources;
+mod github_triggers;
 mod input;
 mod jobs;
 mod logs;
@@ -30,6 +33,8 @@ use crate::db::models::Account;
 use crate::db::queries::builds::{self as q, BuildWithRobot, NewBuild};
 use crate::db::queries::repositories::RepositoryView;
 
+pub use github::{GithubClient, GithubSettings, GITHUB_TRIGGER_CONFIG};
+pub use github_triggers::GITHUB;
 use input::{check_archive_url, check_tags, present};
 pub use input::{resolve_context, BuildInput};
 pub use jobs::{is_running, BuildPack, ClaimedBuild, GitPack};
@@ -40,7 +45,7 @@ pub use settings::{
     BuildManagerSettings, ContainerRuntime, Distribution, Executor, ExecutorKind, KubernetesExecutor, LocalOptions,
 };
 pub use trigger_disable::{valid_threshold, TriggerDisablePolicy, THRESHOLD_KEYS};
-pub use triggers::{Activated, PushOutcome, Trigger, CUSTOM_GIT};
+pub use triggers::{Activated, PushOutcome, RunParameters, Trigger, CUSTOM_GIT};
 pub use userfiles::userfile_key;
 
 /// Largest user file accepted (1 GiB).
@@ -71,6 +76,9 @@ pub struct BuildPolicy {
     /// `DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT`: builds a namespace may have
     /// waiting or running at once; unlimited when absent (Quay's default).
     pub max_queued_builds: Option<i64>,
+    /// GitHub triggers (`FEATURE_GITHUB_BUILD` with `GITHUB_TRIGGER_CONFIG`),
+    /// when builds are on.
+    pub github: Option<Arc<GithubClient>>,
 }
 
 /// The config key of the limit on a namespace's unfinished builds.
@@ -78,7 +86,8 @@ pub const MAX_BUILDS_KEY: &str = "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT";
 
 /// Checks the build settings that are not `BUILD_MANAGER`'s:
 /// `BUILDLOGS_REDIS` (only when builds are on: Quay's configs carry it
-/// whether or not they build) and the queued build limit.
+/// whether or not they build), the queued build limit and, with
+/// `FEATURE_GITHUB_BUILD`, `GITHUB_TRIGGER_CONFIG`.
 pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
     if config.feature("BUILD_SUPPORT", false) {
         if let Some(s) = RedisSettings::from_config(config)? {
@@ -86,6 +95,9 @@ pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
         }
     }
     max_queued_builds(config)?;
+    if let Some(settings) = GithubSettings::from_config(config)? {
+        GithubClient::new(settings)?;
+    }
     Ok(())
 }
 
@@ -119,6 +131,12 @@ impl BuildPolicy {
                 .and_then(|s| RedisLogs::new(&s).ok())
                 .map(Arc::new),
             max_queued_builds: max_queued_builds(config).ok().flatten(),
+            github: GithubSettings::from_config(config)
+                .ok()
+                .flatten()
+                .filter(|_| enabled)
+                .and_then(|s| GithubClient::new(s).ok())
+                .map(Arc::new),
         }
     }
 }

@@ -246,6 +246,40 @@ pub fn custom_git_push(body: &[u8], git_url: &str) -> Result<Push, Error> {
     Ok(Push::Build(metadata))
 }
 
+/// The metadata of a push GitHub posted to a GitHub trigger, as Quay's
+/// GitHub handler reads it: the clone URL is the payload's `ssh_url`, the
+/// default branch the payload's, else the one recorded at activation.
+/// GitHub's ping (`zen`) and pushes without a head commit (a deleted
+/// branch) build nothing.
+pub fn github_push(body: &[u8], default_branch: Option<&str>) -> Result<Push, Error> {
+    if body.is_empty() {
+        return Err(invalid("Missing payload"));
+    }
+    let payload: Value = serde_json::from_slice(body).map_err(|e| invalid(e.to_string()))?;
+    if payload.get("zen").is_some() {
+        return Ok(Push::Skip);
+    }
+    if !payload["repository"].is_object() {
+        return Err(invalid("Missing 'repository' on request"));
+    }
+    if !is_github(&payload) {
+        return Err(invalid(
+            "Not a GitHub push payload: 'ref', 'head_commit' and 'repository.ssh_url' are required",
+        ));
+    }
+    let Push::Build(mut metadata) = github(&payload) else {
+        return Ok(Push::Skip);
+    };
+    if !metadata["default_branch"].is_string() {
+        if let Some(branch) = default_branch {
+            metadata["default_branch"] = json!(branch);
+        }
+    }
+    metadata["git_url"] = payload["repository"]["ssh_url"].clone();
+    check_metadata(&metadata)?;
+    Ok(Push::Build(metadata))
+}
+
 /// Quay's rules for any build metadata: a hex commit of 7 or more
 /// characters, a git URL, a well-formed ref, a message in `commit_info`
 /// and a username for each person named.

@@ -1,16 +1,20 @@
 //! Build triggers (quay-api.md §1.15): a git repository whose pushes, posted
 //! to the trigger's webhook, queue builds of the repository.
 //!
-//! Only `custom-git` triggers are made here: one is created inactive, then
+//! `custom-git` triggers are made here, `github` ones by the OAuth callback
+//! ([`super::github_triggers`]). A trigger is created inactive, then
 //! activated with its config, which makes the webhook's write token (kept
-//! only as a SHA-256, so its URL is shown once, at activation) and the SSH
-//! key pair a builder clones the git repository with. Triggers whose builds
-//! keep failing are disabled by [`super::trigger_disable`].
+//! only as a SHA-256, so a custom-git trigger's URL is shown once, at
+//! activation; a GitHub trigger's goes to GitHub only) and the SSH key pair
+//! a builder clones the git repository with. Triggers whose builds keep
+//! failing are disabled by [`super::trigger_disable`].
 
+use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use super::deploy_key::ssh_key_pair;
-use super::push::{check_metadata, custom_git_push, Push};
+use super::github_triggers::GITHUB;
+use super::push::{check_metadata, custom_git_push, github_push, Push};
 use super::tagging::{determine_tags, should_skip};
 use super::{resolve_context, Build, BuildInput, GitSource, JobConfig, Queued};
 use crate::db::models::Account;
@@ -29,7 +33,8 @@ const HIDDEN_TOKEN: &str = "********";
 /// Why a trigger was disabled by its administrator.
 const USER_TOGGLED: &str = "user_toggled";
 
-/// A build trigger as the API shows it.
+/// A build trigger as the API shows it. Its GitHub token is never shown
+/// (`SecretString` hides it from `Debug` too).
 #[derive(Debug, Clone)]
 pub struct Trigger {
     id: i64,
@@ -42,6 +47,7 @@ pub struct Trigger {
     connected_user_id: i64,
     pull_robot_id: Option<i64>,
     write_token_sha256: Option<String>,
+    pub(super) auth_token: Option<SecretString>,
 }
 
 impl Trigger {
@@ -61,15 +67,24 @@ impl Trigger {
             connected_user_id: row.connected_user_id,
             pull_robot_id: row.pull_robot_id,
             write_token_sha256: row.write_token_sha256,
+            auth_token: row.auth_token.map(SecretString::from),
         }
     }
 
-    /// Whether setup is done: a custom-git trigger shows its credentials.
+    /// Whether setup is done: a custom-git trigger shows its credentials, a
+    /// GitHub trigger has its webhook on GitHub (Quay's rules).
     pub fn is_active(&self) -> bool {
-        self.config.contains_key("credentials")
+        match self.service.as_str() {
+            GITHUB => self.config.contains_key("hook_id"),
+            _ => self.config.contains_key("credentials"),
+        }
     }
 
-    /// The git URL of a custom-git trigger.
+    pub(super) fn connected_user_id(&self) -> i64 {
+        self.connected_user_id
+    }
+
+    /// The git URL of a custom-git trigger, `owner/name` of a GitHub one.
     pub fn build_source(&self) -> Option<&str> {
         self.config.get("build_source").and_then(Value::as_str)
     }
@@ -80,6 +95,16 @@ impl Trigger {
             .as_deref()
             .is_some_and(|h| constant_time_eq(h.as_bytes(), sha256_hex(code).as_bytes()))
     }
+}
+
+/// What a manual start of a trigger names: a commit (custom-git), or a
+/// branch (`branch_name`) or ref (`refs` `{kind: branch|tag, name}`) of a
+/// git host, its default branch when neither.
+#[derive(Debug, Clone, Default)]
+pub struct RunParameters {
+    pub commit_sha: Option<String>,
+    pub branch_name: Option<String>,
+    pub refs: Option<Value>,
 }
 
 /// What a push to a webhook did.
@@ -146,7 +171,17 @@ impl Registry {
         let uuid = uuid::Uuid::new_v4().to_string();
         let (id, repo_id, user_id, now) = (uuid.clone(), repo.id, user.id, crate::now_ms());
         self.db()
-            .write(move |c| Ok::<_, Error>(q::insert(c, &id, CUSTOM_GIT, repo_id, user_id, now)?))
+            .write(move |c| {
+                let new = q::NewTrigger {
+                    uuid: &id,
+                    service: CUSTOM_GIT,
+                    repository_id: repo_id,
+                    connected_user_id: user_id,
+                    auth_token: None,
+                    now,
+                };
+                Ok::<_, Error>(q::insert(c, &new)?)
+            })
             .await?;
         self.trigger(repo, &uuid).await
     }
@@ -181,9 +216,14 @@ impl Registry {
         self.trigger(repo, uuid).await
     }
 
-    /// Deletes the trigger; returns it as it was.
+    /// Deletes the trigger; returns it as it was. An active GitHub
+    /// trigger's deploy key and webhook are removed from GitHub first, best
+    /// effort, as Quay does.
     pub async fn delete_trigger(&self, repo: &RepositoryView, uuid: &str) -> Result<Trigger, Error> {
         let trigger = self.trigger(repo, uuid).await?;
+        if trigger.is_active() {
+            self.unhook_trigger(&trigger).await;
+        }
         let id = trigger.id;
         self.db().write(move |c| Ok::<_, Error>(q::delete(c, id)?)).await?;
         Ok(trigger)
@@ -226,7 +266,13 @@ impl Registry {
         let (scheme, host) = webhook_base;
         let url = |token: &str| format!("{scheme}://$token:{token}@{host}/webhooks/push/trigger/{uuid}");
         let (public_key, private_key) = ssh_key_pair()?;
-        config.insert("credentials".into(), credentials(&public_key, &url(HIDDEN_TOKEN)));
+        let github = trigger.service == GITHUB;
+        if github {
+            self.hook_github(&trigger, &mut config, &public_key, &url(&code))
+                .await?;
+        } else {
+            config.insert("credentials".into(), credentials(&public_key, &url(HIDDEN_TOKEN)));
+        }
         let stored = serde_json::to_string(&config).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let (id, hash, robot_id) = (trigger.id, sha256_hex(&code), robot.as_ref().map(|r| r.id));
         let activated = self
@@ -240,26 +286,36 @@ impl Registry {
                 };
                 Ok::<_, Error>(q::activate(c, id, &a)?)
             })
-            .await?;
-        if !activated {
+            .await;
+        if github && !matches!(activated, Ok(true)) {
+            // Another activation won, or the database failed: what this one
+            // added to GitHub goes.
+            let mut hooked = trigger.clone();
+            hooked.config = config;
+            self.unhook_trigger(&hooked).await;
+        }
+        if !activated? {
             return Err(Error::InvalidRequest(
                 "Trigger config is not sufficient for activation.".into(),
             ));
         }
         let mut trigger = self.trigger(repo, uuid).await?;
-        trigger
-            .config
-            .insert("credentials".into(), credentials(&public_key, &url(&code)));
+        if !github {
+            trigger
+                .config
+                .insert("credentials".into(), credentials(&public_key, &url(&code)));
+        }
         Ok(Activated { trigger })
     }
 
-    /// Queues a build of `commit_sha` from an enabled, active trigger.
+    /// Queues a build from an enabled, active trigger: of `commit_sha` for
+    /// a custom-git trigger, of a branch or tag's head for a GitHub one.
     pub async fn start_trigger(
         &self,
         repo: &RepositoryView,
         caller: &Account,
         uuid: &str,
-        commit_sha: Option<&str>,
+        run: &RunParameters,
     ) -> Result<Build, Error> {
         let trigger = self.trigger(repo, uuid).await?;
         if !trigger.enabled {
@@ -268,8 +324,15 @@ impl Registry {
         if !trigger.is_active() {
             return Err(Error::InvalidRequest("Trigger is not active.".into()));
         }
-        let commit = commit_sha.ok_or_else(|| Error::InvalidRequest("missing required parameter".into()))?;
-        let metadata = json!({"commit": commit, "git_url": trigger.build_source()});
+        let metadata = if trigger.service == GITHUB {
+            self.github_start_metadata(&trigger, run).await?
+        } else {
+            let commit = run
+                .commit_sha
+                .as_deref()
+                .ok_or_else(|| Error::InvalidRequest("missing required parameter".into()))?;
+            json!({"commit": commit, "git_url": trigger.build_source()})
+        };
         check_metadata(&metadata)?;
         self.trigger_build(repo, &trigger, metadata, Some(caller)).await
     }
@@ -307,8 +370,11 @@ impl Registry {
         trigger: &Trigger,
         body: &[u8],
     ) -> Result<PushOutcome, Error> {
-        let git_url = trigger.build_source().unwrap_or_default();
-        let Push::Build(metadata) = custom_git_push(body, git_url)? else {
+        let push = match trigger.service.as_str() {
+            GITHUB => github_push(body, trigger.config.get("master_branch").and_then(Value::as_str))?,
+            _ => custom_git_push(body, trigger.build_source().unwrap_or_default())?,
+        };
+        let Push::Build(metadata) = push else {
             return Ok(PushOutcome::Skipped);
         };
         if should_skip(&trigger.config, &metadata) {

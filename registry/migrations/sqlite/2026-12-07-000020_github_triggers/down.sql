@@ -1,0 +1,1 @@
+ALTER TABLE repositorybuildtrigger DROP COLUMN auth_token;
