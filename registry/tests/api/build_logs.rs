@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::build_support::{builder, queue};
 use crate::helpers::{grant_role, image_manifest, random_bytes, sha256, Grantee, RepoFixture, DOCKER_CONFIG};
 use crate::helpers::{DOCKER_LAYER, DOCKER_MANIFEST};
 use registry::service::builds::{log_archive_key, BuildManagerSettings};
@@ -102,39 +103,9 @@ impl Drop for RedisServer {
 }
 
 async fn fixture(config: &str) -> (RepoFixture, String) {
-    let f = RepoFixture::with_config(&format!("{BUILDS}{config}")).await;
-    let (_, token) = f.user("alice").await;
-    f.create_repo(&token, "alice", "app", "private").await;
-    (f, token)
+    crate::build_support::fixture(&format!("{BUILDS}{config}")).await
 }
 
-/// Requests a build of alice/app; returns its uuid.
-async fn queue(f: &RepoFixture, token: &str) -> String {
-    let body = json!({"archive_url": "https://example.com/ctx.tar.gz", "docker_tags": ["v1"]});
-    let (status, build) = f
-        .call("POST", "/repository/alice/app/build/", Some(token), Some(body))
-        .await;
-    assert_eq!(status, 201, "{build}");
-    build["id"].as_str().expect("id").to_owned()
-}
-
-/// A builder call with a job token; returns status and body.
-async fn builder(f: &RepoFixture, uuid: &str, call: &str, job_token: &str, body: Value) -> (u16, Value) {
-    let res = f
-        .app
-        .client
-        .post(f.app.url(&format!("/buildman/v1/builds/{uuid}/{call}")))
-        .bearer_auth(job_token)
-        .json(&body)
-        .send()
-        .await
-        .expect("builder call");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Queues a build, claims it and registers its builder; returns the uuid,
-/// the job token and the build pack.
 async fn running_build(f: &RepoFixture, token: &str) -> (String, String, Value) {
     let uuid = queue(f, token).await;
     let job = f

@@ -6,74 +6,19 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
+use crate::build_support::{age_heartbeat, builder, claim, fixture, queue};
 use crate::helpers::RepoFixture;
 use registry::db::schema::repositorybuild as rb;
-use registry::service::builds::{BuildManagerSettings, ClaimedBuild};
 
 const CONFIG: &str = "FEATURE_BUILD_SUPPORT: true\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\n";
 const LATE: &str =
     "FEATURE_BUILD_SUPPORT: true\nBUILD_MANAGER: [ephemeral, {JOB_REGISTRATION_TIMEOUT: 0, EXECUTORS: []}]\n";
-
-async fn fixture(config: &str) -> (RepoFixture, String) {
-    let f = RepoFixture::with_config(config).await;
-    let (_, token) = f.user("alice").await;
-    f.create_repo(&token, "alice", "app", "private").await;
-    (f, token)
-}
-
-/// Requests a build from an archive URL; returns its uuid.
-async fn queue(f: &RepoFixture, token: &str) -> String {
-    let body = json!({"archive_url": "https://example.com/ctx.tar.gz", "docker_tags": ["v1"]});
-    let (status, build) = f
-        .call("POST", "/repository/alice/app/build/", Some(token), Some(body))
-        .await;
-    assert_eq!(status, 201, "{build}");
-    build["id"].as_str().expect("id").to_owned()
-}
-
-async fn claim(f: &RepoFixture, manager: &str) -> Option<ClaimedBuild> {
-    f.services
-        .claim_build(manager, &BuildManagerSettings::default().executors)
-        .await
-        .expect("claim")
-}
 
 async fn phase(f: &RepoFixture, token: &str, uuid: &str) -> String {
     let (_, build) = f
         .call("GET", &format!("/repository/alice/app/build/{uuid}"), Some(token), None)
         .await;
     build["phase"].as_str().expect("phase").to_owned()
-}
-
-/// A builder call with a job token; returns status and body.
-async fn builder(f: &RepoFixture, uuid: &str, call: &str, job_token: &str, body: Value) -> (u16, Value) {
-    let res = f
-        .app
-        .client
-        .post(f.app.url(&format!("/buildman/v1/builds/{uuid}/{call}")))
-        .bearer_auth(job_token)
-        .json(&body)
-        .send()
-        .await
-        .expect("builder call");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Moves the build's last heartbeat `ms` into the past.
-async fn age_heartbeat(f: &RepoFixture, uuid: &str, ms: i64) {
-    let id = uuid.to_owned();
-    f.services
-        .db()
-        .write(move |c| {
-            Ok::<_, registry::service::Error>(
-                diesel::update(rb::table.filter(rb::uuid.eq(id)))
-                    .set(rb::heartbeat_ms.eq(rb::heartbeat_ms - ms))
-                    .execute(c)?,
-            )
-        })
-        .await
-        .expect("age heartbeat");
 }
 
 /// Moves the time the build was scheduled `ms` into the past.

@@ -9,6 +9,7 @@ mod authz_matrix;
 mod base;
 mod blobs;
 mod build_logs;
+mod build_support;
 mod buildman;
 mod catalog;
 mod concurrency;

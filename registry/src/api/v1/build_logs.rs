@@ -15,7 +15,6 @@ use super::build::{int_param, BuildPath};
 use super::error::ErrorType;
 use super::invite::link_base;
 use super::repository::access;
-use super::session::session_cookie;
 use super::{ApiCaller, ApiError};
 use crate::service::builds::LogLine;
 use crate::service::repositories::RepositoryAccess;
@@ -52,21 +51,6 @@ pub(super) async fn get_build_logs(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// The caller of a route outside `/api/v1`: a bearer token, else the
-/// browser session cookie.
-async fn caller_or_session(state: &AppState, req: &HttpRequest, caller: ApiCaller) -> Result<ApiCaller, ApiError> {
-    if caller.user.is_some() {
-        return Ok(caller);
-    }
-    let Some(cookie) = session_cookie(req.headers()) else {
-        return Ok(caller);
-    };
-    Ok(match state.registry.session(&cookie).await? {
-        Some(session) => ApiCaller::of_session(session),
-        None => caller,
-    })
-}
-
 fn forbidden() -> ApiError {
     ApiError::new(403, ErrorType::InsufficientScope, "Unauthorized")
 }
@@ -78,7 +62,7 @@ pub(super) async fn download_build_logs(
     req: HttpRequest,
     uuid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = caller_or_session(&state, &req, caller).await?;
+    let caller = caller.or_session(&state, &req).await?;
     let repo = state
         .registry
         .build_repository_path(&uuid)

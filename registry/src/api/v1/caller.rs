@@ -38,6 +38,32 @@ impl ApiCaller {
         }
     }
 
+    /// The caller of a web route outside `/api/v1` (where the session guard
+    /// does not run): the bearer token's, else the browser session's.
+    pub(super) async fn or_session(self, state: &AppState, req: &HttpRequest) -> Result<ApiCaller, ApiError> {
+        if self.user.is_some() {
+            return Ok(self);
+        }
+        let Some(cookie) = super::session::session_cookie(req.headers()) else {
+            return Ok(self);
+        };
+        Ok(match state.registry.session(&cookie).await? {
+            Some(session) => ApiCaller::of_session(session),
+            None => self,
+        })
+    }
+
+    /// The signed-in user of a web route outside `/api/v1`, with the
+    /// scopes they act within (all of them for the browser session); 401
+    /// for nobody.
+    pub(super) async fn web_user(self, state: &AppState, req: &HttpRequest) -> Result<(Account, Scopes), ApiError> {
+        let caller = self.or_session(state, req).await?;
+        match caller.user {
+            Some(user) => Ok((user, caller.scopes)),
+            None => Err(ApiError::unauthorized(true)),
+        }
+    }
+
     /// The authenticated user, if the token carries `scope`; 401 for
     /// anonymous callers, 403 for a token without the scope.
     pub fn user_with(&self, scope: &str) -> Result<&Account, ApiError> {

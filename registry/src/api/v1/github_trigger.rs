@@ -14,7 +14,6 @@ use super::error::ErrorType;
 use super::invite::link_base;
 use super::repository::repo_path;
 use super::trigger::RepoPath;
-use super::webhook::web_user;
 use super::{ApiCaller, ApiError};
 use crate::service::Role;
 use crate::state::AppState;
@@ -46,7 +45,7 @@ async fn attach_github_trigger(
     path: web::Path<RepoPath>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, scopes) = web_user(&state, &req, caller).await?;
+    let (user, scopes) = caller.web_user(&state, &req).await?;
     let name = repo_path(&path.repo)?;
     let acc = state
         .registry

@@ -17,7 +17,7 @@ use super::{ApiCaller, ApiError};
 use crate::service::builds::PushOutcome;
 use crate::service::logs::LogEntry;
 use crate::service::repositories::RepositoryView;
-use crate::service::{Role, Scopes};
+use crate::service::Role;
 use crate::state::AppState;
 
 /// Largest push payload accepted (GitHub sends up to 25 MB; pushes of
@@ -51,7 +51,7 @@ async fn setup_custom_trigger(
     req: HttpRequest,
     path: web::Path<RepoPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, scopes) = web_user(&state, &req, caller).await?;
+    let (user, scopes) = caller.web_user(&state, &req).await?;
     let name = repo_path(&path.repo)?;
     let acc = state
         .registry
@@ -64,31 +64,6 @@ async fn setup_custom_trigger(
         acc.repo.namespace, acc.repo.name, trigger.uuid
     );
     Ok(HttpResponse::Found().insert_header(("Location", location)).finish())
-}
-
-/// The signed-in user of a web route outside `/api/v1`, with the scopes
-/// they act within: a bearer token's, or all of them for the browser
-/// session (which the API's guard does not resolve here). 401 for nobody.
-pub(super) async fn web_user(
-    state: &AppState,
-    req: &HttpRequest,
-    caller: ApiCaller,
-) -> Result<(crate::db::models::Account, Scopes), ApiError> {
-    match caller.user {
-        Some(u) => Ok((u, caller.scopes)),
-        None => {
-            let user = session_user(state, req).await?;
-            Ok((user.ok_or_else(|| ApiError::unauthorized(true))?, Scopes::all()))
-        }
-    }
-}
-
-/// The user of the browser session, for web routes outside `/api/v1`.
-async fn session_user(state: &AppState, req: &HttpRequest) -> Result<Option<crate::db::models::Account>, ApiError> {
-    let Some(cookie) = super::session::session_cookie(req.headers()) else {
-        return Ok(None);
-    };
-    Ok(state.registry.session(&cookie).await?.map(|s| s.user))
 }
 
 /// A webhook refusal, with Quay's `{"message": …}` body.

@@ -2,9 +2,10 @@
 //! commit and the trigger's deploy key, in the build pack of the
 //! registered builder only, never in an API answer or a log.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{active_trigger, builds, config, custom_payload, fixture, push, trigger_path, COMMIT, GIT_URL};
+pub(super) use crate::build_support::builder;
 use crate::helpers::RepoFixture;
 use registry::service::builds::{BuildManagerSettings, ClaimedBuild};
 
@@ -15,21 +16,6 @@ pub(super) async fn claim(f: &RepoFixture) -> ClaimedBuild {
         .await
         .expect("claim")
         .expect("a waiting build")
-}
-
-/// A builder call with a job token; returns status and body.
-pub(super) async fn builder(f: &RepoFixture, uuid: &str, call: &str, job_token: &str, body: Value) -> (u16, Value) {
-    let res = f
-        .app
-        .client
-        .post(f.app.url(&format!("/buildman/v1/builds/{uuid}/{call}")))
-        .bearer_auth(job_token)
-        .json(&body)
-        .send()
-        .await
-        .expect("builder call");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// Claims the oldest waiting build, registers its builder and reports

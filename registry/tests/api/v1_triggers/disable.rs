@@ -3,13 +3,11 @@
 //! `SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD`), and what a
 //! disabled trigger refuses.
 
-use diesel::prelude::*;
 use serde_json::{json, Value};
 
 use super::build_pack::{builder, claim, run_build};
 use super::{active_trigger, builds, config, custom_payload, fixture_with, push, trigger_path, COMMIT};
 use crate::helpers::RepoFixture;
-use registry::db::schema::repositorybuild as rb;
 
 const TWO_FAILURES: &str = "SUCCESSIVE_TRIGGER_FAILURE_DISABLE_THRESHOLD: 2\n";
 const TWO_INTERNAL_ERRORS: &str = "SUCCESSIVE_TRIGGER_INTERNAL_ERROR_DISABLE_THRESHOLD: 2\n";
@@ -96,22 +94,6 @@ async fn a_successful_build_resets_the_count_of_failures() {
     assert_eq!(trigger_view(&f, &token, &uuid).await["enabled"], false);
 }
 
-/// Moves the build's last heartbeat past the timeout, so it went silent.
-async fn silence(f: &RepoFixture, uuid: &str) {
-    let id = uuid.to_owned();
-    f.services
-        .db()
-        .write(move |c| {
-            Ok::<_, registry::service::Error>(
-                diesel::update(rb::table.filter(rb::uuid.eq(id)))
-                    .set(rb::heartbeat_ms.eq(rb::heartbeat_ms - 61_000))
-                    .execute(c)?,
-            )
-        })
-        .await
-        .expect("age heartbeat");
-}
-
 #[actix_web::test]
 async fn builders_that_go_silent_disable_the_trigger_for_internal_errors() {
     let (f, token) = fixture_with(TWO_INTERNAL_ERRORS).await;
@@ -121,7 +103,7 @@ async fn builders_that_go_silent_disable_the_trigger_for_internal_errors() {
         let job = claim(&f).await;
         let (status, pack) = builder(&f, &job.uuid, "register", &job.token, json!({})).await;
         assert_eq!(status, 200, "{pack}");
-        silence(&f, &job.uuid).await;
+        crate::build_support::age_heartbeat(&f, &job.uuid, 61_000).await;
         assert_eq!(f.services.expire_stale_builds().await.expect("expire"), 1);
         let view = trigger_view(&f, &token, &uuid).await;
         assert_eq!(view["enabled"], round < 2, "after {round} internal errors: {view}");
