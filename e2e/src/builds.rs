@@ -66,6 +66,30 @@ pub fn buildah(vars: &[(&str, String)], args: &[&str]) -> Outcome {
     run(&mut cmd, Duration::from_secs(120))
 }
 
+/// `skopeo inspect` of `image` (`host/repo:tag`) on a plain-HTTP registry.
+pub fn inspect(image: &str, creds: &str) -> Value {
+    let mut cmd = Command::new("skopeo");
+    let reference = format!("docker://{image}");
+    cmd.args(["inspect", "--tls-verify=false", "--creds", creds, &reference]);
+    serde_json::from_str(&run(&mut cmd, Duration::from_secs(60)).ok()).expect("inspect JSON")
+}
+
+/// Pulls `image` with the test's buildah and reads `files` from its root
+/// file system.
+pub fn read_image_files(vars: &[(&str, String)], image: &str, creds: &str, files: &[&str]) -> Vec<String> {
+    buildah(vars, &["pull", "--tls-verify=false", "--creds", creds, image]).ok();
+    let container = buildah(vars, &["from", "--pull=never", image]).ok();
+    let container = container.trim();
+    let mount = buildah(vars, &["mount", container]).ok();
+    let root = Path::new(mount.trim());
+    let contents = files
+        .iter()
+        .map(|f| fs::read_to_string(root.join(f)).unwrap_or_else(|e| panic!("{f} in {image}: {e}")))
+        .collect();
+    buildah(vars, &["rm", container]).ok();
+    contents
+}
+
 /// The build API of a registry, as one user (an OAuth token).
 pub struct BuildApi {
     pub base: String,

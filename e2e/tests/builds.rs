@@ -9,11 +9,10 @@
 //! image's shell); elsewhere the test is skipped, in CI it fails.
 
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::builds::{buildah, builds_possible, containers_env, BuildApi};
+use e2e::builds::{buildah, builds_possible, containers_env, inspect, read_image_files, BuildApi};
 use e2e::loopback::LoopbackHttp;
 use e2e::process::run;
 use e2e::{backend_tests, Registry, TestEnv};
@@ -153,33 +152,12 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
         .any(|l| l["message"].as_str().is_some_and(|m| m.contains(&api.token))));
 
     for tag in ["v1", "latest"] {
-        let image = format!("docker://{host}/{repo}:{tag}");
-        let mut inspect = Command::new("skopeo");
-        inspect.args([
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            &format!("{ADMIN}:{PASSWORD}"),
-            &image,
-        ]);
-        let info: Value = serde_json::from_str(&run(&mut inspect, Duration::from_secs(60)).ok()).expect("inspect JSON");
+        let image = format!("{host}/{repo}:{tag}");
+        let info = inspect(&image, &creds);
         assert_eq!(info["Labels"]["quay.expires-after"], "2h", "{image}: {info}");
     }
-    let built = format!("{host}/{repo}:v1");
-    buildah(&vars, &["pull", "--tls-verify=false", "--creds", &creds, &built]).ok();
-    let container = buildah(&vars, &["from", "--pull=never", &built]).ok();
-    let container = container.trim();
-    let mount = buildah(&vars, &["mount", container]).ok();
-    let root = Path::new(mount.trim());
-    assert_eq!(
-        fs::read_to_string(root.join("run.txt")).expect("run.txt"),
-        "built-by-run\n"
-    );
-    assert_eq!(
-        fs::read_to_string(root.join("hello.txt")).expect("hello.txt"),
-        "hello from the context\n"
-    );
-    buildah(&vars, &["rm", container]).ok();
+    let files = read_image_files(&vars, &format!("{host}/{repo}:v1"), &creds, &["run.txt", "hello.txt"]);
+    assert_eq!(files, ["built-by-run\n", "hello from the context\n"]);
 
     // A Dockerfile uploaded on its own whose RUN fails.
     let failing = api.upload("text/plain", format!("FROM {base}\nRUN false\n").into_bytes());

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::builds::{buildah, builds_possible, containers_env, BuildApi};
+use e2e::builds::{builds_possible, containers_env, inspect, read_image_files, BuildApi};
 use e2e::git_server::{self, GitServer};
 use e2e::process::run;
 use e2e::{backend_tests, in_ci, Registry, TestEnv};
@@ -271,28 +271,16 @@ fn check_image(vars: &[(&str, String)], host: &str, repo: &str, tags: &BTreeSet<
     let digests: BTreeSet<String> = tags
         .iter()
         .map(|tag| {
-            let mut inspect = Command::new("skopeo");
-            let image = format!("docker://{host}/{repo}:{tag}");
-            inspect.args(["inspect", "--tls-verify=false", "--creds", &creds, &image]);
-            let info: Value =
-                serde_json::from_str(&run(&mut inspect, Duration::from_secs(60)).ok()).expect("inspect JSON");
+            let info = inspect(&format!("{host}/{repo}:{tag}"), &creds);
             info["Digest"].as_str().expect("digest").to_owned()
         })
         .collect();
     assert_eq!(digests.len(), 1, "all tags are one image: {digests:?}");
-    let built = format!("{host}/{repo}:latest");
-    buildah(vars, &["pull", "--tls-verify=false", "--creds", &creds, &built]).ok();
-    let container = buildah(vars, &["from", "--pull=never", &built]).ok();
-    let container = container.trim();
-    let mount = buildah(vars, &["mount", container]).ok();
-    let root = Path::new(mount.trim());
-    assert_eq!(
-        fs::read_to_string(root.join("run.txt")).expect("run.txt"),
-        "built-by-run\n"
+    let files = read_image_files(
+        vars,
+        &format!("{host}/{repo}:latest"),
+        &creds,
+        &["run.txt", "hello.txt"],
     );
-    assert_eq!(
-        fs::read_to_string(root.join("hello.txt")).expect("hello.txt"),
-        "hello from git\n"
-    );
-    buildah(vars, &["rm", container]).ok();
+    assert_eq!(files, ["built-by-run\n", "hello from git\n"]);
 }

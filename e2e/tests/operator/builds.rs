@@ -18,7 +18,7 @@
 //!   `expired` (Quay's phase for a build out of retries).
 
 use super::*;
-use e2e::builds::{containers_env, BuildApi};
+use e2e::builds::{containers_env, inspect, BuildApi};
 use e2e::{Backend, Registry, TestEnv};
 
 /// Quay's default builder ServiceAccount, which the operator creates.
@@ -223,15 +223,7 @@ pub(super) fn builds_run_as_jobs(s: &mut Scenario, builder_ns: &str) {
             .is_some_and(|m| m.contains("RUN echo built-in-a-pod"))),
         "the pod's buildah output is in the log: {logs:?}"
     );
-    let mut inspect = Command::new("skopeo");
-    inspect.args([
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{USER}:{USER_PASSWORD}"),
-        &format!("docker://{host}/{repo}:k8s"),
-    ]);
-    let info: Value = serde_json::from_str(&run(&mut inspect, Duration::from_secs(60)).ok()).expect("inspect JSON");
+    let info = inspect(&format!("{host}/{repo}:k8s"), &format!("{USER}:{USER_PASSWORD}"));
     assert_eq!(info["Labels"]["quay.expires-after"], "2h", "{info}");
     // The finished Job goes after RETENTION_AFTER_FINISHED.
     wait_for(
