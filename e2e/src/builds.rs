@@ -66,6 +66,24 @@ pub fn buildah(vars: &[(&str, String)], args: &[&str]) -> Outcome {
     run(&mut cmd, Duration::from_secs(120))
 }
 
+/// Every phase a successful build goes through, in order.
+pub const SUCCESS_PHASES: [&str; 6] = [
+    "build-scheduled",
+    "unpacking",
+    "pulling",
+    "building",
+    "pushing",
+    "complete",
+];
+
+/// The messages of a build log's entries of `kind` (`phase`, `command`, …).
+pub fn entries<'a>(logs: &'a [Value], kind: &str) -> Vec<&'a str> {
+    logs.iter()
+        .filter(|l| l["type"] == kind)
+        .filter_map(|l| l["message"].as_str())
+        .collect()
+}
+
 /// `skopeo inspect` of `image` (`host/repo:tag`) on a plain-HTTP registry.
 pub fn inspect(image: &str, creds: &str) -> Value {
     let mut cmd = Command::new("skopeo");

@@ -12,7 +12,9 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::builds::{buildah, builds_possible, containers_env, inspect, read_image_files, BuildApi};
+use e2e::builds::{
+    buildah, builds_possible, containers_env, entries, inspect, read_image_files, BuildApi, SUCCESS_PHASES,
+};
 use e2e::loopback::LoopbackHttp;
 use e2e::process::run;
 use e2e::{backend_tests, Registry, TestEnv};
@@ -118,28 +120,8 @@ fn a_requested_build_runs_pushes_its_tags_and_a_failing_one_reports_its_error(en
     }
 
     let logs = api.logs(&repo, &uuid);
-    let phases: Vec<&str> = logs
-        .iter()
-        .filter(|l| l["type"] == "phase")
-        .filter_map(|l| l["message"].as_str())
-        .collect();
-    assert_eq!(
-        phases,
-        [
-            "build-scheduled",
-            "unpacking",
-            "pulling",
-            "building",
-            "pushing",
-            "complete"
-        ],
-        "{logs:?}"
-    );
-    let commands: Vec<&str> = logs
-        .iter()
-        .filter(|l| l["type"] == "command")
-        .filter_map(|l| l["message"].as_str())
-        .collect();
+    assert_eq!(entries(&logs, "phase"), SUCCESS_PHASES, "{logs:?}");
+    let commands = entries(&logs, "command");
     for step in [
         "RUN echo built-by-run",
         "COPY hello.txt /hello.txt",

@@ -18,7 +18,7 @@
 //!   `expired` (Quay's phase for a build out of retries).
 
 use super::*;
-use e2e::builds::{containers_env, inspect, BuildApi};
+use e2e::builds::{containers_env, entries, inspect, BuildApi, SUCCESS_PHASES};
 use e2e::{Backend, Registry, TestEnv};
 
 /// Quay's default builder ServiceAccount, which the operator creates.
@@ -200,23 +200,7 @@ pub(super) fn builds_run_as_jobs(s: &mut Scenario, builder_ns: &str) {
         format!("{:.1} s", took.as_secs_f64()),
     );
     let logs = api.logs(&repo, &uuid);
-    let phases: Vec<&str> = logs
-        .iter()
-        .filter(|l| l["type"] == "phase")
-        .filter_map(|l| l["message"].as_str())
-        .collect();
-    assert_eq!(
-        phases,
-        [
-            "build-scheduled",
-            "unpacking",
-            "pulling",
-            "building",
-            "pushing",
-            "complete"
-        ],
-        "{logs:?}"
-    );
+    assert_eq!(entries(&logs, "phase"), SUCCESS_PHASES, "{logs:?}");
     assert!(
         logs.iter().any(|l| l["message"]
             .as_str()

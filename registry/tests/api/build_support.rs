@@ -53,15 +53,34 @@ pub async fn builder(f: &RepoFixture, uuid: &str, call: &str, job_token: &str, b
 /// Moves the build's last heartbeat `ms` into the past.
 pub async fn age_heartbeat(f: &RepoFixture, uuid: &str, ms: i64) {
     let id = uuid.to_owned();
-    f.services
+    age(f, move |c| {
+        diesel::update(rb::table.filter(rb::uuid.eq(id)))
+            .set(rb::heartbeat_ms.eq(rb::heartbeat_ms - ms))
+            .execute(c)
+    })
+    .await;
+}
+
+/// Moves the time the build was scheduled `ms` into the past.
+pub async fn age_scheduled(f: &RepoFixture, uuid: &str, ms: i64) {
+    let id = uuid.to_owned();
+    age(f, move |c| {
+        diesel::update(rb::table.filter(rb::uuid.eq(id)))
+            .set(rb::scheduled_ms.eq(rb::scheduled_ms - ms))
+            .execute(c)
+    })
+    .await;
+}
+
+async fn age<F>(f: &RepoFixture, update: F)
+where
+    F: FnOnce(&mut registry::db::DbConn) -> diesel::QueryResult<usize> + Send + 'static,
+{
+    let changed = f
+        .services
         .db()
-        .write(move |c| {
-            Ok::<_, registry::service::Error>(
-                diesel::update(rb::table.filter(rb::uuid.eq(id)))
-                    .set(rb::heartbeat_ms.eq(rb::heartbeat_ms - ms))
-                    .execute(c)?,
-            )
-        })
+        .write(move |c| Ok::<_, registry::service::Error>(update(c)?))
         .await
-        .expect("age heartbeat");
+        .expect("age the build");
+    assert_eq!(changed, 1, "one build");
 }

@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use crate::build_support::{age_heartbeat, builder, claim, fixture, queue};
+use crate::build_support::{age_heartbeat, age_scheduled, builder, claim, fixture, queue};
 use crate::helpers::RepoFixture;
 use registry::db::schema::repositorybuild as rb;
 
@@ -19,22 +19,6 @@ async fn phase(f: &RepoFixture, token: &str, uuid: &str) -> String {
         .call("GET", &format!("/repository/alice/app/build/{uuid}"), Some(token), None)
         .await;
     build["phase"].as_str().expect("phase").to_owned()
-}
-
-/// Moves the time the build was scheduled `ms` into the past.
-async fn age_scheduled(f: &RepoFixture, uuid: &str, ms: i64) {
-    let id = uuid.to_owned();
-    f.services
-        .db()
-        .write(move |c| {
-            Ok::<_, registry::service::Error>(
-                diesel::update(rb::table.filter(rb::uuid.eq(id)))
-                    .set(rb::scheduled_ms.eq(rb::scheduled_ms - ms))
-                    .execute(c)?,
-            )
-        })
-        .await
-        .expect("age scheduled");
 }
 
 #[actix_web::test]

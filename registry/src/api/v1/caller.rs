@@ -64,6 +64,23 @@ impl ApiCaller {
         }
     }
 
+    /// The signed-in user of a web route and their admin access to the
+    /// repository `namespace/name`; 401 for nobody, 403 for a non-admin.
+    pub(super) async fn web_repository_admin(
+        self,
+        state: &AppState,
+        req: &HttpRequest,
+        repo: &str,
+    ) -> Result<(Account, crate::service::repositories::RepositoryAccess), ApiError> {
+        let (user, scopes) = self.web_user(state, req).await?;
+        let name = super::repository::repo_path(repo)?;
+        let access = state
+            .registry
+            .repository_access(Some(&user), &scopes, &name, crate::service::Role::Admin)
+            .await?;
+        Ok((user, access))
+    }
+
     /// The authenticated user, if the token carries `scope`; 401 for
     /// anonymous callers, 403 for a token without the scope.
     pub fn user_with(&self, scope: &str) -> Result<&Account, ApiError> {

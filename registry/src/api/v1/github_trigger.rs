@@ -12,10 +12,8 @@ use serde::Deserialize;
 use super::build::require_normal;
 use super::error::ErrorType;
 use super::invite::link_base;
-use super::repository::repo_path;
 use super::trigger::RepoPath;
 use super::{ApiCaller, ApiError};
-use crate::service::Role;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,12 +43,7 @@ async fn attach_github_trigger(
     path: web::Path<RepoPath>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, scopes) = caller.web_user(&state, &req).await?;
-    let name = repo_path(&path.repo)?;
-    let acc = state
-        .registry
-        .repository_access(Some(&user), &scopes, &name, Role::Admin)
-        .await?;
+    let (user, acc) = caller.web_repository_admin(&state, &req, &path.repo).await?;
     if acc.repo.kind != "image" {
         return Err(ApiError::new(
             501,

@@ -11,13 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::build::{builds_enabled, require_normal};
-use super::repository::repo_path;
 use super::trigger::{build_log_metadata, RepoPath};
 use super::{ApiCaller, ApiError};
 use crate::service::builds::PushOutcome;
 use crate::service::logs::LogEntry;
 use crate::service::repositories::RepositoryView;
-use crate::service::Role;
 use crate::state::AppState;
 
 /// Largest push payload accepted (GitHub sends up to 25 MB; pushes of
@@ -51,12 +49,7 @@ async fn setup_custom_trigger(
     req: HttpRequest,
     path: web::Path<RepoPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, scopes) = caller.web_user(&state, &req).await?;
-    let name = repo_path(&path.repo)?;
-    let acc = state
-        .registry
-        .repository_access(Some(&user), &scopes, &name, Role::Admin)
-        .await?;
+    let (user, acc) = caller.web_repository_admin(&state, &req, &path.repo).await?;
     require_normal(&acc.repo)?;
     let trigger = state.registry.create_custom_trigger(&acc.repo, &user).await?;
     let location = format!(
