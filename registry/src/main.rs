@@ -198,10 +198,19 @@ async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migra
         None => tracing::info!("worker started: upload cleanup (FEATURE_GARBAGE_COLLECTION is off)"),
     }
     registry::worker::spawn(&registry, loops);
-    registry::worker::spawn_build_manager(&registry, registry::worker::manager_url(&config, None));
+    let mut urls = registry::worker::manager_url(&config, None);
+    urls.served_chain = served_chain(config_path);
+    registry::worker::spawn_build_manager(&registry, urls);
     tokio::signal::ctrl_c().await.context("waiting for a stop signal")?;
     registry.flush_logs().await;
     Ok(())
+}
+
+/// The certificate chain in `ssl.cert` beside the config (Quay's layout,
+/// where the operator mounts it), if any.
+fn served_chain(config_path: Option<&Path>) -> Option<String> {
+    let dir = config_path.and_then(Path::parent)?;
+    std::fs::read_to_string(dir.join("ssl.cert")).ok()
 }
 
 async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
@@ -223,6 +232,7 @@ async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -
             config: config.clone(),
             data_dir: data_dir.clone(),
             migrate: !args.no_migrate,
+            served_chain: served_chain(config_path),
         },
         listener,
         tls,

@@ -22,6 +22,9 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// Apply pending migrations before serving.
     pub migrate: bool,
+    /// The certificate chain this server presents (`ssl.cert` beside its
+    /// config), which build Jobs trust for it when no CA_CERT is set.
+    pub served_chain: Option<String>,
 }
 
 /// Opens the database and blob store a config names.
@@ -194,7 +197,9 @@ impl Application {
             server = server.listen_rustls_0_23(l, cfg)?;
         }
         crate::worker::spawn(&registry, crate::worker::Loops::from_config(&opts.config));
-        crate::worker::spawn_build_manager(&registry, crate::worker::manager_url(&opts.config, Some(port)));
+        let mut urls = crate::worker::manager_url(&opts.config, Some(port));
+        urls.served_chain = opts.served_chain.clone();
+        crate::worker::spawn_build_manager(&registry, urls);
         Ok(Application {
             port,
             tls_port,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use super::kubernetes::{JobRequest, KubernetesRunner};
+use super::kubernetes::{builder_trust, JobRequest, KubernetesRunner};
 use crate::config::Config;
 use crate::service::builds::{is_running, BuildManagerSettings, ClaimedBuild, Executor, ExecutorKind, LocalOptions};
 use crate::service::Registry;
@@ -31,6 +31,9 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct ManagerUrls {
     pub local: Option<String>,
     pub remote: Option<String>,
+    /// The certificate chain the registry serves, trusted by build Jobs
+    /// on an `https` remote URL when the executor sets no CA_CERT.
+    pub served_chain: Option<String>,
 }
 
 pub fn manager_url(config: &Config, local_port: Option<u16>) -> ManagerUrls {
@@ -53,7 +56,11 @@ pub fn manager_url(config: &Config, local_port: Option<u16>) -> ManagerUrls {
     let local = local_port
         .map(|port| format!("http://127.0.0.1:{port}"))
         .or_else(|| remote.clone());
-    ManagerUrls { local, remote }
+    ManagerUrls {
+        local,
+        remote,
+        served_chain: None,
+    }
 }
 
 /// Starts the build manager when builds are on.
@@ -154,6 +161,7 @@ impl Runners {
             })?;
         let url = self.urls.remote.as_deref().unwrap_or_default();
         let attempt = job.attempt();
+        let ca_certs = builder_trust(&runner.executor.ca_certs, self.urls.served_chain.as_deref(), url);
         let request = JobRequest {
             build_uuid: &job.uuid,
             attempt: &attempt,
@@ -161,6 +169,7 @@ impl Runners {
             manager,
             manager_url: url,
             image: &image,
+            ca_certs,
             time: chrono::Utc::now().format("%Y-%m-%d-%H").to_string(),
         };
         runner.start(&request).await

@@ -68,8 +68,21 @@ pub struct JobRequest<'a> {
     pub manager_url: &'a str,
     /// The builder image (BUILDER_CONTAINER_IMAGE, else the registry's).
     pub image: &'a str,
+    /// PEM certificates the builder trusts for the manager and the
+    /// registry (CA_CERT and EXTRA_CA_CERTS, else the served chain).
+    pub ca_certs: Vec<String>,
     /// `YYYY-MM-DD-HH`, UTC.
     pub time: String,
+}
+
+/// What a build Job trusts for the manager at `manager_url`: the
+/// executor's CA_CERT and EXTRA_CA_CERTS, else (on `https`) the chain the
+/// registry serves, which ends in the operator's CA when it issued it.
+pub fn builder_trust(configured: &[String], served_chain: Option<&str>, manager_url: &str) -> Vec<String> {
+    match served_chain {
+        Some(chain) if configured.is_empty() && manager_url.starts_with("https://") => vec![chain.to_owned()],
+        _ => configured.to_vec(),
+    }
 }
 
 /// The Job for one build attempt. Pure: what is created is what this
@@ -96,8 +109,8 @@ pub fn job_spec(executor: &KubernetesExecutor, request: &JobRequest<'_>) -> Job 
         env("BUILDAH_ISOLATION", "chroot"),
         env("TMPDIR", TMP_DIR),
     ];
-    if !executor.ca_certs.is_empty() {
-        vars.push(env("BUILDER_CA_CERT", &executor.ca_certs.join("\n")));
+    if !request.ca_certs.is_empty() {
+        vars.push(env("BUILDER_CA_CERT", &request.ca_certs.join("\n")));
     }
     if executor.debug {
         vars.push(env("RUST_LOG", "debug"));

@@ -24,6 +24,7 @@ fn request() -> JobRequest<'static> {
         manager: "m-1",
         manager_url: "https://registry.example.com",
         image: "registry.example.com/registry:1.2.3",
+        ca_certs: Vec::new(),
         time: "2026-12-07-09".into(),
     }
 }
@@ -166,7 +167,14 @@ fn node_selector_pull_settings_dns_and_ca_are_passed_when_configured() {
     assert_eq!(pod(&plain).dns_policy, None);
 
     let keys = "    NODE_SELECTOR_LABEL_KEY: role\n    NODE_SELECTOR_LABEL_VALUE: builds\n    IMAGE_PULL_SECRET_NAME: pull\n    IMAGE_PULL_POLICY: IfNotPresent\n    DNS_POLICY: Default\n    CA_CERT: PEM-A\n    EXTRA_CA_CERTS: [PEM-B]\n    KUBERNETES_DISTRIBUTION: openshift\n";
-    let job = job_spec(&executor(keys), &request());
+    let configured = executor(keys);
+    let job = job_spec(
+        &configured,
+        &JobRequest {
+            ca_certs: configured.ca_certs.clone(),
+            ..request()
+        },
+    );
     let p = pod(&job);
     assert_eq!(
         p.node_selector,
@@ -210,4 +218,21 @@ fn finished_jobs_are_told_apart_by_their_conditions() {
     assert!(finished(&with("Failed", "True")));
     assert!(!finished(&with("Failed", "False")));
     assert!(!finished(&with("Suspended", "True")));
+}
+
+#[test]
+fn jobs_trust_the_configured_cas_else_the_served_chain_on_https() {
+    let configured = vec!["CA".to_owned()];
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        builder_trust(&configured, Some("CHAIN"), "https://r.example"),
+        configured
+    );
+    assert_eq!(builder_trust(&none, Some("CHAIN"), "https://r.example"), ["CHAIN"]);
+    assert_eq!(
+        builder_trust(&none, Some("CHAIN"), "http://r.example"),
+        none,
+        "plain HTTP"
+    );
+    assert_eq!(builder_trust(&none, None, "https://r.example"), none);
 }

@@ -73,6 +73,7 @@ pub async fn spawn_app() -> TestApp {
         config,
         data_dir: dir.path().to_owned(),
         migrate: true,
+        served_chain: None,
     };
     let (address, server) = serve(options.clone()).await;
     let client = pusher_client(&options).await;
@@ -509,6 +510,7 @@ pub async fn spawn_app_with(extra_yaml: &str) -> TestApp {
         config,
         data_dir: dir.path().to_owned(),
         migrate: true,
+        served_chain: None,
     };
     let (address, server) = serve(options.clone()).await;
     TestApp {
