@@ -8,6 +8,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+pub mod field_crypto;
 mod gc;
 mod invites;
 mod labels;
@@ -166,6 +167,9 @@ pub struct Settings {
     pub log_pulls: bool,
     /// The build queue and its API (`FEATURE_BUILD_SUPPORT`).
     pub builds: builds::BuildPolicy,
+    /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
+    /// ([`field_crypto`]); a generated key when absent.
+    pub database_secret_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -182,6 +186,7 @@ impl Default for Settings {
             log_export: log_export::LogExportPolicy::default(),
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
+            database_secret_key: None,
         }
     }
 }
