@@ -229,7 +229,12 @@ async fn the_write_token_is_shown_once_and_the_deploy_key_kept_for_the_builder()
         .await
         .expect("read trigger")
         .expect("trigger row");
-    let private_key = row.private_key.expect("private key");
+    let stored = row.private_key.expect("private key");
+    assert!(
+        stored.starts_with("v0$$") && !stored.contains("PRIVATE KEY"),
+        "kept encrypted: {stored}"
+    );
+    let private_key = f.services.decrypt_field(&stored).await.expect("decrypts");
     assert!(private_key.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
     assert_ne!(row.write_token_sha256.as_deref(), Some(code.as_str()));
 

@@ -50,7 +50,8 @@ impl Registry {
         uuid: &str,
     ) -> Result<Vec<Value>, Error> {
         let trigger = self.own_trigger(repo, caller, uuid).await?;
-        let (github, token) = self.github_of(&trigger)?;
+        let (github, token) = self.github_of(&trigger).await?;
+        let token = &token;
         let failed = "Unable to list GitHub namespaces";
         let user = github.get(token, "user").await.map_err(|f| f.into_error(failed))?;
         let orgs = github
@@ -93,7 +94,8 @@ impl Registry {
         namespace: &str,
     ) -> Result<Vec<Value>, Error> {
         let trigger = self.own_trigger(repo, caller, uuid).await?;
-        let (github, token) = self.github_of(&trigger)?;
+        let (github, token) = self.github_of(&trigger).await?;
+        let token = &token;
         let user = github
             .get(token, "user")
             .await
@@ -128,7 +130,8 @@ impl Registry {
         if trigger.service != GITHUB || !matches!(field, "refs" | "branch_name" | "tag_name") {
             return Ok(None);
         }
-        let (github, token) = self.github_of(&trigger)?;
+        let (github, token) = self.github_of(&trigger).await?;
+        let token = &token;
         let config = config.unwrap_or_else(|| trigger.config.clone());
         let Some(source) = config.get("build_source").and_then(Value::as_str) else {
             return Ok(Some(Vec::new()));

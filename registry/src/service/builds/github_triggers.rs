@@ -60,18 +60,21 @@ impl Registry {
         redirect_uri: &str,
     ) -> Result<Trigger, Error> {
         let github = self.github_or_404()?;
-        let token = github.exchange_code(code, redirect_uri).await?;
+        let token = {
+            use secrecy::ExposeSecret as _;
+            let token = github.exchange_code(code, redirect_uri).await?;
+            self.encrypt_field(token.expose_secret()).await?
+        };
         let uuid = uuid::Uuid::new_v4().to_string();
         let (id, repo_id, user_id, now) = (uuid.clone(), repo.id, user.id, crate::now_ms());
         self.db()
             .write(move |c| {
-                use secrecy::ExposeSecret as _;
                 let new = NewTrigger {
                     uuid: &id,
                     service: GITHUB,
                     repository_id: repo_id,
                     connected_user_id: user_id,
-                    auth_token: Some(token.expose_secret()),
+                    auth_token: Some(&token),
                     now,
                 };
                 Ok::<_, Error>(q::insert(c, &new)?)
@@ -80,8 +83,8 @@ impl Registry {
         self.trigger(repo, &uuid).await
     }
 
-    /// The client and token of a GitHub trigger.
-    pub(super) fn github_of<'a>(&'a self, trigger: &'a Trigger) -> Result<(&'a GithubClient, &'a SecretString), Error> {
+    /// The client and (decrypted) token of a GitHub trigger.
+    pub(super) async fn github_of(&self, trigger: &Trigger) -> Result<(&GithubClient, SecretString), Error> {
         if trigger.service != GITHUB {
             return Err(Error::InvalidRequest(format!(
                 "Not supported by {} build triggers",
@@ -91,11 +94,11 @@ impl Registry {
         let github = self.github().ok_or_else(|| {
             Error::InvalidRequest("GitHub build triggers are not enabled (FEATURE_GITHUB_BUILD)".into())
         })?;
-        let token = trigger
+        let stored = trigger
             .auth_token
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| Error::InvalidRequest("The trigger has no GitHub access token".into()))?;
-        Ok((github, token))
+        Ok((github, SecretString::from(self.decrypt_field(stored).await?)))
     }
 
     /// Adds the deploy key and the push webhook to the trigger's GitHub
@@ -108,7 +111,8 @@ impl Registry {
         public_key: &str,
         webhook_url: &str,
     ) -> Result<(), Error> {
-        let (github, token) = self.github_of(trigger)?;
+        let (github, token) = self.github_of(trigger).await?;
+        let token = &token;
         let source = config
             .get("build_source")
             .and_then(Value::as_str)
@@ -168,9 +172,10 @@ impl Registry {
     /// Removes what activation added to GitHub; failures are only logged,
     /// as Quay eats them when a trigger is deleted.
     pub(super) async fn unhook_trigger(&self, trigger: &Trigger) {
-        let Ok((github, token)) = self.github_of(trigger) else {
+        let Ok((github, token)) = self.github_of(trigger).await else {
             return;
         };
+        let token = &token;
         let Some(source) = trigger.build_source().filter(|s| is_full_name(s)) else {
             return;
         };
@@ -200,7 +205,8 @@ impl Registry {
     /// handler makes it: the named branch's or tag's head (the default
     /// branch when none is named), with the commit's details from GitHub.
     pub(super) async fn github_start_metadata(&self, trigger: &Trigger, run: &RunParameters) -> Result<Value, Error> {
-        let (github, token) = self.github_of(trigger)?;
+        let (github, token) = self.github_of(trigger).await?;
+        let token = &token;
         let source = trigger.build_source().filter(|s| is_full_name(s)).unwrap_or_default();
         let start_failed = |f: Failure| f.into_error("Unable to start build trigger");
         let repo = github

@@ -330,10 +330,14 @@ impl Registry {
     /// What a builder clones for a triggered build: the commit, and the
     /// deploy key of the trigger that queued it.
     async fn git_pack(&self, build_id: i64, source: &GitSource, metadata: &Value) -> Result<GitPack, Error> {
-        let private_key = self
+        let stored = self
             .db()
             .read(move |c| Ok(tq::private_key_of_build(c, build_id)?))
             .await?;
+        let private_key = match stored {
+            Some(key) => Some(self.decrypt_field(&key).await?),
+            None => None,
+        };
         Ok(GitPack {
             url: source.url.clone(),
             sha: source.sha.clone(),

@@ -9,7 +9,6 @@
 //! a builder clones the git repository with. Triggers whose builds keep
 //! failing are disabled by [`super::trigger_disable`].
 
-use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use super::deploy_key::ssh_key_pair;
@@ -47,7 +46,8 @@ pub struct Trigger {
     connected_user_id: i64,
     pull_robot_id: Option<i64>,
     write_token_sha256: Option<String>,
-    pub(super) auth_token: Option<SecretString>,
+    /// The GitHub OAuth token, as stored (encrypted).
+    pub(super) auth_token: Option<String>,
 }
 
 impl Trigger {
@@ -67,7 +67,7 @@ impl Trigger {
             connected_user_id: row.connected_user_id,
             pull_robot_id: row.pull_robot_id,
             write_token_sha256: row.write_token_sha256,
-            auth_token: row.auth_token.map(SecretString::from),
+            auth_token: row.auth_token,
         }
     }
 
@@ -266,6 +266,7 @@ impl Registry {
         let (scheme, host) = webhook_base;
         let url = |token: &str| format!("{scheme}://$token:{token}@{host}/webhooks/push/trigger/{uuid}");
         let (public_key, private_key) = ssh_key_pair()?;
+        let private_key = self.encrypt_field(&private_key).await?;
         let github = trigger.service == GITHUB;
         if github {
             self.hook_github(&trigger, &mut config, &public_key, &url(&code))

@@ -33,7 +33,7 @@ pub(super) async fn run_build(f: &RepoFixture, error: Option<&str>) -> String {
     job.uuid
 }
 
-/// The deploy key stored for the trigger `uuid`.
+/// The deploy key stored (encrypted) for the trigger `uuid`, decrypted.
 async fn stored_private_key(f: &RepoFixture, uuid: &str) -> String {
     let id = uuid.to_owned();
     let (row, _) = f
@@ -43,7 +43,9 @@ async fn stored_private_key(f: &RepoFixture, uuid: &str) -> String {
         .await
         .expect("read trigger")
         .expect("trigger row");
-    row.private_key.expect("private key")
+    let stored = row.private_key.expect("private key");
+    assert!(stored.starts_with("v0$$"), "kept encrypted");
+    f.services.decrypt_field(&stored).await.expect("decrypts")
 }
 
 #[actix_web::test]

@@ -122,7 +122,12 @@ async fn the_oauth_callback_creates_a_github_trigger_holding_the_token_for_a_rep
         .await
         .expect("read trigger")
         .expect("trigger row");
-    assert_eq!(row.auth_token.as_deref(), Some(ACCESS_TOKEN));
+    let stored = row.auth_token.expect("token");
+    assert!(
+        stored.starts_with("v0$$") && !stored.contains(ACCESS_TOKEN),
+        "kept encrypted: {stored}"
+    );
+    assert_eq!(f.services.decrypt_field(&stored).await.expect("decrypts"), ACCESS_TOKEN);
 
     // The browser session works as well as a bearer token.
     let browser = sign_in(&f.app, "alice", "password123").await;
