@@ -16,6 +16,8 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+mod mirror_crypto_stub;
+pub mod mirrors;
 pub mod notifications;
 mod permissions;
 mod prototypes;
@@ -166,6 +168,8 @@ pub struct Settings {
     pub log_pulls: bool,
     /// The build queue and its API (`FEATURE_BUILD_SUPPORT`).
     pub builds: builds::BuildPolicy,
+    /// Repository mirroring (`FEATURE_REPO_MIRROR`).
+    pub mirror: mirrors::MirrorPolicy,
 }
 
 impl Default for Settings {
@@ -182,6 +186,7 @@ impl Default for Settings {
             log_export: log_export::LogExportPolicy::default(),
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
+            mirror: mirrors::MirrorPolicy::default(),
         }
     }
 }
