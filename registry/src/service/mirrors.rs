@@ -314,11 +314,12 @@ impl Registry {
         let Some((row, robot_username)) = found else {
             return Ok(None);
         };
-        let username = row
-            .settings
-            .external_registry_username
-            .as_deref()
-            .map(|u| self.decrypt_field(u).map_err(drop));
+        let username = match row.settings.external_registry_username.as_deref() {
+            Some(u) => Some(self.decrypt_field(u).await.map_err(|e| {
+                tracing::warn!(error = %e, repository = row.repository_id, "mirror username cannot be decrypted");
+            })),
+            None => None,
+        };
         Ok(Some(MirrorView {
             row,
             username,
@@ -360,8 +361,8 @@ impl Registry {
             is_enabled: input.is_enabled.unwrap_or(true),
             internal_robot_id: Some(robot.id),
             external_reference: reference.clone(),
-            external_registry_username: self.seal(&input.username)?,
-            external_registry_password: self.seal(&input.password)?,
+            external_registry_username: self.seal(&input.username).await?,
+            external_registry_password: self.seal(&input.password).await?,
             external_registry_config: Value::Object(config).to_string(),
             sync_interval,
             sync_start_date: Some(sync_start_date),
@@ -438,10 +439,10 @@ impl Registry {
                 Field::Set(u) => Some(u.clone()),
                 _ => None,
             };
-            new.external_registry_username = self.seal(&input.username)?;
+            new.external_registry_username = self.seal(&input.username).await?;
             change("external_registry_username", json!(username));
             if input.password.is_present() {
-                new.external_registry_password = self.seal(&input.password)?;
+                new.external_registry_password = self.seal(&input.password).await?;
                 let shown = match input.password {
                     Field::Set(_) => json!("********"),
                     _ => Value::Null,
@@ -561,26 +562,24 @@ impl Registry {
         }
     }
 
-    fn seal(&self, value: &Field<String>) -> Result<Option<String>, Error> {
+    async fn seal(&self, value: &Field<String>) -> Result<Option<String>, Error> {
         match value {
-            Field::Set(v) => self.encrypt_field(v).map(Some),
+            Field::Set(v) => self.encrypt_field(v).await.map(Some),
             _ => Ok(None),
         }
     }
 
     /// The upstream credentials of a mirror, decrypted, for a sync.
-    pub fn mirror_credentials(&self, row: &MirrorRow) -> Result<Option<(String, String)>, Error> {
+    pub async fn mirror_credentials(&self, row: &MirrorRow) -> Result<Option<(String, String)>, Error> {
         let s = &row.settings;
-        let user = s
-            .external_registry_username
-            .as_deref()
-            .map(|u| self.decrypt_field(u))
-            .transpose()?;
-        let pass = s
-            .external_registry_password
-            .as_deref()
-            .map(|p| self.decrypt_field(p))
-            .transpose()?;
+        let user = match s.external_registry_username.as_deref() {
+            Some(u) => Some(self.decrypt_field(u).await?),
+            None => None,
+        };
+        let pass = match s.external_registry_password.as_deref() {
+            Some(p) => Some(self.decrypt_field(p).await?),
+            None => None,
+        };
         Ok(match user {
             Some(u) if !u.is_empty() => Some((u, pass.unwrap_or_default())),
             _ => None,

@@ -8,6 +8,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+pub mod field_crypto;
 mod gc;
 mod invites;
 mod labels;
@@ -16,7 +17,6 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
-mod mirror_crypto_stub;
 pub mod mirrors;
 pub mod notifications;
 mod permissions;
@@ -170,6 +170,9 @@ pub struct Settings {
     pub builds: builds::BuildPolicy,
     /// Repository mirroring (`FEATURE_REPO_MIRROR`).
     pub mirror: mirrors::MirrorPolicy,
+    /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
+    /// ([`field_crypto`]); a generated key when absent.
+    pub database_secret_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -187,6 +190,7 @@ impl Default for Settings {
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
             mirror: mirrors::MirrorPolicy::default(),
+            database_secret_key: None,
         }
     }
 }
