@@ -480,6 +480,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    repomirrorconfig (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        is_enabled -> Bool,
+        mirror_type -> Integer,
+        internal_robot_id -> Nullable<BigInt>,
+        external_reference -> Text,
+        external_registry_username -> Nullable<Text>,
+        external_registry_password -> Nullable<Text>,
+        external_registry_config -> Text,
+        sync_interval -> BigInt,
+        sync_start_date -> Nullable<BigInt>,
+        sync_expiration_date -> Nullable<BigInt>,
+        sync_retries_remaining -> Integer,
+        sync_status -> Integer,
+        sync_transaction_id -> Text,
+        root_rule -> Text,
+        skopeo_timeout -> BigInt,
+        sync_tags_done -> Integer,
+        sync_tags_total -> Integer,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -503,6 +527,7 @@ diesel::joinable!(repositorybuild -> repository (repository_id));
 diesel::joinable!(buildlogentry -> repositorybuild (build_id));
 diesel::joinable!(repositorybuildtrigger -> repository (repository_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
+diesel::joinable!(repomirrorconfig -> repository (repository_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -543,6 +568,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     repositorybuild,
     buildlogentry,
     repositorybuildtrigger,
+    repomirrorconfig,
 );
 
 diesel::table! {

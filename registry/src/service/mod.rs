@@ -17,6 +17,7 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+pub mod mirrors;
 pub mod notifications;
 mod permissions;
 mod prototypes;
@@ -167,6 +168,8 @@ pub struct Settings {
     pub log_pulls: bool,
     /// The build queue and its API (`FEATURE_BUILD_SUPPORT`).
     pub builds: builds::BuildPolicy,
+    /// Repository mirroring (`FEATURE_REPO_MIRROR`).
+    pub mirror: mirrors::MirrorPolicy,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -186,6 +189,7 @@ impl Default for Settings {
             log_export: log_export::LogExportPolicy::default(),
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
+            mirror: mirrors::MirrorPolicy::default(),
             database_secret_key: None,
         }
     }

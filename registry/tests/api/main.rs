@@ -41,6 +41,7 @@ mod v1_labels;
 mod v1_logs;
 mod v1_logs_export;
 mod v1_logs_kinds;
+mod v1_mirror;
 mod v1_notifications;
 mod v1_organizations;
 mod v1_permissions;

@@ -12,6 +12,7 @@ mod label;
 mod logs;
 pub mod logs_export;
 mod manifest;
+mod mirror;
 mod notification;
 mod organization;
 mod permission;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Before `logs`: `…/build/{uuid}/logs` would also match `{repo:.+}/logs`.
             .configure(build::configure)
             .configure(trigger::configure)
+            .configure(mirror::configure)
             .configure(quota::configure)
             .configure(label::configure)
             .configure(logs::configure)

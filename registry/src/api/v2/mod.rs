@@ -20,6 +20,7 @@ pub use error::OciError;
 
 use crate::api::auth::{Action, Caller, Credential, Refusal};
 use crate::oci::{Digest, RepoName};
+use crate::service::mirrors::PushState;
 use crate::state::AppState;
 use crate::storage::ByteStream;
 
@@ -118,6 +119,9 @@ async fn authorized_with_source(
         }
         Err(refusal) => return Err(refusal.into()),
     }
+    if action == Action::Push {
+        refuse_by_state(state, caller, &repo).await?;
+    }
     // The pusher's account is only looked up when a repository must be created.
     if action == Action::Push && !state.registry.repository_exists(&repo).await? {
         let pusher = caller.account(&state.registry).await?;
@@ -133,6 +137,25 @@ async fn authorized_with_source(
         state.registry.log_action(entry);
     }
     Ok(repo)
+}
+
+/// Quay's refusals of writes by repository state: none into a READ_ONLY
+/// repository, and into a MIRROR repository only by its mirror robot.
+async fn refuse_by_state(state: &AppState, caller: &Caller, repo: &RepoName) -> Result<(), OciError> {
+    let pusher = match &caller.credential {
+        Credential::Account(a, _) => Some(a.username.as_str()),
+        Credential::Token(c) => Some(c.sub.as_str()),
+        Credential::Anonymous => None,
+    };
+    match state.registry.push_state(repo, pusher).await? {
+        PushState::Allowed => Ok(()),
+        PushState::ReadOnly => Err(OciError::new(405, "DENIED", format!("{repo} is in read-only mode."))),
+        PushState::Mirror => Err(OciError::new(
+            405,
+            "DENIED",
+            format!("Repository {repo} is a mirror. Mirrored repositories cannot be modified directly."),
+        )),
+    }
 }
 
 /// Bridges actix's request payload (bound to its thread) to a `Send` stream

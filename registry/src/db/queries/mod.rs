@@ -14,6 +14,7 @@ pub mod labels;
 pub mod log_exports;
 pub mod logs;
 pub mod manifests;
+pub mod mirrors;
 pub mod notifications;
 pub mod permissions;
 pub mod prototypes;

@@ -1,0 +1,2 @@
+DROP INDEX repomirrorconfig_sync;
+DROP TABLE repomirrorconfig;

@@ -1,0 +1,199 @@
+//! Repository mirroring (quay-api.md §1.13), behind `FEATURE_REPO_MIRROR`
+//! (absent: these routes do not exist, as in Quay): the mirror
+//! configuration, sync-now, sync-cancel and the repository state.
+//! Every route needs repository admin.
+
+use actix_web::guard::{self, GuardContext};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::logs::repo_action;
+use super::repository::access;
+use super::{ApiCaller, ApiError};
+use crate::service::mirrors::{format_mirror_date, parse_state, status_name, MirrorChange, MirrorInput};
+use crate::service::repositories::RepositoryView;
+use crate::service::Role;
+use crate::state::AppState;
+
+const BASE: &str = "/repository/{repo:.+}/mirror";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let on = || guard::fn_guard(mirror_enabled);
+    cfg.service(
+        web::resource(format!("{BASE}/sync-now"))
+            .guard(on())
+            .route(web::post().to(sync_now)),
+    )
+    .service(
+        web::resource(format!("{BASE}/sync-cancel"))
+            .guard(on())
+            .route(web::post().to(sync_cancel)),
+    )
+    .service(
+        web::resource(BASE)
+            .guard(on())
+            .route(web::get().to(get_mirror))
+            .route(web::post().to(create_mirror))
+            .route(web::put().to(update_mirror)),
+    )
+    .service(
+        web::resource("/repository/{repo:.+}/changestate")
+            .guard(on())
+            .route(web::put().to(change_state)),
+    );
+}
+
+fn mirror_enabled(ctx: &GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().mirror.enabled)
+}
+
+fn log_changes(
+    state: &AppState,
+    caller: &ApiCaller,
+    req: &HttpRequest,
+    repo: &RepositoryView,
+    changes: Vec<MirrorChange>,
+) {
+    for c in changes {
+        let metadata = json!({"changed": c.changed, "to": c.to});
+        state
+            .registry
+            .log_action(repo_action("repo_mirror_config_changed", caller, req, repo, metadata));
+    }
+}
+
+async fn get_mirror(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let mirror = state
+        .registry
+        .mirror(&granted.repo)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let username = match &mirror.username {
+        None => Value::Null,
+        Some(Ok(u)) => json!(u),
+        Some(Err(())) => json!("(invalid. please re-enter)"),
+    };
+    let row = &mirror.row;
+    Ok(HttpResponse::Ok().json(json!({
+        "is_enabled": row.settings.is_enabled,
+        "mirror_type": "PULL",
+        "external_reference": row.settings.external_reference,
+        "external_registry_username": username,
+        "external_registry_config": mirror.external_registry_config(),
+        "sync_interval": row.settings.sync_interval,
+        "sync_start_date": row.settings.sync_start_date.and_then(format_mirror_date),
+        "sync_expiration_date": row.sync_expiration_date.and_then(format_mirror_date),
+        "sync_retries_remaining": row.sync_retries_remaining,
+        "sync_status": status_name(row.sync_status),
+        "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": mirror.root_rule()},
+        "robot_username": mirror.robot_username,
+        "skopeo_timeout_interval": row.settings.skopeo_timeout,
+        "sync_tags_done": row.sync_tags_done,
+        "sync_tags_total": row.sync_tags_total,
+    })))
+}
+
+async fn create_mirror(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let input = MirrorInput::from_json(&body)?;
+    let repo = &granted.repo;
+    match state.registry.create_mirror(repo, &input).await? {
+        Some(changes) => {
+            log_changes(&state, &caller, &req, repo, changes);
+            Ok(HttpResponse::Created().finish())
+        }
+        None => Err(ApiError::new(
+            409,
+            super::error::ErrorType::InvalidRequest,
+            format!(
+                "Mirror configuration already exits for repository {}/{}",
+                repo.namespace, repo.name
+            ),
+        )),
+    }
+}
+
+async fn update_mirror(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let input = MirrorInput::from_json(&body)?;
+    let changes = state.registry.update_mirror(&granted.repo, &input).await?;
+    log_changes(&state, &caller, &req, &granted.repo, changes);
+    Ok(HttpResponse::Created().finish())
+}
+
+async fn sync_now(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    if !state.registry.mirror_sync_now(&granted.repo).await? {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let change = MirrorChange {
+        changed: "sync_status",
+        to: json!("SYNC_NOW"),
+    };
+    log_changes(&state, &caller, &req, &granted.repo, vec![change]);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn sync_cancel(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    if !state.registry.mirror_sync_cancel(&granted.repo).await? {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let change = MirrorChange {
+        changed: "sync_status",
+        to: json!("SYNC_CANCEL"),
+    };
+    log_changes(&state, &caller, &req, &granted.repo, vec![change]);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn change_state(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let name = match body.get("state") {
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::invalid_request("state: value is not of type 'string'")),
+        None => return Err(ApiError::invalid_request("'state' is a required property")),
+    };
+    let new_state = parse_state(&name)
+        .ok_or_else(|| ApiError::invalid_request(format!("{name} is not a valid Repository state.")))?;
+    state.registry.set_repository_state(&granted.repo, new_state).await?;
+    let metadata = json!({"state_changed": name});
+    state
+        .registry
+        .log_action(repo_action("change_repo_state", &caller, &req, &granted.repo, metadata));
+    Ok(HttpResponse::Ok().json(json!({"success": true})))
+}
