@@ -86,6 +86,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         },
         log_pulls: config.action_log_pulls,
         builds: crate::service::builds::BuildPolicy::from_config(config),
+        proxy_cache: config.feature("PROXY_CACHE", false),
     };
     Ok(Registry::new(db, store, settings))
 }

@@ -480,6 +480,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    proxycacheconfig (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        upstream_registry -> Text,
+        upstream_registry_username -> Nullable<Text>,
+        upstream_registry_password -> Nullable<Text>,
+        expiration_s -> BigInt,
+        insecure -> Bool,
+        created_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -502,6 +515,7 @@ diesel::joinable!(repositorynotification -> repository (repository_id));
 diesel::joinable!(repositorybuild -> repository (repository_id));
 diesel::joinable!(buildlogentry -> repositorybuild (build_id));
 diesel::joinable!(repositorybuildtrigger -> repository (repository_id));
+diesel::joinable!(proxycacheconfig -> users (organization_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -543,6 +557,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     repositorybuild,
     buildlogentry,
     repositorybuildtrigger,
+    proxycacheconfig,
 );
 
 diesel::table! {

@@ -8,6 +8,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+mod field_crypto_stub;
 mod gc;
 mod invites;
 mod labels;
@@ -19,6 +20,7 @@ mod manifests;
 pub mod notifications;
 mod permissions;
 mod prototypes;
+pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 mod robots;
@@ -166,6 +168,8 @@ pub struct Settings {
     pub log_pulls: bool,
     /// The build queue and its API (`FEATURE_BUILD_SUPPORT`).
     pub builds: builds::BuildPolicy,
+    /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
+    pub proxy_cache: bool,
 }
 
 impl Default for Settings {
@@ -182,6 +186,7 @@ impl Default for Settings {
             log_export: log_export::LogExportPolicy::default(),
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
+            proxy_cache: false,
         }
     }
 }

@@ -16,6 +16,7 @@ mod notification;
 mod organization;
 mod permission;
 mod prototype;
+mod proxycache;
 mod quota;
 mod repository;
 mod robot;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(starred::configure)
             .configure(application::configure)
             .configure(prototype::configure)
+            .configure(proxycache::configure)
             .configure(invite::configure)
             .configure(user::configure)
             .configure(organization::configure)

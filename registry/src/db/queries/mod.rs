@@ -17,6 +17,7 @@ pub mod manifests;
 pub mod notifications;
 pub mod permissions;
 pub mod prototypes;
+pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 pub mod robots;
