@@ -87,6 +87,15 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         log_pulls: config.action_log_pulls,
         builds: crate::service::builds::BuildPolicy::from_config(config),
         proxy_cache: config.feature("PROXY_CACHE", false),
+        database_secret_key: config
+            .other
+            .get("DATABASE_SECRET_KEY")
+            .and_then(|v| match v {
+                serde_yaml::Value::String(s) => Some(s.clone()),
+                serde_yaml::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|k| !k.is_empty()),
     };
     Ok(Registry::new(db, store, settings))
 }

@@ -8,7 +8,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
-mod field_crypto_stub;
+pub mod field_crypto;
 mod gc;
 mod invites;
 mod labels;
@@ -170,6 +170,9 @@ pub struct Settings {
     pub builds: builds::BuildPolicy,
     /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
     pub proxy_cache: bool,
+    /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
+    /// ([`field_crypto`]); a generated key when absent.
+    pub database_secret_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -187,6 +190,7 @@ impl Default for Settings {
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
             proxy_cache: false,
+            database_secret_key: None,
         }
     }
 }
