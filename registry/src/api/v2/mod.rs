@@ -118,6 +118,10 @@ async fn authorized_with_source(
         }
         Err(refusal) => return Err(refusal.into()),
     }
+    // Only callers who could push learn that the organization is a cache.
+    if action == Action::Push {
+        state.registry.refuse_proxy_cache_push(repo.namespace()).await?;
+    }
     // The pusher's account is only looked up when a repository must be created.
     if action == Action::Push && !state.registry.repository_exists(&repo).await? {
         let pusher = caller.account(&state.registry).await?;

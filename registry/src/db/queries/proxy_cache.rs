@@ -75,3 +75,17 @@ pub fn has_immutable_tags(c: &mut DbConn, organization_id: i64, now_ms: i64) -> 
     ))
     .get_result(c)
 }
+
+/// Whether the namespace of this name is an organization with a proxy cache.
+pub fn is_proxy_cache_namespace(c: &mut DbConn, namespace: &str) -> QueryResult<bool> {
+    use crate::db::schema::users;
+    use diesel::dsl::exists;
+    let org_ids = users::table
+        .filter(users::username.eq(namespace))
+        .filter(users::organization.eq(true))
+        .select(users::id);
+    diesel::select(exists(
+        proxycacheconfig::table.filter(proxycacheconfig::organization_id.eq_any(org_ids)),
+    ))
+    .get_result(c)
+}

@@ -21,6 +21,9 @@ const MAX_UPSTREAM_LEN: usize = 270;
 
 const FAILED_LOGIN: &str = "Failed login to remote registry. Please verify entered details and try again.";
 const NOT_ALLOWED: &str = "The provided registry URL is not allowed";
+/// Why /v2 writes into a proxy-cache organization are refused.
+pub const PUSH_REFUSED: &str =
+    "Pushing to a proxy cache organization is not allowed: its content comes from the upstream registry";
 
 /// What an organization admin submits (create and validate).
 #[derive(Debug, Clone, Default)]
@@ -77,17 +80,20 @@ pub fn upstream_host(upstream_registry: &str) -> Result<&str, Error> {
     {
         return Err(invalid());
     }
-    let (host, path) = upstream_registry.split_once('/').unwrap_or((upstream_registry, ""));
+    let (host, path) = upstream_registry
+        .split_once('/')
+        .map_or((upstream_registry, None), |(h, p)| (h, Some(p)));
     let host_ok = !host.is_empty()
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    let path_ok = path.is_empty()
-        || path.split('/').all(|s| {
+    let path_ok = path.is_none_or(|path| {
+        path.split('/').all(|s| {
             !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        });
+        })
+    });
     if !host_ok || !path_ok {
         return Err(invalid());
     }
@@ -220,6 +226,23 @@ impl Registry {
             host: checked.host,
             addrs: checked.addrs,
         })
+    }
+
+    /// Refuses writes (pushes, /v2 deletions) into a proxy-cache
+    /// organization: 403 with [`PUSH_REFUSED`].
+    pub async fn refuse_proxy_cache_push(&self, namespace: &str) -> Result<(), Error> {
+        if !self.proxy_cache_enabled() {
+            return Ok(());
+        }
+        let ns = namespace.to_owned();
+        let cached = self
+            .db()
+            .read(move |c| Ok(q::is_proxy_cache_namespace(c, &ns)?))
+            .await?;
+        if cached {
+            return Err(Error::Forbidden(PUSH_REFUSED.into()));
+        }
+        Ok(())
     }
 
     /// Whether `user` belongs to the organization (any team) or administers it.
