@@ -87,6 +87,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         log_pulls: config.action_log_pulls,
         builds: crate::service::builds::BuildPolicy::from_config(config),
         mirror: crate::service::mirrors::MirrorPolicy::from_config(config),
+        proxy_cache: config.feature("PROXY_CACHE", false),
         database_secret_key: config
             .other
             .get("DATABASE_SECRET_KEY")

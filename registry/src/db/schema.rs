@@ -504,6 +504,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    proxycacheconfig (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        upstream_registry -> Text,
+        upstream_registry_username -> Nullable<Text>,
+        upstream_registry_password -> Nullable<Text>,
+        expiration_s -> BigInt,
+        insecure -> Bool,
+        created_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -526,6 +539,7 @@ diesel::joinable!(repositorynotification -> repository (repository_id));
 diesel::joinable!(repositorybuild -> repository (repository_id));
 diesel::joinable!(buildlogentry -> repositorybuild (build_id));
 diesel::joinable!(repositorybuildtrigger -> repository (repository_id));
+diesel::joinable!(proxycacheconfig -> users (organization_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 diesel::joinable!(repomirrorconfig -> repository (repository_id));
 
@@ -569,6 +583,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     buildlogentry,
     repositorybuildtrigger,
     repomirrorconfig,
+    proxycacheconfig,
 );
 
 diesel::table! {

@@ -21,6 +21,7 @@ pub mod mirrors;
 pub mod notifications;
 mod permissions;
 mod prototypes;
+pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 mod robots;
@@ -170,6 +171,8 @@ pub struct Settings {
     pub builds: builds::BuildPolicy,
     /// Repository mirroring (`FEATURE_REPO_MIRROR`).
     pub mirror: mirrors::MirrorPolicy,
+    /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
+    pub proxy_cache: bool,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -190,6 +193,7 @@ impl Default for Settings {
             log_pulls: true,
             builds: builds::BuildPolicy::default(),
             mirror: mirrors::MirrorPolicy::default(),
+            proxy_cache: false,
             database_secret_key: None,
         }
     }

@@ -17,6 +17,7 @@ mod notification;
 mod organization;
 mod permission;
 mod prototype;
+mod proxycache;
 mod quota;
 mod repository;
 mod robot;
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(starred::configure)
             .configure(application::configure)
             .configure(prototype::configure)
+            .configure(proxycache::configure)
             .configure(invite::configure)
             .configure(user::configure)
             .configure(organization::configure)

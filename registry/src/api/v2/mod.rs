@@ -119,7 +119,9 @@ async fn authorized_with_source(
         }
         Err(refusal) => return Err(refusal.into()),
     }
+    // Only callers who could push learn that the organization is a cache.
     if action == Action::Push {
+        state.registry.refuse_proxy_cache_push(repo.namespace()).await?;
         refuse_by_state(state, caller, &repo).await?;
     }
     // The pusher's account is only looked up when a repository must be created.

@@ -18,6 +18,7 @@ pub mod mirrors;
 pub mod notifications;
 pub mod permissions;
 pub mod prototypes;
+pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 pub mod robots;
