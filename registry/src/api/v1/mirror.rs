@@ -145,16 +145,7 @@ async fn sync_now(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let granted = access(&state, &caller, &path, Role::Admin).await?;
-    if !state.registry.mirror_sync_now(&granted.repo).await? {
-        return Err(ApiError::not_found("Not Found"));
-    }
-    let change = MirrorChange {
-        changed: "sync_status",
-        to: json!("SYNC_NOW"),
-    };
-    log_changes(&state, &caller, &req, &granted.repo, vec![change]);
-    Ok(HttpResponse::NoContent().finish())
+    request_sync(&state, &caller, &req, &path, true).await
 }
 
 async fn sync_cancel(
@@ -163,15 +154,32 @@ async fn sync_cancel(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let granted = access(&state, &caller, &path, Role::Admin).await?;
-    if !state.registry.mirror_sync_cancel(&granted.repo).await? {
+    request_sync(&state, &caller, &req, &path, false).await
+}
+
+/// `sync-now` (`start`) or `sync-cancel`: 204, or 404 when the mirror is
+/// not in a state to take it (as Quay answers).
+async fn request_sync(
+    state: &AppState,
+    caller: &ApiCaller,
+    req: &HttpRequest,
+    path: &str,
+    start: bool,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(state, caller, path, Role::Admin).await?;
+    let (done, status) = if start {
+        (state.registry.mirror_sync_now(&granted.repo).await?, "SYNC_NOW")
+    } else {
+        (state.registry.mirror_sync_cancel(&granted.repo).await?, "SYNC_CANCEL")
+    };
+    if !done {
         return Err(ApiError::not_found("Not Found"));
     }
     let change = MirrorChange {
         changed: "sync_status",
-        to: json!("SYNC_CANCEL"),
+        to: json!(status),
     };
-    log_changes(&state, &caller, &req, &granted.repo, vec![change]);
+    log_changes(state, caller, req, &granted.repo, vec![change]);
     Ok(HttpResponse::NoContent().finish())
 }
 
