@@ -291,6 +291,8 @@ pub struct MirrorChange {
 /// What a push may do in a repository given its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushState {
+    /// No such repository yet: the push creates it.
+    Missing,
     Allowed,
     ReadOnly,
     Mirror,
@@ -528,7 +530,7 @@ impl Registry {
         self.db()
             .read(move |c| {
                 let Some(r) = crate::db::queries::repositories::find(c, &ns, &name)? else {
-                    return Ok(PushState::Allowed);
+                    return Ok(PushState::Missing);
                 };
                 Ok(match r.state {
                     READ_ONLY => PushState::ReadOnly,

@@ -119,13 +119,14 @@ async fn authorized_with_source(
         }
         Err(refusal) => return Err(refusal.into()),
     }
-    // Only callers who could push learn that the organization is a cache.
-    if action == Action::Push {
-        state.registry.refuse_proxy_cache_push(repo.namespace()).await?;
-        refuse_by_state(state, caller, &repo).await?;
+    if action != Action::Push {
+        return Ok(repo);
     }
-    // The pusher's account is only looked up when a repository must be created.
-    if action == Action::Push && !state.registry.repository_exists(&repo).await? {
+    // Only callers who could push learn that the organization is a cache.
+    state.registry.refuse_proxy_cache_push(repo.namespace()).await?;
+    // One look-up gives the repository's state and whether it exists; the
+    // pusher's account is only looked up when a repository must be created.
+    if !repository_exists_for_push(state, caller, &repo).await? {
         let pusher = caller.account(&state.registry).await?;
         state
             .registry
@@ -143,14 +144,16 @@ async fn authorized_with_source(
 
 /// Quay's refusals of writes by repository state: none into a READ_ONLY
 /// repository, and into a MIRROR repository only by its mirror robot.
-async fn refuse_by_state(state: &AppState, caller: &Caller, repo: &RepoName) -> Result<(), OciError> {
+/// Returns whether the repository exists.
+async fn repository_exists_for_push(state: &AppState, caller: &Caller, repo: &RepoName) -> Result<bool, OciError> {
     let pusher = match &caller.credential {
         Credential::Account(a, _) => Some(a.username.as_str()),
         Credential::Token(c) => Some(c.sub.as_str()),
         Credential::Anonymous => None,
     };
     match state.registry.push_state(repo, pusher).await? {
-        PushState::Allowed => Ok(()),
+        PushState::Missing => Ok(false),
+        PushState::Allowed => Ok(true),
         PushState::ReadOnly => Err(OciError::new(405, "DENIED", format!("{repo} is in read-only mode."))),
         PushState::Mirror => Err(OciError::new(
             405,
