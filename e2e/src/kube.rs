@@ -60,11 +60,17 @@ impl Kubectl {
     }
 
     pub fn run(&self, args: &[&str]) -> Outcome {
+        self.run_for(args, KUBECTL_TIMEOUT)
+    }
+
+    /// `kubectl ARGS` allowed to take up to `limit` (for `rollout status
+    /// --timeout=...` and other waits longer than one ordinary call).
+    pub fn run_for(&self, args: &[&str], limit: Duration) -> Outcome {
         let mut cmd = Command::new("kubectl");
         if let Some(ns) = &self.namespace {
             cmd.arg("--namespace").arg(ns);
         }
-        run(cmd.args(args), KUBECTL_TIMEOUT)
+        run(cmd.args(args), limit)
     }
 
     /// `kubectl apply -f FILE` with `yaml` written to a temp file.

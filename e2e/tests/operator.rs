@@ -564,7 +564,12 @@ fn deploy_operator(s: &mut Scenario) {
     cluster.run(&["apply", "-f", &manifests.display().to_string()]).ok();
     let deployment = format!("deployment/{OPERATOR_DEPLOYMENT}");
     let timeout = format!("--timeout={}s", rollout_timeout().as_secs());
-    s.ops.run(&["rollout", "status", &deployment, &timeout]).ok();
+    s.ops
+        .run_for(
+            &["rollout", "status", &deployment, &timeout],
+            rollout_timeout() + Duration::from_secs(30),
+        )
+        .ok();
     let leader = s.wait_leader(None);
     s.note(
         "operator pod Ready and leader",
