@@ -293,8 +293,12 @@ pub struct MirrorChange {
 pub enum PushState {
     /// No such repository yet: the push creates it.
     Missing,
+    /// A NORMAL repository.
     Allowed,
+    /// A MIRROR repository and the pusher is its mirror robot.
+    MirrorRobot,
     ReadOnly,
+    /// A MIRROR repository and someone else pushes.
     Mirror,
 }
 
@@ -540,7 +544,7 @@ impl Registry {
                             None => None,
                         };
                         match (robot, pusher) {
-                            (Some(robot), Some(p)) if robot == p => PushState::Allowed,
+                            (Some(robot), Some(p)) if robot == p => PushState::MirrorRobot,
                             _ => PushState::Mirror,
                         }
                     }

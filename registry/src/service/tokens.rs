@@ -5,6 +5,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::mirrors::PushState;
 use super::permissions::Role;
 use super::{random_token, Error, Registry, Scopes};
 use crate::db::models::Account;
@@ -111,16 +112,23 @@ impl Registry {
 
     /// The actions of `wanted` the caller may have on the repository; an
     /// OAuth token's `scopes` (when it logged in with one) narrow them.
+    /// With `by_state` (registry tokens, as Quay issues them), `push` and
+    /// `*` are also left out where the repository's state refuses them;
+    /// without it, the /v2 handler refuses the write itself with a message
+    /// naming the state.
     pub async fn grantable(
         &self,
         caller: Option<&Account>,
         scopes: Option<&Scopes>,
         repo: &RepoName,
         wanted: &[String],
+        by_state: bool,
     ) -> Result<Vec<String>, Error> {
         // Existence first: a concurrent push may create the repository
         // between the two reads, and a role read after it sees that.
-        let existed = self.repository_exists(repo).await?;
+        // The state read also says whether the repository exists.
+        let state = self.push_state(repo, caller.map(|a| a.username.as_str())).await?;
+        let existed = state != PushState::Missing;
         let role = self.repository_role(caller, repo.namespace(), repo.name()).await?;
         let exists = existed || role.is_some();
         let mut granted = Vec::new();
@@ -132,12 +140,20 @@ impl Registry {
                     (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
                     _ => role.is_some(),
                 },
+                // As in Quay: no push into a READ_ONLY repository, and into
+                // a MIRROR repository only by its mirror robot.
                 "push" => match (caller, exists) {
-                    (_, true) => role >= Some(Role::Write),
+                    (_, true) => {
+                        role >= Some(Role::Write)
+                            && (!by_state
+                                || matches!(state, PushState::Allowed | PushState::MirrorRobot | PushState::Missing))
+                    }
                     (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
                     (None, false) => false,
                 },
-                "*" => role == Some(Role::Admin),
+                "*" => {
+                    role == Some(Role::Admin) && (!by_state || matches!(state, PushState::Allowed | PushState::Missing))
+                }
                 _ => false,
             };
             if ok && !granted.contains(action) {

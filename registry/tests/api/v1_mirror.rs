@@ -482,3 +482,230 @@ async fn read_only_and_mirror_repositories_refuse_user_pushes() {
     let (status, res) = try_push(&fx.app, &user_client, repo).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{res}");
 }
+
+/// The actions a `/v2/auth` token grants `client` on `repo` when it asks
+/// for `pull,push,*`.
+async fn granted(app: &TestApp, client: &reqwest::Client, repo: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let res = client
+        .get(app.url(&format!("/v2/auth?service=x&scope=repository:{repo}:pull,push,*")))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("token JSON");
+    let jwt = body["token"].as_str().expect("token");
+    let claims = jwt.split('.').nth(1).expect("JWT payload");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .expect("base64url payload"),
+    )
+    .expect("claims JSON");
+    let mut actions: Vec<String> = claims["access"][0]["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    actions.sort();
+    actions
+}
+
+#[actix_web::test]
+async fn registry_tokens_follow_the_repository_state() {
+    let fx = RepoFixture::with_config(ON).await;
+    let (owner, token) = fx.user("alice").await;
+    let org = fx.org(&owner, "orga").await;
+    let (robot, robot_secret) = robot_with_token(&fx, &org, "mirror").await;
+    let (other, other_secret) = robot_with_token(&fx, &org, "other").await;
+    let repo = "orga/state";
+    fx.create_repo(&token, "orga", "state", "private").await;
+    for r in ["orga+mirror", "orga+other"] {
+        grant_role(&fx.app, repo, Grantee::Account(r), "write").await;
+    }
+    let (user, mirror_robot, other_robot) = (
+        basic_client("alice", "password123"),
+        basic_client(&robot, &robot_secret),
+        basic_client(&other, &other_secret),
+    );
+    let all = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(granted(&fx.app, &user, repo).await, all(&["*", "pull", "push"]));
+    assert_eq!(granted(&fx.app, &other_robot, repo).await, all(&["pull", "push"]));
+
+    let api = |sub: &str| format!("/repository/{repo}{sub}");
+    let state = |s: &str| json!({"state": s});
+    let (status, _) = fx
+        .call("PUT", &api("/changestate"), Some(&token), Some(state("READ_ONLY")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        granted(&fx.app, &user, repo).await,
+        all(&["pull"]),
+        "no push, no * when read-only"
+    );
+    assert_eq!(granted(&fx.app, &other_robot, repo).await, all(&["pull"]));
+
+    let mut b = body(MINIMAL);
+    b["robot_username"] = json!("orga+mirror");
+    let (status, res) = fx.call("POST", &api("/mirror"), Some(&token), Some(b)).await;
+    assert_eq!(status, 201, "{res}");
+    let (status, _) = fx
+        .call("PUT", &api("/changestate"), Some(&token), Some(state("MIRROR")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        granted(&fx.app, &user, repo).await,
+        all(&["pull"]),
+        "the admin may not push into a mirror"
+    );
+    assert_eq!(granted(&fx.app, &other_robot, repo).await, all(&["pull"]));
+    assert_eq!(
+        granted(&fx.app, &mirror_robot, repo).await,
+        all(&["pull", "push"]),
+        "the mirror's robot may push"
+    );
+
+    let (status, _) = fx
+        .call("PUT", &api("/changestate"), Some(&token), Some(state("NORMAL")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(granted(&fx.app, &user, repo).await, all(&["*", "pull", "push"]));
+}
+
+/// Creates robot `short` of `namespace`: its full name and secret.
+async fn robot_with_token(
+    fx: &RepoFixture,
+    namespace: &registry::db::models::Account,
+    short: &str,
+) -> (String, String) {
+    let short = registry::service::RobotShortName::parse(short).expect("robot name");
+    let robot = fx
+        .services
+        .create_robot(
+            namespace,
+            &short,
+            registry::service::NewRobot {
+                description: None,
+                unstructured_metadata: None,
+            },
+        )
+        .await
+        .expect("robot");
+    (robot.name().to_owned(), robot.token.clone())
+}
+
+#[actix_web::test]
+async fn content_changes_through_the_api_are_refused_unless_normal() {
+    let fx = RepoFixture::with_config(ON).await;
+    let (owner, token) = fx.user("alice").await;
+    let org = fx.org(&owner, "orga").await;
+    fx.robot(&org, "mirror").await;
+    let repo = "orga/frozen";
+    fx.create_repo(&token, "orga", "frozen", "private").await;
+    let digest = fx.push_tag(repo, "v1").await;
+    let (status, res) = fx
+        .call(
+            "POST",
+            &format!("/repository/{repo}/manifest/{digest}/labels"),
+            Some(&token),
+            Some(json!({"key": "keep", "value": "me", "media_type": "text/plain"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{res}");
+    let label_id = res["label"]["id"].as_str().expect("label id").to_owned();
+    let mut b = body(MINIMAL);
+    b["robot_username"] = json!("orga+mirror");
+    let (status, res) = fx
+        .call("POST", &format!("/repository/{repo}/mirror"), Some(&token), Some(b))
+        .await;
+    assert_eq!(status, 201, "{res}");
+
+    for state in ["READ_ONLY", "MIRROR"] {
+        let (status, _) = fx
+            .call(
+                "PUT",
+                &format!("/repository/{repo}/changestate"),
+                Some(&token),
+                Some(json!({"state": state})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let writes = [
+            (
+                "PUT",
+                format!("/repository/{repo}/tag/v2"),
+                Some(json!({"manifest_digest": digest})),
+            ),
+            ("DELETE", format!("/repository/{repo}/tag/v1"), None),
+            (
+                "POST",
+                format!("/repository/{repo}/tag/v1/restore"),
+                Some(json!({"manifest_digest": digest})),
+            ),
+            (
+                "POST",
+                format!("/repository/{repo}/manifest/{digest}/labels"),
+                Some(json!({"key": "k", "value": "v", "media_type": "text/plain"})),
+            ),
+            (
+                "DELETE",
+                format!("/repository/{repo}/manifest/{digest}/labels/{label_id}"),
+                None,
+            ),
+        ];
+        for (method, path, body) in writes {
+            let (status, res) = fx.call(method, &path, Some(&token), body).await;
+            assert_eq!(status, 503, "{state} {method} {path}: {res}");
+            assert!(
+                res["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("read only or mirror mode"),
+                "{state} {method} {path}: {res}"
+            );
+        }
+        // Nothing changed: v1 is still there, v2 was not made, the label stays.
+        let (_, tags) = fx
+            .call(
+                "GET",
+                &format!("/repository/{repo}/tag/?onlyActiveTags=true"),
+                Some(&token),
+                None,
+            )
+            .await;
+        let names: Vec<&str> = tags["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert_eq!(names, vec!["v1"], "{state}: {tags}");
+        let (status, _) = fx
+            .call(
+                "GET",
+                &format!("/repository/{repo}/manifest/{digest}/labels/{label_id}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{state}: the label is kept");
+    }
+    // Back to NORMAL, the same calls work again.
+    let (status, _) = fx
+        .call(
+            "PUT",
+            &format!("/repository/{repo}/changestate"),
+            Some(&token),
+            Some(json!({"state": "NORMAL"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, res) = fx
+        .call(
+            "PUT",
+            &format!("/repository/{repo}/tag/v2"),
+            Some(&token),
+            Some(json!({"manifest_digest": digest})),
+        )
+        .await;
+    assert_eq!(status, 201, "{res}");
+}

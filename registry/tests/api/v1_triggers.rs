@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 use crate::helpers::RepoFixture;
 use crate::v1_logs::logs;
 
-const ENABLED: &str =
-    "FEATURE_BUILD_SUPPORT: true\nSERVER_HOSTNAME: registry.example.com\nPREFERRED_URL_SCHEME: https\n";
+/// Builds on, with a build manager that has no executor: the tests claim
+/// builds themselves, so no background manager may race them for one.
+const ENABLED: &str = "FEATURE_BUILD_SUPPORT: true\nSERVER_HOSTNAME: registry.example.com\nPREFERRED_URL_SCHEME: https\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\n";
 const GIT_URL: &str = "git@git.example.com:team/app.git";
 const COMMIT: &str = "1c002dd4b536e7479fe34593e72e6c6c1819e53b";
 

@@ -237,7 +237,11 @@ impl Authorizer for RegistryAuthorizer {
                 Err(Refusal::Unauthenticated)
             }
             Credential::Account(a, scopes) => {
-                match self.registry.grantable(Some(a), scopes.as_ref(), repo, &wanted).await {
+                match self
+                    .registry
+                    .grantable(Some(a), scopes.as_ref(), repo, &wanted, false)
+                    .await
+                {
                     Ok(g) if !g.is_empty() => Ok(()),
                     Err(e) if !refuses_credentials(&e) => Err(Refusal::Failed(e)),
                     _ => Err(Refusal::Denied),
@@ -256,7 +260,7 @@ impl RegistryAuthorizer {
     /// repository); a token that does not name the repository allows no
     /// less. Rights that could not be checked are a failure, not a no.
     async fn anyone_may(&self, repo: &RepoName, wanted: &[String]) -> Result<bool, Refusal> {
-        match self.registry.grantable(None, None, repo, wanted).await {
+        match self.registry.grantable(None, None, repo, wanted, false).await {
             Ok(g) => Ok(!g.is_empty()),
             Err(e) if !refuses_credentials(&e) => Err(Refusal::Failed(e)),
             Err(_) => Ok(false),

@@ -107,7 +107,13 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         let request = ScopeRequest::parse(scope).map_err(|e| OciError::new(400, "INVALID_REQUEST", e.to_string()))?;
         let actions = state
             .registry
-            .grantable(account.as_ref(), oauth_scopes.as_ref(), &request.repo, &request.actions)
+            .grantable(
+                account.as_ref(),
+                oauth_scopes.as_ref(),
+                &request.repo,
+                &request.actions,
+                true,
+            )
             .await?;
         access.push(Access {
             kind: "repository".into(),

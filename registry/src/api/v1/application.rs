@@ -12,8 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorType;
-use super::logs::action;
-use super::organization::find_org;
+use super::shared::{action, find_org};
 use super::views::{avatar, format_date};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;

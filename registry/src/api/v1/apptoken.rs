@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::action;
+use super::shared::action;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;

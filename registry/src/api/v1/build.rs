@@ -6,21 +6,17 @@
 //! its logs write (or read with `FEATURE_READER_BUILD_LOGS`; see
 //! [`super::build_logs`]), cancelling admin.
 
-use actix_web::guard::{self, GuardContext};
+use actix_web::guard::{self};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorType;
-use super::invite::link_base;
-use super::logs::repo_action;
-use super::repository::access;
-use super::trigger::trigger_view;
-use super::views::format_date;
+use super::shared::{access, builds_enabled, int_param, link_base, repo_action, require_normal, BuildPath};
+use super::views::build_view;
 use super::{ApiCaller, ApiError};
-use crate::service::builds::{Build, BuildInput, MAX_USERFILE_BYTES};
-use crate::service::repositories::{state_name, RepositoryAccess, RepositoryView};
+use crate::service::builds::{BuildInput, MAX_USERFILE_BYTES};
 use crate::service::Role;
 use crate::state::AppState;
 
@@ -76,20 +72,9 @@ pub fn configure_root(cfg: &mut web::ServiceConfig) {
     );
 }
 
-pub(super) fn builds_enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().builds.enabled)
-}
-
 #[derive(Deserialize)]
 struct RepoPath {
     repo: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct BuildPath {
-    pub(super) repo: String,
-    pub(super) uuid: String,
 }
 
 #[derive(Deserialize)]
@@ -101,57 +86,6 @@ struct BuildBody {
     context: Option<String>,
     pull_robot: Option<String>,
     docker_tags: Option<Vec<String>>,
-}
-
-/// Builds run only in image repositories that accept pushes.
-pub(super) fn require_normal(repo: &RepositoryView) -> Result<(), ApiError> {
-    if repo.kind != "image" {
-        return Err(ApiError::invalid_request(
-            "Builds are only supported for image repositories",
-        ));
-    }
-    if repo.state != 0 {
-        return Err(ApiError::new(
-            503,
-            ErrorType::ReadOnly,
-            format!("Repository is in read only or mirror mode: {}", state_name(repo.state)),
-        ));
-    }
-    Ok(())
-}
-
-/// Quay's BuildView, as seen with the caller's role on the repository.
-pub(super) fn build_view(state: &AppState, req: &HttpRequest, access: &RepositoryAccess, b: &Build) -> Value {
-    let writer = access.role >= Role::Write;
-    let mut view = json!({
-        "id": b.uuid,
-        "phase": b.phase,
-        "started": format_date(b.started_ms),
-        "display_name": b.display_name,
-        "status": {},
-        "subdirectory": b.job.build_subdir,
-        "dockerfile_path": b.job.build_subdir,
-        "context": b.job.context,
-        "tags": b.job.docker_tags,
-        "manual_user": b.job.manual_user,
-        "is_writer": writer,
-        "trigger": b.trigger.as_ref().map(|t| trigger_view(state, t, access.role >= Role::Admin, true)),
-        "trigger_metadata": b.job.trigger_metadata,
-        "resource_key": b.resource_key,
-        "pull_robot": b.pull_robot.as_ref().map(|name| json!({"name": name, "kind": "user", "is_robot": true})),
-        "repository": {"namespace": access.repo.namespace, "name": access.repo.name},
-        "error": b.error,
-    });
-    if writer || state.registry.settings().builds.reader_build_logs {
-        let archive = match &b.resource_key {
-            Some(key) => Some(format!("{}/userfiles/{key}", link_base(req, state))),
-            None => b.job.archive_url.clone(),
-        };
-        if let Some(url) = archive {
-            view["archive_url"] = json!(url);
-        }
-    }
-    view
 }
 
 async fn request_build(
@@ -202,17 +136,6 @@ async fn request_build(
 struct ListQuery {
     limit: Option<String>,
     since: Option<String>,
-}
-
-pub(super) fn int_param(name: &str, raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-    raw.map(|v| {
-        v.trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::invalid_request(format!("Invalid value for {name}: {v}")))
-    })
-    .transpose()
 }
 
 async fn list_builds(

@@ -11,10 +11,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::build::{int_param, BuildPath};
 use super::error::ErrorType;
-use super::invite::link_base;
-use super::repository::access;
+use super::shared::{access, int_param, link_base, BuildPath};
 use super::{ApiCaller, ApiError};
 use crate::service::builds::LogLine;
 use crate::service::repositories::RepositoryAccess;

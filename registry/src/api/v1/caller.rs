@@ -73,7 +73,7 @@ impl ApiCaller {
         repo: &str,
     ) -> Result<(Account, crate::service::repositories::RepositoryAccess), ApiError> {
         let (user, scopes) = self.web_user(state, req).await?;
-        let name = super::repository::repo_path(repo)?;
+        let name = super::shared::repo_path(repo)?;
         let access = state
             .registry
             .repository_access(Some(&user), &scopes, &name, crate::service::Role::Admin)

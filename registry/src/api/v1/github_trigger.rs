@@ -9,10 +9,8 @@ use actix_web::guard::{self, GuardContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::build::require_normal;
 use super::error::ErrorType;
-use super::invite::link_base;
-use super::trigger::RepoPath;
+use super::shared::{link_base, require_normal, RepoPath};
 use super::{ApiCaller, ApiError};
 use crate::state::AppState;
 

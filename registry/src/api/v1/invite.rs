@@ -5,14 +5,13 @@
 //! endpoint (see [`team`](super::team)).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::logs::action;
-use super::team::{admin_of, member_view, team_of};
-use super::views::avatar;
+use super::shared::{action, admin_of, link_base, team_of};
+use super::views::invite_view;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
-use crate::service::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, Team};
+use crate::service::{InviteContext, InvitePolicy, JoinedTeam, Team};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,15 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(accept_invite))
             .route(web::delete().to(decline_invite)),
     );
-}
-
-/// `scheme://host` of the registry as clients reach it: `SERVER_HOSTNAME`
-/// when configured, else the host of this request.
-pub(super) fn link_base(req: &HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let host = state.server_hostname.clone().unwrap_or_else(|| info.host().to_owned());
-    let scheme = state.url_scheme.clone().unwrap_or_else(|| info.scheme().to_owned());
-    format!("{scheme}://{host}")
 }
 
 /// Where an org admin invites into a team: the calling admin, the
@@ -74,19 +64,6 @@ impl<'a> InviteScope<'a> {
             team: &self.team,
             link_base: &self.link_base,
         }
-    }
-}
-
-/// A pending invitation as team member listings show it.
-pub(super) fn invite_view(invite: &PendingInvite) -> Value {
-    match invite {
-        PendingInvite::User(user) => member_view(user, true),
-        PendingInvite::Email(email) => json!({
-            "email": email,
-            "kind": "invite",
-            "avatar": avatar(email, "user"),
-            "invited": true,
-        }),
     }
 }
 

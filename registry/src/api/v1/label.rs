@@ -5,8 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::repo_action;
-use super::repository::access;
+use super::shared::{access, repo_action, require_normal_state};
 use super::{ApiCaller, ApiError};
 use crate::service::{LabelRow, NewLabel, Role};
 use crate::state::AppState;
@@ -97,6 +96,7 @@ async fn add_label(
     body: web::Json<LabelBody>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    require_normal_state(&repo)?;
     let body = body.into_inner();
     let new = NewLabel {
         key: body.key,
@@ -141,6 +141,7 @@ async fn delete_label(
     path: web::Path<LabelPath>,
 ) -> Result<HttpResponse, ApiError> {
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    require_normal_state(&repo)?;
     let label = state
         .registry
         .delete_manifest_label(&repo, &path.digest, &path.labelid)

@@ -7,9 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorType;
-use super::invite::link_base;
-use super::logs::{log_view, range, repo_scope, LogParams};
-use super::team::admin_of;
+use super::shared::{admin_of, link_base, range, repo_scope, LogParams};
+use super::views::log_view;
 use super::{ApiCaller, ApiError};
 use crate::service::log_export::{ExportLinkError, ExportRequest};
 use crate::service::logs::LoggedAction;

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::repository::access;
+use super::shared::access;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::service::manifest_view::LayerView;

@@ -7,8 +7,7 @@ use actix_web::guard::{self, GuardContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::logs::repo_action;
-use super::repository::access;
+use super::shared::{access, repo_action};
 use super::{ApiCaller, ApiError};
 use crate::service::mirrors::{format_mirror_date, parse_state, status_name, MirrorChange, MirrorInput};
 use crate::service::repositories::RepositoryView;

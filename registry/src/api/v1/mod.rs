@@ -22,6 +22,7 @@ mod quota;
 mod repository;
 mod robot;
 mod session;
+mod shared;
 mod starred;
 mod superuser;
 mod tag;

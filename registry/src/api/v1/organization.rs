@@ -4,10 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::logs::action;
+use super::shared::{action, find_org};
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
-use crate::db::models::Account;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,14 +40,6 @@ async fn create_org(
         .metadata(json!({"namespace": org.username, "email": org.email}));
     state.registry.log_action(entry);
     Ok(HttpResponse::Created().json("Created"))
-}
-
-/// The organization by name, or 404.
-pub async fn find_org(state: &AppState, name: &str) -> Result<Account, ApiError> {
-    match state.registry.account(name).await? {
-        Some(a) if a.organization && a.enabled => Ok(a),
-        _ => Err(ApiError::not_found("Organization not found")),
-    }
 }
 
 async fn get_org(

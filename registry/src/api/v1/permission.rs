@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::logs::repo_action;
-use super::repository::access;
+use super::shared::{access, repo_action};
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::service::repositories::{RepositoryView, TeamGrant, UserGrant};

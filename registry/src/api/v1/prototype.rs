@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::action;
-use super::team::admin_of;
+use super::shared::{action, admin_of};
 use super::views::avatar;
 use super::{ApiCaller, ApiError};
 use crate::service::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};

@@ -8,9 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::logs::action;
-use super::organization::find_org;
-use super::team::admin_of;
+use super::shared::{action, admin_of, find_org};
 use super::{ApiCaller, ApiError};
 use crate::service::proxy_cache::{ProxyCacheConfig, ProxyCacheInput};
 use crate::state::AppState;

@@ -8,8 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::action;
-use super::organization::find_org;
+use super::shared::{action, find_org};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
 use crate::service::quota::{human_size, parse_size, Quota, QuotaLimit, QuotaReport};

@@ -10,10 +10,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::logs::repo_action;
+use super::shared::{access, page_start, page_token, repo_action, truthy};
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
-use crate::oci::RepoName;
 use crate::service::repositories::{
     state_name, ListQuery, ListedRepository, NewRepository, RepositoryAccess, RepositoryView, TagSummary, Visibility,
 };
@@ -72,38 +71,8 @@ fn names_only_a_repository(ctx: &GuardContext<'_>) -> bool {
     !rest.split('/').skip(2).any(|s| SUBRESOURCES.contains(&s))
 }
 
-/// The repository of a URL path; a malformed one is a 400.
-pub(super) fn repo_path(raw: &str) -> Result<RepoName, ApiError> {
-    raw.parse::<RepoName>()
-        .map_err(|_| ApiError::invalid_request("Invalid repository name"))
-}
-
-/// The repository at `raw` if the caller may use it with role `need`.
-pub(super) async fn access(
-    state: &AppState,
-    caller: &ApiCaller,
-    raw: &str,
-    need: Role,
-) -> Result<RepositoryAccess, ApiError> {
-    let name = repo_path(raw)?;
-    Ok(state
-        .registry
-        .repository_access(caller.user.as_ref(), &caller.scopes, &name, need)
-        .await?)
-}
-
 fn parse_visibility(s: &str) -> Result<Visibility, ApiError> {
     Visibility::parse(s).ok_or_else(|| ApiError::invalid_request(format!("'{s}' is not one of ['public', 'private']")))
-}
-
-/// Quay's `truthy_bool` for query flags.
-pub(super) fn truthy(v: Option<&str>) -> bool {
-    v.is_some_and(|s| {
-        !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "" | "false" | "0" | "no" | "off" | "null"
-        )
-    })
 }
 
 #[derive(Deserialize)]
@@ -154,18 +123,6 @@ struct ListParams {
     popularity: Option<String>,
     repo_kind: Option<String>,
     next_page: Option<String>,
-}
-
-/// The opaque `next_page` token for continuing after a repository id.
-pub(super) fn page_token(after_id: i64) -> String {
-    hex::encode(json!({"after_id": after_id}).to_string())
-}
-
-/// The repository id a `next_page` token continues after; a token that
-/// does not decode restarts at the first page, as in Quay.
-pub(super) fn page_start(token: Option<&str>) -> Option<i64> {
-    let bytes = hex::decode(token?).ok()?;
-    serde_json::from_slice::<Value>(&bytes).ok()?["after_id"].as_i64()
 }
 
 async fn list_repos(

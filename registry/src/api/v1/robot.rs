@@ -12,10 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorType;
-use super::organization::find_org;
-use super::team::grants_view;
-use super::views::avatar;
-use super::views::format_date;
+use super::shared::find_org;
+use super::views::{avatar, format_date, grants_view};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
 use crate::service::logs::LogEntry;

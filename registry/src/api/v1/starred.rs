@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::repository::{page_start, page_token, repo_path};
+use super::shared::{page_start, page_token, repo_path};
 use super::{ApiCaller, ApiError};
 use crate::oci::RepoName;
 use crate::service::repositories::ListedRepository;

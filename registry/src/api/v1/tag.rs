@@ -6,8 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::logs::repo_action;
-use super::repository::{access, truthy};
+use super::shared::{access, repo_action, require_normal_state, truthy};
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::oci::{media, Tag};
@@ -154,6 +153,7 @@ async fn put_tag(
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    require_normal_state(&repo)?;
     if !changes_something(&body) {
         return Err(ApiError::invalid_request(
             "the request body must be a JSON object with manifest_digest or expiration",
@@ -192,6 +192,7 @@ async fn delete_tag(
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    require_normal_state(&repo)?;
     state.registry.delete_tag(&repo, &tag).await?;
     let username = caller.user.as_ref().map(|u| u.username.clone());
     let metadata = json!({"username": username, "tag": tag.to_string()});
@@ -215,6 +216,7 @@ async fn restore_tag(
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
     let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    require_normal_state(&repo)?;
     state
         .registry
         .retarget_tag(&repo, &tag, &body.manifest_digest, true)

@@ -8,13 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::invite::{invite_view, InviteScope};
-use super::logs::action;
-use super::organization::find_org;
-use super::views::avatar;
+use super::invite::InviteScope;
+use super::shared::{action, admin_of, find_org, team_of};
+use super::views::{avatar, grants_view, invite_view, member_view};
 use super::{ApiCaller, ApiError};
-use crate::db::models::Account;
-use crate::service::{InvitePolicy, OrgMember, RepoGrant, Team, TeamAddition, TeamName, TeamRole};
+use crate::service::{InvitePolicy, OrgMember, Team, TeamAddition, TeamName, TeamRole};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,30 +42,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The calling user and the organization it administers: 401 for anonymous
-/// callers, 403 for a token without `org:admin` or a caller who is not an
-/// admin of the organization, 404 for an unknown organization.
-pub(super) async fn admin_of<'a>(
-    state: &AppState,
-    caller: &'a ApiCaller,
-    org: &str,
-) -> Result<(&'a Account, Account), ApiError> {
-    let user = caller.user_with("org:admin")?;
-    let org = find_org(state, org).await?;
-    if !state.registry.is_org_admin(user, &org).await? {
-        return Err(ApiError::unauthorized(false));
-    }
-    Ok((user, org))
-}
-
-pub(super) async fn team_of(state: &AppState, org: &Account, name: &str) -> Result<Team, ApiError> {
-    state
-        .registry
-        .team(org, name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Team not found"))
-}
-
 fn team_view(team: &Team, new_team: bool) -> Value {
     json!({
         "name": team.name,
@@ -77,24 +51,6 @@ fn team_view(team: &Team, new_team: bool) -> Value {
         "avatar": avatar(&team.name, "team"),
         "new_team": new_team,
     })
-}
-
-pub(super) fn member_view(a: &Account, invited: bool) -> Value {
-    json!({
-        "name": a.username,
-        "kind": "user",
-        "is_robot": a.robot,
-        "avatar": avatar(&a.username, if a.robot { "robot" } else { "user" }),
-        "invited": invited,
-    })
-}
-
-pub(super) fn grants_view(grants: &[RepoGrant]) -> Value {
-    let permissions: Vec<Value> = grants
-        .iter()
-        .map(|g| json!({"repository": {"name": g.repository, "is_public": g.public}, "role": g.role}))
-        .collect();
-    json!({ "permissions": permissions })
 }
 
 fn org_member_view(m: &OrgMember) -> Value {

@@ -10,12 +10,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::build::{build_view, builds_enabled, require_normal};
-use super::invite::link_base;
-use super::logs::repo_action;
-use super::repository::access;
+use super::shared::{access, builds_enabled, link_base, repo_action, require_normal, RepoPath};
+use super::views::{build_log_metadata, build_view, trigger_view};
 use super::{ApiCaller, ApiError};
-use crate::service::builds::{Build, RunParameters, Trigger, GITHUB};
+use crate::service::builds::{RunParameters, Trigger};
 use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
 use crate::state::AppState;
@@ -73,39 +71,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Deserialize)]
-pub(super) struct RepoPath {
-    pub(super) repo: String,
-}
-
-#[derive(Deserialize)]
 struct TriggerPath {
     repo: String,
     uuid: String,
-}
-
-/// Quay's TriggerView. Inside a BuildView (`for_build`) it never names the
-/// pull robot; the config is shown to admins only. A GitHub trigger's
-/// `repository_url` is the repository's page on GitHub.
-pub(super) fn trigger_view(state: &AppState, t: &Trigger, can_admin: bool, for_build: bool) -> Value {
-    let repository_url = match (t.service.as_str(), t.build_source(), state.registry.github()) {
-        (GITHUB, Some(source), Some(github)) => Some(github.repository_url(source)),
-        _ => None,
-    };
-    let mut view = json!({
-        "id": t.uuid,
-        "service": t.service,
-        "is_active": t.is_active(),
-        "build_source": t.build_source(),
-        "repository_url": repository_url,
-        "config": if can_admin { Value::Object(t.config.clone()) } else { json!({}) },
-        "can_invoke": can_admin,
-        "enabled": t.enabled,
-        "disabled_reason": t.disabled_reason,
-    });
-    if let (false, true, Some(robot)) = (for_build, can_admin, &t.pull_robot) {
-        view["pull_robot"] = json!({"name": robot, "kind": "user", "is_robot": true});
-    }
-    view
 }
 
 async fn admin(state: &AppState, caller: &ApiCaller, repo: &str) -> Result<RepositoryAccess, ApiError> {
@@ -224,22 +192,6 @@ async fn activate_trigger(
         .registry
         .log_action(repo_action("setup_repo_trigger", &caller, &req, &acc.repo, metadata));
     Ok(HttpResponse::Ok().json(trigger_view(&state, &t, true, false)))
-}
-
-/// The usage-log metadata of a queued build, as Quay writes it.
-pub(super) fn build_log_metadata(build: &Build) -> Value {
-    let mut metadata = json!({
-        "build_id": build.uuid,
-        "docker_tags": build.job.docker_tags,
-        "is_manual": build.job.is_manual,
-        "manual_user": build.job.manual_user,
-    });
-    if let Some(t) = &build.trigger {
-        metadata["trigger_id"] = json!(t.uuid);
-        metadata["trigger_kind"] = json!(t.service);
-        metadata["trigger_metadata"] = build.job.trigger_metadata.clone();
-    }
-    metadata
 }
 
 #[derive(Deserialize)]

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ErrorType;
-use super::logs::action;
 use super::session::{attach_session, policy};
+use super::shared::action;
 use super::views::{avatar, public_user};
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::build::{builds_enabled, require_normal};
-use super::trigger::{build_log_metadata, RepoPath};
+use super::shared::{builds_enabled, require_normal, RepoPath};
+use super::views::build_log_metadata;
 use super::{ApiCaller, ApiError};
 use crate::service::builds::PushOutcome;
 use crate::service::logs::LogEntry;

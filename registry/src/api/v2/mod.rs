@@ -153,7 +153,7 @@ async fn repository_exists_for_push(state: &AppState, caller: &Caller, repo: &Re
     };
     match state.registry.push_state(repo, pusher).await? {
         PushState::Missing => Ok(false),
-        PushState::Allowed => Ok(true),
+        PushState::Allowed | PushState::MirrorRobot => Ok(true),
         PushState::ReadOnly => Err(OciError::new(405, "DENIED", format!("{repo} is in read-only mode."))),
         PushState::Mirror => Err(OciError::new(
             405,
