@@ -329,9 +329,10 @@ impl Registry {
         }))
     }
 
-    /// Creates the mirror of a repository; `None` when it has one already.
-    /// `robot_username` must name a robot of the repository's namespace,
-    /// which is granted write on the repository when it holds less.
+    /// Creates the mirror of a repository and puts the repository in the
+    /// MIRROR state; `None` when it has one already. `robot_username` must
+    /// name a robot of the repository's namespace, which is granted write
+    /// on the repository when it holds less.
     pub async fn create_mirror(
         &self,
         repo: &RepositoryView,
@@ -379,6 +380,9 @@ impl Registry {
                     return Ok::<_, Error>(false);
                 }
                 grant_write(c, repo_id, robot_id)?;
+                // As Quay's enable_mirroring_for_repository: the repository
+                // becomes a mirror with its configuration.
+                q::set_repository_state(c, repo_id, MIRROR)?;
                 Ok(true)
             })
             .await?;
