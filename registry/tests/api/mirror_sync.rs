@@ -457,3 +457,106 @@ async fn the_seed_extended_body_ends_in_a_synced_repository_through_its_proxy() 
     assert_eq!(m.tags().await, vec![tag_pair("latest", &image), tag_pair("v1", &image)]);
     assert!(m.up.proxied() > 0, "requests went through the proxy");
 }
+
+/// Claims the mirror of `orga/app` as a worker that then stops answering,
+/// its claim lasting until `lease_until`.
+async fn claim_as_a_stalled_worker(m: &Mirror, lease_until: i64) {
+    use registry::db::queries::{mirrors, repositories};
+    let claimed =
+        m.fx.services
+            .db()
+            .write(move |c| {
+                let repo = repositories::find(c, "orga", "app")?.expect("repository");
+                let mirror = mirrors::find(c, repo.id)?.expect("mirror");
+                let now = registry::now_ms();
+                Ok::<_, registry::service::Error>(mirrors::claim(c, mirror.id, now, lease_until, "stalled-worker")?)
+            })
+            .await
+            .expect("claim");
+    assert!(claimed, "the mirror was due");
+}
+
+#[actix_web::test]
+async fn a_claim_held_by_another_worker_is_respected_until_it_expires() {
+    let m = Mirror::new(Auth::Anonymous).await;
+    m.up.tag(UPSTREAM_REPO, "v1", &m.up.image(&[]));
+    m.configure(m.body(&["*"])).await;
+    claim_as_a_stalled_worker(&m, registry::now_ms() + 3_600_000).await;
+    assert_eq!(m.view().await["sync_status"], json!("SYNCING"));
+    assert_eq!(m.pass().await, Default::default(), "a live claim is left alone");
+    assert_eq!(m.up.manifest_gets(), 0);
+    let (status, _) = m.call("POST", "/mirror/sync-now", None).await;
+    assert_eq!(status, 404, "no sync-now while syncing, as in Quay");
+
+    // The stalled worker's lease lapses: the next pass takes the sync over.
+    m.fx.services
+        .db()
+        .write(|c| {
+            use diesel::prelude::*;
+            use registry::db::schema::repomirrorconfig as t;
+            let lapsed = Some(registry::now_ms() - 1);
+            Ok::<_, registry::service::Error>(
+                diesel::update(t::table)
+                    .set(t::sync_expiration_date.eq(lapsed))
+                    .execute(c)?,
+            )
+        })
+        .await
+        .expect("expire the lease");
+    assert_eq!(m.pass().await.succeeded, 1);
+    assert_eq!(m.view().await["sync_status"], json!("SUCCESS"));
+    assert_eq!(m.tags().await.len(), 1);
+}
+
+/// The event data of every queued notification delivery.
+async fn queued_events(m: &Mirror) -> Vec<Value> {
+    use diesel::prelude::*;
+    use registry::db::schema::notificationqueue;
+    let texts: Vec<String> =
+        m.fx.services
+            .db()
+            .read(|c| {
+                Ok(notificationqueue::table
+                    .order(notificationqueue::id)
+                    .select(notificationqueue::event_data)
+                    .load(c)?)
+            })
+            .await
+            .expect("read the notification queue");
+    texts
+        .iter()
+        .map(|t| serde_json::from_str(t).expect("event JSON"))
+        .collect()
+}
+
+#[actix_web::test]
+async fn sync_events_queue_the_repositorys_mirror_notifications() {
+    let config = format!("{CONFIG}NOTIFICATION_WORKER_INTERVAL: 0\n");
+    let m = Mirror::with_config(Auth::Anonymous, &config).await;
+    m.up.tag(UPSTREAM_REPO, "v1", &m.up.image(&[]));
+    m.configure(m.body(&["*"])).await;
+    for event in [
+        "repo_mirror_sync_started",
+        "repo_mirror_sync_success",
+        "repo_mirror_sync_failed",
+    ] {
+        let body = json!({"event": event, "method": "quay_notification", "config": {"target": {"kind": "user", "name": "owner"}}, "eventConfig": {}, "title": event});
+        let (status, value) = m.call("POST", "/notification/", Some(body)).await;
+        assert_eq!(status, 201, "{value}");
+    }
+    assert_eq!(m.pass().await.succeeded, 1);
+    let events = queued_events(&m).await;
+    assert_eq!(events.len(), 2, "started and success: {events:?}");
+    assert!(
+        events.iter().all(|e| e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("with tag pattern '*'")),
+        "{events:?}"
+    );
+
+    m.up.set_failing(true);
+    m.sync_now().await;
+    assert_eq!(m.pass().await.failed, 1);
+    assert_eq!(queued_events(&m).await.len(), 4, "started and failed");
+}
