@@ -355,6 +355,7 @@ impl Registry {
             .ok_or_else(|| missing("robot_username"))?;
         let sync_start_date = parse_mirror_date(start)?;
         check_credentials(input)?;
+        self.check_mirror_source(&reference)?;
         let robot = self.mirror_robot(repo, robot_name).await?;
         let mut config = Map::new();
         if let Some(c) = &input.registry_config {
@@ -414,6 +415,7 @@ impl Registry {
         }
         if let Some(r) = &input.external_reference {
             if *r != old.external_reference {
+                self.check_mirror_source(r)?;
                 new.external_reference = r.clone();
                 change("external_reference", json!(r));
             }
@@ -553,6 +555,16 @@ impl Registry {
             })
             .await
             .map_err(Error::from)
+    }
+
+    /// Refuses an upstream on a local or private address written as such
+    /// (the sync checks again, resolving the name, before every run).
+    fn check_mirror_source(&self, reference: &str) -> Result<(), Error> {
+        let host = reference.split_once('/').map_or(reference, |(h, _)| h);
+        super::notifications::check_host_literal(&self.settings().notifications.ssrf, host).map_err(|reason| {
+            tracing::info!(%reason, "mirror source refused");
+            invalid("Source registry location is not allowed")
+        })
     }
 
     /// The robot a mirror pushes as: a robot of the repository's namespace.

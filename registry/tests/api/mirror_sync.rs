@@ -560,3 +560,27 @@ async fn sync_events_queue_the_repositorys_mirror_notifications() {
     assert_eq!(m.pass().await.failed, 1);
     assert_eq!(queued_events(&m).await.len(), 4, "started and failed");
 }
+
+#[actix_web::test]
+async fn upstreams_on_local_addresses_are_refused_unless_allowed() {
+    let m = Mirror::with_config(Auth::Anonymous, "FEATURE_REPO_MIRROR: true\nREPO_MIRROR_INTERVAL: 0\n").await;
+    for host in [m.up.host.as_str(), "localhost:5000", "10.1.2.3", "[::1]:5000"] {
+        let mut body = m.body(&["*"]);
+        body["external_reference"] = json!(format!("{host}/{UPSTREAM_REPO}"));
+        let (status, value) = m.call("POST", "/mirror", Some(body)).await;
+        assert_eq!(status, 400, "{host}: {value}");
+        assert!(value.to_string().contains("not allowed"), "{value}");
+    }
+    let mut body = m.body(&["*"]);
+    body["external_reference"] = json!("quay.io/minio/mc");
+    m.configure(body).await;
+    let (status, value) = m
+        .call(
+            "PUT",
+            "/mirror",
+            Some(json!({"external_reference": "169.254.169.254/latest/x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{value}");
+    assert_eq!(m.view().await["external_reference"], json!("quay.io/minio/mc"));
+}
