@@ -39,7 +39,8 @@ enum Command {
     },
     /// Run the background loops (garbage collection, upload cleanup) without HTTP.
     Worker {
-        /// The mirror worker role; runs the normal loops until mirroring exists.
+        /// The repository-mirror worker role (Quay's `repomirror`): the same
+        /// loops, mirror syncs among them when `FEATURE_REPO_MIRROR` is on.
         #[arg(long)]
         mirror: bool,
         /// Do not apply database migrations at start.
@@ -190,8 +191,13 @@ async fn worker(config_path: Option<&Path>, data_dir: &Path, mirror: bool, migra
     let config = load_config(config_path)?;
     let registry = open_registry(&config, data_dir, migrate).await?;
     let loops = registry::worker::Loops::from_config(&config);
-    if mirror {
-        tracing::warn!("repository mirroring is not available yet; this mirror worker runs the other background loops");
+    if mirror && loops.mirror_every_s.is_none() {
+        tracing::warn!(
+            "mirror worker started without FEATURE_REPO_MIRROR (or with REPO_MIRROR_INTERVAL 0): it syncs no mirrors"
+        );
+    }
+    if let Some(s) = loops.mirror_every_s {
+        tracing::info!(every_s = s, "repository mirror syncs run in this worker");
     }
     match loops.gc_every_s {
         Some(s) => tracing::info!(every_s = s, "worker started: garbage collection and upload cleanup"),

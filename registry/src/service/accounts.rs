@@ -602,13 +602,14 @@ impl Registry {
 
     /// Removes a user or organization: the name is freed at once and its
     /// repositories become unreachable; their content is reclaimed later.
-    /// Their waiting builds are cancelled and their build triggers deleted,
-    /// as when a repository is deleted.
+    /// Their waiting builds are cancelled and their build triggers and
+    /// mirrors deleted, as when a repository is deleted.
     pub async fn delete_namespace(&self, account: &Account) -> Result<(), Error> {
         let (id, tombstone) = (account.id, format!("deleted+{}", uuid::Uuid::new_v4().simple()));
         let name = account.username.clone();
         self.db()
             .write(move |c| {
+                crate::db::queries::mirrors::delete_of_namespace(c, id)?;
                 crate::db::queries::robots::delete_all_of(c, &name)?;
                 for repo_id in crate::db::queries::repositories::ids_of_namespace(c, id)? {
                     crate::db::queries::builds::cancel_unfinished_of_repository(c, repo_id)?;

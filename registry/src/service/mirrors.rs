@@ -333,9 +333,10 @@ impl Registry {
         }))
     }
 
-    /// Creates the mirror of a repository; `None` when it has one already.
-    /// `robot_username` must name a robot of the repository's namespace,
-    /// which is granted write on the repository when it holds less.
+    /// Creates the mirror of a repository and puts the repository in the
+    /// MIRROR state; `None` when it has one already. `robot_username` must
+    /// name a robot of the repository's namespace, which is granted write
+    /// on the repository when it holds less.
     pub async fn create_mirror(
         &self,
         repo: &RepositoryView,
@@ -358,6 +359,7 @@ impl Registry {
             .ok_or_else(|| missing("robot_username"))?;
         let sync_start_date = parse_mirror_date(start)?;
         check_credentials(input)?;
+        self.check_mirror_source(&reference)?;
         let robot = self.mirror_robot(repo, robot_name).await?;
         let mut config = Map::new();
         if let Some(c) = &input.registry_config {
@@ -383,6 +385,9 @@ impl Registry {
                     return Ok::<_, Error>(false);
                 }
                 grant_write(c, repo_id, robot_id)?;
+                // As Quay's enable_mirroring_for_repository: the repository
+                // becomes a mirror with its configuration.
+                q::set_repository_state(c, repo_id, MIRROR)?;
                 Ok(true)
             })
             .await?;
@@ -414,6 +419,7 @@ impl Registry {
         }
         if let Some(r) = &input.external_reference {
             if *r != old.external_reference {
+                self.check_mirror_source(r)?;
                 new.external_reference = r.clone();
                 change("external_reference", json!(r));
             }
@@ -553,6 +559,16 @@ impl Registry {
             })
             .await
             .map_err(Error::from)
+    }
+
+    /// Refuses an upstream on a local or private address written as such
+    /// (the sync checks again, resolving the name, before every run).
+    fn check_mirror_source(&self, reference: &str) -> Result<(), Error> {
+        let host = reference.split_once('/').map_or(reference, |(h, _)| h);
+        super::notifications::check_host_literal(&self.settings().notifications.ssrf, host).map_err(|reason| {
+            tracing::info!(%reason, "mirror source refused");
+            invalid("Source registry location is not allowed")
+        })
     }
 
     /// The robot a mirror pushes as: a robot of the repository's namespace.

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+pub mod mirror_sync;
 pub mod mirrors;
 pub mod notifications;
 mod permissions;

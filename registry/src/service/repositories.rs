@@ -357,7 +357,8 @@ impl Registry {
     /// neither /v2 nor the API finds it; its content is reclaimed later.
     /// Its grants go at once, so no team or robot listing shows it, and its
     /// queued builds are cancelled, so none runs, and its build triggers
-    /// deleted, so no push queues another.
+    /// deleted, so no push queues another, and its mirror removed, so no
+    /// sync writes into it.
     pub async fn delete_repository(&self, repo: &RepositoryView) -> Result<(), Error> {
         let id = repo.id;
         let tombstone = format!("{}+deleted+{}", repo.name, uuid::Uuid::new_v4().simple());
@@ -367,6 +368,7 @@ impl Registry {
                 crate::db::queries::stars::remove_all_of_repository(c, id)?;
                 crate::db::queries::builds::cancel_unfinished_of_repository(c, id)?;
                 crate::db::queries::triggers::delete_of_repository(c, id)?;
+                crate::db::queries::mirrors::delete_of_repository(c, id)?;
                 Ok::<_, Error>(q::mark_for_deletion(c, id, &tombstone)?)
             })
             .await

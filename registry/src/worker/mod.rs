@@ -1,6 +1,6 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
 //! quota backfill, notification delivery, usage-log pruning and export, the
-//! build logs archiver and the build manager. `serve`
+//! build logs archiver, repository mirroring and the build manager. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
@@ -27,6 +27,10 @@ pub struct Loops {
     /// Usage logs older than this many seconds are pruned
     /// (`ACTION_LOG_ROTATION_THRESHOLD`, default `30d`).
     pub log_max_age_s: u64,
+    /// Seconds between repository-mirror passes (`REPO_MIRROR_INTERVAL`,
+    /// default 30, as in Quay); `None` when `FEATURE_REPO_MIRROR` is off or
+    /// the interval is 0 (tests that run passes themselves).
+    pub mirror_every_s: Option<u64>,
 }
 
 impl Loops {
@@ -44,6 +48,10 @@ impl Loops {
                 .and_then(|v| v.as_str())
                 .and_then(crate::config::parse_duration)
                 .map_or(LOG_MAX_AGE_S, |d| d.as_secs().max(1)),
+            mirror_every_s: config
+                .feature("REPO_MIRROR", false)
+                .then(|| config.seconds("REPO_MIRROR_INTERVAL").unwrap_or(30))
+                .filter(|s| *s > 0),
         }
     }
 }
@@ -77,6 +85,30 @@ pub fn spawn(registry: &Registry, loops: Loops) {
     }
     if let Some(every) = loops.gc_every_s {
         actix_web::rt::spawn(collect_garbage_forever(registry.clone(), Duration::from_secs(every)));
+    }
+    if let Some(every) = loops.mirror_every_s {
+        actix_web::rt::spawn(sync_mirrors_forever(registry.clone(), Duration::from_secs(every)));
+    }
+}
+
+/// Syncs the repository mirrors that are due; each sync is claimed in the
+/// database, so replicas running this loop never sync one repository twice
+/// at a time.
+async fn sync_mirrors_forever(registry: Registry, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.run_mirrors_once().await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                succeeded = r.succeeded,
+                failed = r.failed,
+                cancelled = r.cancelled,
+                blobs = r.blobs,
+                bytes = r.bytes,
+                "repository mirror syncs"
+            ),
+            Err(e) => tracing::warn!(error = %e, "repository mirror pass failed"),
+        }
     }
 }
 

@@ -24,6 +24,8 @@ mod helpers;
 mod maintenance;
 mod manifests;
 mod media_types;
+mod mirror_sync;
+mod mirror_upstream;
 mod mounts;
 mod proxy_push;
 mod proxy_upstream;

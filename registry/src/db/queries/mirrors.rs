@@ -9,7 +9,7 @@
 
 use diesel::prelude::*;
 
-use crate::db::schema::{repomirrorconfig, repository, users};
+use crate::db::schema::{manifest, repomirrorconfig, repository, tag, users};
 use crate::db::DbConn;
 
 /// Quay's `RepoMirrorStatus` numbers.
@@ -120,6 +120,8 @@ pub fn cancel(c: &mut DbConn, repository_id: i64) -> QueryResult<bool> {
         repomirrorconfig::sync_status.eq(CANCEL),
         repomirrorconfig::sync_expiration_date.eq(None::<i64>),
         repomirrorconfig::sync_transaction_id.eq(""),
+        // As Quay: a cancelled mirror waits for the next sync-now.
+        repomirrorconfig::sync_retries_remaining.eq(0),
     ))
     .execute(c)?;
     Ok(n == 1)
@@ -146,4 +148,159 @@ pub fn set_repository_state(c: &mut DbConn, repository_id: i64, state: i32) -> Q
         .set(repository::state.eq(state))
         .execute(c)
         .map(drop)
+}
+
+type Backend = <DbConn as diesel::Connection>::Backend;
+type Due = Box<dyn BoxableExpression<repomirrorconfig::table, Backend, SqlType = diesel::sql_types::Bool>>;
+
+/// Quay's `repository.state` of a mirrored repository.
+const MIRROR_STATE: i32 = 2;
+
+/// Mirrors a worker may claim at `now`: their repository is in state
+/// MIRROR and they were asked to sync now, or are enabled with retries
+/// left and due (not syncing), or their syncing claim expired.
+fn due(now: i64) -> Due {
+    let mirrored = repository::table
+        .filter(repository::state.eq(MIRROR_STATE))
+        .select(repository::id);
+    let requested = repomirrorconfig::sync_status
+        .eq(SYNC_NOW)
+        .and(repomirrorconfig::sync_expiration_date.is_null());
+    let scheduled = repomirrorconfig::is_enabled
+        .eq(true)
+        .and(repomirrorconfig::sync_retries_remaining.gt(0))
+        .and(repomirrorconfig::sync_status.ne(SYNCING))
+        .and(repomirrorconfig::sync_expiration_date.is_null())
+        .and(repomirrorconfig::sync_start_date.is_not_null())
+        .and(repomirrorconfig::sync_start_date.assume_not_null().le(now));
+    let expired = repomirrorconfig::sync_status
+        .eq(SYNCING)
+        .and(repomirrorconfig::sync_retries_remaining.gt(0))
+        .and(repomirrorconfig::sync_expiration_date.is_not_null())
+        .and(repomirrorconfig::sync_expiration_date.assume_not_null().le(now));
+    Box::new(
+        repomirrorconfig::repository_id
+            .eq_any(mirrored)
+            .and(requested.or(scheduled).or(expired)),
+    )
+}
+
+/// Up to `limit` mirrors due at `now`, longest waiting first.
+pub fn due_rows(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<MirrorRow>> {
+    repomirrorconfig::table
+        .filter(due(now))
+        .order((repomirrorconfig::sync_start_date.asc(), repomirrorconfig::id.asc()))
+        .limit(limit)
+        .select(MirrorRow::as_select())
+        .load(c)
+}
+
+/// Claims a due mirror for one sync: SYNCING, with `transaction` as the
+/// claim's holder until `lease_until`. False when it is no longer due
+/// (another worker claimed it first, it was cancelled, its repository left
+/// the MIRROR state).
+pub fn claim(c: &mut DbConn, id: i64, now: i64, lease_until: i64, transaction: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        repomirrorconfig::table
+            .filter(repomirrorconfig::id.eq(id))
+            .filter(due(now)),
+    )
+    .set((
+        repomirrorconfig::sync_status.eq(SYNCING),
+        repomirrorconfig::sync_expiration_date.eq(Some(lease_until)),
+        repomirrorconfig::sync_transaction_id.eq(transaction),
+        repomirrorconfig::sync_tags_done.eq(0),
+        repomirrorconfig::sync_tags_total.eq(0),
+    ))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// Records a running sync's progress and extends its claim; false when the
+/// claim is gone (cancelled, taken over after it expired, or the
+/// repository left the MIRROR state): the sync must stop.
+pub fn progress(
+    c: &mut DbConn,
+    id: i64,
+    transaction: &str,
+    (done, total): (i32, i32),
+    lease_until: i64,
+) -> QueryResult<bool> {
+    let mirrored = repository::table
+        .filter(repository::state.eq(MIRROR_STATE))
+        .select(repository::id);
+    let n = diesel::update(
+        repomirrorconfig::table
+            .filter(repomirrorconfig::id.eq(id))
+            .filter(repomirrorconfig::sync_transaction_id.eq(transaction))
+            .filter(repomirrorconfig::sync_status.eq(SYNCING))
+            .filter(repomirrorconfig::repository_id.eq_any(mirrored)),
+    )
+    .set((
+        repomirrorconfig::sync_tags_done.eq(done),
+        repomirrorconfig::sync_tags_total.eq(total),
+        repomirrorconfig::sync_expiration_date.eq(Some(lease_until)),
+    ))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// How a sync ends: the status and when the next one is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub status: i32,
+    pub next_start: Option<i64>,
+    pub retries: i32,
+}
+
+/// Ends a claimed sync; false when the claim was no longer held.
+pub fn release(c: &mut DbConn, id: i64, transaction: &str, r: Release) -> QueryResult<bool> {
+    let n = diesel::update(
+        repomirrorconfig::table
+            .filter(repomirrorconfig::id.eq(id))
+            .filter(repomirrorconfig::sync_transaction_id.eq(transaction)),
+    )
+    .set((
+        repomirrorconfig::sync_status.eq(r.status),
+        repomirrorconfig::sync_start_date.eq(r.next_start),
+        repomirrorconfig::sync_expiration_date.eq(None::<i64>),
+        repomirrorconfig::sync_retries_remaining.eq(r.retries),
+        repomirrorconfig::sync_transaction_id.eq(""),
+    ))
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// The status of a mirror (`None` when it is gone).
+pub fn status(c: &mut DbConn, id: i64) -> QueryResult<Option<i32>> {
+    repomirrorconfig::table
+        .find(id)
+        .select(repomirrorconfig::sync_status)
+        .first(c)
+        .optional()
+}
+
+/// The listed, alive tags of a repository with their manifest digests.
+pub fn alive_tags(c: &mut DbConn, repository_id: i64, now: i64) -> QueryResult<Vec<(String, String)>> {
+    tag::table
+        .inner_join(manifest::table)
+        .filter(tag::repository_id.eq(repository_id))
+        .filter(tag::hidden.eq(false))
+        .filter(super::tags::alive(now))
+        .select((tag::name, manifest::digest))
+        .order(tag::name.asc())
+        .load(c)
+}
+
+/// Removes the mirror of a deleted repository.
+pub fn delete_of_repository(c: &mut DbConn, repository_id: i64) -> QueryResult<usize> {
+    diesel::delete(repomirrorconfig::table.filter(repomirrorconfig::repository_id.eq(repository_id))).execute(c)
+}
+
+/// Removes the mirrors of a deleted namespace's repositories.
+pub fn delete_of_namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<usize> {
+    let repos = repository::table
+        .filter(repository::namespace_user_id.eq(namespace_id))
+        .select(repository::id);
+    diesel::delete(repomirrorconfig::table.filter(repomirrorconfig::repository_id.eq_any(repos))).execute(c)
 }

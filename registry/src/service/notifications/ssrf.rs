@@ -86,6 +86,33 @@ pub async fn check_url(policy: &SsrfPolicy, raw: &str) -> Result<CheckedUrl, Str
     Ok(CheckedUrl { url, host, addrs })
 }
 
+/// Checks a host as written, without resolving it (Quay's check when a
+/// mirror is configured): an internal address literal or `localhost` is
+/// refused unless allowed. `host_port` is `host[:port]`, IPv6 in brackets.
+pub fn check_host_literal(policy: &SsrfPolicy, host_port: &str) -> Result<(), String> {
+    let url =
+        url::Url::parse(&format!("https://{host_port}/")).map_err(|e| format!("Invalid host '{host_port}': {e}"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("Invalid host '{host_port}'"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(443);
+    if policy.allows(&host, port) {
+        return Ok(());
+    }
+    let local_name = host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost");
+    let internal_ip = host.parse::<IpAddr>().is_ok_and(internal);
+    if local_name || internal_ip {
+        return Err(format!(
+            "The host '{host}' is not allowed: it is a local or private address \
+             (list it in SSRF_ALLOWED_HOSTS to allow it)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +148,24 @@ mod tests {
         };
         let ok = check_url(&allow, "http://127.0.0.1:9/hook").await.expect("allowed");
         assert_eq!(ok.addrs.len(), 1);
+    }
+
+    #[test]
+    fn host_literals_are_checked_without_resolving() {
+        let none = SsrfPolicy::default();
+        for bad in [
+            "127.0.0.1:5000",
+            "localhost",
+            "10.0.0.1",
+            "[::1]:5000",
+            "169.254.169.254",
+        ] {
+            assert!(check_host_literal(&none, bad).is_err(), "{bad}");
+        }
+        assert!(check_host_literal(&none, "quay.io").is_ok());
+        let allow = SsrfPolicy {
+            allowed_hosts: vec!["127.0.0.1".into()],
+        };
+        assert!(check_host_literal(&allow, "127.0.0.1:5000").is_ok());
     }
 }

@@ -205,6 +205,29 @@ fn basic_header(user: &str, password: &str) -> Result<HeaderValue, UpstreamError
     Ok(value)
 }
 
+/// Connections made with a caller's client (a repository mirror's: its
+/// proxy, TLS verification and time limits).
+impl Upstream {
+    /// Like [`Upstream::connect`], over `client`, authorized to pull
+    /// `repository`.
+    pub async fn connect_with(
+        client: reqwest::Client,
+        base_url: &str,
+        credentials: Option<(String, String)>,
+        repository: &str,
+    ) -> Result<Upstream, UpstreamError> {
+        let mut upstream = Upstream {
+            client,
+            base_url: base_url.to_owned(),
+            credentials,
+            repository: Some(repository.to_owned()),
+            authorization: None,
+        };
+        upstream.authorize().await?;
+        Ok(upstream)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_challenge;

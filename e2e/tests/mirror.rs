@@ -1,0 +1,183 @@
+//! Repository mirroring from a real upstream: CNCF Distribution (Debian
+//! `docker-registry`) holds images pushed by skopeo; a repository of ours
+//! is configured with `curl` as Quay's documentation does, the mirror
+//! worker of `registry serve` syncs the tags the rule matches, and skopeo
+//! and podman pull them from our repository byte for byte.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::process::{curl_json, free_port, sh, skopeo_with as skopeo};
+use e2e::{backend_tests, digest_of, mkoci, unique_name, Podman, Registry, TestEnv};
+
+backend_tests!(a_repository_mirrors_the_matching_tags_of_a_distribution_registry);
+
+const ADMIN: &str = "quayadmin";
+const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
+const DISTRIBUTION: &str = "/usr/bin/docker-registry";
+
+/// A running Distribution, stopped when dropped.
+struct Distribution {
+    child: Child,
+    host: String,
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Distribution on a free port with its storage under `dir`.
+fn start_distribution(dir: &std::path::Path) -> Distribution {
+    let port = free_port();
+    let config = dir.join("distribution.yml");
+    std::fs::create_dir_all(dir.join("storage")).expect("storage dir");
+    let yaml = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+         http:\n  addr: 127.0.0.1:{port}\n",
+        dir.join("storage").display()
+    );
+    std::fs::write(&config, yaml).expect("distribution config");
+    let log = std::fs::File::create(dir.join("distribution.log")).expect("distribution log");
+    let child = Command::new(DISTRIBUTION)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start docker-registry");
+    let upstream = Distribution {
+        child,
+        host: format!("127.0.0.1:{port}"),
+    };
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client
+            .get(format!("http://{}/v2/", upstream.host))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return upstream;
+        }
+        assert!(Instant::now() < deadline, "docker-registry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn a_repository_mirrors_the_matching_tags_of_a_distribution_registry(env: TestEnv) {
+    if !std::path::Path::new(DISTRIBUTION).is_file() {
+        assert!(!e2e::in_ci(), "docker-registry is not installed");
+        eprintln!("SKIPPED: {DISTRIBUTION} is not installed");
+        return;
+    }
+    let reg = Registry::start_with(
+        &env,
+        &format!(
+            "FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nFEATURE_REPO_MIRROR: true\n\
+             REPO_MIRROR_INTERVAL: 1\nSSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\n"
+        ),
+        false,
+    );
+    let work = reg.scratch("mirror");
+    let upstream = start_distribution(&work);
+
+    // Images pushed to the upstream: two that the rule matches, one not.
+    let images: Vec<_> = ["v1", "v2", "dev"]
+        .iter()
+        .map(|tag| {
+            let img = mkoci(&work.join(format!("img-{tag}")), "latest", &unique_name("mirrored "));
+            let dest = format!("docker://{}/upstream/app:{tag}", upstream.host);
+            skopeo(&["copy", "--dest-tls-verify=false", &img.reference(), &dest]).ok();
+            (tag.to_string(), img)
+        })
+        .collect();
+
+    let base = reg.url("");
+    let init = curl_json(
+        &work,
+        &format!(
+            "curl -s -X POST -H 'Content-Type: application/json' \
+             -d '{{\"username\":\"{ADMIN}\",\"password\":\"{ADMIN_PASSWORD}\",\"email\":\"admin@example.com\",\"access_token\":true}}' \
+             \"$BASE/api/v1/user/initialize\""
+        ),
+        &[("BASE", base.as_str())],
+    );
+    let token = init["access_token"].as_str().expect("access_token").to_owned();
+    let reference = format!("{}/upstream/app", upstream.host);
+    let vars = [("BASE", base.as_str()), ("TOKEN", token.as_str())];
+    // The documentation's minimal body; the upstream speaks plain HTTP.
+    let body = serde_json::json!({
+        "external_reference": reference, "external_registry_username": "",
+        "external_registry_config": {"verify_tls": false},
+        "sync_interval": 600, "sync_start_date": "2021-08-06T11:11:39Z",
+        "root_rule": {"rule_kind": "tag_glob_csv", "rule_value": ["v*"]},
+        "robot_username": "mirrors+sync",
+    });
+    std::fs::write(work.join("mirror.json"), body.to_string()).expect("mirror.json");
+    for script in [
+        "curl -s --fail-with-body -X POST -d '{\"name\":\"mirrors\"}' -H \"Authorization: Bearer $TOKEN\" \
+         -H 'Content-Type: application/json' $BASE/api/v1/organization/",
+        "curl -s --fail-with-body -X PUT -H \"Authorization: Bearer $TOKEN\" $BASE/api/v1/organization/mirrors/robots/sync",
+        "curl -s --fail-with-body -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \
+         -d '{\"namespace\":\"mirrors\",\"repository\":\"app\",\"visibility\":\"public\",\"description\":\"\"}' \
+         $BASE/api/v1/repository",
+        "curl -s --fail-with-body -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \
+         --data @mirror.json $BASE/api/v1/repository/mirrors/app/mirror",
+    ] {
+        sh(&work, script, &vars).ok();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let view = curl_json(
+            &work,
+            "curl -s -H \"Authorization: Bearer $TOKEN\" $BASE/api/v1/repository/mirrors/app/mirror",
+            &vars,
+        );
+        if view["sync_status"] == "SUCCESS" {
+            assert_eq!(view["sync_tags_done"], 2, "{view}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mirror never synced: {view}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let ours = format!("docker://{}/mirrors/app", reg.host());
+    let listed = skopeo(&["list-tags", "--tls-verify=false", &ours]).ok();
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("list-tags JSON");
+    let mut tags: Vec<&str> = listed["Tags"]
+        .as_array()
+        .expect("Tags")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, ["v1", "v2"], "only the tags matching v*");
+
+    for (tag, img) in images.iter().filter(|(t, _)| t.starts_with('v')) {
+        let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("{ours}:{tag}")]).ok();
+        let upstream_raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}:{tag}"),
+        ])
+        .ok();
+        assert_eq!(
+            digest_of(raw.as_bytes()),
+            digest_of(upstream_raw.as_bytes()),
+            "{tag}: same manifest"
+        );
+        let inspected = skopeo(&["inspect", "--tls-verify=false", &format!("{ours}:{tag}")]).ok();
+        let inspected: serde_json::Value = serde_json::from_str(&inspected).expect("inspect JSON");
+        assert_eq!(inspected["Layers"][0], img.layer_digest.as_str(), "{tag}: {inspected}");
+    }
+
+    let podman = Podman::new(&reg);
+    let image = format!("{}/mirrors/app:v1", reg.host());
+    podman.transfer("pull", &[&image]).ok();
+}
