@@ -118,6 +118,10 @@ pub enum Error {
     /// message says which, without internals (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A proxy-cache upstream does not have (or will not give) what was
+    /// asked for; the message names the upstream's answer (404).
+    #[error("{0}")]
+    UpstreamMissing(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]

@@ -25,6 +25,7 @@ mod maintenance;
 mod manifests;
 mod media_types;
 mod mounts;
+mod proxy_pull;
 mod proxy_push;
 mod proxy_upstream;
 mod quota;

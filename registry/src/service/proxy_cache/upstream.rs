@@ -9,7 +9,9 @@ use reqwest::{Method, Response, StatusCode};
 
 use super::UpstreamTarget;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the next bytes of an answer: a blob may take long as a
+/// whole, but an upstream silent this long is down.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the upstream could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,7 @@ impl Upstream {
         repository: Option<String>,
     ) -> Result<Upstream, UpstreamError> {
         let mut builder = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(5));
         for addr in &target.addrs {

@@ -1,0 +1,557 @@
+//! Manifest pulls through a proxy-cache organization: a miss fetches the
+//! manifest from the upstream and caches it (blobs are fetched when pulled,
+//! see `blob`); a hit by tag asks the upstream (HEAD) whether the tag moved;
+//! a hit by digest is served without the upstream. Every cached tag ends
+//! `expiration_s` after its last successful pull, so expired content takes
+//! the usual way through the time machine and garbage collection.
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, Response, StatusCode};
+
+use super::{ProxyCacheInput, Upstream, UpstreamError};
+use crate::db::models::{Account, Manifest};
+use crate::db::queries::{self, manifests::NewManifest, proxy_cache as q, tags::NewTag};
+use crate::db::DbConn;
+use crate::oci::manifest::{self, ManifestError, ParsedManifest};
+use crate::oci::{media, Digest, Reference, RepoName};
+use crate::service::manifests::StoredManifest;
+use crate::service::quota::QuotaPolicy;
+use crate::service::{Error, Registry, Role};
+
+/// Largest upstream manifest accepted, as for pushes.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// The manifest types asked of the upstream.
+const ACCEPTED: [&str; 6] = [
+    media::OCI_MANIFEST,
+    media::OCI_INDEX,
+    media::DOCKER_LIST,
+    media::DOCKER_SCHEMA2,
+    media::DOCKER_SCHEMA1,
+    media::DOCKER_SCHEMA1_SIGNED,
+];
+
+/// An organization's proxy-cache configuration, as a pull uses it.
+#[derive(Debug, Clone)]
+pub struct ProxyCache {
+    row: q::ProxyCacheRow,
+}
+
+impl ProxyCache {
+    /// The upstream registry (`host` or `host/namespace`).
+    pub fn upstream(&self) -> &str {
+        &self.row.upstream_registry
+    }
+
+    fn expiry_ms(&self) -> i64 {
+        self.row.expiration_s.saturating_mul(1000)
+    }
+
+    /// The upstream repository a cached repository stands for: the
+    /// configured namespace prefix, or Docker Hub's `library/` for a
+    /// single-segment name when the whole of docker.io is proxied.
+    pub fn upstream_repository(&self, repo: &RepoName) -> String {
+        let name = repo.name();
+        match self.row.upstream_registry.split_once('/') {
+            Some((_, namespace)) => format!("{namespace}/{name}"),
+            None if self.row.upstream_registry == "docker.io" && !name.contains('/') => format!("library/{name}"),
+            None => name.to_owned(),
+        }
+    }
+}
+
+/// How a pull was answered, for the usage log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served from the cache (the upstream agreed, or was not asked).
+    Hit,
+    /// Fetched from the upstream and cached.
+    Miss,
+    /// The upstream could not be asked; the cached copy was served.
+    Stale,
+}
+
+impl CacheOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Stale => "stale",
+        }
+    }
+}
+
+/// A manifest served through the cache.
+pub struct ProxiedManifest {
+    pub manifest: StoredManifest,
+    pub outcome: CacheOutcome,
+}
+
+/// A manifest as the upstream sent it.
+struct Fetched {
+    digest: Digest,
+    bytes: Vec<u8>,
+    parsed: ParsedManifest,
+}
+
+/// Quay's words for an image the upstream does not give.
+fn upstream_refused(detail: impl std::fmt::Display) -> Error {
+    Error::UpstreamMissing(format!(
+        "the requested image may not exist in the upstream registry, or the configured \
+         organization credentials have insufficient rights to access it ({detail})"
+    ))
+}
+
+/// What a pull that needs the upstream is told when it cannot be used.
+pub(super) fn upstream_error(host: &str, e: UpstreamError) -> Error {
+    match e {
+        UpstreamError::Status(s) if matches!(s.as_u16(), 401 | 403 | 404) => upstream_refused(s),
+        UpstreamError::Unauthorized(m) => upstream_refused(m),
+        UpstreamError::Status(s) => Error::Unavailable(format!("the upstream registry {host} answered {s}")),
+        UpstreamError::Unreachable(m) => {
+            Error::Unavailable(format!("the upstream registry {host} could not be reached: {m}"))
+        }
+    }
+}
+
+fn status_error(resp: &Response) -> UpstreamError {
+    UpstreamError::Status(resp.status())
+}
+
+fn reference_path(reference: &Reference) -> String {
+    match reference {
+        Reference::Tag(t) => t.to_string(),
+        Reference::Digest(d) => d.to_string(),
+    }
+}
+
+fn accept_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(accept) = HeaderValue::from_str(&ACCEPTED.join(", ")) {
+        headers.insert(ACCEPT, accept);
+    }
+    headers
+}
+
+impl Registry {
+    /// The proxy cache of the repository's organization, when
+    /// `FEATURE_PROXY_CACHE` is on and the organization has one.
+    pub async fn proxy_cache_of(&self, repo: &RepoName) -> Result<Option<ProxyCache>, Error> {
+        if !self.proxy_cache_enabled() {
+            return Ok(None);
+        }
+        let ns = repo.namespace().to_owned();
+        let row = self.db().read(move |c| Ok(q::find_by_namespace(c, &ns)?)).await?;
+        Ok(row.map(|row| ProxyCache { row }))
+    }
+
+    /// Whether `user` may pull from the proxy-cache organization `namespace`
+    /// (any member may, whether or not the repository is cached yet).
+    pub async fn may_pull_through(&self, user: &Account, namespace: &str) -> Result<bool, Error> {
+        if !self.proxy_cache_enabled() {
+            return Ok(false);
+        }
+        let ns = namespace.to_owned();
+        let cached = self
+            .db()
+            .read(move |c| Ok(q::is_proxy_cache_namespace(c, &ns)?))
+            .await?;
+        if !cached {
+            return Ok(false);
+        }
+        match self.account(namespace).await? {
+            Some(org) => self.is_org_member(user, &org).await,
+            None => Ok(false),
+        }
+    }
+
+    /// A connection to the cache's upstream, authorized to pull the
+    /// upstream repository `path`.
+    pub(super) async fn connect_upstream(&self, cache: &ProxyCache, path: &str) -> Result<Upstream, Error> {
+        let row = &cache.row;
+        let credentials = match (&row.upstream_registry_username, &row.upstream_registry_password) {
+            (Some(u), Some(p)) => Some((self.decrypt_field(u).await?, self.decrypt_field(p).await?)),
+            _ => None,
+        };
+        let input = ProxyCacheInput {
+            upstream_registry: row.upstream_registry.clone(),
+            insecure: row.insecure,
+            ..ProxyCacheInput::default()
+        };
+        let target = self.upstream_target(&input).await.map_err(|_| {
+            Error::Unavailable(format!(
+                "the upstream registry {} is not allowed",
+                row.upstream_registry
+            ))
+        })?;
+        Upstream::connect(&target, credentials, Some(path.to_owned()))
+            .await
+            .map_err(|e| upstream_error(cache.upstream(), e))
+    }
+
+    /// Serves a manifest of a proxy-cache organization, fetching and caching
+    /// it on a miss. `puller` becomes a reader of a repository created here.
+    pub async fn pull_through_manifest(
+        &self,
+        cache: &ProxyCache,
+        repo: &RepoName,
+        reference: &Reference,
+        puller: Option<&Account>,
+    ) -> Result<ProxiedManifest, Error> {
+        let repo_id = self.repository_id(repo).await?;
+        let cached = match repo_id {
+            Some(id) => self.cached_manifest(id, reference).await?,
+            None => None,
+        };
+        match (cached, repo_id) {
+            (Some(m), Some(repo_id)) => self.serve_cached(cache, repo, repo_id, reference, m).await,
+            _ => {
+                let fetched = self.fetch_manifest(cache, repo, reference).await?;
+                let repo_id = match repo_id {
+                    Some(id) => id,
+                    None => self.create_cached_repository(repo, puller).await?,
+                };
+                let manifest = self.cache_manifest(cache, repo_id, reference, fetched).await?;
+                Ok(ProxiedManifest {
+                    manifest,
+                    outcome: CacheOutcome::Miss,
+                })
+            }
+        }
+    }
+
+    async fn repository_id(&self, repo: &RepoName) -> Result<Option<i64>, Error> {
+        let (ns, name) = (repo.namespace().to_owned(), repo.name().to_owned());
+        let row = self
+            .db()
+            .read(move |c| Ok(queries::repositories::find(c, &ns, &name)?))
+            .await?;
+        Ok(row.map(|r| r.id))
+    }
+
+    async fn cached_manifest(&self, repo_id: i64, reference: &Reference) -> Result<Option<Manifest>, Error> {
+        let (r, now) = (reference.clone(), crate::now_ms());
+        Ok(self
+            .db()
+            .read(move |c| {
+                Ok(match &r {
+                    Reference::Tag(t) => queries::manifests::find_by_tag(c, repo_id, t.as_str(), now)?,
+                    Reference::Digest(d) => queries::manifests::find_visible(c, repo_id, &d.to_string(), now)?,
+                })
+            })
+            .await?)
+    }
+
+    /// A cached manifest: by digest as it is; by tag after asking the
+    /// upstream whether the tag still names it. When the upstream cannot
+    /// answer, the cached copy is served without renewing it, so it is
+    /// served at most `expiration_s` after the upstream last confirmed it.
+    async fn serve_cached(
+        &self,
+        cache: &ProxyCache,
+        repo: &RepoName,
+        repo_id: i64,
+        reference: &Reference,
+        cached: Manifest,
+    ) -> Result<ProxiedManifest, Error> {
+        let stored = |m: Manifest| StoredManifest {
+            digest: m.digest,
+            media_type: m.media_type,
+            bytes: m.manifest_bytes,
+        };
+        let confirmed = match reference {
+            Reference::Digest(_) => true,
+            Reference::Tag(_) => match self.upstream_digest(cache, repo, reference).await {
+                Ok(Some(d)) => d == cached.digest,
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(upstream = %cache.upstream(), error = %e, "serving a cached manifest: upstream unavailable");
+                    return Ok(ProxiedManifest {
+                        manifest: stored(cached),
+                        outcome: CacheOutcome::Stale,
+                    });
+                }
+            },
+        };
+        if confirmed {
+            self.renew_cached(cache, repo_id, cached.id).await?;
+            return Ok(ProxiedManifest {
+                manifest: stored(cached),
+                outcome: CacheOutcome::Hit,
+            });
+        }
+        match self.fetch_manifest(cache, repo, reference).await {
+            Ok(fetched) if fetched.digest.to_string() == cached.digest => {
+                self.renew_cached(cache, repo_id, cached.id).await?;
+                Ok(ProxiedManifest {
+                    manifest: stored(cached),
+                    outcome: CacheOutcome::Hit,
+                })
+            }
+            Ok(fetched) => Ok(ProxiedManifest {
+                manifest: self.cache_manifest(cache, repo_id, reference, fetched).await?,
+                outcome: CacheOutcome::Miss,
+            }),
+            Err(e) => {
+                tracing::warn!(upstream = %cache.upstream(), error = %e, "serving a cached manifest: refetch failed");
+                Ok(ProxiedManifest {
+                    manifest: stored(cached),
+                    outcome: CacheOutcome::Stale,
+                })
+            }
+        }
+    }
+
+    /// Moves the end of the manifest's tags to `expiration_s` from now.
+    async fn renew_cached(&self, cache: &ProxyCache, repo_id: i64, manifest_id: i64) -> Result<(), Error> {
+        let now = crate::now_ms();
+        let end = now.saturating_add(cache.expiry_ms());
+        self.db()
+            .write(move |c| Ok::<_, Error>(q::renew_tags_of_manifest(c, repo_id, manifest_id, end, now)?))
+            .await
+    }
+
+    /// The digest the upstream gives for the reference (HEAD), if it says.
+    async fn upstream_digest(
+        &self,
+        cache: &ProxyCache,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Option<String>, Error> {
+        let path = cache.upstream_repository(repo);
+        let mut upstream = self.connect_upstream(cache, &path).await?;
+        let resp = upstream
+            .send(
+                Method::HEAD,
+                &format!("{path}/manifests/{}", reference_path(reference)),
+                accept_headers(),
+            )
+            .await
+            .map_err(|e| upstream_error(cache.upstream(), e))?;
+        if !resp.status().is_success() {
+            return Err(upstream_error(cache.upstream(), status_error(&resp)));
+        }
+        Ok(resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
+    }
+
+    /// Fetches and checks a manifest from the upstream.
+    async fn fetch_manifest(
+        &self,
+        cache: &ProxyCache,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Fetched, Error> {
+        let path = cache.upstream_repository(repo);
+        let host = cache.upstream();
+        let mut upstream = self.connect_upstream(cache, &path).await?;
+        let resp = upstream
+            .send(
+                Method::GET,
+                &format!("{path}/manifests/{}", reference_path(reference)),
+                accept_headers(),
+            )
+            .await
+            .map_err(|e| upstream_error(host, e))?;
+        if resp.status() != StatusCode::OK {
+            return Err(upstream_error(host, status_error(&resp)));
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|_| Error::Unavailable(format!("the upstream registry {host} broke off sending the manifest")))?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(upstream_refused("manifest is larger than 4 MiB"));
+        }
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), &bytes);
+                if actual != *d {
+                    return Err(upstream_refused("manifest digest mismatch"));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(&bytes),
+        };
+        let parsed = manifest::parse(content_type.as_deref(), &bytes).map_err(|e| match e {
+            ManifestError::Unsupported(m) => upstream_refused(format!("unsupported manifest type {m}")),
+            ManifestError::Invalid(m) => upstream_refused(format!("invalid manifest: {m}")),
+        })?;
+        Ok(Fetched {
+            digest,
+            bytes: bytes.to_vec(),
+            parsed,
+        })
+    }
+
+    /// Creates a cached repository (private, as Quay's
+    /// `CREATE_PRIVATE_REPO_ON_PULL_THROUGH` default); the puller reads it.
+    async fn create_cached_repository(&self, repo: &RepoName, puller: Option<&Account>) -> Result<i64, Error> {
+        let (ns, name, now) = (repo.namespace().to_owned(), repo.name().to_owned(), crate::now_ms());
+        let window_s = self.settings().accounts.default_tag_expiration_s;
+        let puller_id = puller.map(|p| p.id);
+        self.db()
+            .write(move |c| {
+                let existed = queries::repositories::find(c, &ns, &name)?.is_some();
+                let r = queries::repositories::ensure(c, &ns, &name, "private", now, window_s)?;
+                if let Some(id) = puller_id.filter(|id| !existed && *id != r.namespace_user_id) {
+                    queries::permissions::set_user_role(c, r.id, id, Role::Read.as_str())?;
+                }
+                Ok::<_, Error>(r.id)
+            })
+            .await
+    }
+
+    /// Stores an upstream manifest with placeholders for its blobs (their
+    /// bytes come on the first pull) and points the tag at it, or, pulled
+    /// by digest, holds it with a hidden tag; both end `expiration_s` from
+    /// now. Makes room in the organization's quota first.
+    async fn cache_manifest(
+        &self,
+        cache: &ProxyCache,
+        repo_id: i64,
+        reference: &Reference,
+        fetched: Fetched,
+    ) -> Result<StoredManifest, Error> {
+        let is_index = [media::OCI_INDEX, media::DOCKER_LIST].contains(&fetched.parsed.media_type.as_str());
+        if !is_index {
+            self.make_room(cache.row.organization_id, fetched.parsed.layers_size)
+                .await?;
+        }
+        let job = CacheJob {
+            repo_id,
+            digest: fetched.digest.to_string(),
+            blob_sizes: manifest::blob_sizes(&fetched.bytes),
+            tag: match reference {
+                Reference::Tag(t) => Some(t.to_string()),
+                Reference::Digest(_) => None,
+            },
+            end_ms: crate::now_ms().saturating_add(cache.expiry_ms()),
+            // The room was made above; the quota's Reject limit is not
+            // what decides for a cache.
+            quota: QuotaPolicy {
+                verify: false,
+                ..*self.quota_policy()
+            },
+            stored: StoredManifest {
+                digest: fetched.digest.to_string(),
+                media_type: fetched.parsed.media_type.clone(),
+                bytes: fetched.bytes,
+            },
+            parsed: fetched.parsed,
+        };
+        self.db().write(move |c| job.run(c)).await
+    }
+}
+
+/// One cached manifest, stored inside a write transaction.
+struct CacheJob {
+    repo_id: i64,
+    digest: String,
+    blob_sizes: Vec<(String, i64)>,
+    tag: Option<String>,
+    end_ms: i64,
+    quota: QuotaPolicy,
+    stored: StoredManifest,
+    parsed: ParsedManifest,
+}
+
+impl CacheJob {
+    fn run(self, c: &mut DbConn) -> Result<StoredManifest, Error> {
+        queries::repositories::lock(c, self.repo_id)?;
+        let now = crate::now_ms();
+        let p = &self.parsed;
+        let (manifest_id, created) = queries::manifests::insert(
+            c,
+            &NewManifest {
+                repository_id: self.repo_id,
+                digest: &self.digest,
+                media_type: &p.media_type,
+                bytes: &self.stored.bytes,
+                config_media_type: p.config_media_type.as_deref(),
+                artifact_type: p.artifact_type.as_deref(),
+                subject: p.subject.as_ref().map(ToString::to_string).as_deref(),
+                layers_size: p.layers_size,
+                now,
+            },
+        )?;
+        if created {
+            self.link_placeholders(c, manifest_id, now)?;
+        }
+        match &self.tag {
+            Some(name) => queries::tags::retarget(
+                c,
+                &NewTag {
+                    repository_id: self.repo_id,
+                    name,
+                    manifest_id,
+                    now,
+                    hidden: false,
+                    end: Some(self.end_ms),
+                },
+                false,
+            )?,
+            None => {
+                let name = format!("$temp-{}", uuid::Uuid::new_v4());
+                queries::tags::retarget(
+                    c,
+                    &NewTag {
+                        repository_id: self.repo_id,
+                        name: &name,
+                        manifest_id,
+                        now,
+                        hidden: true,
+                        end: Some(self.end_ms),
+                    },
+                    false,
+                )?;
+                self.link_parents(c, manifest_id, now)?;
+            }
+        }
+        Ok(self.stored)
+    }
+
+    /// Blob rows (placeholders until their bytes are fetched), counted in
+    /// the quota; and the children already cached, for an index.
+    fn link_placeholders(&self, c: &mut DbConn, manifest_id: i64, now: i64) -> Result<(), Error> {
+        let mut blob_ids = Vec::with_capacity(self.parsed.blobs.len());
+        for digest in &self.parsed.blobs {
+            let d = digest.to_string();
+            let size = self.blob_sizes.iter().find(|(b, _)| *b == d).map_or(0, |(_, s)| *s);
+            let (blob, _) = queries::blobs::ensure_row(c, &d, size, now)?;
+            if !blob_ids.contains(&blob.id) {
+                blob_ids.push(blob.id);
+            }
+        }
+        crate::service::quota::account_push(c, &self.quota, self.repo_id, &blob_ids, now)?;
+        queries::manifests::link_blobs(c, self.repo_id, manifest_id, &blob_ids)?;
+        let children: Vec<String> = self.parsed.children.iter().map(ToString::to_string).collect();
+        let ids: Vec<i64> = queries::manifests::ids_in_repo(c, self.repo_id, &children)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        queries::manifests::link_children(c, self.repo_id, manifest_id, &ids)?;
+        Ok(())
+    }
+
+    /// Links a child pulled by digest to the cached indexes that list it,
+    /// so it lives as long as they do.
+    fn link_parents(&self, c: &mut DbConn, manifest_id: i64, now: i64) -> Result<(), Error> {
+        for (parent_id, bytes, media_type) in q::held_indexes(c, self.repo_id, now)? {
+            let lists_it = manifest::parse(Some(&media_type), &bytes)
+                .is_ok_and(|p| p.children.iter().any(|d| d.to_string() == self.digest));
+            if lists_it && !q::is_child(c, parent_id, manifest_id)? {
+                queries::manifests::link_children(c, self.repo_id, parent_id, &[manifest_id])?;
+            }
+        }
+        Ok(())
+    }
+}
