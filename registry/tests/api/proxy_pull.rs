@@ -536,3 +536,54 @@ async fn an_image_larger_than_the_quota_is_refused() {
     assert!(message.starts_with("Quota has been exceeded on namespace"), "{message}");
     assert!(message.contains("larger than"), "{message}");
 }
+
+#[actix_web::test]
+async fn pulls_are_logged_with_the_upstream_and_whether_the_cache_answered() {
+    let (o, up) = setup(Auth::Anonymous).await;
+    upstream_image(&up, "app", "latest", 16);
+    for _ in 0..2 {
+        body_of(get(&o, "carol", "acme/app/manifests/latest").await).await;
+    }
+    let logs = crate::v1_logs::logs(&o.f, "/repository/acme/app/logs", &o.owner).await;
+    let mut pulls: Vec<(String, String)> = crate::v1_logs::of_kind(&logs, "pull_repo")
+        .iter()
+        .map(|l| {
+            assert_eq!(crate::v1_logs::performer(l), "carol");
+            assert_eq!(l["metadata"]["tag"], "latest");
+            assert_eq!(l["metadata"]["proxy_cache"]["upstream_registry"], up.host.as_str());
+            let outcome = l["metadata"]["proxy_cache"]["cache"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (l["metadata"]["repo"].as_str().unwrap_or_default().to_owned(), outcome)
+        })
+        .collect();
+    pulls.sort();
+    assert_eq!(
+        pulls,
+        vec![
+            ("app".to_owned(), "hit".to_owned()),
+            ("app".to_owned(), "miss".to_owned())
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn an_unreachable_upstream_is_named_in_the_error() {
+    let o = org_with(PROXY_ON).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = format!("127.0.0.1:{}", closed.local_addr().expect("addr").port());
+    drop(closed);
+    let body = json!({"upstream_registry": host, "insecure": true});
+    let (status, v) =
+        o.f.call("POST", "/organization/acme/proxycache", Some(&o.owner), Some(body))
+            .await;
+    assert_eq!(status, 201, "{v}");
+    let res = get(&o, "carol", "acme/app/manifests/latest").await;
+    let v = assert_oci_error(res, 503, "UNAVAILABLE").await;
+    let message = v["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains(&host) && message.contains("could not be reached"),
+        "{message}"
+    );
+}
