@@ -8,6 +8,7 @@
 mod blob;
 mod prune;
 mod pull;
+mod store;
 mod upstream;
 
 use std::net::SocketAddr;
