@@ -390,3 +390,39 @@ impl Registry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ProxyCache;
+    use crate::db::queries::proxy_cache::ProxyCacheRow;
+    use crate::oci::RepoName;
+
+    fn cache(upstream: &str) -> ProxyCache {
+        ProxyCache {
+            row: ProxyCacheRow {
+                id: 1,
+                organization_id: 1,
+                upstream_registry: upstream.to_owned(),
+                upstream_registry_username: None,
+                upstream_registry_password: None,
+                expiration_s: 86_400,
+                insecure: false,
+                created_ms: 0,
+            },
+        }
+    }
+
+    fn upstream_of(upstream: &str, repo: &str) -> String {
+        cache(upstream).upstream_repository(&repo.parse::<RepoName>().expect("repository name"))
+    }
+
+    #[test]
+    fn cached_repositories_map_to_upstream_repositories() {
+        assert_eq!(upstream_of("quay.io", "cache/org/app"), "org/app");
+        assert_eq!(upstream_of("quay.io/org", "cache/app"), "org/app");
+        assert_eq!(upstream_of("registry.local:5000/a/b", "cache/app/x"), "a/b/app/x");
+        assert_eq!(upstream_of("docker.io", "cache/alpine"), "library/alpine");
+        assert_eq!(upstream_of("docker.io", "cache/bitnami/redis"), "bitnami/redis");
+        assert_eq!(upstream_of("docker.io/library", "cache/alpine"), "library/alpine");
+    }
+}
