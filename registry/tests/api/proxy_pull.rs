@@ -587,3 +587,29 @@ async fn an_unreachable_upstream_is_named_in_the_error() {
         "{message}"
     );
 }
+
+#[actix_web::test]
+async fn a_client_that_goes_away_does_not_stop_the_blob_being_cached() {
+    let (o, up) = setup(Auth::Anonymous).await;
+    let image = upstream_image(&up, "app", "latest", 256 * 1024);
+    body_of(get(&o, "carol", "acme/app/manifests/latest").await).await;
+    let layer = &image.blobs[1];
+    let digest = sha256(layer);
+    let (release, _) = up.hold_blob(&digest, 64 * 1024);
+
+    let mut res = get(&o, "carol", &format!("acme/app/blobs/{digest}")).await;
+    let first = res.chunk().await.expect("chunk").expect("first bytes");
+    assert!(!first.is_empty());
+    drop(res);
+    release.notify_one();
+
+    // The copy goes on without the client: wait until it is committed and
+    // its upload is gone.
+    while o.f.app.stored_copies(&digest).await == 0 || o.f.app.stored_uploads().await > 0 {
+        tokio::task::yield_now().await;
+    }
+    up.take_requests();
+    let again = get(&o, "carol", &format!("acme/app/blobs/{digest}")).await;
+    assert_eq!(&body_of(again).await, layer);
+    assert!(up.take_requests().is_empty(), "the blob was fetched twice");
+}
