@@ -218,6 +218,8 @@ struct Inner {
     /// The usage-log queue; its writer starts with the registry when a
     /// runtime is current, else on the first logged action.
     logs: std::sync::OnceLock<Option<logs::LogQueue>>,
+    /// Proxy-cache upstream authorizations reused between pulls.
+    upstream_auth: proxy_cache::UpstreamAuthCache,
 }
 
 impl Registry {
@@ -229,6 +231,7 @@ impl Registry {
                 settings,
                 signing_key: std::sync::OnceLock::new(),
                 logs: std::sync::OnceLock::new(),
+                upstream_auth: proxy_cache::UpstreamAuthCache::default(),
             }),
         };
         if let Some(queue) = logs::LogQueue::start(registry.db()) {

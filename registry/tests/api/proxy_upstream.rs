@@ -58,6 +58,12 @@ struct Shared {
     down: AtomicBool,
 }
 
+impl Shared {
+    fn record(&self, request: String) {
+        self.requests.lock().expect("requests").push(request);
+    }
+}
+
 /// A running stand-in; `host` is `127.0.0.1:<port>`.
 pub struct MockUpstream {
     pub host: String,
@@ -98,7 +104,8 @@ fn challenge(req: &HttpRequest, shared: &Shared) -> Option<HttpResponse> {
     }
 }
 
-async fn token(req: HttpRequest) -> HttpResponse {
+async fn token(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    shared.record("GET /token".to_owned());
     if basic_ok(&req) {
         HttpResponse::Ok().json(serde_json::json!({"token": TOKEN, "expires_in": 300}))
     } else {
@@ -108,17 +115,16 @@ async fn token(req: HttpRequest) -> HttpResponse {
 
 async fn v2(req: HttpRequest, path: web::Path<String>, shared: web::Data<Shared>) -> HttpResponse {
     let path = path.into_inner();
+    match path.as_str() {
+        "" => shared.record(format!("{} /v2/", req.method())),
+        _ => shared.record(format!("{} {path}", req.method())),
+    }
     if let Some(refused) = challenge(&req, &shared) {
         return refused;
     }
     if path.is_empty() {
         return HttpResponse::Ok().json(serde_json::json!({}));
     }
-    shared
-        .requests
-        .lock()
-        .expect("requests")
-        .push(format!("{} {path}", req.method()));
     if shared.down.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().finish();
     }
@@ -254,8 +260,8 @@ impl MockUpstream {
         self.shared.down.store(down, Ordering::SeqCst);
     }
 
-    /// The manifest and blob requests answered so far (`METHOD path`), and
-    /// forgets them.
+    /// The requests answered so far (`METHOD path` below `/v2/`, or
+    /// `GET /v2/` and `GET /token`), and forgets them.
     pub fn take_requests(&self) -> Vec<String> {
         std::mem::take(&mut *self.shared.requests.lock().expect("requests"))
     }

@@ -55,6 +55,7 @@ impl Registry {
             .send(Method::GET, &format!("{path}/blobs/{digest}"), headers)
             .await
             .map_err(|e| upstream_error(host, e))?;
+        self.remember_upstream(cache, &path, &upstream);
         if !resp.status().is_success() {
             return Err(match resp.status().as_u16() {
                 404 => Error::BlobUnknown,

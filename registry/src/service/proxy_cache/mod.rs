@@ -5,6 +5,7 @@
 //! against the upstream, refuses pushes into such organizations, and serves
 //! pulls through the cache (`pull`, `blob`, `prune`).
 
+mod auth_cache;
 mod blob;
 mod prune;
 mod pull;
@@ -13,6 +14,7 @@ mod upstream;
 
 use std::net::SocketAddr;
 
+pub use auth_cache::UpstreamAuthCache;
 pub use pull::{CacheOutcome, ProxiedManifest, ProxyCache};
 pub use upstream::{Upstream, UpstreamError};
 

@@ -131,6 +131,12 @@ fn accept_headers() -> HeaderMap {
     headers
 }
 
+/// Authorizations are kept per configuration (a new one starts afresh)
+/// and upstream repository (tokens are scoped to one).
+fn auth_key(cache: &ProxyCache, path: &str) -> String {
+    format!("{}:{path}", cache.row.id)
+}
+
 impl Registry {
     /// The proxy cache of the repository's organization, when
     /// `FEATURE_PROXY_CACHE` is on and the organization has one.
@@ -182,9 +188,19 @@ impl Registry {
                 row.upstream_registry
             ))
         })?;
-        Upstream::connect(&target, credentials, Some(path.to_owned()))
-            .await
-            .map_err(|e| upstream_error(cache.upstream(), e))
+        let repository = Some(path.to_owned());
+        let connected = match self.inner.upstream_auth.get(&auth_key(cache, path)) {
+            Some(auth) => Upstream::with_authorization(&target, credentials, repository, auth),
+            None => Upstream::connect(&target, credentials, repository).await,
+        };
+        connected.map_err(|e| upstream_error(cache.upstream(), e))
+    }
+
+    /// Keeps the authorization `upstream` ended up using for later pulls.
+    pub(super) fn remember_upstream(&self, cache: &ProxyCache, path: &str, upstream: &Upstream) {
+        self.inner
+            .upstream_auth
+            .put(auth_key(cache, path), upstream.authorization().cloned());
     }
 
     /// Serves a manifest of a proxy-cache organization, fetching and caching
@@ -326,6 +342,7 @@ impl Registry {
             )
             .await
             .map_err(|e| upstream_error(cache.upstream(), e))?;
+        self.remember_upstream(cache, &path, &upstream);
         if !resp.status().is_success() {
             return Err(upstream_error(cache.upstream(), status_error(&resp)));
         }
@@ -354,6 +371,7 @@ impl Registry {
             )
             .await
             .map_err(|e| upstream_error(host, e))?;
+        self.remember_upstream(cache, &path, &upstream);
         if resp.status() != StatusCode::OK {
             return Err(upstream_error(host, status_error(&resp)));
         }

@@ -69,6 +69,20 @@ impl Upstream {
         credentials: Option<(String, String)>,
         repository: Option<String>,
     ) -> Result<Upstream, UpstreamError> {
+        let mut upstream = Upstream::with_authorization(target, credentials, repository, None)?;
+        upstream.authorize().await?;
+        Ok(upstream)
+    }
+
+    /// A connection that uses an authorization obtained earlier (`None`:
+    /// the upstream wanted none) without asking the upstream first; it
+    /// authorizes again when the upstream refuses it.
+    pub fn with_authorization(
+        target: &UpstreamTarget,
+        credentials: Option<(String, String)>,
+        repository: Option<String>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Upstream, UpstreamError> {
         let mut builder = reqwest::Client::builder()
             .read_timeout(READ_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
@@ -77,15 +91,18 @@ impl Upstream {
             builder = builder.resolve(&target.host, *addr);
         }
         let client = builder.build().map_err(|e| transport(&e))?;
-        let mut upstream = Upstream {
+        Ok(Upstream {
             client,
             base_url: target.base_url.clone(),
             credentials,
             repository,
-            authorization: None,
-        };
-        upstream.authorize().await?;
-        Ok(upstream)
+            authorization,
+        })
+    }
+
+    /// The authorization in use, to be reused by later connections.
+    pub fn authorization(&self) -> Option<&HeaderValue> {
+        self.authorization.as_ref()
     }
 
     async fn authorize(&mut self) -> Result<(), UpstreamError> {
