@@ -212,6 +212,19 @@ fn schema1(body: Body, media_type: String) -> Result<ParsedManifest, ManifestErr
     })
 }
 
+/// The declared size of each blob (config and layers) an image manifest
+/// references, by digest; empty for other documents.
+pub fn blob_sizes(bytes: &[u8]) -> Vec<(String, i64)> {
+    let Ok(body) = serde_json::from_slice::<Body>(bytes) else {
+        return Vec::new();
+    };
+    body.config
+        .iter()
+        .chain(body.layers.iter().flatten())
+        .map(|d| (d.digest.clone(), d.size))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,10 @@ pub enum Error {
     /// message says which, without internals (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A proxy-cache upstream does not have (or will not give) what was
+    /// asked for; the message names the upstream's answer (404).
+    #[error("{0}")]
+    UpstreamMissing(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -215,6 +219,8 @@ struct Inner {
     /// The usage-log queue; its writer starts with the registry when a
     /// runtime is current, else on the first logged action.
     logs: std::sync::OnceLock<Option<logs::LogQueue>>,
+    /// Proxy-cache upstream authorizations reused between pulls.
+    upstream_auth: proxy_cache::UpstreamAuthCache,
 }
 
 impl Registry {
@@ -226,6 +232,7 @@ impl Registry {
                 settings,
                 signing_key: std::sync::OnceLock::new(),
                 logs: std::sync::OnceLock::new(),
+                upstream_auth: proxy_cache::UpstreamAuthCache::default(),
             }),
         };
         if let Some(queue) = logs::LogQueue::start(registry.db()) {

@@ -136,10 +136,18 @@ impl Registry {
             let ok = match action.as_str() {
                 // Pulling a missing repository one could create is allowed, so
                 // the client learns it does not exist (nothing is revealed).
-                "pull" => match (caller, exists) {
-                    (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
-                    _ => role.is_some(),
-                },
+                "pull" => {
+                    let allowed = match (caller, exists) {
+                        (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
+                        _ => role.is_some(),
+                    };
+                    // Members of a proxy-cache organization pull any image of
+                    // its upstream; only asked when nothing else allows.
+                    match caller {
+                        Some(who) if !allowed => self.may_pull_through(who, repo.namespace()).await?,
+                        _ => allowed,
+                    }
+                }
                 // As in Quay: no push into a READ_ONLY repository, and into
                 // a MIRROR repository only by its mirror robot.
                 "push" => match (caller, exists) {

@@ -349,9 +349,13 @@ impl Registry {
     ) -> Result<MountOutcome, Error> {
         if let Some(from) = from {
             if let Ok(size) = self.stat_blob(from, digest).await {
-                let repo_id = self.repo_id(repo).await?;
-                self.link_blob(repo_id, digest, size, None).await?;
-                return Ok(MountOutcome::Mounted);
+                // A proxy cache's blob is a placeholder until first pulled:
+                // only stored bytes are mounted.
+                if matches!(self.store().stat(digest).await, Ok(Some(_))) {
+                    let repo_id = self.repo_id(repo).await?;
+                    self.link_blob(repo_id, digest, size, None).await?;
+                    return Ok(MountOutcome::Mounted);
+                }
             }
         }
         Ok(MountOutcome::Started(self.start_upload(repo).await?))

@@ -211,6 +211,7 @@ impl From<Error> for ApiError {
                 retry_after: Some(crate::api::RETRY_AFTER_S),
                 ..ApiError::new(503, ErrorType::DownstreamIssue, m)
             },
+            Error::UpstreamMissing(m) => ApiError::not_found(m),
             Error::NameUnknown | Error::ManifestUnknown | Error::TagExpired | Error::BlobUnknown => {
                 ApiError::not_found(e.to_string())
             }

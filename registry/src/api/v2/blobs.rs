@@ -4,7 +4,7 @@ use futures_util::stream;
 
 use super::{authorized, parse_digest, OciError};
 use crate::api::auth::{Action, Caller};
-use crate::service::BlobRange;
+use crate::service::{BlobRange, Error};
 use crate::state::AppState;
 
 /// Parses `Range: bytes=a-b` / `bytes=a-` / `bytes=-n`; anything else is
@@ -43,7 +43,11 @@ pub async fn get_blob(
     let (name, digest) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Pull).await?;
     let digest = parse_digest(&digest)?;
-    let blob = state.registry.open_blob(&repo, &digest, parse_range(&req)).await?;
+    let blob = match state.registry.open_blob(&repo, &digest, parse_range(&req)).await {
+        // Only a miss asks whether the repository is a proxy cache's.
+        Err(Error::BlobUnknown) => state.registry.pull_through_blob(&repo, &digest).await?,
+        other => other?,
+    };
     let mut res = match &blob.range {
         Some(r) => {
             let mut res = HttpResponse::PartialContent();

@@ -126,6 +126,7 @@ impl From<Error> for OciError {
             Error::TooManyAttempts(after) => OciError::new(429, "TOOMANYREQUESTS", "too many failed login attempts")
                 .header("Retry-After", after.to_string()),
             Error::RateLimited(m) => OciError::new(429, "TOOMANYREQUESTS", m),
+            Error::UpstreamMissing(m) => OciError::new(404, "MANIFEST_UNKNOWN", m),
             Error::Unavailable(m) => {
                 OciError::new(503, "UNAVAILABLE", m).header("Retry-After", crate::api::RETRY_AFTER_S.to_string())
             }

@@ -41,11 +41,24 @@ pub async fn get_manifest(
     let (name, r) = path.into_inner();
     let repo = authorized(&state, &caller, &name, Action::Pull).await?;
     let reference = existing_reference(&r)?;
-    let m = state.registry.get_manifest(&repo, &reference).await?;
+    let (m, cached) = match state.registry.proxy_cache_of(&repo).await? {
+        None => (state.registry.get_manifest(&repo, &reference).await?, None),
+        Some(cache) => {
+            let puller = caller.account(&state.registry).await?;
+            let pulled = state
+                .registry
+                .pull_through_manifest(&cache, &repo, &reference, puller.as_ref())
+                .await?;
+            let metadata = json!({"upstream_registry": cache.upstream(), "cache": pulled.outcome.as_str()});
+            (pulled.manifest, Some(metadata))
+        }
+    };
     if req.method() == actix_web::http::Method::GET && state.registry.settings().log_pulls {
-        state
-            .registry
-            .log_action(registry_action("pull_repo", &req, &caller, &repo, &reference));
+        let mut entry = registry_action("pull_repo", &req, &caller, &repo, &reference);
+        if let Some(metadata) = cached {
+            entry.metadata["proxy_cache"] = metadata;
+        }
+        state.registry.log_action(entry);
     }
     Ok(HttpResponse::Ok()
         .content_type(m.media_type)

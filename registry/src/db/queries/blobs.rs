@@ -67,7 +67,7 @@ pub fn link_uploaded(
 
 /// The blob row of `digest`, created when absent and held until the
 /// transaction ends; retried when garbage collection deletes it in between.
-fn ensure_row(c: &mut DbConn, digest: &str, size: i64, now: i64) -> QueryResult<(Blob, bool)> {
+pub fn ensure_row(c: &mut DbConn, digest: &str, size: i64, now: i64) -> QueryResult<(Blob, bool)> {
     for _ in 0..3 {
         let row = (
             imagestorage::uuid.eq(uuid::Uuid::new_v4().to_string()),

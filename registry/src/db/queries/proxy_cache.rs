@@ -89,3 +89,83 @@ pub fn is_proxy_cache_namespace(c: &mut DbConn, namespace: &str) -> QueryResult<
     ))
     .get_result(c)
 }
+
+/// The configuration of the organization named `namespace`, if it has one.
+pub fn find_by_namespace(c: &mut DbConn, namespace: &str) -> QueryResult<Option<ProxyCacheRow>> {
+    use crate::db::schema::users;
+    let org_ids = users::table
+        .filter(users::username.eq(namespace))
+        .filter(users::organization.eq(true))
+        .select(users::id);
+    proxycacheconfig::table
+        .filter(proxycacheconfig::organization_id.eq_any(org_ids))
+        .first(c)
+        .optional()
+}
+
+/// A cached, listed tag that may be expired to make room.
+#[derive(Debug, Clone, Queryable)]
+pub struct CachedTag {
+    pub id: i64,
+    pub repository_id: i64,
+    pub name: String,
+    pub manifest_id: i64,
+}
+
+/// The organization's alive, listed tags that expire, least recently pulled
+/// (earliest end) first: each pull moves a cached tag's end forward.
+pub fn tags_least_recently_pulled(c: &mut DbConn, organization_id: i64, now: i64) -> QueryResult<Vec<CachedTag>> {
+    use crate::db::schema::{repository, tag};
+    let repos = repository::table
+        .filter(repository::namespace_user_id.eq(organization_id))
+        .select(repository::id);
+    tag::table
+        .filter(tag::repository_id.eq_any(repos))
+        .filter(tag::hidden.eq(false))
+        .filter(tag::lifetime_end_ms.gt(now))
+        .order((tag::lifetime_end_ms.asc(), tag::id.asc()))
+        .select((tag::id, tag::repository_id, tag::name, tag::manifest_id))
+        .load(c)
+}
+
+/// Moves the end of every alive, expiring tag of the manifest to `end`
+/// (a pull renews what it pulled).
+pub fn renew_tags_of_manifest(c: &mut DbConn, repo_id: i64, manifest_id: i64, end: i64, now: i64) -> QueryResult<()> {
+    use crate::db::schema::tag;
+    diesel::update(
+        tag::table
+            .filter(tag::repository_id.eq(repo_id))
+            .filter(tag::manifest_id.eq(manifest_id))
+            .filter(tag::lifetime_end_ms.gt(now)),
+    )
+    .set(tag::lifetime_end_ms.eq(end))
+    .execute(c)
+    .map(drop)
+}
+
+/// The alive-tagged manifest lists and indexes of the repository, as
+/// (id, bytes, media type): the possible parents of a child pulled by digest.
+pub fn held_indexes(c: &mut DbConn, repo_id: i64, now: i64) -> QueryResult<Vec<(i64, Vec<u8>, String)>> {
+    use crate::db::schema::{manifest, tag};
+    use crate::oci::media;
+    let held = tag::table
+        .filter(tag::manifest_id.eq(manifest::id))
+        .filter(crate::db::queries::tags::alive(now));
+    manifest::table
+        .filter(manifest::repository_id.eq(repo_id))
+        .filter(manifest::media_type.eq_any([media::OCI_INDEX, media::DOCKER_LIST]))
+        .filter(diesel::dsl::exists(held))
+        .select((manifest::id, manifest::manifest_bytes, manifest::media_type))
+        .load(c)
+}
+
+/// Whether `child_id` is linked as a child of `parent_id`.
+pub fn is_child(c: &mut DbConn, parent_id: i64, child_id: i64) -> QueryResult<bool> {
+    use crate::db::schema::manifestchild;
+    diesel::select(diesel::dsl::exists(
+        manifestchild::table
+            .filter(manifestchild::manifest_id.eq(parent_id))
+            .filter(manifestchild::child_manifest_id.eq(child_id)),
+    ))
+    .get_result(c)
+}

@@ -2,12 +2,20 @@
 //! configured with an upstream registry (a host, or host/namespace) whose
 //! images its members pull through the registry. This module keeps the
 //! configuration (credentials encrypted with the field key), validates it
-//! against the upstream, and refuses pushes into such organizations.
+//! against the upstream, refuses pushes into such organizations, and serves
+//! pulls through the cache (`pull`, `blob`, `prune`).
 
+mod auth_cache;
+mod blob;
+mod prune;
+mod pull;
+mod store;
 mod upstream;
 
 use std::net::SocketAddr;
 
+pub use auth_cache::UpstreamAuthCache;
+pub use pull::{CacheOutcome, ProxiedManifest, ProxyCache};
 pub use upstream::{Upstream, UpstreamError};
 
 use super::{Error, Registry};

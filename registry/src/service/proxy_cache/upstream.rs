@@ -9,7 +9,9 @@ use reqwest::{Method, Response, StatusCode};
 
 use super::UpstreamTarget;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the next bytes of an answer: a blob may take long as a
+/// whole, but an upstream silent this long is down.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the upstream could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -67,23 +69,40 @@ impl Upstream {
         credentials: Option<(String, String)>,
         repository: Option<String>,
     ) -> Result<Upstream, UpstreamError> {
+        let mut upstream = Upstream::with_authorization(target, credentials, repository, None)?;
+        upstream.authorize().await?;
+        Ok(upstream)
+    }
+
+    /// A connection that uses an authorization obtained earlier (`None`:
+    /// the upstream wanted none) without asking the upstream first; it
+    /// authorizes again when the upstream refuses it.
+    pub fn with_authorization(
+        target: &UpstreamTarget,
+        credentials: Option<(String, String)>,
+        repository: Option<String>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<Upstream, UpstreamError> {
         let mut builder = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(5));
         for addr in &target.addrs {
             builder = builder.resolve(&target.host, *addr);
         }
         let client = builder.build().map_err(|e| transport(&e))?;
-        let mut upstream = Upstream {
+        Ok(Upstream {
             client,
             base_url: target.base_url.clone(),
             credentials,
             repository,
-            authorization: None,
-        };
-        upstream.authorize().await?;
-        Ok(upstream)
+            authorization,
+        })
+    }
+
+    /// The authorization in use, to be reused by later connections.
+    pub fn authorization(&self) -> Option<&HeaderValue> {
+        self.authorization.as_ref()
     }
 
     async fn authorize(&mut self) -> Result<(), UpstreamError> {

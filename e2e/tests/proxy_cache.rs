@@ -1,0 +1,206 @@
+//! A proxy-cache organization in front of a real upstream: CNCF
+//! Distribution (Debian's `docker-registry`), once open and once behind
+//! htpasswd Basic auth. An image pushed to the upstream with skopeo is
+//! pulled through the organization with skopeo, byte for byte, and is
+//! still served from the cache once the upstream is gone.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::process::{curl_json, free_port, sh, skopeo_with as skopeo};
+use e2e::{backend_tests, digest_of, mkoci, unique_name, Registry, TestEnv};
+
+backend_tests!(skopeo_pulls_through_a_proxy_cache_of_distribution);
+
+const ADMIN: &str = "quayadmin";
+const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
+const UP_USER: &str = "mirror";
+const UP_PASSWORD: &str = "mirror-Passw0rd";
+const DISTRIBUTION: &str = "/usr/bin/docker-registry";
+
+/// A running Distribution on 127.0.0.1; stopped when dropped.
+struct Distribution {
+    host: String,
+    child: Child,
+}
+
+impl Distribution {
+    fn start(dir: &Path, htpasswd: bool) -> Distribution {
+        fs::create_dir_all(dir.join("data")).expect("distribution dir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if htpasswd {
+            let hash = bcrypt::hash(UP_PASSWORD, 4).expect("bcrypt");
+            fs::write(dir.join("htpasswd"), format!("{UP_USER}:{hash}\n")).expect("htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: upstream\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        fs::write(dir.join("config.yml"), config).expect("distribution config");
+        let log = fs::File::create(dir.join("distribution.log")).expect("log");
+        let mut cmd = Command::new(DISTRIBUTION);
+        cmd.arg("serve").arg(dir.join("config.yml"));
+        // REGISTRY_* variables would override Distribution's configuration.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("REGISTRY_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry");
+        let host = format!("127.0.0.1:{port}");
+        let ready = Instant::now();
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(
+                ready.elapsed() < Duration::from_secs(30),
+                "docker-registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Distribution { host, child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn read_pulled(dir: &Path, digest: &str) -> Vec<u8> {
+    fs::read(dir.join(digest.trim_start_matches("sha256:"))).expect("pulled blob")
+}
+
+/// Pulls `image` from our registry into a fresh `dir:` layout.
+fn pull(reg: &Registry, image: &str, into: &Path) {
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("{ADMIN}:{ADMIN_PASSWORD}"),
+        &format!("docker://{}/{image}", reg.host()),
+        &format!("dir:{}", into.display()),
+    ])
+    .ok();
+}
+
+fn skopeo_pulls_through_a_proxy_cache_of_distribution(env: TestEnv) {
+    if !Path::new(DISTRIBUTION).is_file() {
+        assert!(!e2e::in_ci(), "{DISTRIBUTION} is missing");
+        eprintln!("skipped: {DISTRIBUTION} is not installed");
+        return;
+    }
+    let reg = Registry::start_with(
+        &env,
+        &format!(
+            "FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nFEATURE_PROXY_CACHE: true\nSSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\n"
+        ),
+        false,
+    );
+    let base = reg.url("");
+    let work = reg.scratch("proxy");
+    let init = curl_json(
+        &work,
+        &format!(
+            "curl -s -X POST -H 'Content-Type: application/json' \
+             -d '{{\"username\":\"{ADMIN}\",\"password\":\"{ADMIN_PASSWORD}\",\"email\":\"admin@example.com\",\"access_token\":true}}' \
+             \"$BASE/api/v1/user/initialize\""
+        ),
+        &[("BASE", base.as_str())],
+    );
+    let token = init["access_token"].as_str().expect("access_token").to_owned();
+
+    for (org, htpasswd) in [("opencache", false), ("authcache", true)] {
+        let mut upstream = Distribution::start(&work.join(org), htpasswd);
+        let img = mkoci(
+            &reg.scratch(&format!("{org}-image")),
+            "latest",
+            &unique_name("proxied "),
+        );
+        let mut push = vec![
+            "copy".to_owned(),
+            "--dest-tls-verify=false".to_owned(),
+            img.reference(),
+            format!("docker://{}/team/app:1.0", upstream.host),
+        ];
+        if htpasswd {
+            push.insert(1, format!("--dest-creds={UP_USER}:{UP_PASSWORD}"));
+        }
+        skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+
+        let vars = [("BASE", base.as_str()), ("TOKEN", token.as_str()), ("ORG", org)];
+        let created = sh(
+            &work,
+            "curl -s -X POST -d \"{\\\"name\\\":\\\"$ORG\\\"}\" -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' $BASE/api/v1/organization/",
+            &vars,
+        )
+        .ok();
+        assert_eq!(created.trim(), "\"Created\"");
+        let mut cache =
+            serde_json::json!({"upstream_registry": upstream.host, "insecure": true, "expiration_s": 86400});
+        if htpasswd {
+            cache["upstream_registry_username"] = UP_USER.into();
+            cache["upstream_registry_password"] = UP_PASSWORD.into();
+        }
+        let body = cache.to_string();
+        let vars = [
+            ("BASE", base.as_str()),
+            ("TOKEN", token.as_str()),
+            ("ORG", org),
+            ("BODY", body.as_str()),
+        ];
+        let created = sh(
+            &work,
+            "curl -s -X POST -d \"$BODY\" -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' $BASE/api/v1/organization/$ORG/proxycache",
+            &vars,
+        )
+        .ok();
+        assert_eq!(created.trim(), "\"Created\"", "{org}");
+
+        let pulled = work.join(format!("{org}-pulled"));
+        pull(&reg, &format!("{org}/team/app:1.0"), &pulled);
+        let manifest = fs::read(pulled.join("manifest.json")).expect("pulled manifest");
+        assert_eq!(
+            digest_of(&manifest),
+            img.manifest_digest,
+            "{org}: manifest byte for byte"
+        );
+        for digest in [&img.config_digest, &img.layer_digest] {
+            assert_eq!(read_pulled(&pulled, digest), img.blob(digest), "{org}: blob {digest}");
+        }
+
+        // The upstream is gone: the cached image is still served.
+        upstream.stop();
+        let again = work.join(format!("{org}-again"));
+        pull(&reg, &format!("{org}/team/app:1.0"), &again);
+        assert_eq!(
+            read_pulled(&again, &img.layer_digest),
+            img.blob(&img.layer_digest),
+            "{org}: from the cache"
+        );
+
+        let repo = curl_json(
+            &work,
+            "curl -s -H \"Authorization: Bearer $TOKEN\" $BASE/api/v1/repository/$ORG/team/app",
+            &vars,
+        );
+        assert_eq!(repo["is_public"], false, "{org}: {repo}");
+    }
+}
