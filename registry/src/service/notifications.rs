@@ -31,7 +31,7 @@ pub use client_cert::ClientIdentity;
 pub(super) use delivery::post_checked;
 pub use delivery::DeliveryReport;
 pub use events::{sample_data, EVENTS};
-pub use ssrf::{check_host_literal, check_url, SsrfPolicy};
+pub use ssrf::{check_host_literal, check_url, guard_client, SsrfPolicy};
 
 /// Consecutive failures after which a notification stops firing.
 pub const MAX_FAILURES: i32 = 3;

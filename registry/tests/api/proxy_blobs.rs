@@ -116,3 +116,26 @@ async fn a_client_that_goes_away_does_not_stop_the_blob_being_cached() {
     assert_eq!(&body_of(again).await, layer);
     assert!(up.take_requests().is_empty(), "the blob was fetched twice");
 }
+
+#[actix_web::test]
+async fn a_blob_redirect_to_a_local_address_is_not_followed() {
+    // Only 127.0.0.1 is allowed; a redirect to `localhost` (the same
+    // server) is refused by the SSRF check, and the client is told clearly.
+    let (o, up) = setup(Auth::Anonymous).await;
+    let image = upstream_image(&up, "app", "latest", 4096);
+    body_of(get(&o, "carol", "acme/app/manifests/latest").await).await;
+    let digest = sha256(&image.blobs[1]);
+    up.redirect_blobs_to(&format!("http://{}", up.host.replace("127.0.0.1", "localhost")));
+    up.take_requests();
+    let res = get(&o, "carol", &format!("acme/app/blobs/{digest}")).await;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    assert!(
+        status.is_server_error() && status != StatusCode::INTERNAL_SERVER_ERROR,
+        "{status}: {body}"
+    );
+    assert!(body["errors"][0]["code"].is_string(), "an OCI error: {body}");
+    let requests = up.take_requests();
+    assert_eq!(requests.len(), 1, "the redirect was followed: {requests:?}");
+    assert_eq!(o.f.app.stored_copies(&digest).await, 0);
+}

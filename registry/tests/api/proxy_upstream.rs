@@ -56,6 +56,10 @@ struct Shared {
     content: Mutex<Content>,
     requests: Mutex<Vec<String>>,
     down: AtomicBool,
+    /// Another `host:port` to name as the token realm's host.
+    realm_host: Mutex<Option<String>>,
+    /// Blob GETs answer 307 to this base URL instead of sending bytes.
+    redirect_blobs: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -97,7 +101,15 @@ fn challenge(req: &HttpRequest, shared: &Shared) -> Option<HttpResponse> {
             HttpResponse::Unauthorized()
                 .insert_header((
                     "WWW-Authenticate",
-                    format!(r#"Bearer realm="http://{}/token",service="mock-upstream""#, shared.host),
+                    format!(
+                        r#"Bearer realm="http://{}/token",service="mock-upstream""#,
+                        shared
+                            .realm_host
+                            .lock()
+                            .expect("realm host")
+                            .clone()
+                            .unwrap_or_else(|| shared.host.clone())
+                    ),
                 ))
                 .finish(),
         ),
@@ -146,6 +158,11 @@ async fn v2(req: HttpRequest, path: web::Path<String>, shared: web::Data<Shared>
         };
     }
     if let Some((_, digest)) = path.rsplit_once("/blobs/") {
+        if let Some(base) = shared.redirect_blobs.lock().expect("redirect").clone() {
+            return HttpResponse::TemporaryRedirect()
+                .insert_header(("Location", format!("{base}/v2/{path}")))
+                .finish();
+        }
         return blob(&shared, digest);
     }
     HttpResponse::NotFound().finish()
@@ -197,6 +214,8 @@ impl MockUpstream {
             content: Mutex::default(),
             requests: Mutex::default(),
             down: AtomicBool::new(false),
+            realm_host: Mutex::default(),
+            redirect_blobs: Mutex::default(),
         });
         let data = web::Data::from(shared.clone());
         let server = actix_web::HttpServer::new(move || {
@@ -256,6 +275,16 @@ impl MockUpstream {
     }
 
     /// Whether every manifest and blob request is answered 503.
+    /// Names `host` (`host:port`) as the token realm's host from now on.
+    pub fn set_realm_host(&self, host: &str) {
+        *self.shared.realm_host.lock().expect("realm host") = Some(host.to_owned());
+    }
+
+    /// Answers blob GETs with a redirect to the same path under `base`.
+    pub fn redirect_blobs_to(&self, base: &str) {
+        *self.shared.redirect_blobs.lock().expect("redirect") = Some(base.to_owned());
+    }
+
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
     }

@@ -281,3 +281,21 @@ async fn validation_of_an_unreachable_upstream_fails_clearly() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(detail(&v), FAILED_LOGIN);
 }
+
+#[actix_web::test]
+async fn a_token_realm_at_a_local_address_gets_no_credentials() {
+    // Only 127.0.0.1 is allowed; the upstream names `localhost` (the same
+    // server) as its token realm, which the SSRF check refuses.
+    let o = org_with(PROXY_ON).await;
+    let upstream = MockUpstream::start(Auth::Token);
+    upstream.set_realm_host(&upstream.host.replace("127.0.0.1", "localhost"));
+    upstream.take_requests();
+    let (status, v) = validate(&o, &upstream, Some((USER, PASSWORD))).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(detail(&v), FAILED_LOGIN);
+    let requests = upstream.take_requests();
+    assert!(
+        !requests.iter().any(|r| r.contains("/token")),
+        "the realm was contacted: {requests:?}"
+    );
+}

@@ -49,8 +49,24 @@ impl Registry {
                 tracing::info!(%reason, "mirror upstream refused");
                 SyncError::Invalid("Source registry location is not allowed".into())
             })?;
-            let client = client(verify_tls, &config["proxy"], &checked.host, &checked.addrs)?;
-            match Source::connect(Connection { base_url, client }, credentials.clone(), &path).await {
+            let client = client(
+                verify_tls,
+                &config["proxy"],
+                &checked.host,
+                &checked.addrs,
+                &self.settings().notifications.ssrf,
+            )?;
+            match Source::connect(
+                Connection {
+                    base_url,
+                    client,
+                    ssrf: self.settings().notifications.ssrf.clone(),
+                },
+                credentials.clone(),
+                &path,
+            )
+            .await
+            {
                 Ok(source) => return Ok(source),
                 Err(e @ UpstreamError::Unreachable(_)) => last = Some(e),
                 Err(e) => return Err(e.into()),
@@ -67,12 +83,24 @@ fn client(
     proxy: &serde_json::Value,
     host: &str,
     addrs: &[std::net::SocketAddr],
+    ssrf: &crate::service::notifications::SsrfPolicy,
 ) -> Result<reqwest::Client, SyncError> {
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(120))
-        .redirect(reqwest::redirect::Policy::limited(5))
         .danger_accept_invalid_certs(!verify_tls);
+    // The proxies the mirror's admin configured are reached as given.
+    let mut policy = ssrf.clone();
+    for key in ["http_proxy", "https_proxy"] {
+        if let Some(host) = proxy[key]
+            .as_str()
+            .and_then(|u| url::Url::parse(u.trim()).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            policy.allowed_hosts.push(host);
+        }
+    }
+    let mut builder = crate::service::notifications::guard_client(builder, &policy);
     for addr in addrs {
         builder = builder.resolve(host, *addr);
     }

@@ -54,6 +54,7 @@ pub(super) struct Copied {
 pub(super) struct Connection {
     pub base_url: String,
     pub client: reqwest::Client,
+    pub ssrf: crate::service::notifications::SsrfPolicy,
 }
 
 impl Source {
@@ -62,7 +63,14 @@ impl Source {
         credentials: Option<(String, String)>,
         path: &str,
     ) -> Result<Source, UpstreamError> {
-        let upstream = Upstream::connect_with(connection.client, &connection.base_url, credentials, path).await?;
+        let upstream = Upstream::connect_with(
+            connection.client,
+            &connection.base_url,
+            credentials,
+            path,
+            &connection.ssrf,
+        )
+        .await?;
         Ok(Source {
             upstream,
             path: path.to_owned(),

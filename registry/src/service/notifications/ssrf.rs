@@ -113,6 +113,66 @@ pub fn check_host_literal(policy: &SsrfPolicy, host_port: &str) -> Result<(), St
     Ok(())
 }
 
+/// Applies the policy to every connection a client makes, not only to the
+/// first URL: redirects to an internal address literal are refused, and
+/// host names (of redirect targets, token realms, blob storage) resolve
+/// only to addresses that are not internal, unless the host is allowed.
+/// Addresses pinned with `ClientBuilder::resolve` are not affected.
+pub fn guard_client(builder: reqwest::ClientBuilder, policy: &SsrfPolicy) -> reqwest::ClientBuilder {
+    let for_redirects = policy.clone();
+    builder
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let url = attempt.url();
+            let Some(host) = url.host_str() else {
+                return attempt.error("redirect without a host");
+            };
+            let host_port = match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            };
+            match check_host_literal(&for_redirects, &host_port) {
+                Ok(()) => attempt.follow(),
+                Err(reason) => attempt.error(reason),
+            }
+        }))
+        .dns_resolver(std::sync::Arc::new(GuardedResolver { policy: policy.clone() }))
+}
+
+const MAX_REDIRECTS: usize = 5;
+
+/// A resolver that drops internal addresses of hosts the policy does not
+/// allow (and fails when nothing else is left).
+struct GuardedResolver {
+    policy: SsrfPolicy,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed = policy.allowed_hosts.iter().any(|h| {
+                h.eq_ignore_ascii_case(&host) || h.rsplit_once(':').is_some_and(|(n, _)| n.eq_ignore_ascii_case(&host))
+            });
+            let addrs: Vec<SocketAddr> = if allowed {
+                found
+            } else {
+                found.into_iter().filter(|a| !internal(a.ip())).collect()
+            };
+            if addrs.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to local or private addresses").into();
+                return Err(refused);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,9 @@ pub struct UpstreamTarget {
     pub base_url: String,
     pub host: String,
     pub addrs: Vec<SocketAddr>,
+    /// Applied to every other host the client reaches (redirects, token
+    /// realms).
+    pub ssrf: super::notifications::SsrfPolicy,
 }
 
 /// The host (with port) part of `upstream_registry`, after checking the
@@ -233,6 +236,7 @@ impl Registry {
             base_url,
             host: checked.host,
             addrs: checked.addrs,
+            ssrf: self.settings().notifications.ssrf.clone(),
         })
     }
 

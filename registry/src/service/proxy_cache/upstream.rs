@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 
 use super::UpstreamTarget;
+use crate::service::notifications::{check_host_literal, SsrfPolicy};
 
 /// Longest wait for the next bytes of an answer: a blob may take long as a
 /// whole, but an upstream silent this long is down.
@@ -35,6 +36,8 @@ pub struct Upstream {
     credentials: Option<(String, String)>,
     repository: Option<String>,
     authorization: Option<HeaderValue>,
+    /// Checks the token realm an upstream names before credentials go there.
+    ssrf: SsrfPolicy,
 }
 
 /// The parameters of a `WWW-Authenticate` challenge (single challenge).
@@ -83,10 +86,10 @@ impl Upstream {
         repository: Option<String>,
         authorization: Option<HeaderValue>,
     ) -> Result<Upstream, UpstreamError> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .read_timeout(READ_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(5));
+            .connect_timeout(Duration::from_secs(10));
+        let mut builder = crate::service::notifications::guard_client(builder, &target.ssrf);
         for addr in &target.addrs {
             builder = builder.resolve(&target.host, *addr);
         }
@@ -97,6 +100,7 @@ impl Upstream {
             credentials,
             repository,
             authorization,
+            ssrf: target.ssrf.clone(),
         })
     }
 
@@ -141,6 +145,16 @@ impl Upstream {
         };
         let realm = param("realm").ok_or_else(|| UpstreamError::Unreachable("no token realm given".into()))?;
         let mut url = url::Url::parse(&realm).map_err(|_| UpstreamError::Unreachable("invalid token realm".into()))?;
+        // The realm is the upstream's to name; an internal address there
+        // would send credentials (and requests) inside the network.
+        if let Some(host) = url.host_str() {
+            let host_port = url
+                .port_or_known_default()
+                .map_or_else(|| host.to_owned(), |p| format!("{host}:{p}"));
+            if check_host_literal(&self.ssrf, &host_port).is_err() {
+                return Err(UpstreamError::Unreachable("the token realm is not allowed".into()));
+            }
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = param("service") {
@@ -234,6 +248,7 @@ impl Upstream {
         base_url: &str,
         credentials: Option<(String, String)>,
         repository: &str,
+        ssrf: &SsrfPolicy,
     ) -> Result<Upstream, UpstreamError> {
         let mut upstream = Upstream {
             client,
@@ -241,6 +256,7 @@ impl Upstream {
             credentials,
             repository: Some(repository.to_owned()),
             authorization: None,
+            ssrf: ssrf.clone(),
         };
         upstream.authorize().await?;
         Ok(upstream)
