@@ -299,3 +299,20 @@ async fn a_token_realm_at_a_local_address_gets_no_credentials() {
         "the realm was contacted: {requests:?}"
     );
 }
+
+#[actix_web::test]
+async fn an_upstream_that_does_not_resolve_is_stored_and_fails_validation_as_a_failed_login() {
+    // `.invalid` never resolves (RFC 2606): not a forbidden host, just an
+    // unreachable one, so it is stored as Quay stores it, and validation
+    // says the login failed rather than that the URL is not allowed.
+    let o = org_with("FEATURE_PROXY_CACHE: true\n").await;
+    let body = json!({"upstream_registry": "registry.invalid/library"});
+    let (status, v) = o.f.call("POST", VALIDATE, Some(&o.owner), Some(body.clone())).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(detail(&v), FAILED_LOGIN);
+    let (status, v) = o.f.call("POST", CACHE, Some(&o.owner), Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = o.f.call("GET", CACHE, Some(&o.owner), None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["upstream_registry"], "registry.invalid/library");
+}

@@ -136,7 +136,14 @@ impl Registry {
                 "expiration_s must be a positive number of seconds".into(),
             ));
         }
-        self.upstream_target(input).await?;
+        // Quay stores a configuration without contacting the upstream; only
+        // an internal address written as such is refused here (pulls and
+        // validation resolve the host and check again).
+        let host = upstream_host(&input.upstream_registry)?;
+        super::notifications::check_host_literal(&self.settings().notifications.ssrf, host).map_err(|reason| {
+            tracing::info!(%reason, "proxy cache upstream refused");
+            Error::InvalidRequest(NOT_ALLOWED.into())
+        })?;
         let org_id = org.id;
         if self.settings().tags.immutable_tags
             && self
@@ -230,7 +237,12 @@ impl Registry {
             .await
             .map_err(|reason| {
                 tracing::info!(%reason, "proxy cache upstream refused");
-                Error::InvalidRequest(NOT_ALLOWED.into())
+                // A host that does not resolve is not a forbidden one.
+                if reason.starts_with("Cannot resolve") {
+                    Error::InvalidRequest(FAILED_LOGIN.into())
+                } else {
+                    Error::InvalidRequest(NOT_ALLOWED.into())
+                }
             })?;
         Ok(UpstreamTarget {
             base_url,

@@ -182,11 +182,12 @@ impl Registry {
             insecure: row.insecure,
             ..ProxyCacheInput::default()
         };
-        let target = self.upstream_target(&input).await.map_err(|_| {
-            Error::Unavailable(format!(
-                "the upstream registry {} is not allowed",
-                row.upstream_registry
-            ))
+        let target = self.upstream_target(&input).await.map_err(|e| {
+            let why = match e {
+                Error::InvalidRequest(m) if m == super::FAILED_LOGIN => "could not be resolved",
+                _ => "is not allowed",
+            };
+            Error::Unavailable(format!("the upstream registry {} {why}", row.upstream_registry))
         })?;
         let repository = Some(path.to_owned());
         let connected = match self.inner.upstream_auth.get(&auth_key(cache, path)) {
