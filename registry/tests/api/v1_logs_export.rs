@@ -16,7 +16,10 @@ use crate::helpers::{
     image_manifest, random_bytes, sha256, RepoFixture, SmtpSink, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
 
-const ALLOW_LOCAL: &str = "SSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\n";
+/// Callbacks to the local receiver allowed; entries dated in 2024 kept (the
+/// log pruner, which runs at start-up, would otherwise race the tests that
+/// write them).
+const ALLOW_LOCAL: &str = "SSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\nACTION_LOG_ROTATION_THRESHOLD: 1000w\n";
 const HOUR_MS: i64 = 3_600_000;
 
 /// An HTTP server on 127.0.0.1 that records the JSON bodies POSTed to it.
