@@ -448,7 +448,8 @@ async fn aggregated_logs_count_entries_per_day_and_kind() {
 
 #[actix_web::test]
 async fn old_entries_are_pruned() {
-    let fx = RepoFixture::new().await;
+    // The app's own pruner keeps everything, so only the call below prunes.
+    let fx = RepoFixture::with_config("ACTION_LOG_ROTATION_THRESHOLD: 1000w\n").await;
     let (user, alice) = fx.user("alice").await;
     let now = chrono::Utc::now().timestamp_millis();
     write_entries(&fx, user.id, Some(&user), "push_repo", 2, now - 31 * DAY_MS).await;
