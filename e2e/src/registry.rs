@@ -196,6 +196,27 @@ impl Registry {
         self.dir.path()
     }
 
+    /// Creates the first user (a superuser when `SUPER_USERS` names it) the
+    /// way the documentation does, `curl` to `/api/v1/user/initialize` with
+    /// `access_token: true`; returns that OAuth access token. The registry
+    /// must run with `FEATURE_USER_INITIALIZE: true`.
+    pub fn initialize_user(&self, username: &str, password: &str) -> String {
+        let base = self.url("");
+        let init = crate::process::curl_json(
+            &self.scratch("initialize"),
+            &format!(
+                "curl -s -X POST -H 'Content-Type: application/json' \
+                 -d '{{\"username\":\"{username}\",\"password\":\"{password}\",\"email\":\"{username}@example.com\",\"access_token\":true}}' \
+                 \"$BASE/api/v1/user/initialize\""
+            ),
+            &[("BASE", base.as_str())],
+        );
+        init["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {init}"))
+            .to_owned()
+    }
+
     /// A scratch directory that lives as long as the registry.
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.dir.path().join("scratch").join(name);

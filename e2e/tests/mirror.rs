@@ -97,16 +97,7 @@ fn a_repository_mirrors_the_matching_tags_of_a_distribution_registry(env: TestEn
         .collect();
 
     let base = reg.url("");
-    let init = curl_json(
-        &work,
-        &format!(
-            "curl -s -X POST -H 'Content-Type: application/json' \
-             -d '{{\"username\":\"{ADMIN}\",\"password\":\"{ADMIN_PASSWORD}\",\"email\":\"admin@example.com\",\"access_token\":true}}' \
-             \"$BASE/api/v1/user/initialize\""
-        ),
-        &[("BASE", base.as_str())],
-    );
-    let token = init["access_token"].as_str().expect("access_token").to_owned();
+    let token = reg.initialize_user(ADMIN, ADMIN_PASSWORD);
     let reference = format!("{}/upstream/app", upstream.host);
     let vars = [("BASE", base.as_str()), ("TOKEN", token.as_str())];
     // The documentation's minimal body; the upstream speaks plain HTTP.

@@ -2,7 +2,8 @@
 //! Distribution (Debian's `docker-registry`), once open and once behind
 //! htpasswd Basic auth. An image pushed to the upstream with skopeo is
 //! pulled through the organization with skopeo, byte for byte, and is
-//! still served from the cache once the upstream is gone.
+//! still served from the cache once the upstream is gone; podman pulls a
+//! second image through the cache cold.
 
 use std::fs;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::process::{curl_json, free_port, sh, skopeo_with as skopeo};
-use e2e::{backend_tests, digest_of, mkoci, unique_name, Registry, TestEnv};
+use e2e::{backend_tests, digest_of, mkoci, unique_name, Podman, Registry, TestEnv};
 
 backend_tests!(skopeo_pulls_through_a_proxy_cache_of_distribution);
 
@@ -114,16 +115,7 @@ fn skopeo_pulls_through_a_proxy_cache_of_distribution(env: TestEnv) {
     );
     let base = reg.url("");
     let work = reg.scratch("proxy");
-    let init = curl_json(
-        &work,
-        &format!(
-            "curl -s -X POST -H 'Content-Type: application/json' \
-             -d '{{\"username\":\"{ADMIN}\",\"password\":\"{ADMIN_PASSWORD}\",\"email\":\"admin@example.com\",\"access_token\":true}}' \
-             \"$BASE/api/v1/user/initialize\""
-        ),
-        &[("BASE", base.as_str())],
-    );
-    let token = init["access_token"].as_str().expect("access_token").to_owned();
+    let token = reg.initialize_user(ADMIN, ADMIN_PASSWORD);
 
     for (org, htpasswd) in [("opencache", false), ("authcache", true)] {
         let mut upstream = Distribution::start(&work.join(org), htpasswd);
@@ -185,6 +177,38 @@ fn skopeo_pulls_through_a_proxy_cache_of_distribution(env: TestEnv) {
         for digest in [&img.config_digest, &img.layer_digest] {
             assert_eq!(read_pulled(&pulled, digest), img.blob(digest), "{org}: blob {digest}");
         }
+
+        // podman pulls another image through the cache, cold: manifest and
+        // blobs come from the upstream while they are stored.
+        let tool = mkoci(
+            &reg.scratch(&format!("{org}-tool")),
+            "latest",
+            &unique_name("podman-proxied "),
+        );
+        let mut push = vec![
+            "copy".to_owned(),
+            "--dest-tls-verify=false".to_owned(),
+            tool.reference(),
+            format!("docker://{}/team/tool:2.0", upstream.host),
+        ];
+        if htpasswd {
+            push.insert(1, format!("--dest-creds={UP_USER}:{UP_PASSWORD}"));
+        }
+        skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>()).ok();
+        let podman = Podman::new(&reg);
+        let image = format!("{}/{org}/team/tool:2.0", reg.host());
+        let creds = format!("{ADMIN}:{ADMIN_PASSWORD}");
+        podman
+            .run(&["pull", "--tls-verify=false", "--creds", &creds, &image])
+            .ok();
+        let digest = podman
+            .run(&["image", "inspect", "--format", "{{.Digest}}", &image])
+            .ok();
+        assert_eq!(
+            digest.trim(),
+            tool.manifest_digest,
+            "{org}: podman pulled the upstream's manifest"
+        );
 
         // The upstream is gone: the cached image is still served.
         upstream.stop();

@@ -23,16 +23,7 @@ fn quotas_follow_quays_documented_sequence(env: TestEnv) {
     let host = reg.host();
     let base = reg.url("");
     let work = reg.scratch("quota");
-    let init = curl_json(
-        &work,
-        &format!(
-            "curl -s -X POST -H 'Content-Type: application/json' \
-             -d '{{\"username\":\"{ADMIN}\",\"password\":\"{ADMIN_PASSWORD}\",\"email\":\"admin@example.com\",\"access_token\":true}}' \
-             \"$BASE/api/v1/user/initialize\""
-        ),
-        &[("BASE", base.as_str())],
-    );
-    let token = init["access_token"].as_str().expect("access_token").to_owned();
+    let token = reg.initialize_user(ADMIN, ADMIN_PASSWORD);
     let vars = [("BASE", base.as_str()), ("TOKEN", token.as_str())];
     let created = sh(
         &work,

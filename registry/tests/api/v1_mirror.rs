@@ -483,6 +483,19 @@ async fn read_only_and_mirror_repositories_refuse_user_pushes() {
     assert_eq!(status, StatusCode::ACCEPTED, "{res}");
 }
 
+/// `PUT /repository/{repo}/changestate` to `state` as `token`; must succeed.
+async fn change_state(fx: &RepoFixture, token: &str, repo: &str, state: &str) {
+    let (status, res) = fx
+        .call(
+            "PUT",
+            &format!("/repository/{repo}/changestate"),
+            Some(token),
+            Some(json!({"state": state})),
+        )
+        .await;
+    assert_eq!(status, 200, "{state}: {res}");
+}
+
 /// The actions a `/v2/auth` token grants `client` on `repo` when it asks
 /// for `pull,push,*`.
 async fn granted(app: &TestApp, client: &reqwest::Client, repo: &str) -> Vec<String> {
@@ -532,11 +545,7 @@ async fn registry_tokens_follow_the_repository_state() {
     assert_eq!(granted(&fx.app, &other_robot, repo).await, all(&["pull", "push"]));
 
     let api = |sub: &str| format!("/repository/{repo}{sub}");
-    let state = |s: &str| json!({"state": s});
-    let (status, _) = fx
-        .call("PUT", &api("/changestate"), Some(&token), Some(state("READ_ONLY")))
-        .await;
-    assert_eq!(status, 200);
+    change_state(&fx, &token, repo, "READ_ONLY").await;
     assert_eq!(
         granted(&fx.app, &user, repo).await,
         all(&["pull"]),
@@ -548,10 +557,7 @@ async fn registry_tokens_follow_the_repository_state() {
     b["robot_username"] = json!("orga+mirror");
     let (status, res) = fx.call("POST", &api("/mirror"), Some(&token), Some(b)).await;
     assert_eq!(status, 201, "{res}");
-    let (status, _) = fx
-        .call("PUT", &api("/changestate"), Some(&token), Some(state("MIRROR")))
-        .await;
-    assert_eq!(status, 200);
+    change_state(&fx, &token, repo, "MIRROR").await;
     assert_eq!(
         granted(&fx.app, &user, repo).await,
         all(&["pull"]),
@@ -564,10 +570,7 @@ async fn registry_tokens_follow_the_repository_state() {
         "the mirror's robot may push"
     );
 
-    let (status, _) = fx
-        .call("PUT", &api("/changestate"), Some(&token), Some(state("NORMAL")))
-        .await;
-    assert_eq!(status, 200);
+    change_state(&fx, &token, repo, "NORMAL").await;
     assert_eq!(granted(&fx.app, &user, repo).await, all(&["*", "pull", "push"]));
 }
 
@@ -620,15 +623,7 @@ async fn content_changes_through_the_api_are_refused_unless_normal() {
     assert_eq!(status, 201, "{res}");
 
     for state in ["READ_ONLY", "MIRROR"] {
-        let (status, _) = fx
-            .call(
-                "PUT",
-                &format!("/repository/{repo}/changestate"),
-                Some(&token),
-                Some(json!({"state": state})),
-            )
-            .await;
-        assert_eq!(status, 200);
+        change_state(&fx, &token, repo, state).await;
         let writes = [
             (
                 "PUT",
@@ -690,15 +685,7 @@ async fn content_changes_through_the_api_are_refused_unless_normal() {
         assert_eq!(status, 200, "{state}: the label is kept");
     }
     // Back to NORMAL, the same calls work again.
-    let (status, _) = fx
-        .call(
-            "PUT",
-            &format!("/repository/{repo}/changestate"),
-            Some(&token),
-            Some(json!({"state": "NORMAL"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    change_state(&fx, &token, repo, "NORMAL").await;
     let (status, res) = fx
         .call(
             "PUT",
