@@ -10,6 +10,7 @@ pub mod backing;
 pub mod builds;
 pub mod cli;
 pub mod clients;
+pub mod distribution;
 pub mod git_server;
 pub mod http;
 pub mod kube;

@@ -4,72 +4,19 @@
 //! worker of `registry serve` syncs the tags the rule matches, and skopeo
 //! and podman pull them from our repository byte for byte.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::process::{curl_json, free_port, sh, skopeo_with as skopeo};
+use e2e::distribution::{Distribution, DISTRIBUTION};
+use e2e::process::{curl_json, sh, skopeo_with as skopeo};
 use e2e::{backend_tests, digest_of, mkoci, unique_name, Podman, Registry, TestEnv};
 
 backend_tests!(a_repository_mirrors_the_matching_tags_of_a_distribution_registry);
 
 const ADMIN: &str = "quayadmin";
 const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
-const DISTRIBUTION: &str = "/usr/bin/docker-registry";
-
-/// A running Distribution, stopped when dropped.
-struct Distribution {
-    child: Child,
-    host: String,
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts Distribution on a free port with its storage under `dir`.
-fn start_distribution(dir: &std::path::Path) -> Distribution {
-    let port = free_port();
-    let config = dir.join("distribution.yml");
-    std::fs::create_dir_all(dir.join("storage")).expect("storage dir");
-    let yaml = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-         http:\n  addr: 127.0.0.1:{port}\n",
-        dir.join("storage").display()
-    );
-    std::fs::write(&config, yaml).expect("distribution config");
-    let log = std::fs::File::create(dir.join("distribution.log")).expect("distribution log");
-    let child = Command::new(DISTRIBUTION)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start docker-registry");
-    let upstream = Distribution {
-        child,
-        host: format!("127.0.0.1:{port}"),
-    };
-    let client = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client
-            .get(format!("http://{}/v2/", upstream.host))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            return upstream;
-        }
-        assert!(Instant::now() < deadline, "docker-registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn a_repository_mirrors_the_matching_tags_of_a_distribution_registry(env: TestEnv) {
-    if !std::path::Path::new(DISTRIBUTION).is_file() {
+    if !Distribution::installed() {
         assert!(!e2e::in_ci(), "docker-registry is not installed");
         eprintln!("SKIPPED: {DISTRIBUTION} is not installed");
         return;
@@ -83,7 +30,7 @@ fn a_repository_mirrors_the_matching_tags_of_a_distribution_registry(env: TestEn
         false,
     );
     let work = reg.scratch("mirror");
-    let upstream = start_distribution(&work);
+    let upstream = Distribution::start(&work.join("upstream"), None);
 
     // Images pushed to the upstream: two that the rule matches, one not.
     let images: Vec<_> = ["v1", "v2", "dev"]

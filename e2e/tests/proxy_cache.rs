@@ -7,10 +7,9 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use e2e::process::{curl_json, free_port, sh, skopeo_with as skopeo};
+use e2e::distribution::{Distribution, DISTRIBUTION};
+use e2e::process::{curl_json, sh, skopeo_with as skopeo};
 use e2e::{backend_tests, digest_of, mkoci, unique_name, Podman, Registry, TestEnv};
 
 backend_tests!(skopeo_pulls_through_a_proxy_cache_of_distribution);
@@ -19,69 +18,6 @@ const ADMIN: &str = "quayadmin";
 const ADMIN_PASSWORD: &str = "quayadmin-Passw0rd";
 const UP_USER: &str = "mirror";
 const UP_PASSWORD: &str = "mirror-Passw0rd";
-const DISTRIBUTION: &str = "/usr/bin/docker-registry";
-
-/// A running Distribution on 127.0.0.1; stopped when dropped.
-struct Distribution {
-    host: String,
-    child: Child,
-}
-
-impl Distribution {
-    fn start(dir: &Path, htpasswd: bool) -> Distribution {
-        fs::create_dir_all(dir.join("data")).expect("distribution dir");
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        );
-        if htpasswd {
-            let hash = bcrypt::hash(UP_PASSWORD, 4).expect("bcrypt");
-            fs::write(dir.join("htpasswd"), format!("{UP_USER}:{hash}\n")).expect("htpasswd");
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: upstream\n    path: {}\n",
-                dir.join("htpasswd").display()
-            ));
-        }
-        fs::write(dir.join("config.yml"), config).expect("distribution config");
-        let log = fs::File::create(dir.join("distribution.log")).expect("log");
-        let mut cmd = Command::new(DISTRIBUTION);
-        cmd.arg("serve").arg(dir.join("config.yml"));
-        // REGISTRY_* variables would override Distribution's configuration.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("REGISTRY_") {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn docker-registry");
-        let host = format!("127.0.0.1:{port}");
-        let ready = Instant::now();
-        while std::net::TcpStream::connect(&host).is_err() {
-            assert!(
-                ready.elapsed() < Duration::from_secs(30),
-                "docker-registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Distribution { host, child }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn read_pulled(dir: &Path, digest: &str) -> Vec<u8> {
     fs::read(dir.join(digest.trim_start_matches("sha256:"))).expect("pulled blob")
@@ -101,7 +37,7 @@ fn pull(reg: &Registry, image: &str, into: &Path) {
 }
 
 fn skopeo_pulls_through_a_proxy_cache_of_distribution(env: TestEnv) {
-    if !Path::new(DISTRIBUTION).is_file() {
+    if !Distribution::installed() {
         assert!(!e2e::in_ci(), "{DISTRIBUTION} is missing");
         eprintln!("skipped: {DISTRIBUTION} is not installed");
         return;
@@ -118,7 +54,7 @@ fn skopeo_pulls_through_a_proxy_cache_of_distribution(env: TestEnv) {
     let token = reg.initialize_user(ADMIN, ADMIN_PASSWORD);
 
     for (org, htpasswd) in [("opencache", false), ("authcache", true)] {
-        let mut upstream = Distribution::start(&work.join(org), htpasswd);
+        let mut upstream = Distribution::start(&work.join(org), htpasswd.then_some((UP_USER, UP_PASSWORD)));
         let img = mkoci(
             &reg.scratch(&format!("{org}-image")),
             "latest",
