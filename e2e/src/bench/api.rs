@@ -94,6 +94,12 @@ impl Api {
     /// `GET <realm>?service=<service>&scope=repository:<repo>:pull,push` with Basic credentials.
     /// Returns the registry token (a JWT).
     pub async fn registry_token(&self, username: &str, password: &str, repo: &str) -> Result<String> {
+        self.registry_token_scopes(username, password, &[format!("repository:{repo}:pull,push")])
+            .await
+    }
+
+    /// Like [`Api::registry_token`], asking for every scope in `scopes` (one `scope` parameter each).
+    pub async fn registry_token_scopes(&self, username: &str, password: &str, scopes: &[String]) -> Result<String> {
         let url = self.url("/v2/")?;
         let what = format!("GET {url} (anonymous, expecting a Bearer challenge)");
         let resp = self.client.get(url).send().await.with_context(|| what.clone())?;
@@ -107,10 +113,13 @@ impl Api {
         let (realm, service) = parse_bearer_challenge(&challenge)
             .with_context(|| format!("{what}: unexpected WWW-Authenticate {challenge:?}"))?;
         let mut token_url = Url::parse(&realm).with_context(|| format!("{what}: bad realm {realm:?}"))?;
-        token_url
-            .query_pairs_mut()
-            .append_pair("service", &service)
-            .append_pair("scope", &format!("repository:{repo}:pull,push"));
+        {
+            let mut q = token_url.query_pairs_mut();
+            q.append_pair("service", &service);
+            for scope in scopes {
+                q.append_pair("scope", scope);
+            }
+        }
         let what = format!("GET {token_url} (Basic {username})");
         let resp = self
             .client

@@ -99,6 +99,24 @@ impl Server {
 
     /// CNCF Distribution (Debian docker-registry) with filesystem storage under `work/<name>`.
     pub fn spawn_distribution(label: &'static str, bin: &Path, work: &Path, name: &str) -> Result<Self> {
+        Self::spawn_distribution_with(label, bin, work, name, "")
+    }
+
+    /// CNCF Distribution as a pull-through cache of `remote_url` (`proxy.remoteurl`), anonymous
+    /// towards the remote, with filesystem storage under `work/<name>`.
+    #[allow(dead_code, reason = "used by the proxy_bench binary only")]
+    pub fn spawn_distribution_proxy(
+        label: &'static str,
+        bin: &Path,
+        work: &Path,
+        name: &str,
+        remote_url: &str,
+    ) -> Result<Self> {
+        Self::spawn_distribution_with(label, bin, work, name, &format!("proxy:\n  remoteurl: {remote_url}\n"))
+    }
+
+    /// CNCF Distribution with `extra` (top-level YAML sections) appended to its config.
+    fn spawn_distribution_with(label: &'static str, bin: &Path, work: &Path, name: &str, extra: &str) -> Result<Self> {
         let port = free_port()?;
         let data = work.join(name);
         std::fs::create_dir_all(&data)?;
@@ -107,7 +125,7 @@ impl Server {
             "version: 0.1\n\
              log:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
+             http:\n  addr: 127.0.0.1:{port}\n{extra}",
             data.display()
         );
         std::fs::write(&cfg_path, cfg)?;
