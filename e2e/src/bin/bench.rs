@@ -25,6 +25,8 @@ mod api;
 mod ceil;
 #[path = "../bench/filepush.rs"]
 mod filepush;
+#[path = "../bench/harness.rs"]
+mod harness;
 #[path = "../bench/load.rs"]
 mod load;
 #[path = "../bench/pull_logs.rs"]
@@ -798,42 +800,8 @@ fn print_pull_logs(t: Option<&Result<Table, String>>, markdown: bool) {
     }
 }
 
-async fn run_bounded(args: Args) -> Result<bool> {
-    let limit = Params::new(args.quick).total_limit;
-    let work = tempfile::Builder::new()
-        .prefix("registry-bench-")
-        .tempdir()
-        .context("create temp dir")?;
-    let path = work.path().to_path_buf();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    // Servers live inside `run`; whichever way it ends, they are dropped (killed) before `work` is removed.
-    let res = tokio::select! {
-        r = tokio::time::timeout(limit, run(args, &path)) => match r {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("benchmark exceeded its time limit of {limit:?}")),
-        },
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-        _ = term.recv() => Err(anyhow::anyhow!("terminated")),
-    };
-    work.close().context("remove temp dir")?;
-    res
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run_bounded(args)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(2),
-        Err(e) => {
-            eprintln!("bench: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let limit = Params::new(args.quick).total_limit;
+    harness::run_main("bench", limit, move |path| async move { run(args, &path).await })
 }

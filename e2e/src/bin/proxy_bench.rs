@@ -24,6 +24,8 @@
 #[path = "../bench/api.rs"]
 #[allow(dead_code, reason = "shared with the `bench` binary, which uses the rest")]
 mod api;
+#[path = "../bench/harness.rs"]
+mod harness;
 #[path = "../bench/report.rs"]
 mod report;
 #[path = "../bench/server.rs"]
@@ -650,42 +652,8 @@ async fn run(args: Args, work: &Path) -> Result<bool> {
     Ok(errors.is_empty())
 }
 
-async fn run_bounded(args: Args) -> Result<bool> {
-    let limit = Params::new(&args).total_limit;
-    let work = tempfile::Builder::new()
-        .prefix("registry-proxy-bench-")
-        .tempdir()
-        .context("create temp dir")?;
-    let path = work.path().to_path_buf();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    // Servers live inside `run`; whichever way it ends, they are dropped (killed) before `work` is removed.
-    let res = tokio::select! {
-        r = tokio::time::timeout(limit, run(args, &path)) => match r {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("benchmark exceeded its time limit of {limit:?}")),
-        },
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-        _ = term.recv() => Err(anyhow::anyhow!("terminated")),
-    };
-    work.close().context("remove temp dir")?;
-    res
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("proxy_bench: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run_bounded(args)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(2),
-        Err(e) => {
-            eprintln!("proxy_bench: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let limit = Params::new(&args).total_limit;
+    harness::run_main("proxy-bench", limit, move |path| async move { run(args, &path).await })
 }
