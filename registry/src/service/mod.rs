@@ -51,7 +51,7 @@ pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
 pub use robots::{CredentialFormat, Credentials, NewRobot, Robot, RobotShortName, RobotUsage};
 pub use sessions::{IssuedSession, Session, SignIn};
-pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole};
+pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole, TeamSummary};
 pub use tokens::{Access, Claims, ScopeRequest};
 pub use uploads::{MountOutcome, UploadStatus};
 

@@ -72,6 +72,15 @@ pub struct Team {
     pub description: String,
 }
 
+/// A team as its organization's view lists it.
+#[derive(Debug, Clone)]
+pub struct TeamSummary {
+    pub team: Team,
+    pub member_count: i64,
+    pub repo_count: i64,
+    pub can_view: bool,
+}
+
 impl From<q::Team> for Team {
     fn from(t: q::Team) -> Team {
         Team {
@@ -174,6 +183,27 @@ fn unknown_team(org: &Account, name: &str) -> Error {
 }
 
 impl Registry {
+    /// The organization's teams in creation order, with their member and
+    /// repository counts, and whether `viewer` may view each one (an admin
+    /// of the organization views all, a member the teams they are in).
+    pub async fn org_teams(&self, org: &Account, viewer: &Account) -> Result<Vec<TeamSummary>, Error> {
+        let admin = self.is_org_admin(viewer, org).await?;
+        let (org_id, viewer_id) = (org.id, viewer.id);
+        let (rows, mine) = self
+            .db()
+            .read(move |c| Ok((q::with_counts(c, org_id)?, q::team_names_of(c, org_id, viewer_id)?)))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, member_count, repo_count)| TeamSummary {
+                can_view: admin || mine.contains(&t.name),
+                team: Team::from(t),
+                member_count,
+                repo_count,
+            })
+            .collect())
+    }
+
     /// The organization's team by name.
     pub async fn team(&self, org: &Account, name: &str) -> Result<Option<Team>, Error> {
         let (org_id, name) = (org.id, name.to_owned());

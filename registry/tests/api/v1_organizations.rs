@@ -291,3 +291,84 @@ async fn deleting_an_organization_needs_org_admin_scope() {
     assert_api_error(delete_org(&app, Some(&narrow), "acme").await, 403, "insufficient_scope").await;
     assert_eq!(get_org(&app, None, "acme").await.status(), 200, "still there");
 }
+
+#[actix_web::test]
+async fn members_see_the_teams_with_counts_and_outsiders_do_not() {
+    let fx = crate::helpers::RepoFixture::new().await;
+    let (owner, owner_token) = fx.user("owner").await;
+    let (_, bob) = fx.user("bob").await;
+    let (_, carol) = fx.user("carol").await;
+    let org = fx.org(&owner, "acme").await;
+    fx.team(&owner, &org, "devs", "member", &["bob"]).await;
+    fx.team(&owner, &org, "ops", "creator", &[]).await;
+    fx.create_repo(&owner_token, "acme", "app", "private").await;
+    crate::helpers::grant_role(&fx.app, "acme/app", crate::helpers::Grantee::Team("devs"), "write").await;
+
+    let (status, view) = fx.call("GET", "/organization/acme", Some(&owner_token), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["ordered_teams"], json!(["owners", "devs", "ops"]), "{view}");
+    let devs = &view["teams"]["devs"];
+    assert_eq!(
+        (
+            devs["role"].clone(),
+            devs["member_count"].clone(),
+            devs["repo_count"].clone()
+        ),
+        (json!("member"), json!(1), json!(1)),
+        "{view}"
+    );
+    assert_eq!(view["teams"]["owners"]["member_count"], 1);
+    assert_eq!(view["teams"]["ops"]["can_view"], true, "an admin views every team");
+
+    // A member sees the teams, and may view only the ones they are in.
+    let (status, view) = fx.call("GET", "/organization/acme", Some(&bob), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["ordered_teams"], json!(["owners", "devs", "ops"]), "{view}");
+    assert_eq!(view["teams"]["devs"]["can_view"], true);
+    assert_eq!(view["teams"]["ops"]["can_view"], false);
+
+    // Outsiders and anonymous callers see no teams.
+    for token in [Some(carol.as_str()), None] {
+        let (status, view) = fx.call("GET", "/organization/acme", token, None).await;
+        assert_eq!(status, 200, "{view}");
+        assert!(
+            view.get("teams").is_none() && view.get("ordered_teams").is_none(),
+            "{view}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_admin_changes_the_organization_email_unless_another_account_uses_it() {
+    let fx = crate::helpers::RepoFixture::new().await;
+    let (owner, owner_token) = fx.user("owner").await;
+    let (_, bob) = fx.user("bob").await;
+    fx.org(&owner, "acme").await;
+    let put = |token: String, body: Value| {
+        let fx = &fx;
+        async move { fx.call("PUT", "/organization/acme", Some(&token), Some(body)).await }
+    };
+    let (status, view) = put(owner_token.clone(), json!({"email": "ops@acme.example.com"})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["email"], "ops@acme.example.com");
+    let (_, view) = fx.call("GET", "/organization/acme", Some(&owner_token), None).await;
+    assert_eq!(view["email"], "ops@acme.example.com", "the change was made");
+
+    // An address another account has is refused, and nothing changes.
+    let taken = owner.email.clone().expect("the owner has an email");
+    let (status, res) = put(owner_token.clone(), json!({"email": taken})).await;
+    assert_eq!(status, 400, "{res}");
+    let (_, view) = fx.call("GET", "/organization/acme", Some(&owner_token), None).await;
+    assert_eq!(view["email"], "ops@acme.example.com");
+
+    // Not an admin: refused.
+    let (status, _) = put(bob, json!({"email": "bob@acme.example.com"})).await;
+    assert_eq!(status, 403);
+    let (_, view) = fx.call("GET", "/organization/acme", Some(&owner_token), None).await;
+    assert_eq!(view["email"], "ops@acme.example.com");
+
+    let logs = crate::v1_logs::logs(&fx, "/organization/acme/logs", &owner_token).await;
+    let changes = crate::v1_logs::of_kind(&logs, "org_change_email");
+    assert_eq!(changes.len(), 1, "{logs:?}");
+    assert_eq!(changes[0]["metadata"]["email"], "ops@acme.example.com");
+}

@@ -2,10 +2,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::shared::{action, find_org};
-use super::views::avatar;
+use super::views::{avatar, org_team_view};
 use super::{ApiCaller, ApiError};
 use crate::state::AppState;
 
@@ -69,6 +69,16 @@ async fn get_org(
                 .any(|(n, _)| *n == org.username);
         view["is_admin"] = json!(admin);
         view["is_member"] = json!(member);
+        // As in Quay: members see the teams (by name, and in creation order).
+        if member {
+            let teams = state.registry.org_teams(&org, user).await?;
+            view["teams"] = teams
+                .iter()
+                .map(|t| (t.team.name.clone(), org_team_view(t)))
+                .collect::<serde_json::Map<String, Value>>()
+                .into();
+            view["ordered_teams"] = json!(teams.iter().map(|t| t.team.name.as_str()).collect::<Vec<_>>());
+        }
         if member || (state.registry.is_superuser(user) && caller.scopes.has("super:user")) {
             if let Some((quotas, report)) = super::quota::namespace_fields(&state, org.id).await? {
                 view["quotas"] = quotas;
@@ -106,9 +116,11 @@ async fn delete_org(
 #[derive(Deserialize)]
 struct OrgUpdate {
     tag_expiration_s: Option<i64>,
+    email: Option<String>,
 }
 
-/// Changes an organization's settings; so far its time-machine window
+/// Changes an organization's settings: its contact `email` (refused when
+/// another account uses it, as in Quay) and its time-machine window
 /// (`tag_expiration_s`, one of `TAG_EXPIRATION_OPTIONS`).
 async fn update_org(
     state: web::Data<AppState>,
@@ -121,6 +133,18 @@ async fn update_org(
     let mut org = find_org(&state, &path).await?;
     if !state.registry.is_org_admin(user, &org).await? {
         return Err(ApiError::unauthorized(false));
+    }
+    if let Some(email) = body.email.as_deref().filter(|e| Some(*e) != org.email.as_deref()) {
+        let old_email = org.email.clone();
+        let update = crate::service::UserUpdate {
+            email: Some(email.to_owned()),
+            ..Default::default()
+        };
+        org = state.registry.update_user(&org, update).await?;
+        let entry = action("org_change_email", &caller, &req)
+            .account(org.id)
+            .metadata(json!({"namespace": org.username, "email": email, "old_email": old_email}));
+        state.registry.log_action(entry);
     }
     if let Some(seconds) = body.tag_expiration_s {
         org = state.registry.set_tag_expiration(&org, seconds).await?;

@@ -9,7 +9,7 @@ use crate::db::models::Account;
 use crate::service::builds::{Build, Trigger, GITHUB};
 use crate::service::logs::{LogAccount, LoggedAction};
 use crate::service::repositories::RepositoryAccess;
-use crate::service::{PendingInvite, RepoGrant, Role};
+use crate::service::{PendingInvite, RepoGrant, Role, TeamSummary};
 use crate::state::AppState;
 
 /// Quay's avatar object.
@@ -189,6 +189,20 @@ pub(super) fn log_view(l: &LoggedAction, include_namespace: bool) -> Value {
 pub(super) fn namespace_view(ns: &LogAccount) -> Value {
     let kind = if ns.organization { "org" } else { "user" };
     json!({"kind": kind, "name": ns.username, "avatar": avatar(&ns.username, kind)})
+}
+
+/// Quay's team view inside an organization's view.
+pub(super) fn org_team_view(t: &TeamSummary) -> Value {
+    json!({
+        "name": t.team.name,
+        "description": t.team.description,
+        "role": t.team.role,
+        "avatar": avatar(&t.team.name, "team"),
+        "can_view": t.can_view,
+        "repo_count": t.repo_count,
+        "member_count": t.member_count,
+        "is_synced": false,
+    })
 }
 
 #[cfg(test)]

@@ -171,6 +171,45 @@ pub fn memberships(c: &mut DbConn, org_id: i64) -> QueryResult<Vec<(Account, Str
         .load(c)
 }
 
+/// The organization's teams in creation order, each with its number of
+/// members and of repositories it has a role on.
+pub fn with_counts(c: &mut DbConn, org_id: i64) -> QueryResult<Vec<(Team, i64, i64)>> {
+    use std::collections::HashMap;
+    let teams: Vec<Team> = team::table
+        .filter(team::organization_id.eq(org_id))
+        .order(team::id.asc())
+        .select(Team::as_select())
+        .load(c)?;
+    let ids: Vec<i64> = teams.iter().map(|t| t.id).collect();
+    let members: HashMap<i64, i64> = teammember::table
+        .filter(teammember::team_id.eq_any(&ids))
+        .group_by(teammember::team_id)
+        .select((teammember::team_id, diesel::dsl::count_star()))
+        .load::<(i64, i64)>(c)?
+        .into_iter()
+        .collect();
+    let repos: HashMap<i64, i64> = repositorypermission::table
+        .filter(repositorypermission::team_id.eq_any(&ids))
+        .group_by(repositorypermission::team_id)
+        .select((
+            repositorypermission::team_id.assume_not_null(),
+            diesel::dsl::count_star(),
+        ))
+        .load::<(i64, i64)>(c)?
+        .into_iter()
+        .collect();
+    Ok(teams
+        .into_iter()
+        .map(|t| {
+            let (m, r) = (
+                members.get(&t.id).copied().unwrap_or(0),
+                repos.get(&t.id).copied().unwrap_or(0),
+            );
+            (t, m, r)
+        })
+        .collect())
+}
+
 /// Names of the organization's teams that `user_id` is in.
 pub fn team_names_of(c: &mut DbConn, org_id: i64, user_id: i64) -> QueryResult<Vec<String>> {
     teammember::table
