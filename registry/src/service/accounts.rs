@@ -493,6 +493,21 @@ impl Registry {
         Ok(self.db().read(move |c| Ok(q::organizations_of(c, id)?)).await?)
     }
 
+    /// Whether `user` belongs to the organization (any of its teams, which
+    /// includes its admins), or is a superuser with
+    /// `FEATURE_SUPERUSERS_FULL_ACCESS`. One read of the user's team roles.
+    pub async fn is_org_member(&self, user: &Account, org: &Account) -> Result<bool, Error> {
+        if self.settings().accounts.superusers_full_access && self.is_superuser(user) {
+            return Ok(true);
+        }
+        let (org_id, user_id) = (org.id, user.id);
+        let roles = self
+            .db()
+            .read(move |c| Ok(crate::db::queries::permissions::org_roles(c, org_id, user_id)?))
+            .await?;
+        Ok(!roles.is_empty())
+    }
+
     /// Whether `user` administers the organization: an admin team, or a
     /// superuser with `FEATURE_SUPERUSERS_FULL_ACCESS`.
     pub async fn is_org_admin(&self, user: &Account, org: &Account) -> Result<bool, Error> {

@@ -185,9 +185,14 @@ fn unknown_team(org: &Account, name: &str) -> Error {
 impl Registry {
     /// The organization's teams in creation order, with their member and
     /// repository counts, and whether `viewer` may view each one (an admin
-    /// of the organization views all, a member the teams they are in).
-    pub async fn org_teams(&self, org: &Account, viewer: &Account) -> Result<Vec<TeamSummary>, Error> {
-        let admin = self.is_org_admin(viewer, org).await?;
+    /// of the organization, `viewer_is_admin`, views all; a member the
+    /// teams they are in).
+    pub async fn org_teams(
+        &self,
+        org: &Account,
+        viewer: &Account,
+        viewer_is_admin: bool,
+    ) -> Result<Vec<TeamSummary>, Error> {
         let (org_id, viewer_id) = (org.id, viewer.id);
         let (rows, mine) = self
             .db()
@@ -196,7 +201,7 @@ impl Registry {
         Ok(rows
             .into_iter()
             .map(|(t, member_count, repo_count)| TeamSummary {
-                can_view: admin || mine.contains(&t.name),
+                can_view: viewer_is_admin || mine.contains(&t.name),
                 team: Team::from(t),
                 member_count,
                 repo_count,

@@ -71,7 +71,7 @@ async fn get_org(
         view["is_member"] = json!(member);
         // As in Quay: members see the teams (by name, and in creation order).
         if member {
-            let teams = state.registry.org_teams(&org, user).await?;
+            let teams = state.registry.org_teams(&org, user, admin).await?;
             view["teams"] = teams
                 .iter()
                 .map(|t| (t.team.name.clone(), org_team_view(t)))

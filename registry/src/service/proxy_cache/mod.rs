@@ -268,19 +268,6 @@ impl Registry {
         }
         Ok(())
     }
-
-    /// Whether `user` belongs to the organization (any team) or administers it.
-    pub async fn is_org_member(&self, user: &Account, org: &Account) -> Result<bool, Error> {
-        if self.is_org_admin(user, org).await? {
-            return Ok(true);
-        }
-        let (org_id, user_id) = (org.id, user.id);
-        let roles = self
-            .db()
-            .read(move |c| Ok(crate::db::queries::permissions::org_roles(c, org_id, user_id)?))
-            .await?;
-        Ok(!roles.is_empty())
-    }
 }
 
 #[cfg(test)]
