@@ -73,6 +73,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
                 .and_then(|d| i64::try_from(d.as_secs()).ok())
                 .unwrap_or(crate::service::DEFAULT_TAG_EXPIRATION_S),
             change_tag_expiration: config.feature("CHANGE_TAG_EXPIRATION", true),
+            partial_user_autocomplete: config.feature("PARTIAL_USER_AUTOCOMPLETE", true),
         },
         tags: tag_policy(config),
         labels: crate::service::LabelPolicy {

@@ -100,6 +100,9 @@ pub struct AccountPolicy {
     /// `FEATURE_CHANGE_TAG_EXPIRATION`: namespaces may change their window;
     /// without it a requested change is ignored, as in Quay.
     pub change_tag_expiration: bool,
+    /// `FEATURE_PARTIAL_USER_AUTOCOMPLETE`: entity search matches users by
+    /// prefix; without it only exact names.
+    pub partial_user_autocomplete: bool,
 }
 
 /// Quay's default `DEFAULT_TAG_EXPIRATION` (2w) in seconds.
@@ -124,6 +127,7 @@ impl Default for AccountPolicy {
             tag_expiration_options_s: DEFAULT_TAG_EXPIRATION_OPTIONS_S.to_vec(),
             default_tag_expiration_s: DEFAULT_TAG_EXPIRATION_S,
             change_tag_expiration: true,
+            partial_user_autocomplete: true,
         }
     }
 }

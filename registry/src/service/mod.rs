@@ -26,6 +26,7 @@ pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 mod robots;
+pub mod search;
 mod sessions;
 mod stars;
 pub mod tags;

@@ -251,6 +251,7 @@ impl Registry {
             kind: query.kind.to_owned(),
             starred_by: caller.filter(|_| query.starred).map(|u| u.id),
             after_id: query.after_id.unwrap_or(0),
+            text: None,
         };
         self.repository_page(viewer, filter, caller.map(|u| u.id), query.last_modified)
             .await

@@ -47,6 +47,7 @@ impl Registry {
             kind: "image".to_owned(),
             starred_by: Some(user.id),
             after_id: after_id.unwrap_or(0),
+            text: None,
         };
         self.repository_page(self.reader(user, true), filter, Some(user.id), false)
             .await

@@ -56,6 +56,7 @@ mod v1_prototypes;
 mod v1_proxycache;
 mod v1_repositories;
 mod v1_robots;
+mod v1_search;
 mod v1_sessions;
 mod v1_starred;
 mod v1_superuser;

@@ -21,6 +21,7 @@ mod proxycache;
 mod quota;
 mod repository;
 mod robot;
+mod search;
 mod session;
 mod shared;
 mod starred;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(prototype::configure)
             .configure(proxycache::configure)
             .configure(invite::configure)
+            .configure(search::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)

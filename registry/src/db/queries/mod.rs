@@ -22,6 +22,7 @@ pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 pub mod robots;
+pub mod search;
 pub mod sessions;
 pub mod stars;
 pub mod tags;
@@ -30,6 +31,17 @@ pub mod triggers;
 pub mod uploads;
 
 use diesel::result::{DatabaseErrorKind, Error};
+
+/// `text` with LIKE's wildcards escaped (patterns use `\\` as the escape).
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+diesel::define_sql_function! {
+    /// `lower()` of a nullable text column.
+    #[sql_name = "lower"]
+    fn lower_nullable(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
 
 /// Whether an insert failed only because the row exists already.
 pub fn is_unique_violation(e: &Error) -> bool {

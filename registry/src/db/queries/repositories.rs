@@ -293,6 +293,9 @@ pub struct PageFilter {
     pub starred_by: Option<i64>,
     /// Continue after this repository id.
     pub after_id: i64,
+    /// Only those whose name or description contains this (lower-case)
+    /// text.
+    pub text: Option<String>,
 }
 
 /// At most `limit` of the repositories `viewer` may read, in id order, as
@@ -315,10 +318,50 @@ pub fn visible_page(
     if let Some(ns) = &filter.namespace {
         q = q.filter(users::username.eq(ns.clone()));
     }
+    if let Some(text) = &filter.text {
+        let pattern = format!("%{}%", super::escape_like(text));
+        q = q.filter(
+            repository::name
+                .like(pattern.clone())
+                .escape('\\')
+                .or(super::lower_nullable(repository::description)
+                    .like(pattern)
+                    .escape('\\')),
+        );
+    }
     if let Some(user) = filter.starred_by {
         let starred = star::table.filter(star::user_id.eq(user)).select(star::repository_id);
         q = q.filter(repository::id.eq_any(starred));
     }
+    q = match viewer {
+        Viewer::Everyone => q,
+        Viewer::Public => q.filter(repository::visibility.eq("public")),
+        Viewer::Account { id, public } => q.filter(readable_by(id, public)),
+    };
+    q.load(c)
+}
+
+/// Namespaces whose name starts with `prefix` holding a repository
+/// `viewer` may read: (name, is organization), by name.
+pub fn visible_namespaces(
+    c: &mut DbConn,
+    viewer: Viewer,
+    prefix: &str,
+    limit: i64,
+) -> QueryResult<Vec<(String, bool)>> {
+    let mut q = repository::table
+        .inner_join(users::table)
+        .filter(repository::state.ne(MARKED_FOR_DELETION))
+        .filter(
+            users::username
+                .like(format!("{}%", super::escape_like(prefix)))
+                .escape('\\'),
+        )
+        .select((users::username, users::organization))
+        .distinct()
+        .order(users::username.asc())
+        .limit(limit)
+        .into_boxed();
     q = match viewer {
         Viewer::Everyone => q,
         Viewer::Public => q.filter(repository::visibility.eq("public")),

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use super::accounts::{self, NewAccount};
+use super::escape_like;
 use super::teams::Grant;
 use crate::db::models::Account;
 use crate::db::schema::{oauthaccesstoken, repository, repositorypermission, robotaccount, team, teammember, users};
@@ -82,11 +83,6 @@ pub fn list(c: &mut DbConn, namespace: &str, limit: i64) -> QueryResult<Vec<Robo
         .limit(limit)
         .select((Account::as_select(), RobotRow::as_select(), users::last_accessed_ms))
         .load(c)
-}
-
-/// Names are `[a-z0-9._-]`, so only `_` needs escaping in a LIKE pattern.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 pub fn set_token(c: &mut DbConn, robot_id: i64, token: &str) -> QueryResult<()> {

@@ -44,3 +44,12 @@ pub fn starred_among(c: &mut DbConn, user_id: i64, repository_ids: &[i64]) -> Qu
 pub fn remove_all_of_repository(c: &mut DbConn, repository_id: i64) -> QueryResult<usize> {
     diesel::delete(star::table.filter(star::repository_id.eq(repository_id))).execute(c)
 }
+
+/// Stars per repository, as (repository id, count); unstarred ones absent.
+pub fn counts(c: &mut DbConn, repository_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    star::table
+        .filter(star::repository_id.eq_any(repository_ids.to_vec()))
+        .group_by(star::repository_id)
+        .select((star::repository_id, diesel::dsl::count_star()))
+        .load(c)
+}
