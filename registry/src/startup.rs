@@ -158,6 +158,49 @@ fn tag_expiration_options(config: &Config) -> Vec<i64> {
         .collect()
 }
 
+/// Every route the server answers, with the shared state its handlers
+/// read: what one worker's `App` is made of.
+#[derive(Clone)]
+pub struct Routes {
+    state: web::Data<AppState>,
+    browser: web::Data<api::v1::BrowserPolicy>,
+    invites: web::Data<crate::service::InvitePolicy>,
+}
+
+impl Routes {
+    pub fn new(opts: &Options, registry: Registry) -> Routes {
+        let state = web::Data::new(AppState {
+            registry: registry.clone(),
+            auth: Arc::new(RegistryAuthorizer { registry }),
+            server_hostname: opts.config.server_hostname.clone(),
+            url_scheme: opts
+                .config
+                .server_hostname
+                .as_ref()
+                .map(|_| opts.config.preferred_url_scheme.clone()),
+            max_page: opts.config.v2_pagination_size.max(100),
+            data_dir: opts.data_dir.clone(),
+        });
+        Routes {
+            state,
+            browser: web::Data::new(api::v1::BrowserPolicy::from_config(&opts.config)),
+            invites: web::Data::new(crate::service::InvitePolicy::from_config(&opts.config)),
+        }
+    }
+
+    /// Mounts the routes and their state on an `App`.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.state.clone())
+            .app_data(self.browser.clone())
+            .app_data(self.invites.clone())
+            .configure(api::health::configure)
+            .configure(api::auth::configure)
+            .configure(api::buildman::configure)
+            .configure(api::v1::configure)
+            .configure(api::v2::configure);
+    }
+}
+
 /// A built, not yet awaited, server.
 pub struct Application {
     port: u16,
@@ -174,33 +217,11 @@ impl Application {
         tls: Option<(TcpListener, rustls::ServerConfig)>,
     ) -> anyhow::Result<Application> {
         let registry = open_registry(&opts.config, &opts.data_dir, opts.migrate).await?;
-        let state = web::Data::new(AppState {
-            registry: registry.clone(),
-            auth: Arc::new(RegistryAuthorizer {
-                registry: registry.clone(),
-            }),
-            server_hostname: opts.config.server_hostname.clone(),
-            url_scheme: opts
-                .config
-                .server_hostname
-                .as_ref()
-                .map(|_| opts.config.preferred_url_scheme.clone()),
-            max_page: opts.config.v2_pagination_size.max(100),
-            data_dir: opts.data_dir.clone(),
-        });
-        let invites = web::Data::new(crate::service::InvitePolicy::from_config(&opts.config));
-        let browser = web::Data::new(api::v1::BrowserPolicy::from_config(&opts.config));
+        let routes = Routes::new(&opts, registry.clone());
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(browser.clone())
-                .app_data(invites.clone())
-                .configure(api::health::configure)
-                .configure(api::auth::configure)
-                .configure(api::buildman::configure)
-                .configure(api::v1::configure)
-                .configure(api::v2::configure)
+            let routes = routes.clone();
+            App::new().configure(move |cfg| routes.configure(cfg))
         })
         .listen(listener)?;
         let mut tls_port = None;

@@ -171,6 +171,11 @@ async fn postgres_s3_yaml() -> (String, Backend) {
 
 impl TestApp {
     /// An absolute URL for a path (`/v2/...`) or a `Location` value.
+    /// The server's route table over its state, to mount on a test `App`.
+    pub fn routes(&self) -> registry::startup::Routes {
+        registry::startup::Routes::new(&self.options, self.server.clone())
+    }
+
     pub fn url(&self, path_or_url: &str) -> String {
         absolute(&self.address, path_or_url)
     }

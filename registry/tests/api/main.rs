@@ -36,6 +36,7 @@ mod quota;
 mod quota_api;
 mod referrers;
 mod replicas;
+mod route_walk;
 mod tags;
 mod upload_recovery;
 mod upload_storage_full;

@@ -49,18 +49,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/user/quota/{quota_id}/limit", web::get().to(list_user_limits))
     .route("/user/quota/{quota_id}/limit/{limit_id}", web::get().to(get_user_limit))
     .route("/superuser/registrysize/", web::get().to(registry_size))
-    .route("/superuser/registrysize", web::get().to(registry_size))
-    .service(
-        web::resource("/superuser/{kind}/{namespace}/quota")
-            .route(web::get().to(su_list_quota))
-            .route(web::post().to(su_create_quota)),
-    )
-    .service(
-        web::resource("/superuser/{kind}/{namespace}/quota/{quota_id}")
-            .route(web::get().to(su_get_quota))
-            .route(web::put().to(su_update_quota))
-            .route(web::delete().to(su_delete_quota)),
-    );
+    .route("/superuser/registrysize", web::get().to(registry_size));
+    // `{kind}` is one literal per resource, so nothing else under
+    // `/superuser/` is taken for a quota path.
+    for kind in ["users", "organization"] {
+        cfg.service(
+            web::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota"))
+                .route(web::get().to(su_list_quota))
+                .route(web::post().to(su_create_quota)),
+        )
+        .service(
+            web::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota/{{quota_id}}"))
+                .route(web::get().to(su_get_quota))
+                .route(web::put().to(su_update_quota))
+                .route(web::delete().to(su_delete_quota)),
+        );
+    }
 }
 
 /// 404 unless `FEATURE_QUOTA_MANAGEMENT` is on.

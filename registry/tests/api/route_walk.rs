@@ -1,0 +1,241 @@
+//! Every endpoint of Quay's REST API, walked against our route table.
+//!
+//! `data/quay_endpoints.txt` is Quay's `/api/v1` endpoint list, extracted
+//! from Quay's public source (`endpoints/api/*.py`; the commit of each file
+//! is in its header). Each endpoint is called with sample path values (a
+//! repository path holds a `/`, so greedy repository patterns get their
+//! chance to swallow it) and must be answered by the route whose pattern is
+//! the endpoint's own path, with the method served; an endpoint we do not
+//! serve must be listed in `data/quay_endpoints_omitted.txt` with the
+//! reason. At least 95% of the public, non-billing endpoint-methods must be
+//! served.
+
+use actix_web::dev::Service as _;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{test, App};
+
+use crate::helpers::spawn_app_with;
+
+const ENDPOINTS: &str = include_str!("data/quay_endpoints.txt");
+const OMITTED: &str = include_str!("data/quay_endpoints_omitted.txt");
+
+#[derive(Debug, Clone)]
+struct Endpoint {
+    method: String,
+    path: String,
+    kind: String,
+    features: Vec<String>,
+}
+
+fn endpoints() -> Vec<Endpoint> {
+    ENDPOINTS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert!(cols.len() >= 6, "malformed endpoint line: {l}");
+            Endpoint {
+                method: cols[0].to_owned(),
+                path: cols[1].to_owned(),
+                kind: cols[4].to_owned(),
+                features: cols[5]
+                    .split('+')
+                    .filter(|f| f.starts_with("FEATURE_"))
+                    .map(str::to_owned)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// (method, path) → reason.
+fn omitted() -> Vec<(String, String, String)> {
+    OMITTED
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.splitn(3, '\t').collect();
+            assert!(
+                cols.len() == 3 && !cols[2].trim().is_empty(),
+                "an omission needs a reason: {l}"
+            );
+            (cols[0].to_owned(), cols[1].to_owned(), cols[2].to_owned())
+        })
+        .collect()
+}
+
+/// A path pattern with every parameter (Quay's `{name}`, our
+/// `{name:regex}`, braces nested or not) as `{}`, without a trailing `/`.
+/// A parameter whose regex is one plain word matches only that word, so it
+/// stands for the word itself.
+fn normalize(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut param = String::new();
+    let mut depth = 0;
+    for ch in pattern.chars() {
+        match ch {
+            '{' => {
+                if depth > 0 {
+                    param.push(ch);
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    match param.split_once(':') {
+                        Some((_, word)) if !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase()) => {
+                            out.push_str(word)
+                        }
+                        _ => out.push_str("{}"),
+                    }
+                    param.clear();
+                } else {
+                    param.push(ch);
+                }
+            }
+            c if depth == 0 => out.push(c),
+            c => param.push(c),
+        }
+    }
+    out.trim_end_matches('/').to_owned()
+}
+
+/// The path with sample values: repositories are `namespace/name`.
+fn sample(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        let value = match &rest[start + 1..end] {
+            "repository" => "samplens/samplerepo",
+            "manifestref" | "manifest_digest" | "digest" => {
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            }
+            _ => "sample",
+        };
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A request of `method` to `path` (POST and PUT with an empty JSON object).
+fn request(method: &str, path: &str) -> test::TestRequest {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let req = test::TestRequest::default().method(method.clone()).uri(path);
+    match method == actix_web::http::Method::POST || method == actix_web::http::Method::PUT {
+        true => req.set_json(serde_json::json!({})),
+        false => req,
+    }
+}
+
+#[actix_web::test]
+async fn every_quay_endpoint_is_served_by_its_own_route_or_left_out_with_a_reason() {
+    let all = endpoints();
+    let mut features: Vec<String> = all
+        .iter()
+        .flat_map(|e| e.features.clone())
+        .filter(|f| f != "FEATURE_BILLING" && f != "FEATURE_RH_MARKETPLACE")
+        .collect();
+    features.sort();
+    features.dedup();
+    let mut yaml: String = features.iter().map(|f| format!("{f}: true\n")).collect();
+    yaml.push_str("BUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\nPERMANENTLY_DELETE_TAGS: true\nSUPER_USERS: [admin]\n");
+    let app = spawn_app_with(&yaml).await;
+    let routes = app.routes();
+    let svc = test::init_service(
+        App::new()
+            .wrap_fn(|req, srv| {
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_default();
+                    res.headers_mut().insert(
+                        HeaderName::from_static("x-matched-route"),
+                        HeaderValue::from_str(&route).expect("route pattern is a header value"),
+                    );
+                    Ok(res)
+                }
+            })
+            .configure(move |cfg| routes.configure(cfg)),
+    )
+    .await;
+
+    let omitted = omitted();
+    let is_omitted = |e: &Endpoint| omitted.iter().any(|(m, p, _)| *m == e.method && *p == e.path);
+    let public: Vec<&Endpoint> = all.iter().filter(|e| e.kind == "public").collect();
+    let (mut served, mut missing, mut misrouted, mut stale) = (0, Vec::new(), Vec::new(), Vec::new());
+    for e in &all {
+        let res = test::call_service(&svc, request(&e.method, &sample(&e.path)).to_request()).await;
+        let status = res.status().as_u16();
+        let route = res
+            .headers()
+            .get("x-matched-route")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned);
+        let own_route = route.as_deref().map(normalize) == Some(normalize(&e.path));
+        let ok = own_route && status != 405;
+        if e.kind != "public" {
+            continue;
+        }
+        match (ok, is_omitted(e)) {
+            (true, false) => served += 1,
+            (true, true) => stale.push(format!("{} {}", e.method, e.path)),
+            (false, true) => {}
+            (false, false) => match route {
+                Some(r) if !own_route && status != 404 => {
+                    misrouted.push(format!("{} {} answered by {r} ({status})", e.method, e.path))
+                }
+                _ => missing.push(format!("{} {} ({status}, route {route:?})", e.method, e.path)),
+            },
+        }
+    }
+    let coverage = served as f64 / public.len() as f64;
+    eprintln!(
+        "Quay /api/v1 public endpoint-methods: {} listed, {served} served ({:.1}%), {} left out with a reason",
+        public.len(),
+        coverage * 100.0,
+        public.iter().filter(|e| is_omitted(e)).count()
+    );
+    let mut problems = Vec::new();
+    if !misrouted.is_empty() {
+        problems.push(format!("answered by another route:\n{}", misrouted.join("\n")));
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "neither served nor left out with a reason:\n{}",
+            missing.join("\n")
+        ));
+    }
+    if !stale.is_empty() {
+        problems.push(format!("served but listed as left out:\n{}", stale.join("\n")));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(
+        coverage >= 0.95,
+        "only {:.1}% of Quay's public endpoint-methods are served",
+        coverage * 100.0
+    );
+}
+
+#[::core::prelude::v1::test]
+fn patterns_compare_by_shape_and_samples_fill_every_parameter() {
+    assert_eq!(
+        normalize("/api/v1/repository/{repo:.+}/tag/{tag}/"),
+        "/api/v1/repository/{}/tag/{}"
+    );
+    assert_eq!(normalize("/api/v1/x/{d:[0-9]{2}}"), "/api/v1/x/{}");
+    assert_eq!(
+        normalize("/api/v1/superuser/{kind:users}/{ns}/quota"),
+        "/api/v1/superuser/users/{}/quota"
+    );
+    assert_eq!(
+        sample("/api/v1/repository/{repository}/tag/{tag}"),
+        "/api/v1/repository/samplens/samplerepo/tag/sample"
+    );
+    assert!(endpoints().len() > 200, "the endpoint list loads");
+}
