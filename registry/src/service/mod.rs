@@ -4,6 +4,7 @@
 mod accounts;
 mod applications;
 mod apptokens;
+pub mod autoprune;
 mod blobs;
 pub mod builds;
 mod catalog;
@@ -28,6 +29,7 @@ pub mod repositories;
 mod robots;
 mod sessions;
 mod stars;
+pub mod tag_policies;
 pub mod tags;
 mod teams;
 mod tokens;

@@ -26,6 +26,7 @@ mod shared;
 mod starred;
 mod superuser;
 mod tag;
+mod tag_policy;
 mod team;
 mod trigger;
 mod user;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(prototype::configure)
             .configure(proxycache::configure)
             .configure(invite::configure)
+            .configure(tag_policy::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)

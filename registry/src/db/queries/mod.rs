@@ -24,6 +24,7 @@ pub mod repositories;
 pub mod robots;
 pub mod sessions;
 pub mod stars;
+pub mod tag_policies;
 pub mod tags;
 pub mod teams;
 pub mod triggers;
