@@ -120,7 +120,11 @@ fn same(row: &AutoPruneRow, v: &Valid) -> bool {
 }
 
 fn duplicate_error(scope: Scope) -> Error {
-    let what = if scope.repository_id.is_some() { "repository" } else { "namespace" };
+    let what = if scope.repository_id.is_some() {
+        "repository"
+    } else {
+        "namespace"
+    };
     Error::InvalidRequest(format!(
         "Existing policy with same values for this {what}, duplicate policies are not permitted"
     ))
@@ -225,7 +229,8 @@ impl Registry {
             let Some(namespace_id) = self
                 .db()
                 .write(move |c| Ok::<_, Error>(q::claim_task(c, now, due_before)?))
-                .await? else {
+                .await?
+            else {
                 break;
             };
             let status = match self.prune_namespace(namespace_id).await {

@@ -308,7 +308,8 @@ impl Registry {
                     return Err(not_found("Tag"));
                 }
                 if e.is_alive {
-                    rows.iter().try_for_each(|r| mutable(Some(r), enforce, Change::Delete))?;
+                    rows.iter()
+                        .try_for_each(|r| mutable(Some(r), enforce, Change::Delete))?;
                 }
                 for row in &rows {
                     let end = q::free_end_before(c, repo_id, &name, row.id, target)?;

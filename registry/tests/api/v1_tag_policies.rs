@@ -35,7 +35,12 @@ async fn alive_tags(f: &RepoFixture, token: &str, repo: &str) -> Vec<(String, bo
         .as_array()
         .expect("tags")
         .iter()
-        .map(|t| (t["name"].as_str().unwrap_or_default().to_owned(), t["immutable"] == true))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap_or_default().to_owned(),
+                t["immutable"] == true,
+            )
+        })
         .collect();
     tags.sort();
     tags
@@ -64,7 +69,12 @@ async fn the_policy_paths_are_not_found_without_their_features() {
     }
     f.push_tag("alice/app", "v1").await;
     let put = f
-        .call("PUT", "/repository/alice/app/tag/v1", Some(&alice), Some(json!({"immutable": true})))
+        .call(
+            "PUT",
+            "/repository/alice/app/tag/v1",
+            Some(&alice),
+            Some(json!({"immutable": true})),
+        )
         .await;
     assert_eq!(put.0, 400, "immutable without the feature: {}", put.1);
 }

@@ -224,10 +224,7 @@ async fn create_immutability(
     immutability_enabled(&state)?;
     let owner = owner(&state, &caller, &req).await?;
     let input = immutability_input(&body)?;
-    let (policy, marked) = state
-        .registry
-        .create_immutability_policy(owner.scope, input)
-        .await?;
+    let (policy, marked) = state.registry.create_immutability_policy(owner.scope, input).await?;
     let entry = owner.log("create_immutability_policy", &caller, &req, pattern_metadata(&policy));
     state.registry.log_action(entry);
     log_marked(&state, &owner, &req, &policy, marked);
@@ -262,7 +259,12 @@ async fn delete_immutability(
     let owner = owner(&state, &caller, &req).await?;
     let uuid = uuid_of(&req);
     state.registry.delete_immutability_policy(owner.scope, &uuid).await?;
-    let entry = owner.log("delete_immutability_policy", &caller, &req, json!({"policy_uuid": uuid}));
+    let entry = owner.log(
+        "delete_immutability_policy",
+        &caller,
+        &req,
+        json!({"policy_uuid": uuid}),
+    );
     state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(json!({ "uuid": uuid })))
 }

@@ -111,7 +111,13 @@ pub fn immutability_insert(c: &mut DbConn, scope: Scope, uuid: &str, pattern: &s
 }
 
 /// Changes a policy of the scope; returns whether it exists.
-pub fn immutability_update(c: &mut DbConn, scope: Scope, uuid: &str, pattern: &str, matches: bool) -> QueryResult<bool> {
+pub fn immutability_update(
+    c: &mut DbConn,
+    scope: Scope,
+    uuid: &str,
+    pattern: &str,
+    matches: bool,
+) -> QueryResult<bool> {
     let ids: Vec<i64> = in_scope!(immutabilitypolicy, scope)
         .filter(immutabilitypolicy::uuid.eq(uuid))
         .select(immutabilitypolicy::id)
@@ -275,7 +281,10 @@ pub fn claim_task(c: &mut DbConn, now: i64, due_before: i64) -> QueryResult<Opti
                 .or(autoprunetask::last_ran_ms.le(due_before)),
         )
         .select((autoprunetask::namespace_id, autoprunetask::last_ran_ms))
-        .order((autoprunetask::last_ran_ms.is_not_null(), autoprunetask::last_ran_ms.asc()))
+        .order((
+            autoprunetask::last_ran_ms.is_not_null(),
+            autoprunetask::last_ran_ms.asc(),
+        ))
         .limit(1)
         .load(c)?;
     let Some((namespace_id, last)) = due.into_iter().next() else {

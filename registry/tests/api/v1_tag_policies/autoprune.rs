@@ -35,9 +35,17 @@ async fn organization_policies_need_an_organization_admin() {
     let list = "/organization/acme/autoprunepolicy/";
     let body = json!({"method": "number_of_tags", "value": 5});
     assert_refused("anonymous list", f.call("GET", list, None, None).await, (401, ""));
-    assert_refused("anonymous create", f.call("POST", list, None, Some(body.clone())).await, (401, ""));
+    assert_refused(
+        "anonymous create",
+        f.call("POST", list, None, Some(body.clone())).await,
+        (401, ""),
+    );
     assert_refused("bob list", f.call("GET", list, Some(&bob), None).await, (403, ""));
-    assert_refused("bob create", f.call("POST", list, Some(&bob), Some(body.clone())).await, (403, ""));
+    assert_refused(
+        "bob create",
+        f.call("POST", list, Some(&bob), Some(body.clone())).await,
+        (403, ""),
+    );
     let (status, created) = f.call("POST", list, Some(&alice), Some(body.clone())).await;
     assert_eq!(status, 201, "{created}");
     let one = format!("{list}{}", created["uuid"].as_str().expect("uuid"));
@@ -54,7 +62,11 @@ async fn repository_policies_need_a_repository_admin() {
     let body = json!({"method": "creation_date", "value": "7d"});
     assert_refused("anonymous", f.call("GET", list, None, None).await, (401, ""));
     assert_refused("writer list", f.call("GET", list, Some(&bob), None).await, (403, ""));
-    assert_refused("writer create", f.call("POST", list, Some(&bob), Some(body.clone())).await, (403, ""));
+    assert_refused(
+        "writer create",
+        f.call("POST", list, Some(&bob), Some(body.clone())).await,
+        (403, ""),
+    );
     let (status, created) = f.call("POST", list, Some(&alice), Some(body)).await;
     assert_eq!(status, 201, "{created}");
     let uuid = created["uuid"].as_str().expect("uuid");
@@ -63,13 +75,23 @@ async fn repository_policies_need_a_repository_admin() {
         "tagPattern": null, "tagPatternMatches": true}]});
     assert_eq!(listed, want);
     let one = format!("{list}{uuid}");
-    assert_refused("writer delete", f.call("DELETE", &one, Some(&bob), None).await, (403, ""));
-    assert_eq!(f.call("DELETE", &one, Some(&alice), None).await, (200, json!({"uuid": uuid})));
+    assert_refused(
+        "writer delete",
+        f.call("DELETE", &one, Some(&bob), None).await,
+        (403, ""),
+    );
+    assert_eq!(
+        f.call("DELETE", &one, Some(&alice), None).await,
+        (200, json!({"uuid": uuid}))
+    );
 
     let logs = logs(&f, "/repository/acme/app/logs", &alice).await;
     let created = of_kind(&logs, "create_repository_autoprune_policy");
     assert_eq!(created.len(), 1, "{logs:?}");
-    assert_eq!((&created[0]["metadata"]["repo"], &created[0]["metadata"]["value"]), (&json!("app"), &json!("7d")));
+    assert_eq!(
+        (&created[0]["metadata"]["repo"], &created[0]["metadata"]["value"]),
+        (&json!("app"), &json!("7d"))
+    );
     assert_eq!(of_kind(&logs, "delete_repository_autoprune_policy").len(), 1);
 }
 
@@ -78,22 +100,41 @@ async fn user_policies_belong_to_the_signed_in_user() {
     let (f, alice, bob) = fixture(CONFIG).await;
     let list = "/user/autoprunepolicy/";
     let body = json!({"method": "number_of_tags", "value": 3, "tagPattern": "^dev", "tagPatternMatches": false});
-    assert_refused("anonymous", f.call("POST", list, None, Some(body.clone())).await, (401, ""));
+    assert_refused(
+        "anonymous",
+        f.call("POST", list, None, Some(body.clone())).await,
+        (401, ""),
+    );
     let (status, created) = f.call("POST", list, Some(&alice), Some(body)).await;
     assert_eq!(status, 201, "{created}");
     let uuid = created["uuid"].as_str().expect("uuid");
     let (_, mine) = f.call("GET", &format!("{list}{uuid}"), Some(&alice), None).await;
-    let want = json!({"uuid": uuid, "method": "number_of_tags", "value": 3, "tagPattern": "^dev", "tagPatternMatches": false});
+    let want =
+        json!({"uuid": uuid, "method": "number_of_tags", "value": 3, "tagPattern": "^dev", "tagPatternMatches": false});
     assert_eq!(mine, want);
-    assert_eq!(f.call("GET", list, Some(&bob), None).await, (200, json!({"policies": []})));
+    assert_eq!(
+        f.call("GET", list, Some(&bob), None).await,
+        (200, json!({"policies": []}))
+    );
     assert_eq!(f.call("GET", &format!("{list}{uuid}"), Some(&bob), None).await.0, 404);
-    assert_eq!(f.call("DELETE", &format!("{list}{uuid}"), Some(&bob), None).await.0, 404);
+    assert_eq!(
+        f.call("DELETE", &format!("{list}{uuid}"), Some(&bob), None).await.0,
+        404
+    );
     let changed = f
-        .call("PUT", &format!("{list}{uuid}"), Some(&alice), Some(json!({"method": "creation_date", "value": "2w"})))
+        .call(
+            "PUT",
+            &format!("{list}{uuid}"),
+            Some(&alice),
+            Some(json!({"method": "creation_date", "value": "2w"})),
+        )
         .await;
     assert_eq!(changed, (204, Value::Null));
     let (_, mine) = f.call("GET", &format!("{list}{uuid}"), Some(&alice), None).await;
-    assert_eq!((&mine["method"], &mine["value"], &mine["tagPattern"]), (&json!("creation_date"), &json!("2w"), &Value::Null));
+    assert_eq!(
+        (&mine["method"], &mine["value"], &mine["tagPattern"]),
+        (&json!("creation_date"), &json!("2w"), &Value::Null)
+    );
 }
 
 #[actix_web::test]
@@ -102,14 +143,35 @@ async fn policies_are_validated_as_quay_validates_them() {
     let list = "/organization/acme/autoprunepolicy/";
     let refusals = [
         (json!({"value": 3}), "Missing the following parameters: method, value"),
-        (json!({"method": "number_of_tags"}), "Missing the following parameters: method, value"),
+        (
+            json!({"method": "number_of_tags"}),
+            "Missing the following parameters: method, value",
+        ),
         (json!({"method": "by_size", "value": 3}), "Invalid method provided"),
-        (json!({"method": "number_of_tags", "value": 0}), "Invalid value given for method type"),
-        (json!({"method": "number_of_tags", "value": "3"}), "Invalid value given for method type"),
-        (json!({"method": "creation_date", "value": 7}), "Invalid value given for method type"),
-        (json!({"method": "creation_date", "value": "7 days"}), "Invalid value given for method type"),
-        (json!({"method": "number_of_tags", "value": 3, "tagPattern": ""}), "tag_pattern cannot be empty"),
-        (json!({"method": "number_of_tags", "value": 3, "tagPattern": 4}), "tag_pattern must be string"),
+        (
+            json!({"method": "number_of_tags", "value": 0}),
+            "Invalid value given for method type",
+        ),
+        (
+            json!({"method": "number_of_tags", "value": "3"}),
+            "Invalid value given for method type",
+        ),
+        (
+            json!({"method": "creation_date", "value": 7}),
+            "Invalid value given for method type",
+        ),
+        (
+            json!({"method": "creation_date", "value": "7 days"}),
+            "Invalid value given for method type",
+        ),
+        (
+            json!({"method": "number_of_tags", "value": 3, "tagPattern": ""}),
+            "tag_pattern cannot be empty",
+        ),
+        (
+            json!({"method": "number_of_tags", "value": 3, "tagPattern": 4}),
+            "tag_pattern must be string",
+        ),
         (
             json!({"method": "number_of_tags", "value": 3, "tagPatternMatches": "yes"}),
             "tag_pattern_matches must be bool",
@@ -141,11 +203,18 @@ async fn a_count_policy_prunes_the_oldest_tags_into_the_time_machine_but_never_i
     }
     let t2 = alive_digest(&f, &alice, "t2").await;
     let set = f
-        .call("PUT", "/repository/acme/app/tag/t1", Some(&alice), Some(json!({"immutable": true})))
+        .call(
+            "PUT",
+            "/repository/acme/app/tag/t1",
+            Some(&alice),
+            Some(json!({"immutable": true})),
+        )
         .await;
     assert_eq!(set.0, 201);
     let body = json!({"method": "number_of_tags", "value": 2});
-    let (status, _) = f.call("POST", "/organization/acme/autoprunepolicy/", Some(&alice), Some(body)).await;
+    let (status, _) = f
+        .call("POST", "/organization/acme/autoprunepolicy/", Some(&alice), Some(body))
+        .await;
     assert_eq!(status, 201);
 
     assert_eq!(f.services.run_autoprune_once(0).await.expect("prune pass"), 1);
@@ -155,7 +224,12 @@ async fn a_count_policy_prunes_the_oldest_tags_into_the_time_machine_but_never_i
     // The pruned tag went where deleted tags go: it can be restored.
     let restore = json!({"manifest_digest": t2});
     let (status, _) = f
-        .call("POST", "/repository/acme/app/tag/t2/restore", Some(&alice), Some(restore))
+        .call(
+            "POST",
+            "/repository/acme/app/tag/t2/restore",
+            Some(&alice),
+            Some(restore),
+        )
         .await;
     assert_eq!(status, 200);
     f.services.flush_logs().await;
@@ -183,7 +257,14 @@ async fn an_age_policy_prunes_covered_tags_older_than_its_age() {
         age_tag(&f, name, 2 * 86_400_000).await;
     }
     let body = json!({"method": "creation_date", "value": "1d", "tagPattern": "2$", "tagPatternMatches": false});
-    let (status, _) = f.call("POST", "/repository/alice/app/autoprunepolicy/", Some(&alice), Some(body)).await;
+    let (status, _) = f
+        .call(
+            "POST",
+            "/repository/alice/app/autoprunepolicy/",
+            Some(&alice),
+            Some(body),
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(f.services.run_autoprune_once(0).await.expect("prune pass"), 1);
     assert_eq!(names(&alive_tags(&f, &alice, "alice/app").await), ["new-1", "old-2"]);
@@ -199,7 +280,12 @@ async fn a_namespace_policy_prunes_every_repository_and_waits_for_its_interval()
         }
     }
     let body = json!({"method": "number_of_tags", "value": 1});
-    assert_eq!(f.call("POST", "/user/autoprunepolicy/", Some(&alice), Some(body)).await.0, 201);
+    assert_eq!(
+        f.call("POST", "/user/autoprunepolicy/", Some(&alice), Some(body))
+            .await
+            .0,
+        201
+    );
     assert_eq!(f.services.run_autoprune_once(3_600_000).await.expect("prune pass"), 2);
     for repo in ["alice/app", "alice/other"] {
         assert_eq!(names(&alive_tags(&f, &alice, repo).await), ["b"], "{repo}");
