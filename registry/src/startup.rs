@@ -143,6 +143,7 @@ fn tag_policy(config: &Config) -> crate::service::tags::TagPolicy {
             .unwrap_or(false),
         immutable_tags: config.feature("IMMUTABLE_TAGS", false),
         immutable_tags_can_expire: config.feature("IMMUTABLE_TAGS_CAN_EXPIRE", false),
+        auto_prune: config.feature("AUTO_PRUNE", false),
     }
 }
 

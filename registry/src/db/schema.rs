@@ -517,6 +517,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    immutabilitypolicy (id) {
+        id -> BigInt,
+        uuid -> Text,
+        namespace_id -> BigInt,
+        repository_id -> Nullable<BigInt>,
+        tag_pattern -> Text,
+        tag_pattern_matches -> Bool,
+    }
+}
+
+diesel::table! {
+    autoprunepolicy (id) {
+        id -> BigInt,
+        uuid -> Text,
+        namespace_id -> BigInt,
+        repository_id -> Nullable<BigInt>,
+        method -> Text,
+        value -> Text,
+        tag_pattern -> Nullable<Text>,
+        tag_pattern_matches -> Bool,
+    }
+}
+
+diesel::table! {
+    autoprunetask (namespace_id) {
+        namespace_id -> BigInt,
+        last_ran_ms -> Nullable<BigInt>,
+        status -> Text,
+    }
+}
+
 diesel::joinable!(team -> users (organization_id));
 diesel::joinable!(teammember -> team (team_id));
 diesel::joinable!(teammember -> users (user_id));
@@ -584,6 +616,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     repositorybuildtrigger,
     repomirrorconfig,
     proxycacheconfig,
+    immutabilitypolicy,
+    autoprunepolicy,
+    autoprunetask,
 );
 
 diesel::table! {

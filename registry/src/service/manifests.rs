@@ -137,14 +137,15 @@ impl Registry {
         let repo_id = self.repo_id(repo).await?;
         let now = crate::now_ms();
         let reference = reference.clone();
+        let enforce = self.settings().tags.immutable_tags;
         self.db()
             .write(move |c| {
                 let found = match &reference {
                     Reference::Tag(t) => {
-                        super::tags::refuse_immutable(c, repo_id, t.as_str(), now)?;
+                        super::tags::refuse_immutable(c, repo_id, t.as_str(), now, enforce)?;
                         queries::tags::end(c, repo_id, t.as_str(), now)?.then(|| vec![t.to_string()])
                     }
-                    Reference::Digest(d) => delete_by_digest(c, repo_id, &d.to_string(), now)?,
+                    Reference::Digest(d) => delete_by_digest(c, repo_id, &d.to_string(), (now, enforce))?,
                 };
                 found.ok_or(Error::ManifestUnknown)
             })
@@ -159,13 +160,13 @@ fn delete_by_digest(
     c: &mut crate::db::DbConn,
     repo_id: i64,
     digest: &str,
-    now: i64,
+    (now, enforce): (i64, bool),
 ) -> Result<Option<Vec<String>>, Error> {
     let Some(id) = queries::manifests::id_of(c, repo_id, digest)? else {
         return Ok(None);
     };
-    if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)? {
-        return Err(Error::TagImmutable(format!("Tag {name} is immutable")));
+    if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)?.filter(|_| enforce) {
+        return Err(super::tags::immutable_error(&name, super::tags::Change::Delete));
     }
     let visible = queries::manifests::find_visible(c, repo_id, digest, now)?.is_some();
     let ended = queries::tags::end_all_for_manifest(c, repo_id, id, now)?;
@@ -253,7 +254,8 @@ impl PushJob {
         }
         let effects = self.record_labels(c, manifest_id, created, &children, now)?;
         if let Some(t) = &self.tag {
-            if super::tags::immutable_unchanged(c, self.repo_id, t, manifest_id, now)? {
+            let enforce = self.tag_policy.immutable_tags;
+            if super::tags::immutable_unchanged(c, self.repo_id, t, manifest_id, (now, enforce))? {
                 return Ok(());
             }
         }
@@ -278,8 +280,8 @@ impl PushJob {
                 end,
             },
         )?;
-        if effects.immutable && !hidden {
-            queries::tags::mark_immutable(c, self.repo_id, name, now)?;
+        if !hidden {
+            super::tags::apply_immutability(c, self.repo_id, name, effects.immutable, &self.tag_policy)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod accounts;
 mod applications;
 mod apptokens;
+pub mod autoprune;
 mod blobs;
 pub mod builds;
 mod catalog;
@@ -29,6 +30,7 @@ mod robots;
 pub mod search;
 mod sessions;
 mod stars;
+pub mod tag_policies;
 pub mod tags;
 mod teams;
 mod tokens;

@@ -24,6 +24,8 @@ pub struct TagPolicy {
     pub immutable_tags: bool,
     /// `FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE`: immutable tags may be given an expiry.
     pub immutable_tags_can_expire: bool,
+    /// `FEATURE_AUTO_PRUNE`: auto-prune policies and their worker.
+    pub auto_prune: bool,
 }
 
 impl Default for TagPolicy {
@@ -34,6 +36,7 @@ impl Default for TagPolicy {
             permanently_delete: false,
             immutable_tags: false,
             immutable_tags_can_expire: false,
+            auto_prune: false,
         }
     }
 }
@@ -76,17 +79,47 @@ fn not_found(what: &str) -> Error {
     Error::NotFound(format!("{what} not found"))
 }
 
-/// Refuses changes to an immutable tag's alive lifetime.
-fn mutable(row: Option<&TagRow>) -> Result<(), Error> {
+/// What a change would do to an immutable tag, in Quay's refusal.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Change {
+    Delete,
+    Overwrite,
+    Expire,
+}
+
+impl Change {
+    fn verb(self) -> &'static str {
+        match self {
+            Change::Delete => "delete",
+            Change::Overwrite => "overwrite",
+            Change::Expire => "set expiration on",
+        }
+    }
+}
+
+/// Refuses `change` to an immutable tag's alive lifetime while
+/// `FEATURE_IMMUTABLE_TAGS` is on (`enforce`); with it off, Quay lets
+/// immutable tags change like others.
+fn mutable(row: Option<&TagRow>, enforce: bool, change: Change) -> Result<(), Error> {
     match row {
-        Some(r) if r.immutable => Err(Error::TagImmutable(format!("Tag {} is immutable", r.name))),
+        Some(r) if enforce && r.immutable => Err(immutable_error(&r.name, change)),
         _ => Ok(()),
     }
 }
 
+pub(super) fn immutable_error(name: &str, change: Change) -> Error {
+    Error::TagImmutable(format!("Cannot {} immutable tag '{name}'", change.verb()))
+}
+
 /// Refuses ending an immutable tag's alive lifetime.
-pub(super) fn refuse_immutable(c: &mut crate::db::DbConn, repo_id: i64, name: &str, now: i64) -> Result<(), Error> {
-    mutable(q::alive_row(c, repo_id, name, now)?.as_ref())
+pub(super) fn refuse_immutable(
+    c: &mut crate::db::DbConn,
+    repo_id: i64,
+    name: &str,
+    now: i64,
+    enforce: bool,
+) -> Result<(), Error> {
+    mutable(q::alive_row(c, repo_id, name, now)?.as_ref(), enforce, Change::Delete)
 }
 
 /// Whether a /v2 push leaves an immutable tag as it is (it points at the
@@ -96,12 +129,35 @@ pub(super) fn immutable_unchanged(
     repo_id: i64,
     name: &str,
     manifest_id: i64,
-    now: i64,
+    (now, enforce): (i64, bool),
 ) -> Result<bool, Error> {
     match q::alive_row(c, repo_id, name, now)? {
-        Some(r) if r.immutable && r.manifest_id == manifest_id => Ok(true),
-        row => mutable(row.as_ref()).map(|()| false),
+        Some(r) if enforce && r.immutable && r.manifest_id == manifest_id => Ok(true),
+        row => mutable(row.as_ref(), enforce, Change::Overwrite).map(|()| false),
     }
+}
+
+/// Makes a tag that just started immutable when a label or an
+/// immutability policy says so (both only with `FEATURE_IMMUTABLE_TAGS`);
+/// its expiry goes unless immutable tags may expire.
+pub(super) fn apply_immutability(
+    c: &mut crate::db::DbConn,
+    repo_id: i64,
+    name: &str,
+    by_label: bool,
+    policy: &TagPolicy,
+) -> Result<(), Error> {
+    if !policy.immutable_tags || !(by_label || super::tag_policies::covered_by_policy(c, repo_id, name)?) {
+        return Ok(());
+    }
+    let now = crate::now_ms();
+    q::mark_immutable(c, repo_id, name, now)?;
+    if !policy.immutable_tags_can_expire {
+        if let Some(row) = q::alive_row(c, repo_id, name, now)? {
+            q::set_end(c, row.id, None)?;
+        }
+    }
+    Ok(())
 }
 
 impl Registry {
@@ -158,7 +214,7 @@ impl Registry {
                 crate::db::queries::repositories::lock(c, repo_id)?;
                 let now = crate::now_ms();
                 let previous = q::alive_row(c, repo_id, &name, now)?;
-                mutable(previous.as_ref())?;
+                mutable(previous.as_ref(), policy.immutable_tags, Change::Overwrite)?;
                 let effects = LabelEffects::of(&labels_of(c, manifest_id)?, &policy);
                 let new = NewTag {
                     repository_id: repo_id,
@@ -169,9 +225,7 @@ impl Registry {
                     end: effects.expiry_ms.map(|e| now + e),
                 };
                 q::retarget(c, &new, reversion)?;
-                if effects.immutable {
-                    q::mark_immutable(c, repo_id, &name, now)?;
-                }
+                apply_immutability(c, repo_id, &name, effects.immutable, &policy)?;
                 Ok::<_, Error>(previous.is_some())
             })
             .await
@@ -198,7 +252,7 @@ impl Registry {
             .write(move |c| {
                 let row = q::alive_row(c, repo_id, &name, now)?.ok_or_else(|| not_found("Tag"))?;
                 if expiration_ms.is_some() && !policy.immutable_tags_can_expire {
-                    mutable(Some(&row))?;
+                    mutable(Some(&row), policy.immutable_tags, Change::Expire)?;
                 }
                 let end = expiration_ms.map(|at| {
                     let offset = (at - row.lifetime_start_ms)
@@ -214,10 +268,11 @@ impl Registry {
     /// namespace's time machine window.
     pub async fn delete_tag(&self, repo: &RepositoryView, tag: &Tag) -> Result<(), Error> {
         let (repo_id, name) = (repo.id, tag.to_string());
+        let enforce = self.settings().tags.immutable_tags;
         self.db()
             .write(move |c| {
                 let now = crate::now_ms();
-                mutable(q::alive_row(c, repo_id, &name, now)?.as_ref())?;
+                refuse_immutable(c, repo_id, &name, now, enforce)?;
                 match q::end(c, repo_id, &name, now)? {
                     true => Ok(()),
                     false => Err(not_found("Tag")),
@@ -236,6 +291,7 @@ impl Registry {
         }
         let (repo_id, name) = (repo.id, tag.to_string());
         let window_ms = repo.tag_expiration_s.saturating_mul(1000);
+        let enforce = self.settings().tags.immutable_tags;
         self.db()
             .write(move |c| {
                 let now = crate::now_ms();
@@ -252,7 +308,8 @@ impl Registry {
                     return Err(not_found("Tag"));
                 }
                 if e.is_alive {
-                    rows.iter().try_for_each(|r| mutable(Some(r)))?;
+                    rows.iter()
+                        .try_for_each(|r| mutable(Some(r), enforce, Change::Delete))?;
                 }
                 for row in &rows {
                     let end = q::free_end_before(c, repo_id, &name, row.id, target)?;

@@ -1,8 +1,9 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
 //! quota backfill, notification delivery, usage-log pruning and export, the
-//! build logs archiver, repository mirroring and the build manager. `serve`
-//! runs them beside HTTP and `registry worker` without it. They call services
-//! like handlers do; every pass is safe beside other replicas' passes.
+//! build logs archiver, repository mirroring, tag auto-pruning and the build
+//! manager. `serve` runs them beside HTTP and `registry worker` without it.
+//! They call services like handlers do; every pass is safe beside other
+//! replicas' passes.
 
 mod builds;
 mod kubernetes;
@@ -31,6 +32,13 @@ pub struct Loops {
     /// default 30, as in Quay); `None` when `FEATURE_REPO_MIRROR` is off or
     /// the interval is 0 (tests that run passes themselves).
     pub mirror_every_s: Option<u64>,
+    /// Seconds between auto-prune passes (`AUTO_PRUNING_POLL_PERIOD`,
+    /// default 30); `None` when `FEATURE_AUTO_PRUNE` is off or the period
+    /// is 0 (tests that prune themselves).
+    pub autoprune_every_s: Option<u64>,
+    /// A namespace is pruned at most this often
+    /// (`AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES`, default 60).
+    pub autoprune_min_interval_s: u64,
 }
 
 impl Loops {
@@ -52,6 +60,14 @@ impl Loops {
                 .feature("REPO_MIRROR", false)
                 .then(|| config.seconds("REPO_MIRROR_INTERVAL").unwrap_or(30))
                 .filter(|s| *s > 0),
+            autoprune_every_s: config
+                .feature("AUTO_PRUNE", false)
+                .then(|| config.seconds("AUTO_PRUNING_POLL_PERIOD").unwrap_or(30))
+                .filter(|s| *s > 0),
+            autoprune_min_interval_s: config
+                .seconds("AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES")
+                .unwrap_or(60)
+                .saturating_mul(60),
         }
     }
 }
@@ -88,6 +104,27 @@ pub fn spawn(registry: &Registry, loops: Loops) {
     }
     if let Some(every) = loops.mirror_every_s {
         actix_web::rt::spawn(sync_mirrors_forever(registry.clone(), Duration::from_secs(every)));
+    }
+    if let Some(every) = loops.autoprune_every_s {
+        let min_interval_ms = i64::try_from(loops.autoprune_min_interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        actix_web::rt::spawn(autoprune_forever(
+            registry.clone(),
+            Duration::from_secs(every),
+            min_interval_ms,
+        ));
+    }
+}
+
+/// Applies the auto-prune policies of namespaces that are due; each
+/// namespace is claimed in the database, so replicas never prune one at once.
+async fn autoprune_forever(registry: Registry, every: Duration, min_interval_ms: i64) {
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.run_autoprune_once(min_interval_ms).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "auto-pruned tags"),
+            Err(e) => tracing::warn!(error = %e, "auto-prune pass failed"),
+        }
     }
 }
 

@@ -61,6 +61,7 @@ mod v1_search;
 mod v1_sessions;
 mod v1_starred;
 mod v1_superuser;
+mod v1_tag_policies;
 mod v1_tags;
 mod v1_teams;
 mod v1_triggers;

@@ -27,6 +27,7 @@ mod shared;
 mod starred;
 mod superuser;
 mod tag;
+mod tag_policy;
 mod team;
 mod trigger;
 mod user;
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(proxycache::configure)
             .configure(invite::configure)
             .configure(search::configure)
+            .configure(tag_policy::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)

@@ -10,6 +10,7 @@ use super::shared::{access, repo_action, require_normal_state, truthy};
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
 use crate::oci::{media, Tag};
+use crate::service::repositories::RepositoryView;
 use crate::service::tags::{ExpireTag, NameFilter, TagListing, TagRow};
 use crate::service::Role;
 use crate::state::AppState;
@@ -137,11 +138,57 @@ fn requested_expiration(body: &Value) -> Result<Option<Option<i64>>, ApiError> {
 }
 
 /// Whether a PUT body asks for a change: an object with `expiration`
-/// (a time, or null to clear it) or a `manifest_digest` to point the tag at.
-/// Anything else would answer "Updated" for a change not made.
+/// (a time, or null to clear it), a `manifest_digest` to point the tag at
+/// or `immutable`. Anything else would answer "Updated" for a change not made.
 fn changes_something(body: &Value) -> bool {
-    body.as_object()
-        .is_some_and(|o| o.contains_key("expiration") || o.get("manifest_digest").is_some_and(|d| !d.is_null()))
+    body.as_object().is_some_and(|o| {
+        o.contains_key("expiration")
+            || o.contains_key("immutable")
+            || o.get("manifest_digest").is_some_and(|d| !d.is_null())
+    })
+}
+
+/// The immutability a PUT asks for. Setting it needs write access (checked
+/// already), clearing it admin access, as in Quay; it needs
+/// `FEATURE_IMMUTABLE_TAGS`.
+async fn requested_immutability(
+    state: &AppState,
+    caller: &ApiCaller,
+    path: &TagPath,
+    body: &Value,
+) -> Result<Option<bool>, ApiError> {
+    let Some(value) = body.get("immutable") else {
+        return Ok(None);
+    };
+    let immutable = value
+        .as_bool()
+        .ok_or_else(|| ApiError::invalid_request("immutable must be a boolean"))?;
+    if !state.registry.settings().tags.immutable_tags {
+        return Err(ApiError::invalid_request(
+            "Tag immutability is not enabled (FEATURE_IMMUTABLE_TAGS)",
+        ));
+    }
+    if !immutable {
+        access(state, caller, &path.repo, Role::Admin).await?;
+    }
+    Ok(Some(immutable))
+}
+
+async fn change_immutability(
+    state: &AppState,
+    caller: &ApiCaller,
+    req: &HttpRequest,
+    (repo, tag): (&RepositoryView, &Tag),
+    immutable: bool,
+) -> Result<(), ApiError> {
+    let previous = state.registry.set_tag_immutable(repo, tag, immutable).await?;
+    if previous != immutable {
+        let username = caller.user.as_ref().map(|u| u.username.clone());
+        let metadata = json!({"username": username, "tag": tag.to_string(), "immutable": immutable});
+        let entry = repo_action("change_tag_immutability", caller, req, repo, metadata);
+        state.registry.log_action(entry);
+    }
+    Ok(())
 }
 
 async fn put_tag(
@@ -156,8 +203,13 @@ async fn put_tag(
     require_normal_state(&repo)?;
     if !changes_something(&body) {
         return Err(ApiError::invalid_request(
-            "the request body must be a JSON object with manifest_digest or expiration",
+            "the request body must be a JSON object with manifest_digest, expiration or immutable",
         ));
+    }
+    let immutability = requested_immutability(&state, &caller, &path, &body).await?;
+    // Unlocking comes before the other changes, locking after them.
+    if immutability == Some(false) {
+        change_immutability(&state, &caller, &req, (&repo, &tag), false).await?;
     }
     let username = caller.user.as_ref().map(|u| u.username.clone());
     if let Some(expiration) = requested_expiration(&body)? {
@@ -180,6 +232,9 @@ async fn put_tag(
         state
             .registry
             .log_action(repo_action(kind, &caller, &req, &repo, metadata));
+    }
+    if immutability == Some(true) {
+        change_immutability(&state, &caller, &req, (&repo, &tag), true).await?;
     }
     Ok(HttpResponse::Created().json("Updated"))
 }

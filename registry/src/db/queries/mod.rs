@@ -25,6 +25,7 @@ pub mod robots;
 pub mod search;
 pub mod sessions;
 pub mod stars;
+pub mod tag_policies;
 pub mod tags;
 pub mod teams;
 pub mod triggers;

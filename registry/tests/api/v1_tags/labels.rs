@@ -109,7 +109,7 @@ async fn an_immutable_tag_cannot_be_moved_deleted_or_given_an_expiry() {
     use diesel::prelude::*;
     use registry::db::schema::tag as t;
 
-    let (f, alice) = alice_app("PERMANENTLY_DELETE_TAGS: true\n").await;
+    let (f, alice) = alice_app("PERMANENTLY_DELETE_TAGS: true\nFEATURE_IMMUTABLE_TAGS: true\n").await;
     let digest = f.push_tag("alice/app", "stable").await;
     let other = f.push_tag("alice/app", "other").await;
     f.services

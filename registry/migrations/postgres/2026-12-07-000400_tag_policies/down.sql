@@ -1,0 +1,3 @@
+DROP TABLE autoprunetask;
+DROP TABLE autoprunepolicy;
+DROP TABLE immutabilitypolicy;
