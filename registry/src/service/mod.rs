@@ -18,6 +18,7 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+pub mod mirror_health;
 pub mod mirror_sync;
 pub mod mirrors;
 pub mod notifications;
@@ -181,6 +182,8 @@ pub struct Settings {
     pub mirror: mirrors::MirrorPolicy,
     /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
     pub proxy_cache: bool,
+    /// `FEATURE_SIGNING`: the content-trust endpoints exist.
+    pub signing: bool,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -202,6 +205,7 @@ impl Default for Settings {
             builds: builds::BuildPolicy::default(),
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
+            signing: false,
             database_secret_key: None,
         }
     }

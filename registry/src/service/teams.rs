@@ -385,6 +385,38 @@ impl Registry {
         Ok(members.into_values().collect())
     }
 
+    /// Outside collaborators: accounts in none of the organization's teams
+    /// holding a direct role on one of its repositories, by name, with
+    /// those repositories (`teams` stays empty).
+    pub async fn org_collaborators(&self, org: &Account) -> Result<Vec<OrgMember>, Error> {
+        let org_id = org.id;
+        let (memberships, direct) = self
+            .db()
+            .read(move |c| Ok((q::memberships(c, org_id)?, q::direct_repositories(c, org_id)?)))
+            .await?;
+        let mut outside: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (id, repo) in direct {
+            if memberships.iter().all(|(a, _)| a.id != id) {
+                outside.entry(id).or_default().push(repo);
+            }
+        }
+        let ids: Vec<i64> = outside.keys().copied().collect();
+        let accounts = self
+            .db()
+            .read(move |c| Ok(crate::db::queries::accounts::find_by_ids(c, &ids)?))
+            .await?;
+        let mut found: Vec<OrgMember> = accounts
+            .into_iter()
+            .map(|account| OrgMember {
+                repositories: outside.remove(&account.id).unwrap_or_default(),
+                teams: Vec::new(),
+                account,
+            })
+            .collect();
+        found.sort_by(|a, b| a.account.username.cmp(&b.account.username));
+        Ok(found)
+    }
+
     /// One member of the organization: a user in one of its teams, or one of
     /// its robots. `None` for anyone else.
     pub async fn org_member(&self, org: &Account, name: &str) -> Result<Option<OrgMember>, Error> {

@@ -5,6 +5,7 @@ mod apptoken;
 mod build;
 mod build_logs;
 mod caller;
+mod capabilities;
 pub mod error;
 mod github_trigger;
 mod invite;
@@ -75,10 +76,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(proxycache::configure)
             .configure(invite::configure)
             .configure(search::configure)
+            .configure(capabilities::configure)
             .configure(tag_policy::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)
+            .configure(build::configure_superuser)
             .configure(team::configure)
             .configure(robot::configure)
             .configure(repository::configure)

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(list_team_permissions),
     )
     .route("/organization/{org}/members", web::get().to(list_org_members))
+    .route("/organization/{org}/collaborators", web::get().to(list_collaborators))
     .service(
         web::resource("/organization/{org}/members/{member}")
             .route(web::get().to(get_org_member))
@@ -226,6 +227,29 @@ async fn list_org_members(
     Ok(HttpResponse::Ok().json(json!({
         "members": members.iter().map(org_member_view).collect::<Vec<_>>(),
     })))
+}
+
+/// Outside collaborators: users with a direct role on one of the
+/// organization's repositories who are in none of its teams.
+async fn list_collaborators(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path).await?;
+    let found = state.registry.org_collaborators(&org).await?;
+    let collaborators: Vec<Value> = found
+        .iter()
+        .map(|c| {
+            json!({
+                "kind": "user",
+                "name": c.account.username,
+                "avatar": avatar(&c.account.username, "user"),
+                "repositories": c.repositories,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "collaborators": collaborators })))
 }
 
 async fn get_org_member(

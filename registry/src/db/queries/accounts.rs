@@ -37,6 +37,14 @@ pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<Account>> {
 }
 
 /// Whether another account already uses this email address.
+/// The accounts with these ids (missing ones are skipped).
+pub fn find_by_ids(c: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Account>> {
+    users::table
+        .filter(users::id.eq_any(ids.to_vec()))
+        .select(Account::as_select())
+        .load(c)
+}
+
 pub fn email_taken(c: &mut DbConn, email: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(c)
 }
