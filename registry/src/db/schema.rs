@@ -195,6 +195,7 @@ diesel::table! {
         created_ms -> BigInt,
         expiration_ms -> Nullable<BigInt>,
         last_accessed_ms -> Nullable<BigInt>,
+        token_secret_encrypted -> Nullable<Text>,
     }
 }
 
