@@ -298,7 +298,13 @@ mod tests {
 
     #[test]
     fn any_avatar_email_text_up_to_255_characters_is_accepted() {
-        for ok in ["app@example.com", "not-an-email", "a b@c", "x@localhost", &"é".repeat(255)] {
+        for ok in [
+            "app@example.com",
+            "not-an-email",
+            "a b@c",
+            "x@localhost",
+            &"é".repeat(255),
+        ] {
             assert!(check_avatar_email(ok).is_ok(), "{ok}");
         }
         assert!(check_avatar_email(&"x".repeat(256)).is_err());
