@@ -22,6 +22,7 @@ pub mod mirrors;
 pub mod notifications;
 pub mod oauth;
 mod oauth_assign;
+mod oauth_scopes;
 mod permissions;
 mod prototypes;
 pub mod proxy_cache;
