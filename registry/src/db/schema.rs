@@ -195,6 +195,7 @@ diesel::table! {
         created_ms -> BigInt,
         expiration_ms -> Nullable<BigInt>,
         last_accessed_ms -> Nullable<BigInt>,
+        token_secret_encrypted -> Nullable<Text>,
     }
 }
 
@@ -209,6 +210,32 @@ diesel::table! {
         application_uri -> Text,
         description -> Text,
         avatar_email -> Nullable<Text>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauthauthorizationcode (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        user_id -> BigInt,
+        code_name -> Text,
+        code_secret_sha256 -> Text,
+        scope -> Text,
+        redirect_uri -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauthassignedtoken (id) {
+        id -> BigInt,
+        uuid -> Text,
+        assigned_user_id -> BigInt,
+        application_id -> BigInt,
+        redirect_uri -> Nullable<Text>,
+        scope -> Text,
+        response_type -> Nullable<Text>,
         created_ms -> BigInt,
     }
 }
@@ -564,6 +591,9 @@ diesel::joinable!(manifest -> repository (repository_id));
 diesel::joinable!(usersession -> users (user_id));
 diesel::joinable!(appspecificauthtoken -> users (user_id));
 diesel::joinable!(oauthapplication -> users (organization_id));
+diesel::joinable!(oauthauthorizationcode -> oauthapplication (application_id));
+diesel::joinable!(oauthassignedtoken -> oauthapplication (application_id));
+diesel::joinable!(oauthassignedtoken -> users (assigned_user_id));
 diesel::joinable!(star -> repository (repository_id));
 diesel::joinable!(teammemberinvite -> team (team_id));
 diesel::joinable!(label -> manifest (manifest_id));
@@ -593,6 +623,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     usersession,
     appspecificauthtoken,
     oauthapplication,
+    oauthauthorizationcode,
+    oauthassignedtoken,
     permissionprototype,
     star,
     teammemberinvite,

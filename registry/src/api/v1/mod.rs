@@ -2,6 +2,7 @@
 
 mod application;
 mod apptoken;
+mod assigned;
 mod build;
 mod build_logs;
 mod caller;
@@ -15,6 +16,8 @@ pub mod logs_export;
 mod manifest;
 mod mirror;
 mod notification;
+mod oauth;
+mod oauth_pages;
 mod organization;
 mod permission;
 mod prototype;
@@ -49,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     build::configure_root(cfg);
     webhook::configure(cfg);
     github_trigger::configure(cfg);
+    oauth::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -70,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(logs_export::configure)
             .configure(notification::configure)
             .configure(apptoken::configure)
+            .configure(assigned::configure)
             .configure(starred::configure)
             .configure(application::configure)
             .configure(prototype::configure)

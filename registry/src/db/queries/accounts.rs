@@ -247,8 +247,9 @@ pub fn touch_token(c: &mut DbConn, id: i64, now: i64) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Drops an account's team memberships, sessions, tokens, stars, pending
-/// invitations and (for organizations) applications and default permissions.
+/// Drops an account's team memberships, sessions, tokens, OAuth codes and
+/// assignments, stars, pending invitations and (for organizations)
+/// applications and default permissions.
 pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()> {
     use crate::db::schema::{
         appspecificauthtoken, oauthapplication, permissionprototype, star, teammemberinvite, usersession,
@@ -268,6 +269,7 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
         ),
     )
     .execute(c)?;
+    super::oauth::delete_of_account(c, id)?;
     let apps = oauthapplication::table
         .filter(oauthapplication::organization_id.eq(id))
         .select(oauthapplication::client_id.nullable());
