@@ -8,6 +8,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+pub mod directory;
 pub mod field_crypto;
 mod gc;
 mod invites;
@@ -178,6 +179,10 @@ pub struct Settings {
     pub mirror: mirrors::MirrorPolicy,
     /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
     pub proxy_cache: bool,
+    /// `AUTHENTICATION_TYPE`: the database, or a directory (LDAP).
+    pub authentication: directory::Authentication,
+    /// `FEATURE_TEAM_SYNCING` and its timing.
+    pub team_sync: directory::TeamSyncPolicy,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -199,6 +204,8 @@ impl Default for Settings {
             builds: builds::BuildPolicy::default(),
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
+            authentication: directory::Authentication::Database,
+            team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
         }
     }
@@ -221,12 +228,16 @@ struct Inner {
     logs: std::sync::OnceLock<Option<logs::LogQueue>>,
     /// Proxy-cache upstream authorizations reused between pulls.
     upstream_auth: proxy_cache::UpstreamAuthCache,
+    /// The directory client and its recent answers (LDAP only).
+    directory: directory::DirectoryState,
 }
 
 impl Registry {
     pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
+        let directory = directory::DirectoryState::new(&settings.authentication);
         let registry = Registry {
             inner: Arc::new(Inner {
+                directory,
                 db,
                 store,
                 settings,

@@ -1,6 +1,7 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
 //! quota backfill, notification delivery, usage-log pruning and export, the
-//! build logs archiver, repository mirroring and the build manager. `serve`
+//! build logs archiver, repository mirroring, directory team syncing and
+//! the build manager. `serve`
 //! runs them beside HTTP and `registry worker` without it. They call services
 //! like handlers do; every pass is safe beside other replicas' passes.
 
@@ -31,6 +32,10 @@ pub struct Loops {
     /// default 30, as in Quay); `None` when `FEATURE_REPO_MIRROR` is off or
     /// the interval is 0 (tests that run passes themselves).
     pub mirror_every_s: Option<u64>,
+    /// Seconds between team-sync passes (`TEAM_SYNC_WORKER_FREQUENCY`,
+    /// default 60); `None` without `FEATURE_TEAM_SYNCING` and a directory,
+    /// or with 0 (tests that run passes themselves).
+    pub team_sync_every_s: Option<u64>,
 }
 
 impl Loops {
@@ -52,6 +57,11 @@ impl Loops {
                 .feature("REPO_MIRROR", false)
                 .then(|| config.seconds("REPO_MIRROR_INTERVAL").unwrap_or(30))
                 .filter(|s| *s > 0),
+            team_sync_every_s: {
+                let policy = crate::service::directory::TeamSyncPolicy::from_config(config);
+                let directory = config.other.get("AUTHENTICATION_TYPE").and_then(|v| v.as_str()) == Some("LDAP");
+                (policy.enabled && directory && policy.every_s > 0).then_some(policy.every_s)
+            },
         }
     }
 }
@@ -88,6 +98,30 @@ pub fn spawn(registry: &Registry, loops: Loops) {
     }
     if let Some(every) = loops.mirror_every_s {
         actix_web::rt::spawn(sync_mirrors_forever(registry.clone(), Duration::from_secs(every)));
+    }
+    if let Some(every) = loops.team_sync_every_s {
+        actix_web::rt::spawn(sync_teams_forever(registry.clone(), Duration::from_secs(every)));
+    }
+}
+
+/// Keeps synced teams equal to their directory groups: each pass syncs the
+/// teams last synced longer than `TEAM_RESYNC_STALE_TIME` ago, as Quay's
+/// team sync worker does; replicas may run it side by side.
+async fn sync_teams_forever(registry: Registry, every: Duration) {
+    let stale = registry.settings().team_sync.resync_stale;
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.sync_directory_teams(stale).await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                teams = r.teams,
+                added = r.added,
+                removed = r.removed,
+                failed = r.failed,
+                "team sync pass"
+            ),
+            Err(e) => tracing::warn!(error = %e, "team sync pass failed"),
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod starred;
 mod superuser;
 mod tag;
 mod team;
+mod team_sync;
 mod trigger;
 mod user;
 mod views;
@@ -76,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(organization::configure)
             .configure(superuser::configure)
             .configure(team::configure)
+            .configure(team_sync::configure)
             .configure(robot::configure)
             .configure(repository::configure)
             .configure(permission::configure)
