@@ -97,7 +97,7 @@ pub fn stale(
     teamsync::table
         .inner_join(team::table)
         .filter(teamsync::service.eq(service))
-        .filter(teamsync::last_updated.is_null().or(teamsync::last_updated.lt(cutoff_ms)))
+        .filter(teamsync::last_updated.is_null().or(teamsync::last_updated.le(cutoff_ms)))
         .order((teamsync::last_updated.asc(), teamsync::id.asc()))
         .limit(limit)
         .select((TeamSync::as_select(), crate::db::queries::teams::Team::as_select()))
