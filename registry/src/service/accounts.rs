@@ -255,7 +255,9 @@ impl Registry {
     pub fn is_superuser(&self, a: &Account) -> bool {
         !a.organization
             && !a.robot
-            && (a.superuser || self.settings().accounts.superusers.contains(&a.username) || self.directory_superuser(a.id))
+            && (a.superuser
+                || self.settings().accounts.superusers.contains(&a.username)
+                || self.directory_superuser(a.id))
     }
 
     /// Whether no user exists yet.

@@ -92,7 +92,12 @@ async fn directory_user_signs_in_and_gets_an_account_with_the_directory_email() 
     let res = sign_in(&app, "alice", "alice-pass").await;
     assert_eq!(res.status(), 200);
     assert!(crate::helpers::set_session_cookie(&res).is_some(), "a session starts");
-    let alice = app.server.account("alice").await.expect("lookup").expect("account made");
+    let alice = app
+        .server
+        .account("alice")
+        .await
+        .expect("lookup")
+        .expect("account made");
     assert_eq!(alice.email.as_deref(), Some("alice@corp.example"));
     assert!(alice.password_hash.is_none(), "the directory keeps the password");
     // The email signs in too, and finds the same account.
@@ -124,10 +129,19 @@ async fn wrong_password_unknown_user_and_users_outside_the_filter_are_refused() 
         assert_eq!(res.status(), 403, "{user}/{password}");
         let body: Value = res.json().await.expect("JSON");
         assert_eq!(body["invalidCredentials"], true, "{user}: {body}");
-        let res = registry_login(&app, user, if password.is_empty() { "x" } else { password }, "repository:alice/app:pull").await;
+        let res = registry_login(
+            &app,
+            user,
+            if password.is_empty() { "x" } else { password },
+            "repository:alice/app:pull",
+        )
+        .await;
         assert_eq!(res.status(), 401, "{user} on /v2/auth");
     }
-    assert!(app.server.account("eve").await.expect("lookup").is_none(), "no account for eve");
+    assert!(
+        app.server.account("eve").await.expect("lookup").is_none(),
+        "no account for eve"
+    );
 }
 
 #[actix_web::test]
@@ -274,7 +288,10 @@ async fn synced_org(app: &TestApp) -> (String, String, String) {
         .await
         .expect("organization");
     let owners = app.server.team(&org, "owners").await.expect("lookup").expect("owners");
-    app.server.add_team_member(&org, &owners, "alice").await.expect("alice admin");
+    app.server
+        .add_team_member(&org, &owners, "alice")
+        .await
+        .expect("alice admin");
     let (status, body) = call(
         app,
         Method::PUT,
@@ -289,7 +306,14 @@ async fn synced_org(app: &TestApp) -> (String, String, String) {
 
 /// The names in team `corp/devs` (sorted) and the members view.
 async fn team_members(app: &TestApp, token: &str) -> (Vec<String>, Value) {
-    let (_, body) = call(app, Method::GET, "/organization/corp/team/devs/members", Some(token), None).await;
+    let (_, body) = call(
+        app,
+        Method::GET,
+        "/organization/corp/team/devs/members",
+        Some(token),
+        None,
+    )
+    .await;
     let mut names: Vec<String> = body["members"]
         .as_array()
         .expect("members")
@@ -309,27 +333,53 @@ async fn team_syncing_needs_an_org_admin_who_is_a_superuser_and_a_real_group() {
     let (carol, alice, bob) = synced_org(&app).await;
     let group = Some(json!({"group_dn": DEVS_GROUP}));
     assert_eq!(call(&app, Method::POST, SYNCING, None, group.clone()).await.0, 401);
-    assert_eq!(call(&app, Method::POST, SYNCING, Some(&alice), group.clone()).await.0, 403);
-    assert_eq!(call(&app, Method::POST, SYNCING, Some(&bob), group.clone()).await.0, 403);
+    assert_eq!(
+        call(&app, Method::POST, SYNCING, Some(&alice), group.clone()).await.0,
+        403
+    );
+    assert_eq!(
+        call(&app, Method::POST, SYNCING, Some(&bob), group.clone()).await.0,
+        403
+    );
     assert_eq!(call(&app, Method::DELETE, SYNCING, Some(&alice), None).await.0, 403);
     for bad in [json!({}), json!({"group_dn": "cn=nosuch,ou=groups"})] {
         let (status, body) = call(&app, Method::POST, SYNCING, Some(&carol), Some(bad.clone())).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(
-            body["error_message"].as_str().unwrap_or_default().starts_with("Could not sync to group"),
+            body["error_message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Could not sync to group"),
             "{body}"
         );
     }
     let (status, body) = call(&app, Method::POST, SYNCING, Some(&carol), group.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "devs");
-    let (_, members) = call(&app, Method::GET, "/organization/corp/team/devs/members", Some(&carol), None).await;
+    let (_, members) = call(
+        &app,
+        Method::GET,
+        "/organization/corp/team/devs/members",
+        Some(&carol),
+        None,
+    )
+    .await;
     assert_eq!(members["synced"]["service"], "ldap", "{members}");
     assert_eq!(members["synced"]["config"]["group_dn"], DEVS_GROUP);
     assert_eq!(members["can_sync"]["service"], "ldap");
     assert_eq!(members["can_sync"]["base_dn"], "dc=example,dc=org");
+    let (_, org) = call(&app, Method::GET, "/organization/corp", Some(&carol), None).await;
+    assert_eq!(org["teams"]["devs"]["is_synced"], true, "{org}");
+    assert_eq!(org["teams"]["owners"]["is_synced"], false, "{org}");
     // The org admin who is no superuser sees that it is synced, not how.
-    let (_, members) = call(&app, Method::GET, "/organization/corp/team/devs/members", Some(&alice), None).await;
+    let (_, members) = call(
+        &app,
+        Method::GET,
+        "/organization/corp/team/devs/members",
+        Some(&alice),
+        None,
+    )
+    .await;
     assert_eq!(members["synced"], json!({"service": "ldap"}), "{members}");
     assert!(members.get("can_sync").is_none(), "{members}");
 }
@@ -339,7 +389,10 @@ async fn nonsuperuser_setup_lets_org_admins_sync_teams() {
     let (_ldap, app) = app_with_directory("FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP: true\n").await;
     let (_, alice, bob) = synced_org(&app).await;
     let group = Some(json!({"group_dn": DEVS_GROUP}));
-    assert_eq!(call(&app, Method::POST, SYNCING, Some(&bob), group.clone()).await.0, 403);
+    assert_eq!(
+        call(&app, Method::POST, SYNCING, Some(&bob), group.clone()).await.0,
+        403
+    );
     assert_eq!(call(&app, Method::POST, SYNCING, Some(&alice), group).await.0, 200);
 }
 
@@ -360,10 +413,24 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
         )
         .await
         .expect("robot");
-    let (status, _) = call(&app, Method::POST, SYNCING, Some(&carol), Some(json!({"group_dn": DEVS_GROUP}))).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        SYNCING,
+        Some(&carol),
+        Some(json!({"group_dn": DEVS_GROUP})),
+    )
+    .await;
     assert_eq!(status, 200);
     // Manual changes of users are refused; robots may still join.
-    let (status, body) = call(&app, Method::PUT, "/organization/corp/team/devs/members/carol", Some(&carol), None).await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/organization/corp/team/devs/members/carol",
+        Some(&carol),
+        None,
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["error_message"], "Cannot call this method on an auth-synced team");
     let robot_path = format!("/organization/corp/team/devs/members/{}", robot.name());
@@ -378,19 +445,39 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
     })
     .await;
     ldap.add_member("devs", "dave").await;
-    let report = app.server.sync_directory_teams(Duration::ZERO).await.expect("sync pass");
+    let report = app
+        .server
+        .sync_directory_teams(Duration::ZERO)
+        .await
+        .expect("sync pass");
     assert_eq!((report.teams, report.added, report.removed), (1, 3, 0), "{report:?}");
     let (names, body) = team_members(&app, &carol).await;
     assert_eq!(names, ["alice", "bob", "corp+bot", "dave"]);
     assert!(body["synced"]["last_updated"].is_string(), "{body}");
-    let dave = app.server.account("dave").await.expect("lookup").expect("dave's account");
+    let dave = app
+        .server
+        .account("dave")
+        .await
+        .expect("lookup")
+        .expect("dave's account");
     assert_eq!(dave.email.as_deref(), Some("dave@corp.example"));
 
     ldap.remove_member("devs", "bob").await;
-    let report = app.server.sync_directory_teams(Duration::ZERO).await.expect("sync pass");
+    let report = app
+        .server
+        .sync_directory_teams(Duration::ZERO)
+        .await
+        .expect("sync pass");
     assert_eq!((report.added, report.removed), (0, 1), "{report:?}");
     assert_eq!(team_members(&app, &carol).await.0, ["alice", "corp+bot", "dave"]);
-    let (status, _) = call(&app, Method::DELETE, "/organization/corp/team/devs/members/alice", Some(&carol), None).await;
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        "/organization/corp/team/devs/members/alice",
+        Some(&carol),
+        None,
+    )
+    .await;
     assert_eq!(status, 400, "removing a synced user by hand");
 
     // Not stale yet: a pass with the default staleness leaves the team alone.
@@ -403,7 +490,14 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
 
     // Unsynced, the team is managed by hand again.
     assert_eq!(call(&app, Method::DELETE, SYNCING, Some(&carol), None).await.0, 200);
-    let (status, body) = call(&app, Method::PUT, "/organization/corp/team/devs/members/carol", Some(&carol), None).await;
+    let (status, body) = call(
+        &app,
+        Method::PUT,
+        "/organization/corp/team/devs/members/carol",
+        Some(&carol),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (_, body) = team_members(&app, &carol).await;
     assert!(body.get("synced").is_none(), "{body}");

@@ -88,17 +88,25 @@ fn slapd_binary() -> PathBuf {
 
 /// The OpenLDAP module folder of this machine (Debian's, else a local build's).
 fn module_dir() -> &'static str {
-    ["/usr/lib/ldap", "/usr/lib/x86_64-linux-gnu/ldap", "/usr/local/libexec/openldap"]
-        .into_iter()
-        .find(|d| Path::new(d).join("back_mdb.la").exists() || Path::new(d).join("back_mdb.so").exists())
-        .unwrap_or("/usr/lib/ldap")
+    [
+        "/usr/lib/ldap",
+        "/usr/lib/x86_64-linux-gnu/ldap",
+        "/usr/local/libexec/openldap",
+    ]
+    .into_iter()
+    .find(|d| Path::new(d).join("back_mdb.la").exists() || Path::new(d).join("back_mdb.so").exists())
+    .unwrap_or("/usr/lib/ldap")
 }
 
 fn schema_dir() -> &'static str {
-    ["/etc/ldap/schema", "/etc/openldap/schema", "/usr/local/etc/openldap/schema"]
-        .into_iter()
-        .find(|d| Path::new(d).join("core.schema").exists())
-        .unwrap_or("/etc/ldap/schema")
+    [
+        "/etc/ldap/schema",
+        "/etc/openldap/schema",
+        "/usr/local/etc/openldap/schema",
+    ]
+    .into_iter()
+    .find(|d| Path::new(d).join("core.schema").exists())
+    .unwrap_or("/etc/ldap/schema")
 }
 
 fn free_port() -> u16 {
@@ -138,6 +146,9 @@ async fn admin_connection(uri: &str) -> Result<Ldap, ldap3::LdapError> {
     ldap.simple_bind(ADMIN_DN, ADMIN_PASSWORD).await?.success()?;
     Ok(ldap)
 }
+
+/// An entry's attributes as ldap3 adds them.
+type Attrs = Vec<(String, HashSet<String>)>;
 
 fn set(values: &[&str]) -> HashSet<String> {
     values.iter().map(|v| (*v).to_owned()).collect()
@@ -189,7 +200,11 @@ impl LdapServer {
             if admin_connection(&self.uri).await.is_ok() {
                 return;
             }
-            assert!(started.elapsed() < START_LIMIT, "slapd did not answer on {} in {START_LIMIT:?}", self.uri);
+            assert!(
+                started.elapsed() < START_LIMIT,
+                "slapd did not answer on {} in {START_LIMIT:?}",
+                self.uri
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -202,7 +217,7 @@ impl LdapServer {
 
     async fn seed(&self) {
         let mut ldap = self.admin().await;
-        let entries: Vec<(String, Vec<(String, HashSet<String>)>)> = vec![
+        let entries: Vec<(String, Attrs)> = vec![
             (
                 BASE_DN.to_owned(),
                 vec![
@@ -316,7 +331,7 @@ impl LdapServer {
     }
 }
 
-fn ou(name: &str) -> Vec<(String, HashSet<String>)> {
+fn ou(name: &str) -> Attrs {
     vec![
         ("objectClass".into(), set(&["organizationalUnit"])),
         ("ou".into(), set(&[name])),

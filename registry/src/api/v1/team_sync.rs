@@ -34,11 +34,7 @@ async fn setup_allowed(state: &AppState, user: &Account, org: &Account) -> Resul
 
 /// The caller, organization and team of a syncing call, refused as Quay
 /// refuses it: 404 with the feature off, 401/403 for the caller.
-async fn resolve(
-    state: &AppState,
-    caller: &ApiCaller,
-    path: &(String, String),
-) -> Result<(Account, Team), ApiError> {
+async fn resolve(state: &AppState, caller: &ApiCaller, path: &(String, String)) -> Result<(Account, Team), ApiError> {
     if !state.registry.settings().team_sync.enabled {
         return Err(ApiError::not_found("Not Found"));
     }

@@ -66,6 +66,15 @@ pub fn sync_of(c: &mut DbConn, team_id: i64) -> QueryResult<Option<TeamSync>> {
         .optional()
 }
 
+/// Ids of the organization's synced teams.
+pub fn synced_team_ids(c: &mut DbConn, org_id: i64) -> QueryResult<Vec<i64>> {
+    teamsync::table
+        .inner_join(team::table)
+        .filter(team::organization_id.eq(org_id))
+        .select(teamsync::team_id)
+        .load(c)
+}
+
 /// Makes the team mirror a group (replacing any earlier group); it is
 /// synced at the next pass.
 pub fn set_sync(c: &mut DbConn, team_id: i64, service: &str, config: &str) -> QueryResult<()> {
@@ -97,7 +106,11 @@ pub fn stale(
     teamsync::table
         .inner_join(team::table)
         .filter(teamsync::service.eq(service))
-        .filter(teamsync::last_updated.is_null().or(teamsync::last_updated.le(cutoff_ms)))
+        .filter(
+            teamsync::last_updated
+                .is_null()
+                .or(teamsync::last_updated.le(cutoff_ms)),
+        )
         .order((teamsync::last_updated.asc(), teamsync::id.asc()))
         .limit(limit)
         .select((TeamSync::as_select(), crate::db::queries::teams::Team::as_select()))
@@ -106,7 +119,13 @@ pub fn stale(
 
 /// Records a finished pass if no other worker recorded one since this
 /// pass read the row (same `transaction_id`); whether it did.
-pub fn claim_pass(c: &mut DbConn, id: i64, seen_transaction: &str, new_transaction: &str, now: i64) -> QueryResult<bool> {
+pub fn claim_pass(
+    c: &mut DbConn,
+    id: i64,
+    seen_transaction: &str,
+    new_transaction: &str,
+    now: i64,
+) -> QueryResult<bool> {
     diesel::update(
         teamsync::table
             .filter(teamsync::id.eq(id))

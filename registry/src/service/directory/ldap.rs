@@ -179,7 +179,12 @@ impl Directory {
         for base in &s.user_dns {
             let result = ldap
                 .with_timeout(s.timeout)
-                .search(base, Scope::Subtree, &query, vec![s.uid_attr.as_str(), s.email_attr.as_str()])
+                .search(
+                    base,
+                    Scope::Subtree,
+                    &query,
+                    vec![s.uid_attr.as_str(), s.email_attr.as_str()],
+                )
                 .await
                 .map_err(unavailable)?;
             let (entries, outcome) = (result.0, result.1);

@@ -27,7 +27,7 @@ fn field_err(field: &str, message: impl Into<String>) -> ConfigError {
 pub enum Authentication {
     #[default]
     Database,
-    Ldap(LdapSettings),
+    Ldap(Box<LdapSettings>),
 }
 
 /// How the registry reaches and reads the directory.
@@ -99,7 +99,9 @@ impl TeamSyncPolicy {
                 .and_then(Value::as_str)
                 .and_then(parse_duration)
                 .unwrap_or(DEFAULT_RESYNC_STALE),
-            every_s: config.seconds("TEAM_SYNC_WORKER_FREQUENCY").unwrap_or(DEFAULT_SYNC_EVERY_S),
+            every_s: config
+                .seconds("TEAM_SYNC_WORKER_FREQUENCY")
+                .unwrap_or(DEFAULT_SYNC_EVERY_S),
         }
     }
 }
@@ -129,7 +131,10 @@ fn dn_parts(config: &Config, key: &str) -> Result<Option<String>, ConfigError> {
                 .ok_or_else(|| field_err(key, "must be a DN or a list of RDNs such as [dc=example, dc=org]"))?;
             Ok(Some(parts.join(",")))
         }
-        Some(_) => Err(field_err(key, "must be a DN or a list of RDNs such as [dc=example, dc=org]")),
+        Some(_) => Err(field_err(
+            key,
+            "must be a DN or a list of RDNs such as [dc=example, dc=org]",
+        )),
     }
 }
 
@@ -145,10 +150,17 @@ fn text(config: &Config, key: &str) -> Result<Option<String>, ConfigError> {
 /// A search filter: one balanced, parenthesized LDAP filter (Quay adds the
 /// parentheses when missing).
 fn filter(config: &Config, key: &str) -> Result<Option<String>, ConfigError> {
-    let Some(f) = text(config, key)?.map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()) else {
+    let Some(f) = text(config, key)?
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+    else {
         return Ok(None);
     };
-    let f = if f.starts_with('(') && f.ends_with(')') { f } else { format!("({f})") };
+    let f = if f.starts_with('(') && f.ends_with(')') {
+        f
+    } else {
+        format!("({f})")
+    };
     let mut depth = 0i32;
     for ch in f.chars() {
         depth += match ch {
@@ -190,8 +202,12 @@ fn ca_pems(config_dir: Option<&Path>) -> Result<Vec<Vec<u8>>, ConfigError> {
     }
     let mut pems = Vec::new();
     for file in files.into_iter().filter(|p| p.is_file()) {
-        let pem = std::fs::read(&file)
-            .map_err(|e| field_err("LDAP_URI", format!("cannot read CA certificate {}: {e}", file.display())))?;
+        let pem = std::fs::read(&file).map_err(|e| {
+            field_err(
+                "LDAP_URI",
+                format!("cannot read CA certificate {}: {e}", file.display()),
+            )
+        })?;
         pems.push(pem);
     }
     Ok(pems)
@@ -203,14 +219,16 @@ impl Authentication {
         const KEY: &str = "AUTHENTICATION_TYPE";
         match text(config, KEY)?.as_deref() {
             None | Some("Database") => Ok(Authentication::Database),
-            Some("LDAP") => Ok(Authentication::Ldap(LdapSettings::from_config(config)?)),
+            Some("LDAP") => Ok(Authentication::Ldap(Box::new(LdapSettings::from_config(config)?))),
             Some(other @ ("JWT" | "Keystone" | "OIDC" | "AppToken")) => Err(field_err(
                 KEY,
                 format!("`{other}` is not supported by this registry (supported: Database, LDAP)"),
             )),
             Some(other) => Err(field_err(
                 KEY,
-                format!("unknown authentication type `{other}` (Quay's are Database, LDAP, JWT, Keystone, OIDC, AppToken)"),
+                format!(
+                    "unknown authentication type `{other}` (Quay's are Database, LDAP, JWT, Keystone, OIDC, AppToken)"
+                ),
             )),
         }
     }
@@ -292,8 +310,12 @@ pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
             return Err(field_err("TEAM_RESYNC_STALE_TIME", "must be a duration such as 30m"));
         }
     }
-    if config.other.contains_key("TEAM_SYNC_WORKER_FREQUENCY") && config.seconds("TEAM_SYNC_WORKER_FREQUENCY").is_none() {
-        return Err(field_err("TEAM_SYNC_WORKER_FREQUENCY", "must be a whole number of seconds"));
+    if config.other.contains_key("TEAM_SYNC_WORKER_FREQUENCY") && config.seconds("TEAM_SYNC_WORKER_FREQUENCY").is_none()
+    {
+        return Err(field_err(
+            "TEAM_SYNC_WORKER_FREQUENCY",
+            "must be a whole number of seconds",
+        ));
     }
     if let Authentication::Ldap(ldap) = auth {
         super::ldap::tls_config(&ldap).map_err(|m| field_err("LDAP_URI", m))?;
@@ -306,20 +328,30 @@ mod tests {
     use super::*;
 
     fn ldap(extra: &str) -> Result<LdapSettings, ConfigError> {
-        let text = format!(
-            "AUTHENTICATION_TYPE: LDAP\nLDAP_URI: ldap://127.0.0.1:389\nLDAP_ADMIN_DN: cn=admin,dc=example,dc=org\nLDAP_ADMIN_PASSWD: secret\n{extra}"
-        );
+        let uri = if extra.contains("LDAP_URI") {
+            ""
+        } else {
+            "LDAP_URI: ldap://127.0.0.1:389\n"
+        };
+        let admin = if extra.contains("LDAP_ADMIN_DN") {
+            ""
+        } else {
+            "LDAP_ADMIN_DN: cn=admin,dc=example,dc=org\n"
+        };
+        let text = format!("AUTHENTICATION_TYPE: LDAP\n{uri}{admin}LDAP_ADMIN_PASSWD: secret\n{extra}");
         let config = Config::parse(&text)?;
         match Authentication::from_config(&config)? {
-            Authentication::Ldap(s) => Ok(s),
+            Authentication::Ldap(s) => Ok(*s),
             Authentication::Database => panic!("LDAP expected"),
         }
     }
 
     #[test]
     fn base_dn_and_user_rdn_may_be_lists_as_in_quay() {
-        let s = ldap("LDAP_BASE_DN: [dc=example, dc=org]\nLDAP_USER_RDN: [ou=users]\nLDAP_SECONDARY_USER_RDNS: [ou=staff]\n")
-            .expect("valid");
+        let s = ldap(
+            "LDAP_BASE_DN: [dc=example, dc=org]\nLDAP_USER_RDN: [ou=users]\nLDAP_SECONDARY_USER_RDNS: [ou=staff]\n",
+        )
+        .expect("valid");
         assert_eq!(s.base_dn, "dc=example,dc=org");
         assert_eq!(s.user_dns, ["ou=users,dc=example,dc=org", "ou=staff,dc=example,dc=org"]);
         assert_eq!((s.uid_attr.as_str(), s.email_attr.as_str()), ("uid", "mail"));
@@ -338,15 +370,23 @@ mod tests {
             (&format!("{base}LDAP_ADMIN_DN: ''\n"), "LDAP_ADMIN_DN"),
             (&format!("{base}LDAP_USER_FILTER: '(&(a=b)'\n"), "LDAP_USER_FILTER"),
             (&format!("{base}LDAP_UID_ATTR: 'u id'\n"), "LDAP_UID_ATTR"),
-            (&format!("{base}LDAP_ALLOW_INSECURE_FALLBACK: maybe\n"), "LDAP_ALLOW_INSECURE_FALLBACK"),
+            (
+                &format!("{base}LDAP_ALLOW_INSECURE_FALLBACK: maybe\n"),
+                "LDAP_ALLOW_INSECURE_FALLBACK",
+            ),
             (&format!("{base}LDAP_TIMEOUT: -1\n"), "LDAP_TIMEOUT"),
-            (&format!("{base}TEAM_RESYNC_STALE_TIME: often\n"), "TEAM_RESYNC_STALE_TIME"),
+            (
+                &format!("{base}TEAM_RESYNC_STALE_TIME: often\n"),
+                "TEAM_RESYNC_STALE_TIME",
+            ),
         ];
         for (extra, field) in cases {
             let err = ldap(extra).expect_err(extra).to_string();
             assert!(err.starts_with(field), "{extra:?} gave {err:?}");
         }
-        let err = Config::parse("AUTHENTICATION_TYPE: Kerberos\n").expect_err("unknown type").to_string();
+        let err = Config::parse("AUTHENTICATION_TYPE: Kerberos\n")
+            .expect_err("unknown type")
+            .to_string();
         assert!(err.starts_with("AUTHENTICATION_TYPE"), "{err}");
         assert!(Config::parse("AUTHENTICATION_TYPE: Database\n").is_ok());
     }

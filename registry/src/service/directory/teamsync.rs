@@ -79,7 +79,9 @@ impl Registry {
             return Err(Error::InvalidRequest("Could not sync to group: Not supported".into()));
         };
         if !config.is_object() {
-            return Err(Error::InvalidRequest("Could not sync to group: Missing group_dn".into()));
+            return Err(Error::InvalidRequest(
+                "Could not sync to group: Missing group_dn".into(),
+            ));
         }
         let members = dir.group_members(group_dn(config)?).await?;
         if members.is_empty() {
