@@ -660,3 +660,32 @@ diesel::table! {
         created_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    federatedlogin (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        service -> Text,
+        service_ident -> Text,
+        metadata_json -> Text,
+    }
+}
+
+diesel::table! {
+    teamsync (id) {
+        id -> BigInt,
+        team_id -> BigInt,
+        service -> Text,
+        config -> Text,
+        transaction_id -> Text,
+        last_updated -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(federatedlogin -> users (user_id));
+diesel::joinable!(teamsync -> team (team_id));
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, users);
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, teammember);
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, team);
+diesel::allow_tables_to_appear_in_same_query!(teamsync, team);
+diesel::allow_tables_to_appear_in_same_query!(teamsync, users);

@@ -9,6 +9,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+pub mod directory;
 pub mod field_crypto;
 mod gc;
 mod invites;
@@ -188,6 +189,10 @@ pub struct Settings {
     pub proxy_cache: bool,
     /// `FEATURE_SIGNING`: the content-trust endpoints exist.
     pub signing: bool,
+    /// `AUTHENTICATION_TYPE`: the database, or a directory (LDAP).
+    pub authentication: directory::Authentication,
+    /// `FEATURE_TEAM_SYNCING` and its timing.
+    pub team_sync: directory::TeamSyncPolicy,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -210,6 +215,8 @@ impl Default for Settings {
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
             signing: false,
+            authentication: directory::Authentication::Database,
+            team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
         }
     }
@@ -232,12 +239,16 @@ struct Inner {
     logs: std::sync::OnceLock<Option<logs::LogQueue>>,
     /// Proxy-cache upstream authorizations reused between pulls.
     upstream_auth: proxy_cache::UpstreamAuthCache,
+    /// The directory client and its recent answers (LDAP only).
+    directory: directory::DirectoryState,
 }
 
 impl Registry {
     pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
+        let directory = directory::DirectoryState::new(&settings.authentication);
         let registry = Registry {
             inner: Arc::new(Inner {
+                directory,
                 db,
                 store,
                 settings,

@@ -79,6 +79,8 @@ pub struct TeamSummary {
     pub member_count: i64,
     pub repo_count: i64,
     pub can_view: bool,
+    /// The team mirrors a directory group (team syncing).
+    pub is_synced: bool,
 }
 
 impl From<q::Team> for Team {
@@ -194,14 +196,21 @@ impl Registry {
         viewer_is_admin: bool,
     ) -> Result<Vec<TeamSummary>, Error> {
         let (org_id, viewer_id) = (org.id, viewer.id);
-        let (rows, mine) = self
+        let (rows, mine, synced) = self
             .db()
-            .read(move |c| Ok((q::with_counts(c, org_id)?, q::team_names_of(c, org_id, viewer_id)?)))
+            .read(move |c| {
+                Ok((
+                    q::with_counts(c, org_id)?,
+                    q::team_names_of(c, org_id, viewer_id)?,
+                    crate::db::queries::directory::synced_team_ids(c, org_id)?,
+                ))
+            })
             .await?;
         Ok(rows
             .into_iter()
             .map(|(t, member_count, repo_count)| TeamSummary {
                 can_view: viewer_is_admin || mine.contains(&t.name),
+                is_synced: synced.contains(&t.id),
                 team: Team::from(t),
                 member_count,
                 repo_count,

@@ -33,6 +33,7 @@ mod superuser;
 mod tag;
 mod tag_policy;
 mod team;
+mod team_sync;
 mod trigger;
 mod user;
 mod views;
@@ -88,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(superuser::configure)
             .configure(build::configure_superuser)
             .configure(team::configure)
+            .configure(team_sync::configure)
             .configure(robot::configure)
             .configure(repository::configure)
             .configure(permission::configure)

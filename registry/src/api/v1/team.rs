@@ -43,7 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn team_view(team: &Team, new_team: bool) -> Value {
+pub(super) fn team_view(team: &Team, new_team: bool) -> Value {
     json!({
         "name": team.name,
         "description": team.description,
@@ -157,11 +157,15 @@ async fn list_team_members(
     if pending && admin {
         members.extend(state.registry.pending_invites(&team).await?.iter().map(invite_view));
     }
-    Ok(HttpResponse::Ok().json(json!({
+    let mut view = json!({
         "name": team.name,
         "members": members,
         "can_edit": admin,
-    })))
+    });
+    if let Value::Object(fields) = &mut view {
+        fields.extend(super::team_sync::members_view_fields(&state, user, &org, &team).await?);
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Adds a user or one of the organization's robots, or invites a user who
@@ -175,6 +179,7 @@ async fn add_team_member(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
+    state.registry.refuse_if_synced(&scope.team, true, &path.2).await?;
     let (view, kind) = match state
         .registry
         .add_or_invite_team_member(&scope.context(&policy), &path.2)
@@ -198,6 +203,7 @@ async fn remove_team_member(
 ) -> Result<HttpResponse, ApiError> {
     let (user, org) = admin_of(&state, &caller, &path.0).await?;
     let team = team_of(&state, &org, &path.1).await?;
+    state.registry.refuse_if_synced(&team, true, &path.2).await?;
     state.registry.remove_team_member(user, &org, &team, &path.2).await?;
     let entry = action("org_remove_team_member", &caller, &req)
         .account(org.id)

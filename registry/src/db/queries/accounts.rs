@@ -259,6 +259,7 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
     diesel::delete(usersession::table.filter(usersession::user_id.eq(id))).execute(c)?;
     diesel::delete(appspecificauthtoken::table.filter(appspecificauthtoken::user_id.eq(id))).execute(c)?;
     diesel::delete(star::table.filter(star::user_id.eq(id))).execute(c)?;
+    super::directory::unlink_all(c, id)?;
     diesel::delete(teammemberinvite::table.filter(teammemberinvite::user_id.eq(id))).execute(c)?;
     diesel::delete(
         permissionprototype::table.filter(

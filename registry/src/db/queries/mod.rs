@@ -8,6 +8,7 @@ pub mod apptokens;
 pub mod blobs;
 pub mod build_jobs;
 pub mod builds;
+pub mod directory;
 pub mod gc;
 pub mod invites;
 pub mod labels;
