@@ -153,6 +153,7 @@ diesel::table! {
         description -> Text,
         unstructured_json -> Text,
         created_ms -> BigInt,
+        federation_json -> Text,
     }
 }
 
@@ -593,3 +594,35 @@ diesel::table! {
         created_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        uuid -> Text,
+        content -> Text,
+        media_type -> Text,
+        severity -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    managedservicekey (id) {
+        id -> BigInt,
+        kid -> Text,
+        name -> Text,
+        service -> Text,
+        jwk_json -> Text,
+        metadata_json -> Text,
+        created_ms -> BigInt,
+        expiration_ms -> Nullable<BigInt>,
+        rotation_duration_s -> Nullable<BigInt>,
+        approver_id -> Nullable<BigInt>,
+        approval_type -> Nullable<Text>,
+        approved_ms -> Nullable<BigInt>,
+        approval_notes -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(managedservicekey -> users (approver_id));
+diesel::allow_tables_to_appear_in_same_query!(managedservicekey, users);

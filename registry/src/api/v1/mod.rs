@@ -7,6 +7,7 @@ mod build_logs;
 mod caller;
 pub mod error;
 mod github_trigger;
+mod globalmessages;
 mod invite;
 mod label;
 mod logs;
@@ -21,6 +22,8 @@ mod proxycache;
 mod quota;
 mod repository;
 mod robot;
+mod robot_federation;
+mod service_keys;
 mod session;
 mod shared;
 mod starred;
@@ -46,6 +49,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     build::configure_root(cfg);
     webhook::configure(cfg);
     github_trigger::configure(cfg);
+    robot_federation::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -75,7 +79,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)
+            .configure(service_keys::configure)
+            .configure(globalmessages::configure)
             .configure(team::configure)
+            .configure(robot_federation::configure)
             .configure(robot::configure)
             .configure(repository::configure)
             .configure(permission::configure)
