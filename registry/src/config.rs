@@ -95,6 +95,9 @@ pub struct Config {
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
+    /// The parsed text as written, for the superuser's config view.
+    #[serde(skip)]
+    pub source: Value,
 }
 
 fn default_scheme() -> String {
@@ -187,11 +190,12 @@ impl Config {
                 ))
             }
         };
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
             let path = e.path().to_string();
             field_err(path, e.into_inner().to_string())
         })?;
         config.validate()?;
+        config.source = value;
         Ok(config)
     }
 

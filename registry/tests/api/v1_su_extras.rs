@@ -353,3 +353,43 @@ async fn superusers_see_every_users_app_tokens_without_codes() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn superusers_read_the_config_with_secrets_masked() {
+    let yaml = format!("{CONFIG}FEATURE_SUPERUSER_CONFIGDUMP: true\nMAIL_PASSWORD: hunter2\nSECRET_KEY: s3cr3t\nSERVER_HOSTNAME: quay.example\n");
+    let f = RepoFixture::with_config(&yaml).await;
+    let (_, admin) = f.user("admin").await;
+    let (_, joe) = f.user("joe").await;
+    let (status, dump) = f.call("GET", "/superuser/config", Some(&admin), None).await;
+    assert_eq!(status, 200, "{dump}");
+    assert_eq!(dump["config"]["SERVER_HOSTNAME"], "quay.example");
+    assert_eq!(dump["config"]["MAIL_PASSWORD"], "********");
+    assert_eq!(dump["config"]["SECRET_KEY"], "********");
+    assert!(
+        dump["env"].is_object() && dump["warning"].is_string() && dump["schema"].is_object(),
+        "{dump}"
+    );
+    let text = dump.to_string();
+    assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
+
+    let get = reqwest::Method::GET;
+    assert_api_error(
+        raw(&f, get.clone(), "/superuser/config", None, None).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    assert_api_error(
+        raw(&f, get, "/superuser/config", Some(&joe), None).await,
+        403,
+        "insufficient_scope",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn the_config_view_is_not_found_unless_enabled() {
+    let (f, admin, _) = fixture().await;
+    let (status, _) = f.call("GET", "/superuser/config", Some(&admin), None).await;
+    assert_eq!(status, 404);
+}
