@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_api_error, RepoFixture};
+use crate::helpers::{age_sessions, assert_api_error, sign_in, RepoFixture};
 use crate::v1_logs::{logs, of_kind};
 
 const CONFIG: &str = "SUPER_USERS: [admin]\nFEATURE_APP_SPECIFIC_TOKENS: true\n";
@@ -392,4 +392,32 @@ async fn the_config_view_is_not_found_unless_enabled() {
     let (f, admin, _) = fixture().await;
     let (status, _) = f.call("GET", "/superuser/config", Some(&admin), None).await;
     assert_eq!(status, 404);
+}
+
+#[actix_web::test]
+async fn a_stale_superuser_session_needs_a_fresh_login_for_messages_and_keys() {
+    let (f, _, _) = fixture().await;
+    let browser = sign_in(&f.app, "admin", "password123").await;
+    age_sessions(&f.app, "admin").await;
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        f.app
+            .client
+            .request(method, f.app.url(&format!("/api/v1{path}")))
+            .header("Cookie", browser.cookie_header())
+            .header("X-CSRF-Token", &browser.csrf)
+            .header("X-Requested-With", "XMLHttpRequest")
+            .json(&body)
+            .send()
+    };
+    let res = send(reqwest::Method::POST, "/messages", message("x"))
+        .await
+        .expect("send");
+    assert_api_error(res, 401, "fresh_login_required").await;
+    let key = json!({"service": "s", "expiration": null});
+    let res = send(reqwest::Method::POST, "/superuser/keys", key).await.expect("send");
+    assert_api_error(res, 401, "fresh_login_required").await;
+    let res = send(reqwest::Method::GET, "/superuser/keys", Value::Null)
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200, "listing keys needs no fresh login");
 }
