@@ -377,6 +377,7 @@ diesel::table! {
         available_after_ms -> BigInt,
         processing_expires_ms -> Nullable<BigInt>,
         created_ms -> BigInt,
+        scope -> Text,
     }
 }
 
@@ -626,3 +627,22 @@ diesel::table! {
 
 diesel::joinable!(managedservicekey -> users (approver_id));
 diesel::allow_tables_to_appear_in_same_query!(managedservicekey, users);
+
+diesel::table! {
+    namespacenotification (id) {
+        id -> BigInt,
+        uuid -> Text,
+        namespace_id -> BigInt,
+        event -> Text,
+        method -> Text,
+        title -> Nullable<Text>,
+        config_json -> Text,
+        event_config_json -> Text,
+        number_of_failures -> Integer,
+        last_ran_ms -> Nullable<BigInt>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(namespacenotification -> users (namespace_id));
+diesel::allow_tables_to_appear_in_same_query!(namespacenotification, users);

@@ -49,6 +49,7 @@ mod v1_logs;
 mod v1_logs_export;
 mod v1_logs_kinds;
 mod v1_mirror;
+mod v1_namespace_notifications;
 mod v1_notifications;
 mod v1_organizations;
 mod v1_permissions;

@@ -14,6 +14,7 @@ mod logs;
 pub mod logs_export;
 mod manifest;
 mod mirror;
+mod namespacenotification;
 mod notification;
 mod organization;
 mod permission;
@@ -70,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(logs::configure)
             .configure(logs_export::configure)
             .configure(notification::configure)
+            .configure(namespacenotification::configure)
             .configure(apptoken::configure)
             .configure(starred::configure)
             .configure(application::configure)

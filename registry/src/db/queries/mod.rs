@@ -16,6 +16,7 @@ pub mod logs;
 pub mod manifests;
 pub mod messages;
 pub mod mirrors;
+pub mod namespace_notifications;
 pub mod notifications;
 pub mod permissions;
 pub mod prototypes;
