@@ -109,7 +109,13 @@ impl Registry {
     /// Exchanges an external OIDC token for a short-lived token of the
     /// robot `full_name`, if one of its federation entries trusts the
     /// token's issuer and subject and the issuer's keys verify it.
-    pub async fn exchange_federated_token(&self, full_name: &str, token: &str) -> Result<String, Error> {
+    /// `ip` is the client's address, for the usage log.
+    pub async fn exchange_federated_token(
+        &self,
+        full_name: &str,
+        token: &str,
+        ip: Option<String>,
+    ) -> Result<String, Error> {
         let Some((namespace, short)) = full_name.split_once('+') else {
             return Err(unauthenticated("Invalid robot"));
         };
@@ -146,7 +152,7 @@ impl Registry {
         }
         let metadata = json!({"subject": subject, "issuer": issuer, "robot": short});
         self.log_action(
-            LogEntry::new("federated_robot_token_exchange", Some(&robot.account), None)
+            LogEntry::new("federated_robot_token_exchange", Some(&robot.account), ip)
                 .account(owner.id)
                 .metadata(metadata),
         );

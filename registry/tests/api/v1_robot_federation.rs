@@ -215,6 +215,8 @@ async fn a_trusted_oidc_token_becomes_a_robot_password() {
     let exchanged = exchanged[0];
     assert_eq!(exchanged["metadata"]["subject"], SUBJECT);
     assert_eq!(exchanged["metadata"]["issuer"], issuer.url.as_str());
+    assert_eq!(exchanged["ip"], "127.0.0.1");
+    assert_eq!(exchanged["performer"]["name"], "acme+ci");
     assert_eq!(exchanged["metadata"]["robot"], "ci");
 }
 

@@ -85,7 +85,8 @@ async fn exchange_token(state: web::Data<AppState>, req: HttpRequest) -> Result<
     let Some((username, token)) = credentials else {
         return Ok(refused("missing auth"));
     };
-    match state.registry.exchange_federated_token(&username, &token).await {
+    let ip = crate::api::client_ip(&req);
+    match state.registry.exchange_federated_token(&username, &token, ip).await {
         Ok(token) => Ok(HttpResponse::Ok().json(json!({"token": token}))),
         Err(Error::Unauthenticated(message)) => Ok(refused(&message)),
         Err(e) => Err(e.into()),
