@@ -421,3 +421,61 @@ async fn a_stale_superuser_session_needs_a_fresh_login_for_messages_and_keys() {
         .expect("send");
     assert_eq!(res.status(), 200, "listing keys needs no fresh login");
 }
+
+#[actix_web::test]
+async fn superusers_read_any_build_by_its_uuid() {
+    let config = format!(
+        "{CONFIG}FEATURE_BUILD_SUPPORT: true\nSERVER_HOSTNAME: registry.example.com\nBUILD_MANAGER: [ephemeral, {{EXECUTORS: []}}]\n"
+    );
+    let f = RepoFixture::with_config(&config).await;
+    let (_, admin) = f.user("admin").await;
+    let (_, joe) = f.user("joe").await;
+    let (_, alice) = f.user("alice").await;
+    f.create_repo(&alice, "alice", "app", "private").await;
+    let body = json!({"archive_url": "https://example.com/context.tar.gz", "docker_tags": ["v1"]});
+    let (status, build) = f
+        .call("POST", "/repository/alice/app/build/", Some(&alice), Some(body))
+        .await;
+    assert_eq!(status, 201, "{build}");
+    let id = build["id"].as_str().expect("build id").to_owned();
+
+    for what in ["build", "status"] {
+        let (status, view) = f
+            .call("GET", &format!("/superuser/{id}/{what}"), Some(&admin), None)
+            .await;
+        assert_eq!(status, 200, "{what}: {view}");
+        assert_eq!(view["id"], id.as_str());
+        assert_eq!(view["repository"], json!({"namespace": "alice", "name": "app"}));
+        assert_eq!(view["tags"], json!(["v1"]));
+    }
+    let (status, logs) = f
+        .call("GET", &format!("/superuser/{id}/logs"), Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{logs}");
+    assert!(logs["logs"].is_array() && logs["total"].is_i64(), "{logs}");
+
+    let (status, _) = f
+        .call(
+            "GET",
+            "/superuser/00000000-0000-0000-0000-000000000000/build",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    for what in ["build", "status", "logs"] {
+        let path = format!("/superuser/{id}/{what}");
+        assert_api_error(
+            raw(&f, reqwest::Method::GET, &path, None, None).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+        assert_api_error(
+            raw(&f, reqwest::Method::GET, &path, Some(&joe), None).await,
+            403,
+            "insufficient_scope",
+        )
+        .await;
+    }
+}

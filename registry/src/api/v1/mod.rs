@@ -29,6 +29,7 @@ mod session;
 mod shared;
 mod starred;
 mod superuser;
+mod superuser_builds;
 mod tag;
 mod team;
 mod trigger;
@@ -83,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(superuser::configure)
             .configure(service_keys::configure)
             .configure(globalmessages::configure)
+            .configure(superuser_builds::configure)
             .configure(team::configure)
             .configure(robot_federation::configure)
             .configure(robot::configure)
