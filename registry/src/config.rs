@@ -100,6 +100,9 @@ pub struct Config {
     /// `None` for a config not read from a file.
     #[serde(skip)]
     pub config_dir: Option<PathBuf>,
+    /// The parsed text as written, for the superuser's config view.
+    #[serde(skip)]
+    pub source: Value,
 }
 
 fn default_scheme() -> String {
@@ -196,11 +199,12 @@ impl Config {
                 ))
             }
         };
-        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
             let path = e.path().to_string();
             field_err(path, e.into_inner().to_string())
         })?;
         config.validate()?;
+        config.source = value;
         Ok(config)
     }
 

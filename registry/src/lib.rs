@@ -7,6 +7,7 @@
 pub mod api;
 pub mod builder;
 pub mod config;
+pub mod config_dump;
 pub mod db;
 pub mod oci;
 pub mod service;

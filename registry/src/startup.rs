@@ -183,6 +183,10 @@ impl Routes {
                 .as_ref()
                 .map(|_| opts.config.preferred_url_scheme.clone()),
             max_page: opts.config.v2_pagination_size.max(100),
+            config_dump: opts
+                .config
+                .feature("SUPERUSER_CONFIGDUMP", false)
+                .then(|| crate::config_dump::ConfigDump::of(&opts.config)),
             data_dir: opts.data_dir.clone(),
         });
         Routes {

@@ -18,4 +18,7 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// Largest page size for tag lists and the catalog (`V2_PAGINATION_SIZE`, at least 100).
     pub max_page: usize,
+    /// The configuration and environment with secrets masked, kept only
+    /// when `FEATURE_SUPERUSER_CONFIGDUMP` is on (`GET /superuser/config`).
+    pub config_dump: Option<crate::config_dump::ConfigDump>,
 }

@@ -153,6 +153,7 @@ diesel::table! {
         description -> Text,
         unstructured_json -> Text,
         created_ms -> BigInt,
+        federation_json -> Text,
     }
 }
 
@@ -403,6 +404,7 @@ diesel::table! {
         available_after_ms -> BigInt,
         processing_expires_ms -> Nullable<BigInt>,
         created_ms -> BigInt,
+        scope -> Text,
     }
 }
 
@@ -689,3 +691,54 @@ diesel::allow_tables_to_appear_in_same_query!(federatedlogin, teammember);
 diesel::allow_tables_to_appear_in_same_query!(federatedlogin, team);
 diesel::allow_tables_to_appear_in_same_query!(teamsync, team);
 diesel::allow_tables_to_appear_in_same_query!(teamsync, users);
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        uuid -> Text,
+        content -> Text,
+        media_type -> Text,
+        severity -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    managedservicekey (id) {
+        id -> BigInt,
+        kid -> Text,
+        name -> Text,
+        service -> Text,
+        jwk_json -> Text,
+        metadata_json -> Text,
+        created_ms -> BigInt,
+        expiration_ms -> Nullable<BigInt>,
+        rotation_duration_s -> Nullable<BigInt>,
+        approver_id -> Nullable<BigInt>,
+        approval_type -> Nullable<Text>,
+        approved_ms -> Nullable<BigInt>,
+        approval_notes -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(managedservicekey -> users (approver_id));
+diesel::allow_tables_to_appear_in_same_query!(managedservicekey, users);
+
+diesel::table! {
+    namespacenotification (id) {
+        id -> BigInt,
+        uuid -> Text,
+        namespace_id -> BigInt,
+        event -> Text,
+        method -> Text,
+        title -> Nullable<Text>,
+        config_json -> Text,
+        event_config_json -> Text,
+        number_of_failures -> Integer,
+        last_ran_ms -> Nullable<BigInt>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(namespacenotification -> users (namespace_id));
+diesel::allow_tables_to_appear_in_same_query!(namespacenotification, users);

@@ -92,9 +92,8 @@ impl Registry {
         Ok((token, format!("{name}{secret}")))
     }
 
-    /// The user's tokens; with `only_expiring`, those expiring within a
-    /// tenth of the configured lifetime (Quay's "expiring soon").
-    pub async fn app_tokens(&self, user: &Account, only_expiring: bool) -> Result<Vec<AppSpecificToken>, Error> {
+    /// The window of "expiring soon": a tenth of the configured lifetime.
+    fn expiring_between(&self, only_expiring: bool) -> Option<(i64, i64)> {
         let window_s = self
             .settings()
             .accounts
@@ -102,10 +101,23 @@ impl Registry {
             .unwrap_or(DEFAULT_EXPIRY_WINDOW_S);
         let soon_ms = ((window_s.saturating_mul(1000) + 9) / 10).max(1000);
         let now = crate::now_ms();
-        let between = only_expiring.then(|| (now, now.saturating_add(soon_ms)));
+        only_expiring.then(|| (now, now.saturating_add(soon_ms)))
+    }
+
+    /// The user's tokens; with `only_expiring`, those expiring within a
+    /// tenth of the configured lifetime (Quay's "expiring soon").
+    pub async fn app_tokens(&self, user: &Account, only_expiring: bool) -> Result<Vec<AppSpecificToken>, Error> {
+        let between = self.expiring_between(only_expiring);
         let user_id = user.id;
         let rows = self.db().read(move |c| Ok(q::list(c, user_id, between)?)).await?;
         Ok(rows.into_iter().map(AppSpecificToken::from).collect())
+    }
+
+    /// Every user's tokens with their owners (the superuser overview).
+    pub async fn all_app_tokens(&self, only_expiring: bool) -> Result<Vec<(AppSpecificToken, String)>, Error> {
+        let between = self.expiring_between(only_expiring);
+        let rows = self.db().read(move |c| Ok(q::list_all(c, between)?)).await?;
+        Ok(rows.into_iter().map(|(t, owner)| (t.into(), owner)).collect())
     }
 
     /// One of the user's tokens; other users' tokens are not found.

@@ -11,6 +11,7 @@ mod client_cert;
 mod delivery;
 mod emails;
 mod events;
+mod namespace;
 mod ssrf;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use client_cert::ClientIdentity;
 pub(super) use delivery::post_checked;
 pub use delivery::DeliveryReport;
 pub use events::{sample_data, EVENTS};
+pub use namespace::NAMESPACE_EVENTS;
 pub use ssrf::{check_host_literal, check_url, check_url_form, guard_client, SsrfPolicy};
 
 /// Consecutive failures after which a notification stops firing.
@@ -63,6 +65,8 @@ pub struct NotificationPolicy {
     /// Extra roots trusted for HTTPS receivers besides the built-in ones
     /// (`NOTIFICATION_CA_BUNDLE`, a PEM file).
     pub extra_roots: Vec<reqwest::Certificate>,
+    /// Namespace quota notifications and their API (`FEATURE_QUOTA_NOTIFICATIONS`).
+    pub namespace_notifications: bool,
 }
 
 impl Default for NotificationPolicy {
@@ -76,6 +80,7 @@ impl Default for NotificationPolicy {
             flowdock_api: FLOWDOCK_API.into(),
             hipchat_api: HIPCHAT_API.into(),
             extra_roots: Vec::new(),
+            namespace_notifications: false,
         }
     }
 }
@@ -97,6 +102,7 @@ impl NotificationPolicy {
             _ => Vec::new(),
         };
         NotificationPolicy {
+            namespace_notifications: config.feature("QUOTA_NOTIFICATIONS", false),
             server_hostname: config
                 .server_hostname
                 .clone()

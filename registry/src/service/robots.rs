@@ -329,7 +329,9 @@ impl Registry {
         let Some(robot) = robot.map(Robot::from) else {
             return Err(bad());
         };
-        if !same_secret(robot.token.as_bytes(), token.as_bytes()) {
+        if !same_secret(robot.token.as_bytes(), token.as_bytes())
+            && !self.federated_robot_token_valid(full_name, token).await
+        {
             return Err(bad());
         }
         if !robot.account.enabled || !owner.is_some_and(|o| o.enabled) {

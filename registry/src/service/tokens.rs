@@ -82,7 +82,7 @@ impl ScopeRequest {
 
 impl Registry {
     /// The shared key, created on first use and the same for every replica.
-    async fn signing_key(&self) -> Result<Vec<u8>, Error> {
+    pub(super) async fn signing_key(&self) -> Result<Vec<u8>, Error> {
         if let Some(k) = self.inner.signing_key.get() {
             return Ok(k.clone());
         }

@@ -24,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/user/apptoken/{uuid}")
             .route(web::get().to(get_token))
             .route(web::delete().to(revoke_token)),
-    );
+    )
+    .route("/superuser/apptokens", web::get().to(list_all_tokens));
 }
 
 fn token_view(t: &AppSpecificToken) -> Value {
@@ -66,6 +67,29 @@ async fn list_tokens(
         "tokens": tokens.iter().map(token_view).collect::<Vec<_>>(),
         "only_expiring": expiring,
     })))
+}
+
+/// Every user's tokens, without codes, for superusers.
+async fn list_all_tokens(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.registry.settings().accounts.app_specific_tokens {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    caller.superuser(&state)?;
+    let expiring = super::shared::truthy(q.expiring.as_deref());
+    let tokens = state.registry.all_app_tokens(expiring).await?;
+    let views: Vec<_> = tokens
+        .iter()
+        .map(|(t, owner)| {
+            let mut v = token_view(t);
+            v["owner"] = json!(owner);
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"tokens": views, "only_expiring": expiring})))
 }
 
 #[derive(Deserialize)]

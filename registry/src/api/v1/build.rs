@@ -167,11 +167,7 @@ pub fn configure_superuser(cfg: &mut web::ServiceConfig) {
 /// The build and its repository, for a superuser (who holds every role).
 async fn su_build(state: &AppState, caller: &ApiCaller, uuid: &str) -> Result<(RepositoryAccess, Build), ApiError> {
     caller.superuser(state)?;
-    let repo = state
-        .registry
-        .build_repository(uuid)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let repo = state.registry.build_repository(uuid).await?;
     let build = state.registry.build(&repo, uuid).await?;
     Ok((
         RepositoryAccess {

@@ -9,12 +9,14 @@ mod caller;
 mod capabilities;
 pub mod error;
 mod github_trigger;
+mod globalmessages;
 mod invite;
 mod label;
 mod logs;
 pub mod logs_export;
 mod manifest;
 mod mirror;
+mod namespacenotification;
 mod notification;
 mod oauth;
 mod oauth_pages;
@@ -26,6 +28,8 @@ mod quota;
 mod repository;
 mod robot;
 mod search;
+mod robot_federation;
+mod service_keys;
 mod session;
 mod shared;
 mod starred;
@@ -54,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     webhook::configure(cfg);
     github_trigger::configure(cfg);
     oauth::configure_root(cfg);
+    robot_federation::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -74,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(logs::configure)
             .configure(logs_export::configure)
             .configure(notification::configure)
+            .configure(namespacenotification::configure)
             .configure(apptoken::configure)
             .configure(assigned::configure)
             .configure(starred::configure)
@@ -90,6 +96,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(build::configure_superuser)
             .configure(team::configure)
             .configure(team_sync::configure)
+            .configure(service_keys::configure)
+            .configure(globalmessages::configure)
+            .configure(robot_federation::configure)
             .configure(robot::configure)
             .configure(repository::configure)
             .configure(permission::configure)

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete_user)),
     )
     .service(web::resource(["/superuser/organizations/", "/superuser/organizations"]).route(web::get().to(list_orgs)))
+    .route("/superuser/config", web::get().to(dump_config))
     .service(
         web::resource("/superuser/organizations/{name}")
             .route(web::put().to(rename_org))
@@ -261,4 +262,20 @@ async fn delete_org(
     let metadata = json!({"namespace": org.username});
     log_by_superuser(&state, (&caller, &req), "org_delete", &org, metadata);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The configuration and environment with secrets masked
+/// (`FEATURE_SUPERUSER_CONFIGDUMP`; else not found).
+async fn dump_config(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+    let Some(dump) = &state.config_dump else {
+        return Err(ApiError::not_found("Not Found"));
+    };
+    caller.fresh_login()?;
+    caller.superuser(&state)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "config": dump.config,
+        "env": dump.env,
+        "warning": "Secrets are masked. This view is read-only: the configuration is changed in config.yaml.",
+        "schema": {"type": "object"},
+    })))
 }

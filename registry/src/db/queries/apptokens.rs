@@ -64,6 +64,20 @@ pub fn list(c: &mut DbConn, user_id: i64, expiring_between: Option<(i64, i64)>) 
     q.load(c)
 }
 
+/// Every user's tokens with their owners' names, oldest first; with
+/// `expiring_between`, only those whose expiration falls in `(from, to]`.
+pub fn list_all(c: &mut DbConn, expiring_between: Option<(i64, i64)>) -> QueryResult<Vec<(AppTokenRow, String)>> {
+    let mut q = t::table
+        .inner_join(users::table)
+        .order(t::id.asc())
+        .select((AppTokenRow::as_select(), users::username))
+        .into_boxed();
+    if let Some((from, to)) = expiring_between {
+        q = q.filter(t::expiration_ms.gt(from)).filter(t::expiration_ms.le(to));
+    }
+    q.load(c)
+}
+
 /// The user's token with this uuid.
 pub fn find_of_user(c: &mut DbConn, user_id: i64, uuid: &str) -> QueryResult<Option<AppTokenRow>> {
     t::table

@@ -204,6 +204,15 @@ pub fn find(c: &mut DbConn, repo_id: i64, uuid: &str) -> QueryResult<Option<Buil
     Ok(with_triggers(c, row.into_iter().collect())?.pop())
 }
 
+/// The repository of the build with this uuid.
+pub fn repository_of(c: &mut DbConn, uuid: &str) -> QueryResult<Option<i64>> {
+    repositorybuild::table
+        .filter(repositorybuild::uuid.eq(uuid))
+        .select(repositorybuild::repository_id)
+        .first(c)
+        .optional()
+}
+
 /// The builds queued by the trigger, newest first.
 pub fn of_trigger(c: &mut DbConn, trigger_id: i64, limit: i64) -> QueryResult<Vec<BuildWithRobot>> {
     let rows = builds_with_robot!()

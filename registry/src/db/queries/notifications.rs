@@ -91,8 +91,18 @@ pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<NotificationRow
 
 /// Deletes the notification with its pending deliveries; whether it existed.
 pub fn delete(c: &mut DbConn, id: i64) -> QueryResult<bool> {
-    diesel::delete(notificationqueue::table.filter(notificationqueue::notification_id.eq(id))).execute(c)?;
-    diesel::delete(notificationsent::table.filter(notificationsent::notification_id.eq(id))).execute(c)?;
+    diesel::delete(
+        notificationqueue::table
+            .filter(notificationqueue::notification_id.eq(id))
+            .filter(notificationqueue::scope.eq(SCOPE_REPOSITORY)),
+    )
+    .execute(c)?;
+    diesel::delete(
+        notificationsent::table
+            .filter(notificationsent::notification_id.eq(id))
+            .filter(notificationsent::dedupe_key.not_like(format!("{SCOPE_NAMESPACE}:%"))),
+    )
+    .execute(c)?;
     diesel::delete(repositorynotification::table.find(id))
         .execute(c)
         .map(|n| n > 0)
@@ -179,11 +189,24 @@ pub struct QueueRow {
     pub notification_id: i64,
     pub event_data: String,
     pub attempts: i32,
+    pub scope: String,
 }
 
+/// The `scope` of a queued delivery of a repository notification.
+pub const SCOPE_REPOSITORY: &str = "repository";
+/// The `scope` of a queued delivery of a namespace notification; also the
+/// prefix of its `notificationsent` keys.
+pub const SCOPE_NAMESPACE: &str = "namespace";
+
 pub fn enqueue(c: &mut DbConn, notification_id: i64, event_data: &str, now: i64) -> QueryResult<()> {
+    enqueue_in(c, SCOPE_REPOSITORY, notification_id, event_data, now)
+}
+
+/// Queues a delivery of the notification `notification_id` of `scope`.
+pub fn enqueue_in(c: &mut DbConn, scope: &str, notification_id: i64, event_data: &str, now: i64) -> QueryResult<()> {
     diesel::insert_into(notificationqueue::table)
         .values((
+            notificationqueue::scope.eq(scope),
             notificationqueue::notification_id.eq(notification_id),
             notificationqueue::event_data.eq(event_data),
             notificationqueue::available_after_ms.eq(now),

@@ -92,6 +92,21 @@ pub fn set_token(c: &mut DbConn, robot_id: i64, token: &str) -> QueryResult<()> 
         .map(drop)
 }
 
+/// The robot's federation config (a JSON array).
+pub fn federation(c: &mut DbConn, robot_id: i64) -> QueryResult<String> {
+    robotaccount::table
+        .filter(robotaccount::robot_id.eq(robot_id))
+        .select(robotaccount::federation_json)
+        .first(c)
+}
+
+pub fn set_federation(c: &mut DbConn, robot_id: i64, json: &str) -> QueryResult<()> {
+    diesel::update(robotaccount::table.filter(robotaccount::robot_id.eq(robot_id)))
+        .set(robotaccount::federation_json.eq(json))
+        .execute(c)
+        .map(drop)
+}
+
 pub fn touch(c: &mut DbConn, robot_id: i64, now: i64) -> QueryResult<()> {
     diesel::update(users::table.find(robot_id))
         .set(users::last_accessed_ms.eq(now))

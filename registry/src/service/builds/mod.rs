@@ -376,6 +376,19 @@ impl Registry {
             .map(|r| Build::from_row(r, crate::now_ms()))
     }
 
+    /// The repository of the build with this uuid, for superusers who
+    /// look a build up by uuid alone.
+    pub async fn build_repository(&self, uuid: &str) -> Result<RepositoryView, Error> {
+        let uuid = uuid.to_owned();
+        self.db()
+            .read(move |c| match q::repository_of(c, &uuid)? {
+                Some(id) => Ok(crate::db::queries::repositories::find_view_by_id(c, id)?),
+                None => Ok(None),
+            })
+            .await?
+            .ok_or_else(|| Error::NotFound("Not Found".into()))
+    }
+
     async fn build_row(&self, repo: &RepositoryView, uuid: &str) -> Result<BuildWithRobot, Error> {
         let (repo_id, id) = (repo.id, uuid.to_owned());
         self.db()

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::events::summary;
 use super::ssrf::check_url;
 use super::{NotificationPolicy, MAX_FAILURES};
+use crate::db::queries::namespace_notifications as nq;
 use crate::db::queries::notifications::{self as q, NotificationRow, QueueRow};
 use crate::service::mail::Mail;
 use crate::service::{Error, Registry};
@@ -30,6 +31,13 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Rows dropped because their notification is gone or stopped.
     pub dropped: usize,
+}
+
+/// What a notification belongs to: a repository or a namespace (by id).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Owner {
+    Repository(i64),
+    Namespace(i64),
 }
 
 fn backoff_ms(attempts: i32) -> i64 {
@@ -54,12 +62,12 @@ impl Registry {
             .await?;
         let mut report = DeliveryReport::default();
         for row in claimed {
-            let id = row.notification_id;
-            let notification = self.db().read(move |c| Ok(q::find_by_id(c, id)?)).await?;
+            let notification = self.queued_notification(&row).await?;
             match notification {
-                Some(n) if n.number_of_failures < MAX_FAILURES => {
-                    let outcome = self.send(&n, &row.event_data).await;
-                    self.record_outcome(&n, &row, now, outcome.as_ref().err()).await?;
+                Some((n, owner)) if n.number_of_failures < MAX_FAILURES => {
+                    let outcome = self.send(&n, owner, &row.event_data).await;
+                    self.record_outcome(&n, owner, &row, now, outcome.as_ref().err())
+                        .await?;
                     match outcome {
                         Ok(()) => report.delivered += 1,
                         Err(e) => {
@@ -80,9 +88,24 @@ impl Registry {
         Ok(report)
     }
 
+    /// The notification a queued delivery is for, by the row's scope.
+    async fn queued_notification(&self, row: &QueueRow) -> Result<Option<(NotificationRow, Owner)>, Error> {
+        let id = row.notification_id;
+        if row.scope == q::SCOPE_NAMESPACE {
+            let found = self.db().read(move |c| Ok(nq::find_by_id(c, id)?)).await?;
+            return Ok(found.map(|r| (super::namespace::as_delivery(&r), Owner::Namespace(r.namespace_id))));
+        }
+        let found = self.db().read(move |c| Ok(q::find_by_id(c, id)?)).await?;
+        Ok(found.map(|n| {
+            let owner = Owner::Repository(n.repository_id);
+            (n, owner)
+        }))
+    }
+
     async fn record_outcome(
         &self,
         n: &NotificationRow,
+        owner: Owner,
         row: &QueueRow,
         now: i64,
         error: Option<&String>,
@@ -91,7 +114,10 @@ impl Registry {
         let failures = if error.is_some() { n.number_of_failures + 1 } else { 0 };
         self.db()
             .write(move |c| {
-                q::set_failures(c, id, failures, Some(now))?;
+                match owner {
+                    Owner::Repository(_) => q::set_failures(c, id, failures, Some(now))?,
+                    Owner::Namespace(_) => nq::set_failures(c, id, failures, Some(now))?,
+                }
                 if failures == 0 || failures >= MAX_FAILURES {
                     q::finish(c, queue_id)?;
                 } else {
@@ -102,7 +128,7 @@ impl Registry {
             .await
     }
 
-    async fn send(&self, n: &NotificationRow, event_data: &str) -> Result<(), String> {
+    async fn send(&self, n: &NotificationRow, owner: Owner, event_data: &str) -> Result<(), String> {
         let policy = &self.settings().notifications;
         let data: Value = serde_json::from_str(event_data).map_err(|e| format!("bad event data: {e}"))?;
         let config: Value = serde_json::from_str(&n.config_json).map_err(|e| format!("bad config: {e}"))?;
@@ -188,19 +214,29 @@ impl Registry {
                     .await
                     .map_err(|e| e.to_string())
             }
-            "quay_notification" => self.deliver_to_inbox(n, &config, &data).await,
+            "quay_notification" => self.deliver_to_inbox(n, owner, &config, &data).await,
             other => Err(format!("unknown method {other}")),
         }
     }
 
     /// Writes the event into the inbox of each target account.
-    async fn deliver_to_inbox(&self, n: &NotificationRow, config: &Value, data: &Value) -> Result<(), String> {
+    async fn deliver_to_inbox(
+        &self,
+        n: &NotificationRow,
+        owner: Owner,
+        config: &Value,
+        data: &Value,
+    ) -> Result<(), String> {
         let target = config.get("target").cloned().unwrap_or_default();
-        let (repo_id, event, metadata) = (n.repository_id, n.event.clone(), data.to_string());
+        let (event, metadata) = (n.event.clone(), data.to_string());
         self.db()
             .write(move |c| {
+                let namespace = match owner {
+                    Owner::Repository(repo_id) => q::namespace(c, repo_id)?,
+                    Owner::Namespace(ns_id) => nq::namespace(c, ns_id)?,
+                };
                 let (ns_id, ns_name, ns_is_org) =
-                    q::namespace(c, repo_id)?.ok_or_else(|| Error::NotFound("the repository is gone".into()))?;
+                    namespace.ok_or_else(|| Error::NotFound("the repository or namespace is gone".into()))?;
                 let targets = super::resolve_inbox_targets(c, (ns_id, &ns_name, ns_is_org), &target)?
                     .map_err(Error::InvalidRequest)?;
                 if targets.is_empty() {

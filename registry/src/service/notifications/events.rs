@@ -265,7 +265,9 @@ impl Registry {
     /// Turns new recorded quota events and tags about to expire into
     /// deliveries, each once per notification; returns how many were queued.
     pub async fn scan_notification_sources(&self) -> Result<usize, Error> {
-        Ok(self.queue_quota_events().await? + self.queue_image_expiry().await?)
+        Ok(self.queue_quota_events().await?
+            + self.queue_namespace_quota_events().await?
+            + self.queue_image_expiry().await?)
     }
 
     async fn queue_quota_events(&self) -> Result<usize, Error> {

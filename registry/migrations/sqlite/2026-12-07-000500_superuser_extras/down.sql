@@ -1,0 +1,3 @@
+ALTER TABLE robotaccount DROP COLUMN federation_json;
+DROP TABLE managedservicekey;
+DROP TABLE messages;

@@ -1,0 +1,94 @@
+//! Robot identity federation: `/organization/{org}/robots/{short}/federation`
+//! (GET/POST/DELETE; organization admins, as in Quay only organization
+//! robots) and the token exchange `GET /oauth2/federation/robot/token`
+//! (Basic auth: robot name and an external OIDC token) returning
+//! `{"token": …}`, a short-lived password for the robot.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::shared::{action, admin_of};
+use super::{ApiCaller, ApiError};
+use crate::service::robot_federation::parse_federation_config;
+use crate::service::{Error, Robot};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organization/{org}/robots/{short}/federation")
+            .route(web::get().to(get_federation))
+            .route(web::post().to(set_federation))
+            .route(web::delete().to(delete_federation)),
+    );
+}
+
+pub fn configure_root(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth2/federation/robot/token", web::get().to(exchange_token));
+}
+
+/// The organization's robot, if the caller administers the organization.
+async fn org_robot(state: &AppState, caller: &ApiCaller, org: &str, short: &str) -> Result<Robot, ApiError> {
+    let (_, org) = admin_of(state, caller, org).await?;
+    Ok(state.registry.robot(&org, short).await?)
+}
+
+async fn get_federation(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    let config = state.registry.robot_federation(&robot).await?;
+    Ok(HttpResponse::Ok().json(config))
+}
+
+async fn set_federation(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    let config = parse_federation_config(&body)?;
+    state.registry.set_robot_federation(&robot, &config).await?;
+    let metadata = json!({"config": config, "robot": path.1});
+    let entry = action("create_robot_federation", &caller, &req).account_named(&path.0);
+    state.registry.log_action(entry.metadata(metadata));
+    Ok(HttpResponse::Ok().json(config))
+}
+
+async fn delete_federation(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    state.registry.set_robot_federation(&robot, &[]).await?;
+    let entry = action("delete_robot_federation", &caller, &req).account_named(&path.0);
+    state.registry.log_action(entry.metadata(json!({"robot": path.1})));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Quay's answer to a failed exchange: 401 `{"error": …}`.
+fn refused(message: &str) -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({"error": message}))
+}
+
+async fn exchange_token(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let credentials = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::api::auth::basic_credentials);
+    let Some((username, token)) = credentials else {
+        return Ok(refused("missing auth"));
+    };
+    let ip = crate::api::client_ip(&req);
+    match state.registry.exchange_federated_token(&username, &token, ip).await {
+        Ok(token) => Ok(HttpResponse::Ok().json(json!({"token": token}))),
+        Err(Error::Unauthenticated(message)) => Ok(refused(&message)),
+        Err(e) => Err(e.into()),
+    }
+}
