@@ -21,6 +21,7 @@ mod manifests;
 pub mod mirror_sync;
 pub mod mirrors;
 pub mod notifications;
+pub mod org_mirrors;
 mod permissions;
 mod prototypes;
 pub mod proxy_cache;

@@ -14,6 +14,7 @@ pub mod logs_export;
 mod manifest;
 mod mirror;
 mod notification;
+mod org_mirror;
 mod organization;
 mod permission;
 mod prototype;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(application::configure)
             .configure(prototype::configure)
             .configure(proxycache::configure)
+            .configure(org_mirror::configure)
             .configure(invite::configure)
             .configure(search::configure)
             .configure(tag_policy::configure)
