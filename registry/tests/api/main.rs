@@ -51,6 +51,7 @@ mod v1_logs_export;
 mod v1_logs_kinds;
 mod v1_mirror;
 mod v1_notifications;
+mod v1_org_mirror;
 mod v1_organizations;
 mod v1_permissions;
 mod v1_prototypes;

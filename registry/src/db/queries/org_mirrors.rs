@@ -180,12 +180,16 @@ type DueRepo = Box<dyn BoxableExpression<orgmirrorrepository::table, Backend, Sq
 
 /// Configurations a worker may claim at `now` (Quay's
 /// `get_eligible_org_mirror_configs`): enabled, and asked to sync now or to
-/// cancel, or due with retries left, or holding an expired claim.
+/// cancel (a cancel not carried to the repositories yet), or due with
+/// retries left, or holding an expired claim.
 fn due_config(now: i64) -> DueConfig {
     use orgmirrorconfig as t;
-    let requested = t::sync_status
-        .eq_any([SYNC_NOW, CANCEL])
-        .and(t::sync_expiration_date.is_null());
+    let requested = t::sync_status.eq(SYNC_NOW).and(t::sync_expiration_date.is_null());
+    // A processed cancel has no start date left, so it is carried once.
+    let cancelled = t::sync_status
+        .eq(CANCEL)
+        .and(t::sync_expiration_date.is_null())
+        .and(t::sync_start_date.is_not_null());
     let scheduled = t::sync_retries_remaining
         .gt(0)
         .and(t::sync_status.ne(SYNCING))
@@ -196,7 +200,11 @@ fn due_config(now: i64) -> DueConfig {
         .eq(SYNCING)
         .and(t::sync_expiration_date.is_not_null())
         .and(t::sync_expiration_date.assume_not_null().le(now));
-    Box::new(t::is_enabled.eq(true).and(requested.or(scheduled).or(expired)))
+    Box::new(
+        t::is_enabled
+            .eq(true)
+            .and(requested.or(cancelled).or(scheduled).or(expired)),
+    )
 }
 
 pub fn due_configs(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<OrgMirrorRow>> {
