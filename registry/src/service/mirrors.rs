@@ -558,7 +558,10 @@ impl Registry {
                         }
                     }
                     crate::db::queries::org_mirrors::ORG_MIRROR_STATE => {
-                        match (crate::db::queries::org_mirrors::robot_of_repository(c, r.id)?, pusher) {
+                        match (
+                            crate::db::queries::org_mirror_repos::robot_of_repository(c, r.id)?,
+                            pusher,
+                        ) {
                             (Some(robot), Some(p)) if robot == p => PushState::MirrorRobot,
                             _ => PushState::Mirror,
                         }

@@ -81,9 +81,7 @@ impl Org {
     }
 
     async fn listing(&self, query: &str) -> Value {
-        let (status, v) = self
-            .call("GET", &format!("{MIRROR}/repositories{query}"), None)
-            .await;
+        let (status, v) = self.call("GET", &format!("{MIRROR}/repositories{query}"), None).await;
         assert_eq!(status, 200, "{v}");
         v
     }
@@ -200,16 +198,34 @@ async fn create_answers_quays_validation_messages() {
         b
     };
     let cases = [
-        (without("external_namespace"), "'external_namespace' is a required property"),
-        (with("external_registry_type", json!("docker")), "'docker' is not one of ['harbor', 'quay']"),
-        (with("visibility", json!("secret")), "'secret' is not one of ['public', 'private']"),
+        (
+            without("external_namespace"),
+            "'external_namespace' is a required property",
+        ),
+        (
+            with("external_registry_type", json!("docker")),
+            "'docker' is not one of ['harbor', 'quay']",
+        ),
+        (
+            with("visibility", json!("secret")),
+            "'secret' is not one of ['public', 'private']",
+        ),
         (with("sync_interval", json!(59)), "59 is less than the minimum of 60"),
         (with("sync_interval", json!("1h")), "'1h' is not of type 'integer'"),
         (with("skopeo_timeout", json!(29)), "29 is less than the minimum of 30"),
-        (with("skopeo_timeout", json!(3601)), "3601 is greater than the maximum of 3600"),
+        (
+            with("skopeo_timeout", json!(3601)),
+            "3601 is greater than the maximum of 3600",
+        ),
         (with("external_namespace", json!("n".repeat(256))), "is too long"),
-        (with("robot_username", json!("orga+ghost")), "Invalid robot account: orga+ghost"),
-        (with("robot_username", json!("orgb+robot")), "Robot account must belong to the organization"),
+        (
+            with("robot_username", json!("orga+ghost")),
+            "Invalid robot account: orga+ghost",
+        ),
+        (
+            with("robot_username", json!("orgb+robot")),
+            "Robot account must belong to the organization",
+        ),
         (
             with("sync_start_date", json!("2021-08-06 11:11")),
             "Invalid sync_start_date format. Use ISO 8601: YYYY-MM-DDTHH:MM:SSZ",
@@ -238,7 +254,10 @@ async fn create_answers_quays_validation_messages() {
     o.configure(o.body()).await;
     let (status, v) = o.call("POST", MIRROR, Some(o.body())).await;
     assert_eq!(status, 400);
-    assert_eq!(v["detail"], json!("Mirror configuration already exists for this organization"));
+    assert_eq!(
+        v["detail"],
+        json!("Mirror configuration already exists for this organization")
+    );
 
     // An organization holding repositories cannot be mirrored.
     o.fx.create_repo(&o.owner, "orgb", "app", "private").await;
@@ -247,7 +266,10 @@ async fn create_answers_quays_validation_messages() {
     let (status, v) = o.call("POST", "/organization/orgb/mirror", Some(body)).await;
     assert_eq!(status, 400);
     assert!(
-        v["detail"].as_str().unwrap_or_default().contains("already contains repositories"),
+        v["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already contains repositories"),
         "{v}"
     );
 }
@@ -282,12 +304,20 @@ async fn an_admin_creates_reads_updates_and_deletes_the_configuration() {
         assert_eq!(&v[key], value, "{key} in {v}");
     }
     assert!(v["creation_date"].as_str().is_some_and(|d| d.ends_with('Z')), "{v}");
-    assert!(v.get("external_registry_password").is_none(), "the password is never shown");
+    assert!(
+        v.get("external_registry_password").is_none(),
+        "the password is never shown"
+    );
 
     // Stored encrypted.
     let org = o.fx.services.account("orga").await.expect("lookup").expect("orga");
     let stored = o.fx.services.org_mirror(&org).await.expect("read").expect("mirror");
-    let sealed = stored.row.settings.external_registry_password.clone().expect("password");
+    let sealed = stored
+        .row
+        .settings
+        .external_registry_password
+        .clone()
+        .expect("password");
     assert_ne!(sealed, PASSWORD);
     assert!(!sealed.contains(PASSWORD));
 
@@ -305,13 +335,20 @@ async fn an_admin_creates_reads_updates_and_deletes_the_configuration() {
     assert_eq!(v["is_enabled"], json!(false));
     assert_eq!(v["visibility"], json!("public"));
     assert_eq!(v["sync_interval"], json!(7200));
-    assert_eq!(v["has_external_registry_password"], json!(false), "an empty password clears it");
+    assert_eq!(
+        v["has_external_registry_password"],
+        json!(false),
+        "an empty password clears it"
+    );
     assert_eq!(v["external_registry_username"], json!(USER), "the username stays");
     assert_eq!(v["repository_filters"], json!([]));
     assert_eq!(v["skopeo_timeout"], json!(600));
 
     let (status, v) = o.call("PUT", MIRROR, Some(json!({"sync_interval": 10}))).await;
-    assert_eq!((status, v["detail"].clone()), (400, json!("10 is less than the minimum of 60")));
+    assert_eq!(
+        (status, v["detail"].clone()),
+        (400, json!("10 is less than the minimum of 60"))
+    );
     let (status, v) = o
         .call("PUT", MIRROR, Some(json!({"robot_username": "orgb+robot"})))
         .await;
@@ -337,13 +374,19 @@ async fn verify_logs_in_to_the_source() {
     let app = o.up.image(&[]);
     o.up.tag("upstream/app", "v1", &app);
     o.configure(o.body()).await;
-    assert_eq!(o.verify().await, json!({"success": true, "message": "Connection successful"}));
+    assert_eq!(
+        o.verify().await,
+        json!({"success": true, "message": "Connection successful"})
+    );
 
     let (status, _) = o
         .call("PUT", MIRROR, Some(json!({"external_registry_password": "wrong"})))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(o.verify().await, json!({"success": false, "message": "Authentication failed"}));
+    assert_eq!(
+        o.verify().await,
+        json!({"success": false, "message": "Authentication failed"})
+    );
 
     let update = json!({"external_registry_password": PASSWORD, "external_namespace": "nobody"});
     assert_eq!(o.call("PUT", MIRROR, Some(update)).await.0, 200);
@@ -362,10 +405,18 @@ async fn a_pass_discovers_the_namespace_and_mirrors_every_tag() {
     o.up.tag("upstream/web", "latest", &web);
     o.up.tag("elsewhere/app", "v9", &web);
     o.configure(o.body()).await;
-    assert_eq!(o.listing("").await["total"], json!(0), "nothing is discovered before a pass");
+    assert_eq!(
+        o.listing("").await["total"],
+        json!(0),
+        "nothing is discovered before a pass"
+    );
 
     let pass = o.pass().await;
-    assert_eq!((pass.discovered, pass.created, pass.succeeded, pass.failed), (1, 2, 2, 0), "{pass:?}");
+    assert_eq!(
+        (pass.discovered, pass.created, pass.succeeded, pass.failed),
+        (1, 2, 2, 0),
+        "{pass:?}"
+    );
     assert_eq!(o.tags("app").await, vec![pair("v1", &v1), pair("v2", &v2)]);
     assert_eq!(o.tags("web").await, vec![pair("latest", &web)]);
 
@@ -405,7 +456,11 @@ async fn a_pass_discovers_the_namespace_and_mirrors_every_tag() {
 
     o.fx.services.flush_logs().await;
     let entries = logs(&o.fx, "/organization/orga/logs", &o.owner).await;
-    for kind in ["org_mirror_sync_started", "org_mirror_sync_success", "org_mirror_repo_created"] {
+    for kind in [
+        "org_mirror_sync_started",
+        "org_mirror_sync_success",
+        "org_mirror_repo_created",
+    ] {
         assert!(entries.iter().any(|e| e["kind"] == json!(kind)), "{kind} logged");
     }
 }
@@ -424,7 +479,10 @@ async fn filters_keep_only_matching_repositories() {
     assert_eq!(pass.created, 2, "{pass:?}");
     assert_eq!(
         o.statuses().await,
-        vec![("app-one".into(), "SUCCESS".into()), ("app-two".into(), "SUCCESS".into())]
+        vec![
+            ("app-one".into(), "SUCCESS".into()),
+            ("app-two".into(), "SUCCESS".into())
+        ]
     );
     let (status, _) = o.call("GET", "/repository/orga/web", None).await;
     assert_eq!(status, 404, "a filtered-out repository is not created");
@@ -472,7 +530,11 @@ async fn sync_now_and_cancel_move_the_status_and_reach_the_repositories() {
         o.statuses().await,
         vec![("app".into(), "CANCEL".into()), ("web".into(), "CANCEL".into())]
     );
-    assert_eq!(o.pass().await, Default::default(), "cancelled mirrors wait for sync-now");
+    assert_eq!(
+        o.pass().await,
+        Default::default(),
+        "cancelled mirrors wait for sync-now"
+    );
 
     o.up.tag("upstream/app", "v2", &two);
     let (status, v) = o.call("POST", &format!("{MIRROR}/sync-now"), None).await;
@@ -501,11 +563,17 @@ async fn the_repository_listing_is_paged_by_name() {
     }
     o.configure(o.body()).await;
     o.pass().await;
-    assert!(o.up.api_listings() >= 2, "the source's listing was followed over its pages");
+    assert!(
+        o.up.api_listings() >= 2,
+        "the source's listing was followed over its pages"
+    );
 
     let first = o.listing("?limit=2").await;
     assert_eq!((first["page"].clone(), first["limit"].clone()), (json!(1), json!(2)));
-    assert_eq!((first["total"].clone(), first["has_next"].clone()), (json!(3), json!(true)));
+    assert_eq!(
+        (first["total"].clone(), first["has_next"].clone()),
+        (json!(3), json!(true))
+    );
     let names: Vec<&str> = first["repositories"]
         .as_array()
         .expect("repositories")
@@ -519,7 +587,39 @@ async fn the_repository_listing_is_paged_by_name() {
 
     // Out-of-range values fall back as in Quay.
     let fallback = o.listing("?limit=0&page=-3").await;
-    assert_eq!((fallback["page"].clone(), fallback["limit"].clone()), (json!(1), json!(100)));
+    assert_eq!(
+        (fallback["page"].clone(), fallback["limit"].clone()),
+        (json!(1), json!(100))
+    );
     assert_eq!(o.listing("?limit=9999").await["limit"], json!(500));
     assert_eq!(o.listing("?limit=abc").await["limit"], json!(100));
+}
+
+#[actix_web::test]
+async fn deleting_a_mirrored_repository_its_robot_or_the_organization_leaves_a_consistent_mirror() {
+    let o = Org::new(Auth::Anonymous).await;
+    let image = o.up.image(&[]);
+    o.up.tag("upstream/app", "v1", &image);
+    o.up.tag("upstream/web", "v1", &image);
+    o.configure(o.body()).await;
+    o.pass().await;
+
+    let (status, v) = o.call("DELETE", "/repository/orga/app", None).await;
+    assert_eq!(status, 204, "{v}");
+    let listing = o.listing("").await;
+    let app = &listing["repositories"][0];
+    assert_eq!(app["name"], json!("app"));
+    assert_eq!(
+        app["quay_repository"],
+        Value::Null,
+        "unlinked from the deleted repository"
+    );
+
+    let (status, v) = o.call("DELETE", "/organization/orga/robots/robot", None).await;
+    assert_eq!(status, 204, "{v}");
+    assert_eq!(o.view().await["robot_username"], Value::Null);
+
+    let (status, v) = o.call("DELETE", "/organization/orga", None).await;
+    assert_eq!(status, 204, "{v}");
+    assert_eq!(o.call("GET", MIRROR, None).await.0, 404);
 }

@@ -211,7 +211,10 @@ async fn request(
             "Cannot trigger sync: mirror is currently syncing",
         )
     } else {
-        ("org_mirror_sync_cancelled", "Cannot cancel: mirror is already cancelled")
+        (
+            "org_mirror_sync_cancelled",
+            "Cannot cancel: mirror is already cancelled",
+        )
     };
     if !done {
         return Err(ApiError::invalid_request(refusal));

@@ -297,7 +297,7 @@ pub fn alive_tags(c: &mut DbConn, repository_id: i64, now: i64) -> QueryResult<V
 /// Removes the mirror of a deleted repository (and unlinks it from the
 /// organization mirror that created it).
 pub fn delete_of_repository(c: &mut DbConn, repository_id: i64) -> QueryResult<usize> {
-    super::org_mirrors::unlink_repository(c, repository_id)?;
+    super::org_mirror_repos::unlink_repository(c, repository_id)?;
     diesel::delete(repomirrorconfig::table.filter(repomirrorconfig::repository_id.eq(repository_id))).execute(c)
 }
 

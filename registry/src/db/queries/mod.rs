@@ -16,6 +16,7 @@ pub mod logs;
 pub mod manifests;
 pub mod mirrors;
 pub mod notifications;
+pub mod org_mirror_repos;
 pub mod org_mirrors;
 pub mod permissions;
 pub mod prototypes;

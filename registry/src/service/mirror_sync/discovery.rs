@@ -51,7 +51,8 @@ impl Registry {
             })?;
         let config: Value = serde_json::from_str(&s.external_registry_config).unwrap_or_else(|_| json!({}));
         let verify_tls = config["verify_tls"].as_bool().unwrap_or(true);
-        let client = client(verify_tls, &config["proxy"], &checked.host, &checked.addrs, ssrf).map_err(|e| e.to_string())?;
+        let client =
+            client(verify_tls, &config["proxy"], &checked.host, &checked.addrs, ssrf).map_err(|e| e.to_string())?;
         Ok(SourceApi {
             client,
             base,
@@ -95,7 +96,11 @@ impl SourceApi {
         if e.is_timeout() {
             format!("Connection to {} timed out", self.base)
         } else {
-            format!("Failed to connect to {} registry at {}", self.registry_name(), self.base)
+            format!(
+                "Failed to connect to {} registry at {}",
+                self.registry_name(),
+                self.base
+            )
         }
     }
 
@@ -132,10 +137,15 @@ impl SourceApi {
                 .await
                 .map_err(|_| format!("{} API returned an unreadable listing", self.registry_name()))?;
             if self.harbor {
-                let Some(items) = body.as_array().filter(|a| !a.is_empty()) else { break };
-                names.extend(items.iter().filter_map(|r| r["name"].as_str()).map(|full| {
-                    full.split_once('/').map_or(full, |(_, name)| name).to_owned()
-                }));
+                let Some(items) = body.as_array().filter(|a| !a.is_empty()) else {
+                    break;
+                };
+                names.extend(
+                    items
+                        .iter()
+                        .filter_map(|r| r["name"].as_str())
+                        .map(|full| full.split_once('/').map_or(full, |(_, name)| name).to_owned()),
+                );
                 if !has_next {
                     break;
                 }

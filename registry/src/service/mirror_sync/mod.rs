@@ -14,6 +14,7 @@ mod copy;
 mod discovery;
 mod glob;
 mod org;
+mod org_repo;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -111,7 +112,13 @@ fn next_start(start: Option<i64>, interval_s: i64, now: i64) -> i64 {
 /// next sync waits for the next interval with the retries restored.
 fn release_for(row: &MirrorRow, success: bool, now: i64) -> Release {
     let s = &row.settings;
-    release_after(success, row.sync_retries_remaining, s.sync_start_date, s.sync_interval, now)
+    release_after(
+        success,
+        row.sync_retries_remaining,
+        s.sync_start_date,
+        s.sync_interval,
+        now,
+    )
 }
 
 /// [`release_for`] from the parts of a schedule (organization mirrors and
