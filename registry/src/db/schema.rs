@@ -534,6 +534,50 @@ diesel::table! {
 }
 
 diesel::table! {
+    orgmirrorconfig (id) {
+        id -> BigInt,
+        organization_id -> BigInt,
+        creation_date -> BigInt,
+        is_enabled -> Bool,
+        mirror_type -> Integer,
+        external_registry_type -> Integer,
+        external_registry_url -> Text,
+        external_namespace -> Text,
+        external_registry_username -> Nullable<Text>,
+        external_registry_password -> Nullable<Text>,
+        external_registry_config -> Text,
+        internal_robot_id -> Nullable<BigInt>,
+        repository_filters -> Text,
+        visibility -> Text,
+        sync_interval -> BigInt,
+        sync_start_date -> Nullable<BigInt>,
+        sync_expiration_date -> Nullable<BigInt>,
+        sync_retries_remaining -> Integer,
+        sync_status -> Integer,
+        sync_transaction_id -> Text,
+        skopeo_timeout -> BigInt,
+    }
+}
+
+diesel::table! {
+    orgmirrorrepository (id) {
+        id -> BigInt,
+        org_mirror_config_id -> BigInt,
+        repository_name -> Text,
+        repository_id -> Nullable<BigInt>,
+        discovery_date -> BigInt,
+        sync_status -> Integer,
+        sync_start_date -> Nullable<BigInt>,
+        sync_expiration_date -> Nullable<BigInt>,
+        sync_retries_remaining -> Integer,
+        sync_transaction_id -> Text,
+        last_sync_date -> Nullable<BigInt>,
+        status_message -> Nullable<Text>,
+        creation_date -> BigInt,
+    }
+}
+
+diesel::table! {
     proxycacheconfig (id) {
         id -> BigInt,
         organization_id -> BigInt,
@@ -606,6 +650,7 @@ diesel::joinable!(repositorybuildtrigger -> repository (repository_id));
 diesel::joinable!(proxycacheconfig -> users (organization_id));
 diesel::joinable!(quotalimits -> userorganizationquota (quota_id));
 diesel::joinable!(repomirrorconfig -> repository (repository_id));
+diesel::joinable!(orgmirrorrepository -> orgmirrorconfig (org_mirror_config_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -649,6 +694,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     buildlogentry,
     repositorybuildtrigger,
     repomirrorconfig,
+    orgmirrorconfig,
+    orgmirrorrepository,
     proxycacheconfig,
     immutabilitypolicy,
     autoprunepolicy,

@@ -34,12 +34,15 @@ pub const MIRROR: i32 = 2;
 #[derive(Debug, Clone, Default)]
 pub struct MirrorPolicy {
     pub enabled: bool,
+    /// Organization-level mirroring (`FEATURE_ORG_MIRROR`).
+    pub org_enabled: bool,
 }
 
 impl MirrorPolicy {
     pub fn from_config(config: &crate::config::Config) -> MirrorPolicy {
         MirrorPolicy {
             enabled: config.feature("REPO_MIRROR", false),
+            org_enabled: config.feature("ORG_MIRROR", false),
         }
     }
 }
@@ -301,7 +304,7 @@ pub enum PushState {
     /// A MIRROR repository and the pusher is its mirror robot.
     MirrorRobot,
     ReadOnly,
-    /// A MIRROR repository and someone else pushes.
+    /// A MIRROR (or ORG_MIRROR) repository and someone else pushes.
     Mirror,
 }
 
@@ -553,6 +556,15 @@ impl Registry {
                             None => None,
                         };
                         match (robot, pusher) {
+                            (Some(robot), Some(p)) if robot == p => PushState::MirrorRobot,
+                            _ => PushState::Mirror,
+                        }
+                    }
+                    crate::db::queries::org_mirrors::ORG_MIRROR_STATE => {
+                        match (
+                            crate::db::queries::org_mirror_repos::robot_of_repository(c, r.id)?,
+                            pusher,
+                        ) {
                             (Some(robot), Some(p)) if robot == p => PushState::MirrorRobot,
                             _ => PushState::Mirror,
                         }

@@ -27,6 +27,7 @@ pub mod notifications;
 pub mod oauth;
 mod oauth_assign;
 mod oauth_scopes;
+pub mod org_mirrors;
 mod permissions;
 mod prototypes;
 pub mod proxy_cache;

@@ -32,6 +32,10 @@ pub struct Loops {
     /// default 30, as in Quay); `None` when `FEATURE_REPO_MIRROR` is off or
     /// the interval is 0 (tests that run passes themselves).
     pub mirror_every_s: Option<u64>,
+    /// Seconds between organization-mirror passes (`REPO_MIRROR_INTERVAL`
+    /// too, as Quay's one mirror worker runs both); `None` when
+    /// `FEATURE_ORG_MIRROR` is off or the interval is 0.
+    pub org_mirror_every_s: Option<u64>,
     /// Seconds between auto-prune passes (`AUTO_PRUNING_POLL_PERIOD`,
     /// default 30); `None` when `FEATURE_AUTO_PRUNE` is off or the period
     /// is 0 (tests that prune themselves).
@@ -62,6 +66,10 @@ impl Loops {
                 .map_or(LOG_MAX_AGE_S, |d| d.as_secs().max(1)),
             mirror_every_s: config
                 .feature("REPO_MIRROR", false)
+                .then(|| config.seconds("REPO_MIRROR_INTERVAL").unwrap_or(30))
+                .filter(|s| *s > 0),
+            org_mirror_every_s: config
+                .feature("ORG_MIRROR", false)
                 .then(|| config.seconds("REPO_MIRROR_INTERVAL").unwrap_or(30))
                 .filter(|s| *s > 0),
             autoprune_every_s: config
@@ -113,6 +121,9 @@ pub fn spawn(registry: &Registry, loops: Loops) {
     }
     if let Some(every) = loops.mirror_every_s {
         actix_web::rt::spawn(sync_mirrors_forever(registry.clone(), Duration::from_secs(every)));
+    }
+    if let Some(every) = loops.org_mirror_every_s {
+        actix_web::rt::spawn(sync_org_mirrors_forever(registry.clone(), Duration::from_secs(every)));
     }
     if let Some(every) = loops.autoprune_every_s {
         let min_interval_ms = i64::try_from(loops.autoprune_min_interval_s.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -178,6 +189,29 @@ async fn sync_mirrors_forever(registry: Registry, every: Duration) {
                 "repository mirror syncs"
             ),
             Err(e) => tracing::warn!(error = %e, "repository mirror pass failed"),
+        }
+    }
+}
+
+/// Discovers the repositories of the organization mirrors that are due and
+/// syncs those due; each discovery and sync is claimed in the database.
+async fn sync_org_mirrors_forever(registry: Registry, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.run_org_mirrors_once().await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                discovered = r.discovered,
+                discovery_failed = r.discovery_failed,
+                created = r.created,
+                succeeded = r.succeeded,
+                failed = r.failed,
+                cancelled = r.cancelled,
+                blobs = r.blobs,
+                bytes = r.bytes,
+                "organization mirror pass"
+            ),
+            Err(e) => tracing::warn!(error = %e, "organization mirror pass failed"),
         }
     }
 }

@@ -56,6 +56,7 @@ mod v1_mirror;
 mod v1_namespace_notifications;
 mod v1_notifications;
 mod v1_oauth;
+mod v1_org_mirror;
 mod v1_organizations;
 mod v1_permissions;
 mod v1_prototypes;

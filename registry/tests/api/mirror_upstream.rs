@@ -2,7 +2,10 @@
 //! with `Link`), manifests and blobs of images held in memory, in one of
 //! three auth modes, counting what it serves. It also answers requests
 //! sent to it as an HTTP proxy (absolute-form request targets), counting
-//! those too.
+//! those too. For organization mirrors it answers the parts of Quay's REST
+//! API their discovery uses (`/api/v1/repository?namespace=…` paged by
+//! `next_page`, `/api/v1/organization/{ns}`, `/api/v1/users/{ns}`), which
+//! take `PASSWORD` as a Bearer API token unless the mode is anonymous.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
@@ -46,6 +49,8 @@ struct Store {
     /// Manifest requests received, served or still held at the gate.
     manifest_requests: usize,
     proxied: usize,
+    /// Repository listings served by the REST API.
+    api_listings: usize,
     failing: bool,
     /// While set, manifest requests wait for the gate to open.
     gate: Option<Arc<tokio::sync::Semaphore>>,
@@ -97,6 +102,70 @@ async fn token(req: HttpRequest) -> HttpResponse {
         HttpResponse::Ok().json(json!({"token": TOKEN, "expires_in": 300}))
     } else {
         HttpResponse::Unauthorized().finish()
+    }
+}
+
+/// Quay's API takes an API token; in anonymous mode none is needed, but a
+/// wrong one is still refused.
+fn api_authorized(req: &HttpRequest, mode: Auth) -> bool {
+    let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok());
+    let good = format!("Bearer {PASSWORD}");
+    match (mode, header) {
+        (Auth::Anonymous, None) => true,
+        (_, Some(h)) => h == good,
+        (_, None) => false,
+    }
+}
+
+fn api_unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({"detail": "Unauthorized", "status": 401}))
+}
+
+/// The repository names under `namespace/`, sorted.
+fn names_in(store: &Store, namespace: &str) -> Vec<String> {
+    let mut names: Vec<String> = store
+        .tags
+        .keys()
+        .filter_map(|path| path.strip_prefix(&format!("{namespace}/")).map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn api_repositories(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if !api_authorized(&req, shared.mode) {
+        return api_unauthorized();
+    }
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let namespace = query.get("namespace").cloned().unwrap_or_default();
+    let start: usize = query.get("next_page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let mut store = shared.store.lock().expect("store");
+    store.api_listings += 1;
+    let names = names_in(&store, &namespace);
+    let page: Vec<_> = names
+        .iter()
+        .skip(start)
+        .take(PAGE)
+        .map(|n| json!({"namespace": namespace, "name": n}))
+        .collect();
+    let mut body = json!({"repositories": page});
+    if start + PAGE < names.len() {
+        body["next_page"] = json!((start + PAGE).to_string());
+    }
+    HttpResponse::Ok().json(body)
+}
+
+async fn api_organization(req: HttpRequest, shared: web::Data<Shared>, path: web::Path<String>) -> HttpResponse {
+    if !api_authorized(&req, shared.mode) {
+        return api_unauthorized();
+    }
+    let store = shared.store.lock().expect("store");
+    if names_in(&store, &path).is_empty() {
+        HttpResponse::NotFound().json(json!({"detail": "Not Found", "status": 404}))
+    } else {
+        HttpResponse::Ok().json(json!({"name": path.into_inner()}))
     }
 }
 
@@ -196,6 +265,12 @@ impl MirrorUpstream {
             actix_web::App::new()
                 .app_data(shared.clone())
                 .route("/token", web::get().to(token))
+                .route("/api/v1/repository", web::get().to(api_repositories))
+                .route("/api/v1/organization/{ns}", web::get().to(api_organization))
+                .route(
+                    "/api/v1/users/{ns}",
+                    web::get().to(|| async { HttpResponse::NotFound().json(json!({"status": 404})) }),
+                )
                 .route("/v2/{rest:.*}", web::get().to(v2))
         })
         .workers(1)
@@ -283,6 +358,11 @@ impl MirrorUpstream {
     /// Manifest requests received, including those held at the gate.
     pub fn manifest_requests(&self) -> usize {
         self.store.lock().expect("store").manifest_requests
+    }
+
+    /// Repository listing pages its REST API served.
+    pub fn api_listings(&self) -> usize {
+        self.store.lock().expect("store").api_listings
     }
 
     /// Requests that reached it as a proxy.

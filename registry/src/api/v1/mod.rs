@@ -20,6 +20,7 @@ mod namespacenotification;
 mod notification;
 mod oauth;
 mod oauth_pages;
+mod org_mirror;
 mod organization;
 mod permission;
 mod prototype;
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(application::configure)
             .configure(prototype::configure)
             .configure(proxycache::configure)
+            .configure(org_mirror::configure)
             .configure(invite::configure)
             .configure(search::configure)
             .configure(capabilities::configure)

@@ -127,8 +127,10 @@ pub fn cancel(c: &mut DbConn, repository_id: i64) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
-/// Drops a deleted robot from the mirrors it pushed for.
+/// Drops a deleted robot from the mirrors (and organization mirrors) it
+/// pushed for.
 pub fn forget_robot(c: &mut DbConn, robot_id: i64) -> QueryResult<usize> {
+    super::org_mirrors::forget_robot(c, robot_id)?;
     diesel::update(repomirrorconfig::table.filter(repomirrorconfig::internal_robot_id.eq(robot_id)))
         .set(repomirrorconfig::internal_robot_id.eq(None::<i64>))
         .execute(c)
@@ -292,13 +294,17 @@ pub fn alive_tags(c: &mut DbConn, repository_id: i64, now: i64) -> QueryResult<V
         .load(c)
 }
 
-/// Removes the mirror of a deleted repository.
+/// Removes the mirror of a deleted repository (and unlinks it from the
+/// organization mirror that created it).
 pub fn delete_of_repository(c: &mut DbConn, repository_id: i64) -> QueryResult<usize> {
+    super::org_mirror_repos::unlink_repository(c, repository_id)?;
     diesel::delete(repomirrorconfig::table.filter(repomirrorconfig::repository_id.eq(repository_id))).execute(c)
 }
 
-/// Removes the mirrors of a deleted namespace's repositories.
+/// Removes the mirrors of a deleted namespace's repositories, and its
+/// organization mirror.
 pub fn delete_of_namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<usize> {
+    super::org_mirrors::delete_of_namespace(c, namespace_id)?;
     let repos = repository::table
         .filter(repository::namespace_user_id.eq(namespace_id))
         .select(repository::id);

@@ -20,6 +20,8 @@ pub mod mirrors;
 pub mod namespace_notifications;
 pub mod notifications;
 pub mod oauth;
+pub mod org_mirror_repos;
+pub mod org_mirrors;
 pub mod permissions;
 pub mod prototypes;
 pub mod proxy_cache;

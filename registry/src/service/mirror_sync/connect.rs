@@ -78,7 +78,7 @@ impl Registry {
 
 /// The HTTP client a mirror uses: TLS verification as configured, its
 /// proxies when set, and `addrs` (approved by the SSRF check) for `host`.
-fn client(
+pub(super) fn client(
     verify_tls: bool,
     proxy: &serde_json::Value,
     host: &str,

@@ -11,7 +11,10 @@
 
 mod connect;
 mod copy;
+mod discovery;
 mod glob;
+mod org;
+mod org_repo;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub use glob::fnmatch;
+pub use org::OrgMirrorPass;
 
 use super::mirrors::SYNC_RETRIES;
 use super::proxy_cache::UpstreamError;
@@ -69,13 +73,16 @@ enum Ending {
     Lost,
 }
 
-/// A claimed sync.
+/// A claimed sync: of a repository mirror (`row` is its configuration),
+/// or of a repository an organization mirror discovered (`org` is set and
+/// `row` carries the organization mirror's settings for it).
 struct Claim {
     row: MirrorRow,
     transaction: String,
     repo: RepoName,
     robot: Option<String>,
     globs: Vec<String>,
+    org: bool,
 }
 
 impl Claim {
@@ -105,22 +112,34 @@ fn next_start(start: Option<i64>, interval_s: i64, now: i64) -> i64 {
 /// next sync waits for the next interval with the retries restored.
 fn release_for(row: &MirrorRow, success: bool, now: i64) -> Release {
     let s = &row.settings;
+    release_after(
+        success,
+        row.sync_retries_remaining,
+        s.sync_start_date,
+        s.sync_interval,
+        now,
+    )
+}
+
+/// [`release_for`] from the parts of a schedule (organization mirrors and
+/// their repositories release the same way).
+fn release_after(success: bool, retries_left: i32, start: Option<i64>, interval_s: i64, now: i64) -> Release {
     let status = if success { q::SUCCESS } else { q::FAIL };
     let retries = if success {
-        row.sync_retries_remaining
+        retries_left
     } else {
-        (row.sync_retries_remaining - 1).max(0)
+        (retries_left - 1).max(0)
     };
     if success || retries < 1 {
         Release {
             status,
-            next_start: Some(next_start(s.sync_start_date, s.sync_interval, now)),
+            next_start: Some(next_start(start, interval_s, now)),
             retries: SYNC_RETRIES,
         }
     } else {
         Release {
             status,
-            next_start: s.sync_start_date.or(Some(now)),
+            next_start: start.or(Some(now)),
             retries,
         }
     }
@@ -182,6 +201,7 @@ impl Registry {
             repo,
             robot,
             globs,
+            org: false,
         }))
     }
 
@@ -360,7 +380,10 @@ impl Registry {
         if let Some(stop) = self.mirror_progress(claim, total, total).await? {
             return Ok((stop, failed, tags, blobs, bytes));
         }
-        self.delete_obsolete_tags(claim, &tags, local.keys()).await?;
+        // Organization mirrors keep tags the upstream dropped, as Quay's do.
+        if !claim.org {
+            self.delete_obsolete_tags(claim, &tags, local.keys()).await?;
+        }
         let ending = if failed.is_empty() {
             Ending::Success
         } else {
@@ -372,6 +395,9 @@ impl Registry {
     /// Records progress and extends the claim; `Some` when the sync must
     /// stop (cancelled, repository no longer a mirror, claim lost).
     async fn mirror_progress(&self, claim: &Claim, done: i32, total: i32) -> Result<Option<Ending>, Error> {
+        if claim.org {
+            return self.org_repo_progress(claim).await;
+        }
         let (id, txn, lease) = (claim.row.id, claim.transaction.clone(), claim.lease_until());
         let held = self
             .db()
@@ -416,6 +442,10 @@ impl Registry {
 
     /// A usage-log entry of the sync, with Quay's metadata.
     fn mirror_log(&self, claim: &Claim, kind: &'static str, verb: &str, message: String, extra: Value) {
+        // Organization mirrors log per repository sync, not per tag.
+        if claim.org {
+            return;
+        }
         let mut metadata = json!({
             "verb": verb,
             "namespace": claim.repo.namespace(),

@@ -1,0 +1,2 @@
+DROP TABLE orgmirrorrepository;
+DROP TABLE orgmirrorconfig;
