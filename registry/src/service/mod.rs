@@ -26,6 +26,7 @@ mod prototypes;
 pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
+pub mod robot_tokens;
 mod robots;
 pub mod search;
 mod sessions;
@@ -52,6 +53,7 @@ pub use labels::{LabelPolicy, LabelRow, NewLabel};
 pub use manifests::{PutManifest, StoredManifest};
 pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
+pub use robot_tokens::{NewRobotApiToken, RobotApiToken, RobotTokenPolicy};
 pub use robots::{CredentialFormat, Credentials, NewRobot, Robot, RobotShortName, RobotUsage};
 pub use sessions::{IssuedSession, Session, SignIn};
 pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole, TeamSummary};
@@ -184,6 +186,8 @@ pub struct Settings {
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
+    /// Managed robot API tokens (`FEATURE_ROBOT_API_TOKENS`).
+    pub robot_tokens: robot_tokens::RobotTokenPolicy,
 }
 
 impl Default for Settings {
@@ -203,6 +207,7 @@ impl Default for Settings {
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
             database_secret_key: None,
+            robot_tokens: robot_tokens::RobotTokenPolicy::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ mod proxycache;
 mod quota;
 mod repository;
 mod robot;
+mod robot_token;
 mod search;
 mod session;
 mod shared;
@@ -81,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(superuser::configure)
             .configure(team::configure)
             .configure(robot::configure)
+            .configure(robot_token::configure)
             .configure(repository::configure)
             .configure(permission::configure)
             .configure(tag::configure)
