@@ -161,26 +161,7 @@ impl Registry {
         caller_scopes: &Scopes,
         new: &NewRobotApiToken<'_>,
     ) -> Result<(RobotApiToken, String), Error> {
-        let name = new.name.trim();
-        if name.is_empty() {
-            return Err(Error::InvalidRequest("'name' cannot be empty".into()));
-        }
-        if name.chars().count() > MAX_NAME_LEN {
-            return Err(Error::InvalidRequest("'name' is too long".into()));
-        }
-        let lifetime_s = lifetime_s(new.expiration_s)?;
-        let scope = normalize_scope(new.scope);
-        let parsed = Scopes::parse(&scope)
-            .ok()
-            .filter(|s| *s != Scopes::default())
-            .ok_or_else(|| Error::InvalidRequest(format!("Invalid scope: {}", new.scope)))?;
-        let mintable = self.mintable_robot_scopes(creator, caller_scopes);
-        if QUAY_SCOPE_ORDER
-            .iter()
-            .any(|s| parsed.has(s) && !mintable.contains(s))
-        {
-            return Err(Error::Forbidden("Unauthorized".into()));
-        }
+        let (name, scope, lifetime_s) = self.checked_new_token(creator, caller_scopes, new)?;
         let (token_name, secret) = (
             format!("{ROBOT_TOKEN_PREFIX}{}", random_token(NAME_LEN)),
             random_token(SECRET_LEN),
@@ -188,7 +169,7 @@ impl Registry {
         let code = format!("{token_name}{secret}");
         let now = crate::now_ms();
         let (robot_id, creator_id, limit) = (robot.id, creator.id, self.settings().robot_tokens.max_active);
-        let (uuid, hash, display) = (uuid::Uuid::new_v4().to_string(), sha256_hex(&secret), name.to_owned());
+        let (uuid, hash, display) = (uuid::Uuid::new_v4().to_string(), sha256_hex(&secret), name);
         let row = self
             .db()
             .write(move |c| {
@@ -218,6 +199,35 @@ impl Registry {
             })
             .await?;
         Ok((RobotApiToken::from_row(row.0, Some(creator.username.clone())), code))
+    }
+
+    /// The trimmed name, normalized scope and lifetime of a token to mint:
+    /// 400 for a bad name, lifetime or scope, 403 for a scope `creator`
+    /// may not mint.
+    fn checked_new_token(
+        &self,
+        creator: &Account,
+        caller_scopes: &Scopes,
+        new: &NewRobotApiToken<'_>,
+    ) -> Result<(String, String, i64), Error> {
+        let name = new.name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidRequest("'name' cannot be empty".into()));
+        }
+        if name.chars().count() > MAX_NAME_LEN {
+            return Err(Error::InvalidRequest("'name' is too long".into()));
+        }
+        let lifetime_s = lifetime_s(new.expiration_s)?;
+        let scope = normalize_scope(new.scope);
+        let parsed = Scopes::parse(&scope)
+            .ok()
+            .filter(|s| *s != Scopes::default())
+            .ok_or_else(|| Error::InvalidRequest(format!("Invalid scope: {}", new.scope)))?;
+        let mintable = self.mintable_robot_scopes(creator, caller_scopes);
+        if QUAY_SCOPE_ORDER.iter().any(|s| parsed.has(s) && !mintable.contains(s)) {
+            return Err(Error::Forbidden("Unauthorized".into()));
+        }
+        Ok((name.to_owned(), scope, lifetime_s))
     }
 
     /// A page of the robot's tokens that were not revoked (expired ones
@@ -338,7 +348,10 @@ mod tests {
 
     #[test]
     fn scopes_are_normalized_like_quay() {
-        assert_eq!(normalize_scope("repo:read,repo:write repo:read"), "repo:read repo:write");
+        assert_eq!(
+            normalize_scope("repo:read,repo:write repo:read"),
+            "repo:read repo:write"
+        );
         assert_eq!(normalize_scope("  "), "");
     }
 
