@@ -95,6 +95,11 @@ pub struct Config {
     /// Every other key, kept so `FEATURE_*` flags and future fields are seen.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
+    /// The folder of the config file (Quay's config bundle), where
+    /// certificates such as `ldap.crt` and `extra_ca_certs/` are found;
+    /// `None` for a config not read from a file.
+    #[serde(skip)]
+    pub config_dir: Option<PathBuf>,
 }
 
 fn default_scheme() -> String {
@@ -172,7 +177,11 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        config.config_dir = path.parent().map(Path::to_path_buf);
+        // Certificates beside the config are read now that the folder is known.
+        crate::service::directory::validate_config(&config)?;
+        Ok(config)
     }
 
     /// Parses and validates config text.
@@ -277,6 +286,7 @@ impl Config {
         }
         crate::service::builds::BuildManagerSettings::from_config(self)?;
         crate::service::builds::validate_config(self)?;
+        crate::service::directory::validate_config(self)?;
         self.storage(Path::new("."))?;
         Ok(())
     }

@@ -89,6 +89,9 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         builds: crate::service::builds::BuildPolicy::from_config(config),
         mirror: crate::service::mirrors::MirrorPolicy::from_config(config),
         proxy_cache: config.feature("PROXY_CACHE", false),
+        signing: config.feature("SIGNING", false),
+        authentication: crate::service::directory::Authentication::from_config(config)?,
+        team_sync: crate::service::directory::TeamSyncPolicy::from_config(config),
         database_secret_key: config
             .other
             .get("DATABASE_SECRET_KEY")

@@ -195,6 +195,7 @@ diesel::table! {
         created_ms -> BigInt,
         expiration_ms -> Nullable<BigInt>,
         last_accessed_ms -> Nullable<BigInt>,
+        token_secret_encrypted -> Nullable<Text>,
     }
 }
 
@@ -226,6 +227,32 @@ diesel::table! {
         application_uri -> Text,
         description -> Text,
         avatar_email -> Nullable<Text>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauthauthorizationcode (id) {
+        id -> BigInt,
+        application_id -> BigInt,
+        user_id -> BigInt,
+        code_name -> Text,
+        code_secret_sha256 -> Text,
+        scope -> Text,
+        redirect_uri -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauthassignedtoken (id) {
+        id -> BigInt,
+        uuid -> Text,
+        assigned_user_id -> BigInt,
+        application_id -> BigInt,
+        redirect_uri -> Nullable<Text>,
+        scope -> Text,
+        response_type -> Nullable<Text>,
         created_ms -> BigInt,
     }
 }
@@ -582,6 +609,9 @@ diesel::joinable!(usersession -> users (user_id));
 diesel::joinable!(appspecificauthtoken -> users (user_id));
 diesel::joinable!(apitoken -> users (subject_user_id));
 diesel::joinable!(oauthapplication -> users (organization_id));
+diesel::joinable!(oauthauthorizationcode -> oauthapplication (application_id));
+diesel::joinable!(oauthassignedtoken -> oauthapplication (application_id));
+diesel::joinable!(oauthassignedtoken -> users (assigned_user_id));
 diesel::joinable!(star -> repository (repository_id));
 diesel::joinable!(teammemberinvite -> team (team_id));
 diesel::joinable!(label -> manifest (manifest_id));
@@ -612,6 +642,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     appspecificauthtoken,
     apitoken,
     oauthapplication,
+    oauthauthorizationcode,
+    oauthassignedtoken,
     permissionprototype,
     star,
     teammemberinvite,
@@ -647,3 +679,32 @@ diesel::table! {
         created_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    federatedlogin (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        service -> Text,
+        service_ident -> Text,
+        metadata_json -> Text,
+    }
+}
+
+diesel::table! {
+    teamsync (id) {
+        id -> BigInt,
+        team_id -> BigInt,
+        service -> Text,
+        config -> Text,
+        transaction_id -> Text,
+        last_updated -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(federatedlogin -> users (user_id));
+diesel::joinable!(teamsync -> team (team_id));
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, users);
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, teammember);
+diesel::allow_tables_to_appear_in_same_query!(federatedlogin, team);
+diesel::allow_tables_to_appear_in_same_query!(teamsync, team);
+diesel::allow_tables_to_appear_in_same_query!(teamsync, users);

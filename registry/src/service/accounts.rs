@@ -257,7 +257,11 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl Registry {
     /// Whether the account is a superuser (`SUPER_USERS` or granted through the API).
     pub fn is_superuser(&self, a: &Account) -> bool {
-        !a.organization && !a.robot && (a.superuser || self.settings().accounts.superusers.contains(&a.username))
+        !a.organization
+            && !a.robot
+            && (a.superuser
+                || self.settings().accounts.superusers.contains(&a.username)
+                || self.directory_superuser(a.id))
     }
 
     /// Whether no user exists yet.
@@ -336,8 +340,12 @@ impl Registry {
         Ok((user, token))
     }
 
-    /// Checks a user's password, with Quay's backoff after repeated failures.
+    /// Checks a user's password, with Quay's backoff after repeated
+    /// failures; with a directory (LDAP) the directory checks it instead.
     pub async fn authenticate_password(&self, username: &str, password: &str) -> Result<Account, Error> {
+        if self.directory().is_some() {
+            return self.directory_sign_in(username, password).await;
+        }
         let bad = || Error::Unauthenticated("Invalid username or password".into());
         let Some(user) = self.account(username).await? else {
             return Err(bad());

@@ -68,17 +68,15 @@ fn check_uri(uri: &str, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_email(email: &str) -> Result<(), Error> {
-    let ok = email.len() <= MAX_NAME_CHARS
-        && !email.contains(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidRequest(format!("Invalid avatar_email: {email}")))
+/// Quay takes any text as the avatar email (it only seeds the avatar
+/// hash); only the column's length is enforced.
+fn check_avatar_email(email: &str) -> Result<(), Error> {
+    if email.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::InvalidRequest(format!(
+            "The avatar_email must be at most {MAX_NAME_CHARS} characters"
+        )));
     }
+    Ok(())
 }
 
 impl ApplicationInput {
@@ -94,7 +92,7 @@ impl ApplicationInput {
         }
         let avatar_email = self.avatar_email.filter(|e| !e.is_empty());
         if let Some(e) = &avatar_email {
-            check_email(e)?;
+            check_avatar_email(e)?;
         }
         Ok(ApplicationFields {
             name: self.name,
@@ -296,6 +294,20 @@ mod tests {
         ] {
             assert!(check_uri(bad, "redirect_uri").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn any_avatar_email_text_up_to_255_characters_is_accepted() {
+        for ok in [
+            "app@example.com",
+            "not-an-email",
+            "a b@c",
+            "x@localhost",
+            &"é".repeat(255),
+        ] {
+            assert!(check_avatar_email(ok).is_ok(), "{ok}");
+        }
+        assert!(check_avatar_email(&"x".repeat(256)).is_err());
     }
 
     #[test]

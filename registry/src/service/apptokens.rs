@@ -1,7 +1,10 @@
 //! App-specific tokens (`FEATURE_APP_SPECIFIC_TOKENS`): long random codes a
 //! user mints for `docker login` as `$app`, acting with the user's own
 //! rights. A code is 120 characters: the first 60 name the token, the last
-//! 60 are its secret, stored only as a SHA-256, so the code is shown once.
+//! 60 are its secret. Logins check the secret against its SHA-256; the
+//! secret is also kept encrypted with `DATABASE_SECRET_KEY` so its owner
+//! can see the code again, as in Quay. Tokens made before the encrypted
+//! copy was kept still log in, but their code cannot be shown.
 
 use super::accounts::{constant_time_eq, sha256_hex};
 use super::{random_token, Error, Registry};
@@ -69,6 +72,7 @@ impl Registry {
             expiration_ms,
             last_accessed_ms: None,
         };
+        let encrypted = self.encrypt_field(&secret).await?;
         let (row, user_id, hash, token_name) = (token.clone(), user.id, sha256_hex(&secret), name.clone());
         self.db()
             .write(move |c| {
@@ -78,6 +82,7 @@ impl Registry {
                     title: &row.title,
                     token_name: &token_name,
                     secret_sha256: &hash,
+                    secret_encrypted: &encrypted,
                     now,
                     expiration_ms,
                 };
@@ -111,6 +116,26 @@ impl Registry {
             .await?
             .map(AppSpecificToken::from)
             .ok_or_else(not_found)
+    }
+
+    /// One of the user's tokens with its code, when the code can be shown
+    /// (`None` for tokens made before codes were kept encrypted).
+    pub async fn app_token_with_code(
+        &self,
+        user: &Account,
+        uuid: &str,
+    ) -> Result<(AppSpecificToken, Option<String>), Error> {
+        let token = self.app_token(user, uuid).await?;
+        let (user_id, uuid) = (user.id, uuid.to_owned());
+        let parts = self
+            .db()
+            .read(move |c| Ok(q::code_parts_of_user(c, user_id, &uuid)?))
+            .await?;
+        let code = match parts {
+            Some((name, Some(encrypted))) => Some(format!("{name}{}", self.decrypt_field(&encrypted).await?)),
+            _ => None,
+        };
+        Ok((token, code))
     }
 
     /// Revokes one of the user's tokens at once.

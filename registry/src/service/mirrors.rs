@@ -23,6 +23,9 @@ pub const MIN_TIMEOUT_S: i64 = 300;
 pub const MAX_TIMEOUT_S: i64 = 43_200;
 
 /// Quay's `repository.state` numbers that changestate may set.
+/// The architectures a mirror may filter by (GOARCH names, as Quay).
+pub const MIRROR_ARCHITECTURES: [&str; 4] = ["amd64", "arm64", "ppc64le", "s390x"];
+
 pub const NORMAL: i32 = 0;
 pub const READ_ONLY: i32 = 1;
 pub const MIRROR: i32 = 2;

@@ -9,6 +9,7 @@ mod blobs;
 pub mod builds;
 mod catalog;
 pub mod claim_holder;
+pub mod directory;
 pub mod field_crypto;
 mod gc;
 mod invites;
@@ -18,9 +19,13 @@ pub mod logs;
 pub mod mail;
 pub mod manifest_view;
 mod manifests;
+pub mod mirror_health;
 pub mod mirror_sync;
 pub mod mirrors;
 pub mod notifications;
+pub mod oauth;
+mod oauth_assign;
+mod oauth_scopes;
 mod permissions;
 mod prototypes;
 pub mod proxy_cache;
@@ -51,6 +56,7 @@ pub use gc::{GcOptions, GcReport};
 pub use invites::{InviteContext, InvitePolicy, JoinedTeam, PendingInvite, TeamAddition};
 pub use labels::{LabelPolicy, LabelRow, NewLabel};
 pub use manifests::{PutManifest, StoredManifest};
+pub use oauth_assign::{Assignment, AssignmentRequest};
 pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
 pub use robot_tokens::{NewRobotApiToken, RobotApiToken, RobotTokenPolicy};
@@ -183,6 +189,12 @@ pub struct Settings {
     pub mirror: mirrors::MirrorPolicy,
     /// Proxy-cache organizations (`FEATURE_PROXY_CACHE`).
     pub proxy_cache: bool,
+    /// `FEATURE_SIGNING`: the content-trust endpoints exist.
+    pub signing: bool,
+    /// `AUTHENTICATION_TYPE`: the database, or a directory (LDAP).
+    pub authentication: directory::Authentication,
+    /// `FEATURE_TEAM_SYNCING` and its timing.
+    pub team_sync: directory::TeamSyncPolicy,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
@@ -206,6 +218,9 @@ impl Default for Settings {
             builds: builds::BuildPolicy::default(),
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
+            signing: false,
+            authentication: directory::Authentication::Database,
+            team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
             robot_tokens: robot_tokens::RobotTokenPolicy::default(),
         }
@@ -229,12 +244,16 @@ struct Inner {
     logs: std::sync::OnceLock<Option<logs::LogQueue>>,
     /// Proxy-cache upstream authorizations reused between pulls.
     upstream_auth: proxy_cache::UpstreamAuthCache,
+    /// The directory client and its recent answers (LDAP only).
+    directory: directory::DirectoryState,
 }
 
 impl Registry {
     pub fn new(db: Db, store: DynStore, settings: Settings) -> Registry {
+        let directory = directory::DirectoryState::new(&settings.authentication);
         let registry = Registry {
             inner: Arc::new(Inner {
+                directory,
                 db,
                 store,
                 settings,

@@ -31,7 +31,7 @@ pub use client_cert::ClientIdentity;
 pub(super) use delivery::post_checked;
 pub use delivery::DeliveryReport;
 pub use events::{sample_data, EVENTS};
-pub use ssrf::{check_host_literal, check_url, guard_client, SsrfPolicy};
+pub use ssrf::{check_host_literal, check_url, check_url_form, guard_client, SsrfPolicy};
 
 /// Consecutive failures after which a notification stops firing.
 pub const MAX_FAILURES: i32 = 3;
@@ -317,10 +317,7 @@ impl Registry {
                             .map_err(|e| invalid(format!("The webhook 'template' is not valid JSON: {e}")))?;
                     }
                 }
-                check_url(&self.notification_policy().ssrf, url)
-                    .await
-                    .map(drop)
-                    .map_err(invalid)
+                check_url_form(&self.notification_policy().ssrf, url).map_err(invalid)
             }
             "flowdock" => required_text(config, "flow_api_token", method).map(drop),
             "hipchat" => {

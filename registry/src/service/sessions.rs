@@ -119,6 +119,9 @@ impl Registry {
 
     /// Checks that `password` is the user's, with the failed-login backoff.
     pub async fn confirm_password(&self, user: &Account, password: &str) -> Result<(), Error> {
+        if self.directory().is_some() {
+            return self.directory_confirm(user, password).await;
+        }
         let checked = self.authenticate_password(&user.username, password).await?;
         if checked.id != user.id {
             return Err(Error::Unauthenticated("Invalid username or password".into()));

@@ -79,6 +79,8 @@ pub struct TeamSummary {
     pub member_count: i64,
     pub repo_count: i64,
     pub can_view: bool,
+    /// The team mirrors a directory group (team syncing).
+    pub is_synced: bool,
 }
 
 impl From<q::Team> for Team {
@@ -194,14 +196,21 @@ impl Registry {
         viewer_is_admin: bool,
     ) -> Result<Vec<TeamSummary>, Error> {
         let (org_id, viewer_id) = (org.id, viewer.id);
-        let (rows, mine) = self
+        let (rows, mine, synced) = self
             .db()
-            .read(move |c| Ok((q::with_counts(c, org_id)?, q::team_names_of(c, org_id, viewer_id)?)))
+            .read(move |c| {
+                Ok((
+                    q::with_counts(c, org_id)?,
+                    q::team_names_of(c, org_id, viewer_id)?,
+                    crate::db::queries::directory::synced_team_ids(c, org_id)?,
+                ))
+            })
             .await?;
         Ok(rows
             .into_iter()
             .map(|(t, member_count, repo_count)| TeamSummary {
                 can_view: viewer_is_admin || mine.contains(&t.name),
+                is_synced: synced.contains(&t.id),
                 team: Team::from(t),
                 member_count,
                 repo_count,
@@ -383,6 +392,38 @@ impl Registry {
                 .collect();
         }
         Ok(members.into_values().collect())
+    }
+
+    /// Outside collaborators: accounts in none of the organization's teams
+    /// holding a direct role on one of its repositories, by name, with
+    /// those repositories (`teams` stays empty).
+    pub async fn org_collaborators(&self, org: &Account) -> Result<Vec<OrgMember>, Error> {
+        let org_id = org.id;
+        let (memberships, direct) = self
+            .db()
+            .read(move |c| Ok((q::memberships(c, org_id)?, q::direct_repositories(c, org_id)?)))
+            .await?;
+        let mut outside: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for (id, repo) in direct {
+            if memberships.iter().all(|(a, _)| a.id != id) {
+                outside.entry(id).or_default().push(repo);
+            }
+        }
+        let ids: Vec<i64> = outside.keys().copied().collect();
+        let accounts = self
+            .db()
+            .read(move |c| Ok(crate::db::queries::accounts::find_by_ids(c, &ids)?))
+            .await?;
+        let mut found: Vec<OrgMember> = accounts
+            .into_iter()
+            .map(|account| OrgMember {
+                repositories: outside.remove(&account.id).unwrap_or_default(),
+                teams: Vec::new(),
+                account,
+            })
+            .collect();
+        found.sort_by(|a, b| a.account.username.cmp(&b.account.username));
+        Ok(found)
     }
 
     /// One member of the organization: a user in one of its teams, or one of

@@ -1,9 +1,9 @@
 //! Background loops: garbage collection, abandoned-upload cleanup, the
 //! quota backfill, notification delivery, usage-log pruning and export, the
-//! build logs archiver, repository mirroring, tag auto-pruning and the build
-//! manager. `serve` runs them beside HTTP and `registry worker` without it.
-//! They call services like handlers do; every pass is safe beside other
-//! replicas' passes.
+//! build logs archiver, repository mirroring, tag auto-pruning, directory team
+//! syncing and the build manager. `serve` runs them beside HTTP and `registry
+//! worker` without it. They call services like handlers do; every pass is safe
+//! beside other replicas' passes.
 
 mod builds;
 mod kubernetes;
@@ -39,6 +39,10 @@ pub struct Loops {
     /// A namespace is pruned at most this often
     /// (`AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES`, default 60).
     pub autoprune_min_interval_s: u64,
+    /// Seconds between team-sync passes (`TEAM_SYNC_WORKER_FREQUENCY`,
+    /// default 60); `None` without `FEATURE_TEAM_SYNCING` and a directory,
+    /// or with 0 (tests that run passes themselves).
+    pub team_sync_every_s: Option<u64>,
 }
 
 impl Loops {
@@ -68,6 +72,11 @@ impl Loops {
                 .seconds("AUTOPRUNE_TASK_RUN_MINIMUM_INTERVAL_MINUTES")
                 .unwrap_or(60)
                 .saturating_mul(60),
+            team_sync_every_s: {
+                let policy = crate::service::directory::TeamSyncPolicy::from_config(config);
+                let directory = config.other.get("AUTHENTICATION_TYPE").and_then(|v| v.as_str()) == Some("LDAP");
+                (policy.enabled && directory && policy.every_s > 0).then_some(policy.every_s)
+            },
         }
     }
 }
@@ -113,6 +122,9 @@ pub fn spawn(registry: &Registry, loops: Loops) {
             min_interval_ms,
         ));
     }
+    if let Some(every) = loops.team_sync_every_s {
+        actix_web::rt::spawn(sync_teams_forever(registry.clone(), Duration::from_secs(every)));
+    }
 }
 
 /// Applies the auto-prune policies of namespaces that are due; each
@@ -124,6 +136,27 @@ async fn autoprune_forever(registry: Registry, every: Duration, min_interval_ms:
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "auto-pruned tags"),
             Err(e) => tracing::warn!(error = %e, "auto-prune pass failed"),
+        }
+    }
+}
+
+/// Keeps synced teams equal to their directory groups: each pass syncs the
+/// teams last synced longer than `TEAM_RESYNC_STALE_TIME` ago, as Quay's
+/// team sync worker does; replicas may run it side by side.
+async fn sync_teams_forever(registry: Registry, every: Duration) {
+    let stale = registry.settings().team_sync.resync_stale;
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.sync_directory_teams(stale).await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                teams = r.teams,
+                added = r.added,
+                removed = r.removed,
+                failed = r.failed,
+                "team sync pass"
+            ),
+            Err(e) => tracing::warn!(error = %e, "team sync pass failed"),
         }
     }
 }

@@ -213,7 +213,7 @@ async fn another_organizations_application_is_not_found_through_this_one() {
 }
 
 #[actix_web::test]
-async fn bad_names_uris_and_emails_are_invalid_requests() {
+async fn bad_names_uris_and_overlong_emails_are_invalid_requests() {
     let w = world().await;
     let long = "n".repeat(256);
     for body in [
@@ -224,7 +224,7 @@ async fn bad_names_uris_and_emails_are_invalid_requests() {
         json!({"name": "x", "redirect_uri": "javascript:alert(1)"}),
         json!({"name": "x", "application_uri": "/relative/path"}),
         json!({"name": "x", "application_uri": "ftp://files.example.com"}),
-        json!({"name": "x", "avatar_email": "nobody"}),
+        json!({"name": "x", "avatar_email": "e".repeat(256)}),
         json!({"description": "no name"}),
         json!({"name": 7}),
     ] {
@@ -234,6 +234,22 @@ async fn bad_names_uris_and_emails_are_invalid_requests() {
     }
     let (_, list) = w.f.call("GET", APPS, Some(&w.alice), None).await;
     assert_eq!(list, json!({"applications": []}));
+}
+
+#[actix_web::test]
+async fn any_avatar_email_text_is_accepted_as_quay_does() {
+    let w = world().await;
+    for email in ["nobody", "deploy bot", "ops@localhost"] {
+        let body = json!({"name": "x", "avatar_email": email});
+        let (status, app) = w.f.call("POST", APPS, Some(&w.alice), Some(body)).await;
+        assert_eq!(status, 200, "{email}: {app}");
+        assert_eq!(app["avatar_email"], email);
+        let update = json!({"name": "x", "redirect_uri": "", "application_uri": "", "avatar_email": email});
+        let path = format!("{APPS}/{}", client_id(&app));
+        let (status, app) = w.f.call("PUT", &path, Some(&w.alice), Some(update)).await;
+        assert_eq!(status, 200, "{email}: {app}");
+        assert_eq!(app["avatar_email"], email);
+    }
 }
 
 #[actix_web::test]

@@ -49,7 +49,7 @@ fn is_rfc_2822(date: &Value) -> bool {
 }
 
 #[actix_web::test]
-async fn a_new_token_shows_its_120_character_code_once() {
+async fn a_new_token_shows_its_120_character_code_and_reading_it_shows_it_again() {
     let (f, token) = fixture("").await;
     let created = create(&f, &token, "CI pipeline").await;
     let code = created["token_code"].as_str().expect("token_code");
@@ -73,11 +73,11 @@ async fn a_new_token_shows_its_120_character_code_once() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(one["token"]["title"], "CI pipeline");
-    assert!(one["token"].get("token_code").is_none(), "only a hash is kept: {one}");
+    assert_eq!(one["token"]["token_code"], code, "the owner sees the same code again");
 }
 
 #[actix_web::test]
-async fn only_the_hash_of_the_secret_half_is_stored() {
+async fn the_secret_half_is_stored_hashed_and_encrypted_never_in_clear() {
     use diesel::prelude::*;
     use registry::db::schema::appspecificauthtoken as t;
 
@@ -86,14 +86,53 @@ async fn only_the_hash_of_the_secret_half_is_stored() {
         .as_str()
         .expect("code")
         .to_owned();
-    let (name, secret_hash): (String, String) = f
+    let (name, secret_hash, encrypted): (String, String, Option<String>) = f
         .services
         .db()
-        .read(|c| Ok(t::table.select((t::token_name, t::token_secret_sha256)).first(c)?))
+        .read(|c| {
+            Ok(t::table
+                .select((t::token_name, t::token_secret_sha256, t::token_secret_encrypted))
+                .first(c)?)
+        })
         .await
         .expect("token row");
     assert_eq!(name, code[..60]);
     assert_eq!(secret_hash, hex::encode(Sha256::digest(&code.as_bytes()[60..])));
+    let encrypted = encrypted.expect("an encrypted copy");
+    assert!(encrypted.starts_with("v0$$"), "Quay's field format: {encrypted}");
+    assert!(!encrypted.contains(&code[60..]));
+    let decrypted = f.services.decrypt_field(&encrypted).await.expect("decrypts");
+    assert_eq!(decrypted, code[60..]);
+}
+
+#[actix_web::test]
+async fn a_token_kept_only_as_a_hash_still_logs_in_but_its_code_is_not_shown() {
+    use diesel::prelude::*;
+    use registry::db::schema::appspecificauthtoken as t;
+
+    let (f, token) = fixture("").await;
+    let created = create(&f, &token, "old").await;
+    let code = created["token_code"].as_str().expect("code").to_owned();
+    let uuid = created["uuid"].as_str().expect("uuid").to_owned();
+    // A row from before codes were kept encrypted.
+    f.services
+        .db()
+        .write(|c| {
+            diesel::update(t::table)
+                .set(t::token_secret_encrypted.eq(None::<String>))
+                .execute(c)?;
+            Ok::<_, registry::service::Error>(())
+        })
+        .await
+        .expect("clear the encrypted copy");
+    let (status, one) = f
+        .call("GET", &format!("/user/apptoken/{uuid}"), Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["token"]["title"], "old");
+    assert!(one["token"].get("token_code").is_none(), "{one}");
+    let res = v2_auth(&f, &code, "repository:alice/app:pull").await;
+    assert_eq!(res.status(), 200, "still logs in");
 }
 
 #[actix_web::test]

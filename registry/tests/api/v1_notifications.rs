@@ -934,3 +934,31 @@ async fn https_webhooks_present_the_registry_client_certificate() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["updated_tags"], json!(["latest"]));
 }
+
+#[actix_web::test]
+async fn creation_checks_the_urls_form_and_ignores_what_quay_ignores() {
+    let s = Setup::new("").await;
+    // A host that does not resolve now is no error at creation (delivery
+    // checks where it resolves); an internal address literal is refused.
+    let later = json!({"event": "repo_push", "method": "webhook", "eventConfig": {},
+        "config": {"url": "https://hooks.not-yet-registered.invalid/push"}});
+    let (status, view) = s.create(later).await;
+    assert_eq!(status, 201, "{view}");
+    for url in [
+        "http://10.0.0.1:9/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest",
+        "ftp://example.com/x",
+    ] {
+        let body = json!({"event": "repo_push", "method": "webhook", "eventConfig": {}, "config": {"url": url}});
+        let (status, view) = s.create(body).await;
+        assert_eq!(status, 400, "{url}: {view}");
+    }
+    // Both spellings of the event config: Quay reads `eventConfig` and
+    // ignores the other, as it ignores unknown keys.
+    let both = json!({"event": "repo_push", "method": "webhook", "config": {"url": "https://example.com/hook"},
+        "eventConfig": {"ref-regex": "main"}, "event_config": {"ignored": true}, "unknown": 1});
+    let (status, view) = s.create(both).await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(view["event_config"], json!({"ref-regex": "main"}));
+}

@@ -83,7 +83,7 @@ async fn issue_token(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
         Some((user, secret)) => {
             let outcome = state.registry.login(&user, &secret).await;
             // A login that could not be checked is no failed login.
-            if !matches!(&outcome, Err(Error::Db(_) | Error::Storage(_))) {
+            if !matches!(&outcome, Err(Error::Db(_) | Error::Storage(_) | Error::Unavailable(_))) {
                 state.registry.log_action(login_entry(&req, &user, &outcome));
             }
             match outcome {

@@ -1,7 +1,7 @@
 //! App-specific tokens: `/user/apptoken[/{uuid}]` (`FEATURE_APP_SPECIFIC_TOKENS`;
-//! when off, the endpoints are not found). The token code is shown once, when
-//! the token is created: only a hash of its secret is stored, so `GET` of one
-//! token returns its details without `token_code` (Quay returns the code).
+//! when off, the endpoints are not found). Creating a token and reading one
+//! token show its `token_code` (not for tokens made before codes were kept);
+//! the list never does, as in Quay.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -99,8 +99,12 @@ async fn get_token(
 ) -> Result<HttpResponse, ApiError> {
     let user = owner(&state, &caller)?;
     caller.fresh_login()?;
-    let token = state.registry.app_token(user, &path).await?;
-    Ok(HttpResponse::Ok().json(json!({"token": token_view(&token)})))
+    let (token, code) = state.registry.app_token_with_code(user, &path).await?;
+    let mut view = token_view(&token);
+    if let Some(code) = code {
+        view["token_code"] = json!(code);
+    }
+    Ok(HttpResponse::Ok().json(json!({"token": view})))
 }
 
 async fn revoke_token(

@@ -16,7 +16,8 @@ use super::error::ErrorType;
 use super::shared::{access, builds_enabled, int_param, link_base, repo_action, require_normal, BuildPath};
 use super::views::build_view;
 use super::{ApiCaller, ApiError};
-use crate::service::builds::{BuildInput, MAX_USERFILE_BYTES};
+use crate::service::builds::{Build, BuildInput, MAX_USERFILE_BYTES};
+use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
 use crate::state::AppState;
 
@@ -151,6 +152,55 @@ async fn list_builds(
     let builds = state.registry.list_builds(&acc.repo, limit, since_ms).await?;
     let views: Vec<Value> = builds.iter().map(|b| build_view(&state, &req, &acc, b)).collect();
     Ok(HttpResponse::Ok().json(json!({ "builds": views })))
+}
+
+/// `/superuser/{build_uuid}/build`, `…/status` and `…/logs`: any build, for
+/// superusers. After the superuser routes, so `/superuser/users/…` stays
+/// theirs; build ids are UUIDs.
+pub fn configure_superuser(cfg: &mut web::ServiceConfig) {
+    const UUID: &str = "{uuid:[0-9a-fA-F-]{36}}";
+    cfg.route(&format!("/superuser/{UUID}/build"), web::get().to(su_get_build))
+        .route(&format!("/superuser/{UUID}/status"), web::get().to(su_get_build))
+        .route(&format!("/superuser/{UUID}/logs"), web::get().to(su_build_logs));
+}
+
+/// The build and its repository, for a superuser (who holds every role).
+async fn su_build(state: &AppState, caller: &ApiCaller, uuid: &str) -> Result<(RepositoryAccess, Build), ApiError> {
+    caller.superuser(state)?;
+    let repo = state
+        .registry
+        .build_repository(uuid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let build = state.registry.build(&repo, uuid).await?;
+    Ok((
+        RepositoryAccess {
+            repo,
+            role: Role::Admin,
+        },
+        build,
+    ))
+}
+
+async fn su_get_build(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (acc, build) = su_build(&state, &caller, &uuid).await?;
+    Ok(HttpResponse::Ok().json(build_view(&state, &req, &acc, &build)))
+}
+
+async fn su_build_logs(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    uuid: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (acc, _) = su_build(&state, &caller, &uuid).await?;
+    let page = state.registry.build_logs(&acc.repo, &uuid, 0).await?;
+    Ok(HttpResponse::Ok().json(super::build_logs::logs_body(&state, &req, &uuid, &page)))
 }
 
 async fn get_build(

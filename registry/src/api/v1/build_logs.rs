@@ -9,12 +9,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::error::ErrorType;
 use super::shared::{access, int_param, link_base, BuildPath};
 use super::{ApiCaller, ApiError};
-use crate::service::builds::LogLine;
+use crate::service::builds::{LogLine, LogPage};
 use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
 use crate::state::AppState;
@@ -41,12 +41,17 @@ pub(super) async fn get_build_logs(
     }
     let start = int_param("start", query.start.as_deref())?.unwrap_or(0);
     let page = state.registry.build_logs(&acc.repo, &path.uuid, start).await?;
+    Ok(HttpResponse::Ok().json(logs_body(&state, &req, &path.uuid, &page)))
+}
+
+/// A page of build logs as Quay shows it; archived logs name their file.
+pub(super) fn logs_body(state: &AppState, req: &HttpRequest, uuid: &str, page: &LogPage) -> Value {
     let logs: Vec<_> = page.lines.iter().map(LogLine::to_json).collect();
     let mut body = json!({ "start": page.start, "total": page.total, "logs": logs });
     if page.archived {
-        body["logs_url"] = json!(format!("{}/buildlogs/{}", link_base(&req, &state), path.uuid));
+        body["logs_url"] = json!(format!("{}/buildlogs/{}", link_base(req, state), uuid));
     }
-    Ok(HttpResponse::Ok().json(body))
+    body
 }
 
 fn forbidden() -> ApiError {

@@ -140,12 +140,16 @@ impl FromRequest for ApiCaller {
                 let state =
                     state.ok_or_else(|| ApiError::new(500, ErrorType::InternalError, "no application state"))?;
                 let (user, scopes) = state.registry.authenticate_bearer(&token).await?;
+                state.registry.refresh_directory_roles(&user).await?;
                 return Ok(ApiCaller {
                     user: Some(user),
                     scopes,
                     session: None,
                     fresh: true,
                 });
+            }
+            if let (Some(state), Some(s)) = (&state, &session) {
+                state.registry.refresh_directory_roles(&s.user).await?;
             }
             Ok(match session {
                 Some(s) => ApiCaller {

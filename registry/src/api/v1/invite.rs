@@ -75,6 +75,7 @@ async fn invite_email(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
+    state.registry.refuse_if_synced(&scope.team, false, &path.2).await?;
     let invite = state.registry.invite_email(&scope.context(&policy), &path.2).await?;
     Ok(HttpResponse::Ok().json(invite_view(&invite)))
 }

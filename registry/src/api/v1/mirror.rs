@@ -7,8 +7,9 @@ use actix_web::guard::{self, GuardContext};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::shared::{access, repo_action};
+use super::shared::{access, int_param, repo_action, truthy};
 use super::{ApiCaller, ApiError};
+use crate::service::mirror_health::{DetailPage, MAX_DETAIL_PAGE};
 use crate::service::mirrors::{format_mirror_date, parse_state, status_name, MirrorChange, MirrorInput};
 use crate::service::repositories::RepositoryView;
 use crate::service::Role;
@@ -18,7 +19,14 @@ const BASE: &str = "/repository/{repo:.+}/mirror";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let on = || guard::fn_guard(mirror_enabled);
+    // Before the repository routes, which would take `mirror/health` for a
+    // repository path.
     cfg.service(
+        web::resource("/repository/mirror/health")
+            .guard(on())
+            .route(web::get().to(mirror_health)),
+    )
+    .service(
         web::resource(format!("{BASE}/sync-now"))
             .guard(on())
             .route(web::post().to(sync_now)),
@@ -40,6 +48,105 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .guard(on())
             .route(web::put().to(change_state)),
     );
+}
+
+#[derive(serde::Deserialize)]
+struct HealthParams {
+    namespace: Option<String>,
+    detailed: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// `GET /repository/mirror/health`: every namespace's mirrors for a
+/// superuser; one namespace's for its members (organization) or owner.
+/// 200 when healthy, 503 when not.
+async fn mirror_health(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    params: web::Query<HealthParams>,
+) -> Result<HttpResponse, ApiError> {
+    let refused = || ApiError::unauthorized(false);
+    let user = caller.user.as_ref().ok_or_else(refused)?;
+    let superuser = state.registry.is_superuser(user);
+    match params.namespace.as_deref() {
+        None if !superuser => return Err(refused()),
+        None => {}
+        Some(ns) => {
+            let owner = state
+                .registry
+                .account(ns)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Not Found"))?;
+            let allowed = superuser
+                || match owner.organization {
+                    true => state.registry.is_org_member(user, &owner).await?,
+                    false => owner.id == user.id,
+                };
+            if !allowed {
+                return Err(refused());
+            }
+        }
+    }
+    let detail = match truthy(params.detailed.as_deref()) {
+        true => Some(DetailPage {
+            limit: usize::try_from(int_param("limit", params.limit.as_deref())?.unwrap_or(100).max(1)).unwrap_or(100),
+            offset: usize::try_from(int_param("offset", params.offset.as_deref())?.unwrap_or(0).max(0)).unwrap_or(0),
+        }),
+        false => None,
+    };
+    let h = state
+        .registry
+        .mirror_health(params.namespace.as_deref(), detail)
+        .await?;
+    let now = format_mirror_date(crate::now_ms());
+    let issues: Vec<Value> = h
+        .issues
+        .iter()
+        .map(|(severity, message)| json!({"severity": severity, "message": message, "timestamp": now}))
+        .collect();
+    let mut repositories = json!({
+        "total": h.total,
+        "syncing": h.syncing,
+        "completed": h.completed,
+        "failed": h.failed,
+        "never_run": h.never_run,
+    });
+    if let (Some((rows, more)), Some(page)) = (&h.details, detail) {
+        repositories["details"] = rows
+            .iter()
+            .map(|d| {
+                json!({
+                    "namespace": d.namespace,
+                    "repository": d.repository,
+                    "sync_status": d.sync_status,
+                    "is_enabled": true,
+                    "last_sync": null,
+                    "retries_remaining": d.retries_remaining,
+                })
+            })
+            .collect();
+        repositories["pagination"] = json!({
+            "limit": page.limit.clamp(1, MAX_DETAIL_PAGE),
+            "offset": page.offset,
+            "has_more": more,
+        });
+    }
+    let body = json!({
+        "healthy": h.healthy,
+        "workers": {"status": if h.healthy { "healthy" } else { "degraded" }},
+        "repositories": repositories,
+        "tags_pending": h.tags_pending,
+        "last_check": now,
+        "issues": issues,
+    });
+    let mut res = match h.healthy {
+        true => HttpResponse::Ok(),
+        false => HttpResponse::ServiceUnavailable(),
+    };
+    Ok(res
+        .insert_header(("Cache-Control", "no-cache, no-store, must-revalidate"))
+        .json(body))
 }
 
 fn mirror_enabled(ctx: &GuardContext<'_>) -> bool {

@@ -2,9 +2,11 @@
 
 mod application;
 mod apptoken;
+mod assigned;
 mod build;
 mod build_logs;
 mod caller;
+mod capabilities;
 pub mod error;
 mod github_trigger;
 mod invite;
@@ -14,6 +16,8 @@ pub mod logs_export;
 mod manifest;
 mod mirror;
 mod notification;
+mod oauth;
+mod oauth_pages;
 mod organization;
 mod permission;
 mod prototype;
@@ -30,6 +34,7 @@ mod superuser;
 mod tag;
 mod tag_policy;
 mod team;
+mod team_sync;
 mod trigger;
 mod user;
 mod views;
@@ -49,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     build::configure_root(cfg);
     webhook::configure(cfg);
     github_trigger::configure(cfg);
+    oauth::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -70,17 +76,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(logs_export::configure)
             .configure(notification::configure)
             .configure(apptoken::configure)
+            .configure(assigned::configure)
             .configure(starred::configure)
             .configure(application::configure)
             .configure(prototype::configure)
             .configure(proxycache::configure)
             .configure(invite::configure)
             .configure(search::configure)
+            .configure(capabilities::configure)
             .configure(tag_policy::configure)
             .configure(user::configure)
             .configure(organization::configure)
             .configure(superuser::configure)
+            .configure(build::configure_superuser)
             .configure(team::configure)
+            .configure(team_sync::configure)
             .configure(robot::configure)
             .configure(robot_token::configure)
             .configure(repository::configure)

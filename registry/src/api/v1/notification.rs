@@ -68,7 +68,7 @@ struct NewNotificationBody {
     event: String,
     method: String,
     config: Value,
-    #[serde(rename = "eventConfig", alias = "event_config")]
+    #[serde(rename = "eventConfig")]
     event_config: Value,
     title: Option<String>,
 }

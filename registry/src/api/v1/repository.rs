@@ -36,6 +36,7 @@ const SUBRESOURCES: &[&str] = &[
     "mirror",
     "notification",
     "permissions",
+    "signatures",
     "tag",
     "tokens",
     "trigger",
@@ -55,6 +56,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/repository/{repo:.+}/changevisibility").route(web::post().to(change_visibility)))
     .service(
+        web::resource("/repository/{repo:.+}/signatures")
+            .guard(guard::fn_guard(signing_enabled))
+            .route(web::get().to(signatures)),
+    )
+    .service(
+        web::resource("/repository/{repo:.+}/changetrust")
+            .guard(guard::fn_guard(signing_enabled))
+            .route(web::post().to(change_trust)),
+    )
+    .service(
         web::resource("/repository/{repo:.+}")
             .guard(guard::fn_guard(names_only_a_repository))
             .route(web::get().to(get_repo))
@@ -69,6 +80,58 @@ fn names_only_a_repository(ctx: &GuardContext<'_>) -> bool {
     let path = ctx.head().uri.path();
     let rest = path.split_once("/repository/").map_or("", |(_, r)| r);
     !rest.split('/').skip(2).any(|s| SUBRESOURCES.contains(&s))
+}
+
+/// `FEATURE_SIGNING`: the content-trust endpoints exist.
+fn signing_enabled(ctx: &GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().signing)
+}
+
+/// Why trust cannot be turned on: Docker Content Trust needs a Notary (TUF)
+/// server, which this registry does not run.
+const NO_CONTENT_TRUST: &str = "Content trust (Docker Notary/TUF signing) is not supported by this registry; \
+     sign images with cosign, whose signatures are served through the referrers API";
+
+/// `GET /repository/{repo}/signatures`: the signed tags of a repository
+/// with content trust on; trust is never on here, so readers get 404 as
+/// Quay answers for an unsigned repository.
+async fn signatures(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    access(&state, &caller, &path, Role::Read).await?;
+    Err(ApiError::not_found("Not Found"))
+}
+
+#[derive(Deserialize)]
+struct ChangeTrust {
+    trust_enabled: Option<bool>,
+}
+
+/// `POST /repository/{repo}/changetrust` (repository admins): turning
+/// trust off is what it already is; turning it on is refused.
+async fn change_trust(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<ChangeTrust>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    match body.trust_enabled {
+        None => Err(ApiError::invalid_request("'trust_enabled' is a required property")),
+        Some(true) => Err(ApiError::invalid_request(NO_CONTENT_TRUST)),
+        Some(false) => {
+            let metadata =
+                json!({"repo": granted.repo.name, "namespace": granted.repo.namespace, "trust_enabled": false});
+            state
+                .registry
+                .log_action(repo_action("change_repo_trust", &caller, &req, &granted.repo, metadata));
+            Ok(HttpResponse::Ok().json(json!({"success": true})))
+        }
+    }
 }
 
 fn parse_visibility(s: &str) -> Result<Visibility, ApiError> {

@@ -42,6 +42,12 @@ pub struct BrowserPolicy {
     pub secure_cookie: bool,
     /// `FEATURE_DIRECT_LOGIN`: users sign in with their password.
     pub direct_login: bool,
+    /// `LOCAL_OAUTH_HANDLER`: the registry's own page that shows a token
+    /// made by the implicit grant ("Generate Token").
+    pub local_oauth_handler: String,
+    /// `FEATURE_ASSIGN_OAUTH_TOKEN`: organization admins may ask other
+    /// users to authorize an application.
+    pub assign_oauth_tokens: bool,
 }
 
 impl BrowserPolicy {
@@ -51,6 +57,13 @@ impl BrowserPolicy {
             fresh_login_ms: i64::try_from(config.fresh_login().as_millis()).unwrap_or(i64::MAX),
             secure_cookie: config.preferred_url_scheme == "https",
             direct_login: config.feature("DIRECT_LOGIN", true),
+            local_oauth_handler: config
+                .other
+                .get("LOCAL_OAUTH_HANDLER")
+                .and_then(serde_yaml::Value::as_str)
+                .unwrap_or(super::oauth::DEFAULT_LOCAL_HANDLER)
+                .to_owned(),
+            assign_oauth_tokens: config.feature("ASSIGN_OAUTH_TOKEN", true),
         }
     }
 }
@@ -62,6 +75,8 @@ impl Default for BrowserPolicy {
             fresh_login_ms: 600_000,
             secure_cookie: false,
             direct_login: true,
+            local_oauth_handler: super::oauth::DEFAULT_LOCAL_HANDLER.to_owned(),
+            assign_oauth_tokens: true,
         }
     }
 }
@@ -237,6 +252,24 @@ async fn form_field(req: &mut ServiceRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned());
     req.set_payload(Payload::from(body));
     value
+}
+
+/// Whether a web form posted with the session carries its CSRF token: as
+/// field `_csrf_token` (`form_value`, query or body), else as header
+/// `X-CSRF-Token`. For the web routes outside `/api/v1`.
+pub(super) fn csrf_in_form(req: &HttpRequest, form_value: Option<&str>, expected: &str) -> bool {
+    let found = form_value.map(str::to_owned).or_else(|| {
+        req.headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    found.is_some_and(|f| !f.is_empty() && constant_time_eq(f.as_bytes(), expected.as_bytes()))
+}
+
+/// Quay's refusal of a form without the session's CSRF token.
+pub(super) fn csrf_refusal() -> HttpResponse {
+    refusal(403, CSRF_MESSAGE)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

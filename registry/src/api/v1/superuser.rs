@@ -95,6 +95,11 @@ async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.superuser(&state)?;
     caller.fresh_login()?;
+    if state.registry.directory().is_some() {
+        return Err(ApiError::invalid_request(
+            "Cannot create a user in a non-database auth system",
+        ));
+    }
     let password = random_token(32).to_uppercase();
     let user = state
         .registry

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(list_team_permissions),
     )
     .route("/organization/{org}/members", web::get().to(list_org_members))
+    .route("/organization/{org}/collaborators", web::get().to(list_collaborators))
     .service(
         web::resource("/organization/{org}/members/{member}")
             .route(web::get().to(get_org_member))
@@ -42,7 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn team_view(team: &Team, new_team: bool) -> Value {
+pub(super) fn team_view(team: &Team, new_team: bool) -> Value {
     json!({
         "name": team.name,
         "description": team.description,
@@ -156,11 +157,15 @@ async fn list_team_members(
     if pending && admin {
         members.extend(state.registry.pending_invites(&team).await?.iter().map(invite_view));
     }
-    Ok(HttpResponse::Ok().json(json!({
+    let mut view = json!({
         "name": team.name,
         "members": members,
         "can_edit": admin,
-    })))
+    });
+    if let Value::Object(fields) = &mut view {
+        fields.extend(super::team_sync::members_view_fields(&state, user, &org, &team).await?);
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Adds a user or one of the organization's robots, or invites a user who
@@ -174,6 +179,7 @@ async fn add_team_member(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = InviteScope::resolve(&req, &state, &caller, &path.0, &path.1).await?;
+    state.registry.refuse_if_synced(&scope.team, true, &path.2).await?;
     let (view, kind) = match state
         .registry
         .add_or_invite_team_member(&scope.context(&policy), &path.2)
@@ -197,6 +203,7 @@ async fn remove_team_member(
 ) -> Result<HttpResponse, ApiError> {
     let (user, org) = admin_of(&state, &caller, &path.0).await?;
     let team = team_of(&state, &org, &path.1).await?;
+    state.registry.refuse_if_synced(&team, true, &path.2).await?;
     state.registry.remove_team_member(user, &org, &team, &path.2).await?;
     let entry = action("org_remove_team_member", &caller, &req)
         .account(org.id)
@@ -226,6 +233,29 @@ async fn list_org_members(
     Ok(HttpResponse::Ok().json(json!({
         "members": members.iter().map(org_member_view).collect::<Vec<_>>(),
     })))
+}
+
+/// Outside collaborators: users with a direct role on one of the
+/// organization's repositories who are in none of its teams.
+async fn list_collaborators(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, org) = admin_of(&state, &caller, &path).await?;
+    let found = state.registry.org_collaborators(&org).await?;
+    let collaborators: Vec<Value> = found
+        .iter()
+        .map(|c| {
+            json!({
+                "kind": "user",
+                "name": c.account.username,
+                "avatar": avatar(&c.account.username, "user"),
+                "repositories": c.repositories,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "collaborators": collaborators })))
 }
 
 async fn get_org_member(

@@ -80,6 +80,10 @@ async fn create_user(
     caller: ApiCaller,
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
+    // Accounts of a directory are made by signing in, as in Quay.
+    if state.registry.directory().is_some() {
+        return Err(ApiError::not_found("Not Found"));
+    }
     let by_superuser = caller.superuser(&state).is_ok();
     if !state.registry.settings().accounts.user_creation && !by_superuser {
         return Err(ApiError::new(

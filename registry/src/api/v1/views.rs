@@ -201,7 +201,7 @@ pub(super) fn org_team_view(t: &TeamSummary) -> Value {
         "can_view": t.can_view,
         "repo_count": t.repo_count,
         "member_count": t.member_count,
-        "is_synced": false,
+        "is_synced": t.is_synced,
     })
 }
 

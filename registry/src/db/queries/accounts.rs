@@ -37,6 +37,14 @@ pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<Account>> {
 }
 
 /// Whether another account already uses this email address.
+/// The accounts with these ids (missing ones are skipped).
+pub fn find_by_ids(c: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<Account>> {
+    users::table
+        .filter(users::id.eq_any(ids.to_vec()))
+        .select(Account::as_select())
+        .load(c)
+}
+
 pub fn email_taken(c: &mut DbConn, email: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(users::table.filter(users::email.eq(email)))).get_result(c)
 }
@@ -239,8 +247,9 @@ pub fn touch_token(c: &mut DbConn, id: i64, now: i64) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Drops an account's team memberships, sessions, tokens, stars, pending
-/// invitations and (for organizations) applications and default permissions.
+/// Drops an account's team memberships, sessions, tokens, OAuth codes and
+/// assignments, stars, pending invitations and (for organizations)
+/// applications and default permissions.
 pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()> {
     use crate::db::schema::{
         appspecificauthtoken, oauthapplication, permissionprototype, star, teammemberinvite, usersession,
@@ -250,6 +259,7 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
     diesel::delete(usersession::table.filter(usersession::user_id.eq(id))).execute(c)?;
     diesel::delete(appspecificauthtoken::table.filter(appspecificauthtoken::user_id.eq(id))).execute(c)?;
     diesel::delete(star::table.filter(star::user_id.eq(id))).execute(c)?;
+    super::directory::unlink_all(c, id)?;
     diesel::delete(teammemberinvite::table.filter(teammemberinvite::user_id.eq(id))).execute(c)?;
     diesel::delete(
         permissionprototype::table.filter(
@@ -260,6 +270,7 @@ pub fn remove_memberships_and_tokens(c: &mut DbConn, id: i64) -> QueryResult<()>
         ),
     )
     .execute(c)?;
+    super::oauth::delete_of_account(c, id)?;
     let apps = oauthapplication::table
         .filter(oauthapplication::organization_id.eq(id))
         .select(oauthapplication::client_id.nullable());

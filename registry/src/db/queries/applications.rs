@@ -87,8 +87,10 @@ pub fn set_secret(c: &mut DbConn, id: i64, client_secret: &str) -> QueryResult<(
         .map(drop)
 }
 
-/// Deletes an application and revokes every token minted for it.
+/// Deletes an application and revokes every token, code and assignment
+/// made for it.
 pub fn delete(c: &mut DbConn, id: i64, client_id: &str) -> QueryResult<()> {
+    super::oauth::delete_of_application(c, id)?;
     diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::application_client_id.eq(client_id))).execute(c)?;
     diesel::delete(oauthapplication::table.find(id)).execute(c).map(drop)
 }

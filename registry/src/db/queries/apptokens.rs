@@ -1,5 +1,7 @@
 //! App-specific tokens (`appspecificauthtoken`): `token_name` is the public
-//! half of a token code, `token_secret_sha256` the hash of the secret half.
+//! half of a token code, `token_secret_sha256` the hash of the secret half
+//! and `token_secret_encrypted` that half encrypted (absent on tokens made
+//! before it was kept).
 
 use diesel::prelude::*;
 
@@ -27,6 +29,7 @@ pub struct NewAppToken<'a> {
     pub title: &'a str,
     pub token_name: &'a str,
     pub secret_sha256: &'a str,
+    pub secret_encrypted: &'a str,
     pub now: i64,
     pub expiration_ms: Option<i64>,
 }
@@ -39,6 +42,7 @@ pub fn insert(c: &mut DbConn, n: &NewAppToken<'_>) -> QueryResult<()> {
             t::title.eq(n.title),
             t::token_name.eq(n.token_name),
             t::token_secret_sha256.eq(n.secret_sha256),
+            t::token_secret_encrypted.eq(n.secret_encrypted),
             t::created_ms.eq(n.now),
             t::expiration_ms.eq(n.expiration_ms),
         ))
@@ -66,6 +70,17 @@ pub fn find_of_user(c: &mut DbConn, user_id: i64, uuid: &str) -> QueryResult<Opt
         .filter(t::user_id.eq(user_id))
         .filter(t::uuid.eq(uuid))
         .select(AppTokenRow::as_select())
+        .first(c)
+        .optional()
+}
+
+/// The public half and the encrypted secret half of the user's token
+/// with this uuid.
+pub fn code_parts_of_user(c: &mut DbConn, user_id: i64, uuid: &str) -> QueryResult<Option<(String, Option<String>)>> {
+    t::table
+        .filter(t::user_id.eq(user_id))
+        .filter(t::uuid.eq(uuid))
+        .select((t::token_name, t::token_secret_encrypted))
         .first(c)
         .optional()
 }

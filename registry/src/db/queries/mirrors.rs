@@ -304,3 +304,38 @@ pub fn delete_of_namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<usi
         .select(repository::id);
     diesel::delete(repomirrorconfig::table.filter(repomirrorconfig::repository_id.eq_any(repos))).execute(c)
 }
+
+/// One enabled mirror of a repository in the MIRROR state, as the health
+/// report reads it.
+#[derive(Debug, Clone, Queryable)]
+pub struct HealthRow {
+    pub namespace: String,
+    pub repository: String,
+    pub sync_status: i32,
+    pub retries_remaining: i32,
+    pub tags_done: i32,
+    pub tags_total: i32,
+}
+
+/// Every enabled mirror (of `namespace` only, when given), by namespace id
+/// and repository name.
+pub fn health_rows(c: &mut DbConn, namespace: Option<&str>) -> QueryResult<Vec<HealthRow>> {
+    let mut q = repomirrorconfig::table
+        .inner_join(repository::table.inner_join(users::table))
+        .filter(repomirrorconfig::is_enabled.eq(true))
+        .filter(repository::state.eq(crate::service::mirrors::MIRROR))
+        .order((users::id.asc(), repository::name.asc()))
+        .select((
+            users::username,
+            repository::name,
+            repomirrorconfig::sync_status,
+            repomirrorconfig::sync_retries_remaining,
+            repomirrorconfig::sync_tags_done,
+            repomirrorconfig::sync_tags_total,
+        ))
+        .into_boxed();
+    if let Some(ns) = namespace {
+        q = q.filter(users::username.eq(ns.to_owned()));
+    }
+    q.load(c)
+}

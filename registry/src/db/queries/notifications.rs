@@ -263,6 +263,17 @@ pub fn insert_inbox(c: &mut DbConn, target_id: i64, kind: &str, metadata_json: &
         .map(drop)
 }
 
+/// Deletes the target's entries of `kind`.
+pub fn delete_inbox_kind(c: &mut DbConn, target_id: i64, kind: &str) -> QueryResult<()> {
+    diesel::delete(
+        usernotification::table
+            .filter(usernotification::target_id.eq(target_id))
+            .filter(usernotification::kind.eq(kind)),
+    )
+    .execute(c)
+    .map(drop)
+}
+
 pub fn inbox(c: &mut DbConn, target_id: i64) -> QueryResult<Vec<InboxRow>> {
     usernotification::table
         .filter(usernotification::target_id.eq(target_id))

@@ -65,6 +65,7 @@ pub fn update(c: &mut DbConn, team_id: i64, role: Option<&str>, description: Opt
 pub fn delete(c: &mut DbConn, team_id: i64) -> QueryResult<()> {
     use crate::db::schema::{permissionprototype, teammemberinvite};
     diesel::delete(teammember::table.filter(teammember::team_id.eq(team_id))).execute(c)?;
+    super::directory::remove_sync(c, team_id)?;
     diesel::delete(teammemberinvite::table.filter(teammemberinvite::team_id.eq(team_id))).execute(c)?;
     diesel::delete(permissionprototype::table.filter(permissionprototype::delegate_team_id.eq(team_id))).execute(c)?;
     diesel::delete(repositorypermission::table.filter(repositorypermission::team_id.eq(team_id))).execute(c)?;

@@ -185,6 +185,24 @@ impl Registry {
             .map(|(ns, name, _)| format!("{ns}/{name}")))
     }
 
+    /// The repository of build `uuid`, whoever asks (for superusers).
+    pub async fn build_repository(
+        &self,
+        uuid: &str,
+    ) -> Result<Option<crate::db::queries::repositories::RepositoryView>, Error> {
+        let id = uuid.to_owned();
+        Ok(self
+            .db()
+            .read(move |c| match jq::by_uuid(c, &id)? {
+                Some(row) => {
+                    let (ns, name, _) = jq::repository_of(c, row.id)?;
+                    Ok(crate::db::queries::repositories::find_view(c, &ns, &name)?)
+                }
+                None => Ok(None),
+            })
+            .await?)
+    }
+
     /// The whole log as a JSON file `{start, total, logs}` (what
     /// `/buildlogs/{uuid}` downloads).
     pub async fn build_log_file(&self, repo: &RepositoryView, uuid: &str) -> Result<Vec<u8>, Error> {

@@ -86,6 +86,19 @@ pub async fn check_url(policy: &SsrfPolicy, raw: &str) -> Result<CheckedUrl, Str
     Ok(CheckedUrl { url, host, addrs })
 }
 
+/// Checks an http(s) URL's form and its host as written, without resolving
+/// it (what a notification target must pass when it is created, as in
+/// Quay; delivery checks where the name resolves then).
+pub fn check_url_form(policy: &SsrfPolicy, raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("Invalid URL '{raw}': {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("The URL '{raw}' must use http or https"));
+    }
+    let host = url.host_str().ok_or_else(|| format!("The URL '{raw}' has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    check_host_literal(policy, &format!("{host}:{port}"))
+}
+
 /// Checks a host as written, without resolving it (Quay's check when a
 /// mirror is configured): an internal address literal or `localhost` is
 /// refused unless allowed. `host_port` is `host[:port]`, IPv6 in brackets.
@@ -203,6 +216,11 @@ mod tests {
         let none = SsrfPolicy::default();
         assert!(check_url(&none, "http://127.0.0.1:9/hook").await.is_err());
         assert!(check_url(&none, "ftp://example.com/").await.is_err());
+        assert!(check_url_form(&none, "http://127.0.0.1:9/hook").is_err());
+        assert!(check_url_form(&none, "http://[::1]/hook").is_err());
+        assert!(check_url_form(&none, "http://10.1.2.3/hook").is_err());
+        assert!(check_url_form(&none, "ftp://example.com/").is_err());
+        assert!(check_url_form(&none, "https://no-such-host.invalid/hook").is_ok());
         let allow = SsrfPolicy {
             allowed_hosts: vec!["127.0.0.1".into()],
         };

@@ -1,0 +1,1 @@
+ALTER TABLE appspecificauthtoken DROP COLUMN token_secret_encrypted;

@@ -1,0 +1,3 @@
+DROP INDEX teamsync_last_updated;
+DROP TABLE teamsync;
+DROP TABLE federatedlogin;

@@ -1,0 +1,2 @@
+DROP TABLE oauthassignedtoken;
+DROP TABLE oauthauthorizationcode;
