@@ -295,8 +295,8 @@ impl Config {
         Ok(())
     }
 
-    /// The tag lifecycle and log retention fields: durations, a list of
-    /// durations, a flag.
+    /// The tag lifecycle and log retention fields (durations, a list of
+    /// durations, a flag) and the robot API token limit.
     fn validate_durations(&self) -> Result<(), ConfigError> {
         let is_duration = |v: &Value| v.as_str().and_then(parse_duration).is_some();
         for key in [
@@ -316,6 +316,16 @@ impl Config {
                     "must be a list of durations such as 1d",
                 ));
             }
+        }
+        if self
+            .other
+            .get("API_TOKEN_MAXIMUM_TOKEN_COUNT")
+            .is_some_and(|v| !v.is_null() && v.as_u64().is_none())
+        {
+            return Err(field_err(
+                "API_TOKEN_MAXIMUM_TOKEN_COUNT",
+                "must be a whole number of tokens",
+            ));
         }
         if self.other.get("PERMANENTLY_DELETE_TAGS").is_some_and(|v| !v.is_bool()) {
             return Err(field_err("PERMANENTLY_DELETE_TAGS", "must be true or false"));

@@ -101,6 +101,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
                 _ => None,
             })
             .filter(|k| !k.is_empty()),
+        robot_tokens: crate::service::RobotTokenPolicy::from_config(config),
     };
     Ok(Registry::new(db, store, settings))
 }

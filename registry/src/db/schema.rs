@@ -201,6 +201,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    apitoken (id) {
+        id -> BigInt,
+        uuid -> Text,
+        subject_user_id -> BigInt,
+        creator_id -> Nullable<BigInt>,
+        token_name -> Text,
+        token_secret_sha256 -> Text,
+        scope -> Text,
+        display_name -> Text,
+        created_ms -> BigInt,
+        expires_at_ms -> BigInt,
+        revoked_ms -> Nullable<BigInt>,
+        last_accessed_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     oauthapplication (id) {
         id -> BigInt,
         client_id -> Text,
@@ -636,6 +653,7 @@ diesel::joinable!(tag -> manifest (manifest_id));
 diesel::joinable!(manifest -> repository (repository_id));
 diesel::joinable!(usersession -> users (user_id));
 diesel::joinable!(appspecificauthtoken -> users (user_id));
+diesel::joinable!(apitoken -> users (subject_user_id));
 diesel::joinable!(oauthapplication -> users (organization_id));
 diesel::joinable!(oauthauthorizationcode -> oauthapplication (application_id));
 diesel::joinable!(oauthassignedtoken -> oauthapplication (application_id));
@@ -669,6 +687,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauthaccesstoken,
     usersession,
     appspecificauthtoken,
+    apitoken,
     oauthapplication,
     oauthauthorizationcode,
     oauthassignedtoken,

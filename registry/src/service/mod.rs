@@ -34,6 +34,7 @@ pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
 pub mod robot_federation;
+pub mod robot_tokens;
 mod robots;
 pub mod search;
 pub mod service_keys;
@@ -63,6 +64,7 @@ pub use oauth_assign::{Assignment, AssignmentRequest};
 pub use messages::GlobalMessage;
 pub use permissions::Role;
 pub use prototypes::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeUser};
+pub use robot_tokens::{NewRobotApiToken, RobotApiToken, RobotTokenPolicy};
 pub use robots::{CredentialFormat, Credentials, NewRobot, Robot, RobotShortName, RobotUsage};
 pub use sessions::{IssuedSession, Session, SignIn};
 pub use teams::{OrgMember, RepoGrant, Team, TeamName, TeamRole, TeamSummary};
@@ -201,6 +203,8 @@ pub struct Settings {
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
     /// ([`field_crypto`]); a generated key when absent.
     pub database_secret_key: Option<String>,
+    /// Managed robot API tokens (`FEATURE_ROBOT_API_TOKENS`).
+    pub robot_tokens: robot_tokens::RobotTokenPolicy,
 }
 
 impl Default for Settings {
@@ -223,6 +227,7 @@ impl Default for Settings {
             authentication: directory::Authentication::Database,
             team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
+            robot_tokens: robot_tokens::RobotTokenPolicy::default(),
         }
     }
 }

@@ -197,6 +197,11 @@ impl Registry {
                 "Robot accounts have been disabled. Please contact your administrator.".into(),
             ));
         }
+        // A robot signed in with an API token has a namespace of its own
+        // name on `/user/robots`, but robots never own robots.
+        if namespace.robot {
+            return Err(Error::Forbidden("Robots cannot create robot accounts".into()));
+        }
         let description = new.description.unwrap_or_default();
         if description.chars().count() > MAX_DESCRIPTION {
             return Err(Error::InvalidRequest(format!(

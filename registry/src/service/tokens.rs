@@ -98,13 +98,19 @@ impl Registry {
     /// and password, a robot (`ns+name`) and its token, `$oauthtoken` and an
     /// OAuth access token, whose scopes then narrow what it may do, or `$app`
     /// and an app-specific token, which acts with all of its user's rights.
+    /// A robot's managed API token (`qro_…`) works as its password, within
+    /// the token's scopes.
     pub async fn login(&self, username: &str, secret: &str) -> Result<(Account, Option<Scopes>), Error> {
         match username {
             "$oauthtoken" => {
-                let (account, scopes) = self.authenticate_token(secret).await?;
+                let (account, scopes) = self.authenticate_bearer(secret).await?;
                 Ok((account, Some(scopes)))
             }
             "$app" => Ok((self.authenticate_app_token(secret).await?, None)),
+            name if name.contains('+') && secret.starts_with(super::robot_tokens::ROBOT_TOKEN_PREFIX) => {
+                let (robot, scopes) = self.authenticate_robot_with_api_token(name, secret).await?;
+                Ok((robot, Some(scopes)))
+            }
             name if name.contains('+') => Ok((self.authenticate_robot(name, secret).await?, None)),
             name => Ok((self.authenticate_password(name, secret).await?, None)),
         }

@@ -63,6 +63,7 @@ mod v1_prototypes;
 mod v1_proxycache;
 mod v1_repositories;
 mod v1_robot_federation;
+mod v1_robot_tokens;
 mod v1_robots;
 mod v1_search;
 mod v1_sessions;

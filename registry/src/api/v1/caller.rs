@@ -1,5 +1,5 @@
-//! Who calls the REST API: a bearer OAuth access token, else the browser
-//! session cookie (resolved and CSRF-checked by the session guard), else
+//! Who calls the REST API: a bearer OAuth access token or managed robot
+//! API token, else the browser session cookie (resolved and CSRF-checked by the session guard), else
 //! nobody.
 
 use std::future::Future;
@@ -139,7 +139,7 @@ impl FromRequest for ApiCaller {
             if let Some(token) = bearer {
                 let state =
                     state.ok_or_else(|| ApiError::new(500, ErrorType::InternalError, "no application state"))?;
-                let (user, scopes) = state.registry.authenticate_token(&token).await?;
+                let (user, scopes) = state.registry.authenticate_bearer(&token).await?;
                 state.registry.refresh_directory_roles(&user).await?;
                 return Ok(ApiCaller {
                     user: Some(user),

@@ -28,6 +28,7 @@ mod proxycache;
 mod quota;
 mod repository;
 mod robot;
+mod robot_token;
 mod search;
 mod robot_federation;
 mod service_keys;
@@ -102,6 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(globalmessages::configure)
             .configure(robot_federation::configure)
             .configure(robot::configure)
+            .configure(robot_token::configure)
             .configure(repository::configure)
             .configure(permission::configure)
             .configure(tag::configure)

@@ -27,6 +27,7 @@ pub mod prototypes;
 pub mod proxy_cache;
 pub mod quota;
 pub mod repositories;
+pub mod robot_tokens;
 pub mod robots;
 pub mod search;
 pub mod service_keys;

@@ -129,6 +129,7 @@ pub fn delete(c: &mut DbConn, robot_id: i64) -> QueryResult<()> {
     diesel::delete(repositorypermission::table.filter(repositorypermission::user_id.eq(robot_id))).execute(c)?;
     diesel::delete(oauthaccesstoken::table.filter(oauthaccesstoken::authorized_user_id.eq(robot_id))).execute(c)?;
     super::mirrors::forget_robot(c, robot_id)?;
+    super::robot_tokens::delete_of_robot(c, robot_id)?;
     diesel::delete(robotaccount::table.filter(robotaccount::robot_id.eq(robot_id))).execute(c)?;
     diesel::delete(users::table.find(robot_id)).execute(c)?;
     Ok(())
