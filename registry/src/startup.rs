@@ -90,6 +90,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         mirror: crate::service::mirrors::MirrorPolicy::from_config(config),
         proxy_cache: config.feature("PROXY_CACHE", false),
         signing: config.feature("SIGNING", false),
+        pull_stats: config.feature("IMAGE_PULL_STATS", false),
         authentication: crate::service::directory::Authentication::from_config(config)?,
         team_sync: crate::service::directory::TeamSyncPolicy::from_config(config),
         database_secret_key: config

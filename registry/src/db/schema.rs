@@ -808,3 +808,15 @@ diesel::table! {
 
 diesel::joinable!(namespacenotification -> users (namespace_id));
 diesel::allow_tables_to_appear_in_same_query!(namespacenotification, users);
+
+diesel::table! {
+    pullstatistics (id) {
+        id -> BigInt,
+        repository_id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        pull_count -> BigInt,
+        last_pull_ms -> BigInt,
+        manifest_digest -> Text,
+    }
+}

@@ -326,12 +326,10 @@ impl Registry {
         let Some((row, robot_username)) = found else {
             return Ok(None);
         };
-        let username = match row.settings.external_registry_username.as_deref() {
-            Some(u) => Some(self.decrypt_field(u).await.map_err(|e| {
-                tracing::warn!(error = %e, repository = row.repository_id, "mirror username cannot be decrypted");
-            })),
-            None => None,
-        };
+        let whose = format!("repository {}", row.repository_id);
+        let username = self
+            .decrypt_mirror_username(row.settings.external_registry_username.as_deref(), &whose)
+            .await;
         Ok(Some(MirrorView {
             row,
             username,
@@ -712,5 +710,20 @@ mod tests {
         let body = json!({"external_registry_username": "u", "external_registry_password": "p"});
         let input = MirrorInput::from_json(&body).expect("types are fine");
         assert!(check_credentials(&input).is_ok());
+    }
+}
+
+impl Registry {
+    /// A stored (encrypted) upstream username in clear; `Err` (logged, for
+    /// `whose` mirror) when it cannot be decrypted, e.g. after a key change.
+    pub(super) async fn decrypt_mirror_username(
+        &self,
+        stored: Option<&str>,
+        whose: &str,
+    ) -> Option<Result<String, ()>> {
+        let stored = stored?;
+        Some(self.decrypt_field(stored).await.map_err(|e| {
+            tracing::warn!(error = %e, mirror = whose, "mirror username cannot be decrypted");
+        }))
     }
 }

@@ -31,6 +31,7 @@ pub mod org_mirrors;
 mod permissions;
 mod prototypes;
 pub mod proxy_cache;
+pub mod pull_stats;
 pub mod quota;
 pub mod repositories;
 pub mod robot_federation;
@@ -196,6 +197,8 @@ pub struct Settings {
     pub proxy_cache: bool,
     /// `FEATURE_SIGNING`: the content-trust endpoints exist.
     pub signing: bool,
+    /// `FEATURE_IMAGE_PULL_STATS`: pulls are counted per tag and manifest.
+    pub pull_stats: bool,
     /// `AUTHENTICATION_TYPE`: the database, or a directory (LDAP).
     pub authentication: directory::Authentication,
     /// `FEATURE_TEAM_SYNCING` and its timing.
@@ -224,6 +227,7 @@ impl Default for Settings {
             mirror: mirrors::MirrorPolicy::default(),
             proxy_cache: false,
             signing: false,
+            pull_stats: false,
             authentication: directory::Authentication::Database,
             team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,

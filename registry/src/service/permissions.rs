@@ -42,6 +42,27 @@ impl Registry {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Role>, Error> {
+        self.role_on(caller, namespace, name, true).await
+    }
+
+    /// The role granted to the caller on `namespace/name` (owner, admin,
+    /// direct or team role), not counting what being public gives everyone.
+    pub async fn granted_repository_role(
+        &self,
+        caller: Option<&Account>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Role>, Error> {
+        self.role_on(caller, namespace, name, false).await
+    }
+
+    async fn role_on(
+        &self,
+        caller: Option<&Account>,
+        namespace: &str,
+        name: &str,
+        count_public: bool,
+    ) -> Result<Option<Role>, Error> {
         let (ns, n) = (namespace.to_owned(), name.to_owned());
         let caller_id = caller.map(|c| c.id);
         let full_access =
@@ -51,7 +72,7 @@ impl Registry {
                 let Some(repo) = queries::repositories::find(c, &ns, &n)? else {
                     return Ok(None);
                 };
-                let mut best = (repo.visibility == "public").then_some(Role::Read);
+                let mut best = (count_public && repo.visibility == "public").then_some(Role::Read);
                 let Some(id) = caller_id else { return Ok(best) };
                 if full_access || repo.namespace_user_id == id {
                     return Ok(Some(Role::Admin));

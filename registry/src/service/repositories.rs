@@ -69,7 +69,7 @@ pub fn scope_cap(scopes: &Scopes) -> Option<Role> {
 }
 
 /// 401 for anonymous callers, 403 for the others (Quay's `Unauthorized`).
-fn refused(caller: Option<&Account>) -> Error {
+pub(super) fn refused(caller: Option<&Account>) -> Error {
     match caller {
         None => Error::Unauthenticated("Requires authentication".into()),
         Some(_) => Error::Forbidden("Unauthorized".into()),

@@ -287,3 +287,107 @@ async fn without_signing_the_trust_endpoints_do_not_exist() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// Pulls `repo:reference` over /v2 as `user` (password `password123`).
+async fn pull(f: &RepoFixture, user: &str, repo: &str, reference: &str) {
+    let auth: Value = f
+        .app
+        .client
+        .get(
+            f.app
+                .url(&format!("/v2/auth?service=registry&scope=repository:{repo}:pull")),
+        )
+        .basic_auth(user, Some("password123"))
+        .send()
+        .await
+        .expect("/v2/auth")
+        .json()
+        .await
+        .expect("token JSON");
+    let token = auth["token"].as_str().expect("token");
+    let res = f
+        .app
+        .client
+        .get(f.app.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .bearer_auth(token)
+        .header("Accept", crate::helpers::OCI_MANIFEST)
+        .send()
+        .await
+        .expect("manifest GET");
+    assert_eq!(res.status(), 200, "pulling {repo}:{reference}");
+}
+
+/// The pull statistics of `path`, once `ready` holds of them (pulls are
+/// counted after they are served).
+async fn statistics_when(f: &RepoFixture, token: &str, path: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..500 {
+        let (status, body) = f.call("GET", path, Some(token), None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        if ready(&body) {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{path}: the pulls were never counted");
+}
+
+#[actix_web::test]
+async fn pulls_are_counted_per_tag_and_manifest_for_those_with_a_role() {
+    let f = RepoFixture::with_config("FEATURE_IMAGE_PULL_STATS: true\n").await;
+    let (_, alice_t) = f.user("alice").await;
+    let (_, bob_t) = f.user("bob").await;
+    f.create_repo(&alice_t, "alice", "app", "public").await;
+    let digest = f.push_tag("alice/app", "latest").await;
+
+    let tag_path = "/repository/alice/app/tag/latest/pull_statistics";
+    let before = statistics_when(&f, &alice_t, tag_path, |_| true).await;
+    assert_eq!(before["tag_pull_count"], 0);
+    assert_eq!(before["last_tag_pull_date"], Value::Null);
+    assert_eq!(before["current_manifest_digest"], digest.as_str());
+
+    pull(&f, "alice", "alice/app", "latest").await;
+    pull(&f, "bob", "alice/app", "latest").await;
+    pull(&f, "bob", "alice/app", &digest).await;
+    let stats = statistics_when(&f, &alice_t, tag_path, |s| s["manifest_pull_count"] == 3).await;
+    assert_eq!(stats["tag_name"], "latest");
+    assert_eq!(stats["tag_pull_count"], 2, "{stats}");
+    assert!(stats["last_tag_pull_date"].is_string(), "{stats}");
+    let manifest_path = format!("/repository/alice/app/manifest/{digest}/pull_statistics");
+    let (status, m) = f.call("GET", &manifest_path, Some(&alice_t), None).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["manifest_digest"], digest.as_str());
+    assert_eq!(m["manifest_pull_count"], 3);
+
+    // Reading a public repository is not enough to read its counts.
+    let (status, _) = f.call("GET", tag_path, Some(&bob_t), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = f.call("GET", tag_path, None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = f
+        .call(
+            "GET",
+            "/repository/alice/app/tag/nosuch/pull_statistics",
+            Some(&alice_t),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[actix_web::test]
+async fn without_the_feature_pulls_are_not_counted_and_the_paths_are_absent() {
+    let f = RepoFixture::new().await;
+    let (_, alice_t) = f.user("alice").await;
+    f.create_repo(&alice_t, "alice", "app", "private").await;
+    f.push_tag("alice/app", "latest").await;
+    pull(&f, "alice", "alice/app", "latest").await;
+    let (status, _) = f
+        .call(
+            "GET",
+            "/repository/alice/app/tag/latest/pull_statistics",
+            Some(&alice_t),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

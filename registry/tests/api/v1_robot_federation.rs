@@ -1,4 +1,5 @@
-//! Robot identity federation: `/organization/{org}/robots/{short}/federation`
+//! Robot identity federation: `/organization/{org}/robots/{short}/federation`,
+//! `/user/robots/{short}/federation`
 //! and the exchange of an external OIDC token at
 //! `/oauth2/federation/robot/token`, against an issuer served in the test.
 
@@ -270,4 +271,33 @@ async fn untrusted_oidc_tokens_are_refused() {
     f.call("DELETE", PATH, Some(&owner), None).await;
     let (status, _) = exchange(&f, "acme+ci", &issuer.token(SUBJECT)).await;
     assert_eq!(status, 401, "deleting the config stops the exchange");
+}
+
+#[actix_web::test]
+async fn users_federate_their_own_robots_only() {
+    let issuer = Issuer::start();
+    let (f, _, joe) = fixture().await;
+    let joe_account = f.services.account("joe").await.expect("lookup").expect("joe");
+    f.robot(&joe_account, "deploy").await;
+    let path = "/user/robots/deploy/federation";
+    let config = json!([{"issuer": issuer.url, "subject": SUBJECT}]);
+    let (status, saved) = f.call("POST", path, Some(&joe), Some(config)).await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, read) = f.call("GET", path, Some(&joe), None).await;
+    assert_eq!(read[0]["subject"], SUBJECT);
+
+    // The exchange works for a user's robot as for an organization's.
+    let (status, body) = exchange(&f, "joe+deploy", &issuer.token(SUBJECT)).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The owner of `acme` has no robot `deploy` in their own namespace, and
+    // nobody reaches anybody's robots anonymously.
+    let owner_account = f.services.account("owner").await.expect("lookup").expect("owner");
+    let owner = f.token(&owner_account, "all").await;
+    let (status, _) = f.call("GET", path, Some(&owner), None).await;
+    assert_eq!(status, 400, "another user's robot is not theirs");
+    let (status, _) = f.call("GET", path, None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = f.call("DELETE", path, Some(&joe), None).await;
+    assert_eq!(status, 204);
 }

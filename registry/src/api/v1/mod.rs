@@ -25,6 +25,7 @@ mod organization;
 mod permission;
 mod prototype;
 mod proxycache;
+mod pull_stats;
 mod quota;
 mod repository;
 mod robot;
@@ -77,6 +78,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(trigger::configure)
             .configure(mirror::configure)
             .configure(quota::configure)
+            .configure(pull_stats::configure)
             .configure(label::configure)
             .configure(logs::configure)
             .configure(logs_export::configure)

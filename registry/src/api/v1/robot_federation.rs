@@ -1,6 +1,6 @@
 //! Robot identity federation: `/organization/{org}/robots/{short}/federation`
-//! (GET/POST/DELETE; organization admins, as in Quay only organization
-//! robots) and the token exchange `GET /oauth2/federation/robot/token`
+//! (GET/POST/DELETE; organization admins) and
+//! `/user/robots/{short}/federation` (the user's own robots), and the token exchange `GET /oauth2/federation/robot/token`
 //! (Basic auth: robot name and an external OIDC token) returning
 //! `{"token": …}`, a short-lived password for the robot.
 
@@ -14,30 +14,43 @@ use crate::service::{Error, Robot};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/robots/{short}/federation")
-            .route(web::get().to(get_federation))
-            .route(web::post().to(set_federation))
-            .route(web::delete().to(delete_federation)),
-    );
+    for base in ["/organization/{org}/robots", "/user/robots"] {
+        cfg.service(
+            web::resource(format!("{base}/{{short}}/federation"))
+                .route(web::get().to(get_federation))
+                .route(web::post().to(set_federation))
+                .route(web::delete().to(delete_federation)),
+        );
+    }
 }
 
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth2/federation/robot/token", web::get().to(exchange_token));
 }
 
-/// The organization's robot, if the caller administers the organization.
-async fn org_robot(state: &AppState, caller: &ApiCaller, org: &str, short: &str) -> Result<Robot, ApiError> {
-    let (_, org) = admin_of(state, caller, org).await?;
-    Ok(state.registry.robot(&org, short).await?)
+/// The robot the path names with its namespace's name: an organization's,
+/// if the caller administers it, or the calling user's own (`user:admin`).
+async fn robot_of(
+    state: &AppState,
+    caller: &ApiCaller,
+    req: &HttpRequest,
+) -> Result<(Robot, String, String), ApiError> {
+    let info = req.match_info();
+    let short = info.get("short").unwrap_or_default().to_owned();
+    let namespace = match info.get("org") {
+        Some(org) => admin_of(state, caller, org).await?.1,
+        None => caller.user_with("user:admin")?.clone(),
+    };
+    let robot = state.registry.robot(&namespace, &short).await?;
+    Ok((robot, namespace.username, short))
 }
 
 async fn get_federation(
     state: web::Data<AppState>,
     caller: ApiCaller,
-    path: web::Path<(String, String)>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    let (robot, _, _) = robot_of(&state, &caller, &req).await?;
     let config = state.registry.robot_federation(&robot).await?;
     Ok(HttpResponse::Ok().json(config))
 }
@@ -46,14 +59,13 @@ async fn set_federation(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    let (robot, namespace, short) = robot_of(&state, &caller, &req).await?;
     let config = parse_federation_config(&body)?;
     state.registry.set_robot_federation(&robot, &config).await?;
-    let metadata = json!({"config": config, "robot": path.1});
-    let entry = action("create_robot_federation", &caller, &req).account_named(&path.0);
+    let metadata = json!({"config": config, "robot": short});
+    let entry = action("create_robot_federation", &caller, &req).account_named(&namespace);
     state.registry.log_action(entry.metadata(metadata));
     Ok(HttpResponse::Ok().json(config))
 }
@@ -62,12 +74,11 @@ async fn delete_federation(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let robot = org_robot(&state, &caller, &path.0, &path.1).await?;
+    let (robot, namespace, short) = robot_of(&state, &caller, &req).await?;
     state.registry.set_robot_federation(&robot, &[]).await?;
-    let entry = action("delete_robot_federation", &caller, &req).account_named(&path.0);
-    state.registry.log_action(entry.metadata(json!({"robot": path.1})));
+    let entry = action("delete_robot_federation", &caller, &req).account_named(&namespace);
+    state.registry.log_action(entry.metadata(json!({"robot": short})));
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -53,6 +53,9 @@ pub async fn get_manifest(
             (pulled.manifest, Some(metadata))
         }
     };
+    if req.method() == actix_web::http::Method::GET {
+        state.registry.record_pull(&repo, &reference, &m.digest);
+    }
     if req.method() == actix_web::http::Method::GET && state.registry.settings().log_pulls {
         let mut entry = registry_action("pull_repo", &req, &caller, &repo, &reference);
         if let Some(metadata) = cached {

@@ -25,6 +25,7 @@ pub mod org_mirrors;
 pub mod permissions;
 pub mod prototypes;
 pub mod proxy_cache;
+pub mod pull_stats;
 pub mod quota;
 pub mod repositories;
 pub mod robot_tokens;

@@ -89,12 +89,10 @@ impl Registry {
         let Some((row, robot_username)) = found else {
             return Ok(None);
         };
-        let username = match row.settings.external_registry_username.as_deref() {
-            Some(u) => Some(self.decrypt_field(u).await.map_err(|e| {
-                tracing::warn!(error = %e, organization = row.organization_id, "org mirror username cannot be decrypted");
-            })),
-            None => None,
-        };
+        let whose = format!("organization {}", row.organization_id);
+        let username = self
+            .decrypt_mirror_username(row.settings.external_registry_username.as_deref(), &whose)
+            .await;
         Ok(Some(OrgMirrorView {
             row,
             username,
