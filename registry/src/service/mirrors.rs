@@ -671,6 +671,21 @@ fn grant_write(c: &mut crate::db::DbConn, repo_id: i64, robot_id: i64) -> Result
     Ok(())
 }
 
+impl Registry {
+    /// A stored (encrypted) upstream username in clear; `Err` (logged, for
+    /// `whose` mirror) when it cannot be decrypted, e.g. after a key change.
+    pub(super) async fn decrypt_mirror_username(
+        &self,
+        stored: Option<&str>,
+        whose: &str,
+    ) -> Option<Result<String, ()>> {
+        let stored = stored?;
+        Some(self.decrypt_field(stored).await.map_err(|e| {
+            tracing::warn!(error = %e, mirror = whose, "mirror username cannot be decrypted");
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,20 +725,5 @@ mod tests {
         let body = json!({"external_registry_username": "u", "external_registry_password": "p"});
         let input = MirrorInput::from_json(&body).expect("types are fine");
         assert!(check_credentials(&input).is_ok());
-    }
-}
-
-impl Registry {
-    /// A stored (encrypted) upstream username in clear; `Err` (logged, for
-    /// `whose` mirror) when it cannot be decrypted, e.g. after a key change.
-    pub(super) async fn decrypt_mirror_username(
-        &self,
-        stored: Option<&str>,
-        whose: &str,
-    ) -> Option<Result<String, ()>> {
-        let stored = stored?;
-        Some(self.decrypt_field(stored).await.map_err(|e| {
-            tracing::warn!(error = %e, mirror = whose, "mirror username cannot be decrypted");
-        }))
     }
 }
