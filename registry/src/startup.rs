@@ -91,6 +91,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         proxy_cache: config.feature("PROXY_CACHE", false),
         signing: config.feature("SIGNING", false),
         authentication: crate::service::directory::Authentication::from_config(config)?,
+        external_logins: crate::service::external_login::providers(config)?,
         team_sync: crate::service::directory::TeamSyncPolicy::from_config(config),
         database_secret_key: config
             .other
