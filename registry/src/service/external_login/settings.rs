@@ -34,8 +34,6 @@ pub struct OidcProvider {
     /// `OIDC_ISSUER`: the issuer expected in ID tokens when it differs
     /// from the discovery document's.
     pub issuer: Option<String>,
-    /// `PREFERRED_GROUP_CLAIM_NAME`: the claim listing the user's groups.
-    pub group_claim: Option<String>,
 }
 
 impl std::fmt::Debug for OidcProvider {
@@ -131,7 +129,6 @@ impl OidcProvider {
             username_claim: string(block, key, "PREFERRED_USERNAME_CLAIM_NAME")?,
             verified_email_claim: string(block, key, "VERIFIED_EMAIL_CLAIM_NAME")?,
             issuer: string(block, key, "OIDC_ISSUER")?,
-            group_claim: string(block, key, "PREFERRED_GROUP_CLAIM_NAME")?,
             id,
         })
     }
