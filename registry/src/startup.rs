@@ -92,6 +92,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
         signing: config.feature("SIGNING", false),
         pull_stats: config.feature("IMAGE_PULL_STATS", false),
         authentication: crate::service::directory::Authentication::from_config(config)?,
+        external_logins: crate::service::external_login::providers(config)?,
         team_sync: crate::service::directory::TeamSyncPolicy::from_config(config),
         database_secret_key: config
             .other

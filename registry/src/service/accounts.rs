@@ -240,6 +240,10 @@ fn password_matches(password: &str, stored: &str) -> bool {
 }
 
 /// A random string of `len` letters and digits.
+/// The answer to a password under `AUTHENTICATION_TYPE: OIDC`.
+pub const OIDC_PASSWORD_REFUSED: &str = "Users sign in through the external identity provider; \
+     use an app-specific token or an OAuth access token as the password";
+
 pub fn random_token(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rng(), len)
 }
@@ -345,6 +349,9 @@ impl Registry {
     pub async fn authenticate_password(&self, username: &str, password: &str) -> Result<Account, Error> {
         if self.directory().is_some() {
             return self.directory_sign_in(username, password).await;
+        }
+        if matches!(self.settings().authentication, super::directory::Authentication::Oidc) {
+            return Err(Error::Unauthenticated(OIDC_PASSWORD_REFUSED.into()));
         }
         let bad = || Error::Unauthenticated("Invalid username or password".into());
         let Some(user) = self.account(username).await? else {

@@ -10,6 +10,7 @@ pub mod builds;
 mod catalog;
 pub mod claim_holder;
 pub mod directory;
+pub mod external_login;
 pub mod field_crypto;
 mod gc;
 mod invites;
@@ -201,6 +202,8 @@ pub struct Settings {
     pub pull_stats: bool,
     /// `AUTHENTICATION_TYPE`: the database, or a directory (LDAP).
     pub authentication: directory::Authentication,
+    /// The OpenID Connect providers of `<NAME>_LOGIN_CONFIG` blocks.
+    pub external_logins: Vec<external_login::OidcProvider>,
     /// `FEATURE_TEAM_SYNCING` and its timing.
     pub team_sync: directory::TeamSyncPolicy,
     /// `DATABASE_SECRET_KEY`: encrypts secrets stored in the database
@@ -229,6 +232,7 @@ impl Default for Settings {
             signing: false,
             pull_stats: false,
             authentication: directory::Authentication::Database,
+            external_logins: Vec::new(),
             team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
             robot_tokens: robot_tokens::RobotTokenPolicy::default(),

@@ -47,6 +47,7 @@ mod v1_applications;
 mod v1_apptokens;
 mod v1_builds;
 mod v1_endpoints;
+mod v1_external_login;
 mod v1_invites;
 mod v1_labels;
 mod v1_logs;

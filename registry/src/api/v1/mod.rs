@@ -8,6 +8,7 @@ mod build_logs;
 mod caller;
 mod capabilities;
 pub mod error;
+mod external_login;
 mod github_trigger;
 mod globalmessages;
 mod invite;
@@ -62,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     github_trigger::configure(cfg);
     oauth::configure_root(cfg);
     robot_federation::configure_root(cfg);
+    external_login::configure_root(cfg);
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
@@ -85,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(notification::configure)
             .configure(namespacenotification::configure)
             .configure(apptoken::configure)
+            .configure(external_login::configure)
             .configure(assigned::configure)
             .configure(starred::configure)
             .configure(application::configure)

@@ -51,7 +51,7 @@ pub(super) struct DirectoryState {
 impl DirectoryState {
     pub(super) fn new(auth: &Authentication) -> DirectoryState {
         let client = match auth {
-            Authentication::Database => None,
+            Authentication::Database | Authentication::Oidc => None,
             Authentication::Ldap(s) => Some(Arc::new(Directory::new((**s).clone()))),
         };
         DirectoryState {
@@ -73,7 +73,7 @@ impl From<DirectoryError> for Error {
 /// Quay's candidates for a directory uid as a username: the uid made
 /// valid (lowercase; other characters become `_`, no separator at either
 /// end or twice in a row), then with 1, 2, ... appended.
-fn usernames(uid: &str) -> impl Iterator<Item = String> {
+pub(crate) fn usernames(uid: &str) -> impl Iterator<Item = String> {
     let mut base = String::new();
     for ch in uid.to_lowercase().chars() {
         let ch = if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-') {

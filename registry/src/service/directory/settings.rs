@@ -28,6 +28,9 @@ pub enum Authentication {
     #[default]
     Database,
     Ldap(Box<LdapSettings>),
+    /// Users sign in through an OpenID Connect provider (a
+    /// `<NAME>_LOGIN_CONFIG` block); passwords sign no user in.
+    Oidc,
 }
 
 /// How the registry reaches and reads the directory.
@@ -220,9 +223,18 @@ impl Authentication {
         match text(config, KEY)?.as_deref() {
             None | Some("Database") => Ok(Authentication::Database),
             Some("LDAP") => Ok(Authentication::Ldap(Box::new(LdapSettings::from_config(config)?))),
-            Some(other @ ("JWT" | "Keystone" | "OIDC" | "AppToken")) => Err(field_err(
+            Some("OIDC") => {
+                if crate::service::external_login::providers(config)?.is_empty() {
+                    return Err(field_err(
+                        KEY,
+                        "OIDC needs a <NAME>_LOGIN_CONFIG block with OIDC_SERVER, CLIENT_ID and CLIENT_SECRET",
+                    ));
+                }
+                Ok(Authentication::Oidc)
+            }
+            Some(other @ ("JWT" | "Keystone" | "AppToken")) => Err(field_err(
                 KEY,
-                format!("`{other}` is not supported by this registry (supported: Database, LDAP)"),
+                format!("`{other}` is not supported by this registry (supported: Database, LDAP, OIDC)"),
             )),
             Some(other) => Err(field_err(
                 KEY,
@@ -305,6 +317,7 @@ impl LdapSettings {
 /// Checks the authentication keys and the team-syncing ones.
 pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
     let auth = Authentication::from_config(config)?;
+    crate::service::external_login::providers(config)?;
     if let Some(v) = config.other.get("TEAM_RESYNC_STALE_TIME") {
         if v.as_str().and_then(parse_duration).is_none() {
             return Err(field_err("TEAM_RESYNC_STALE_TIME", "must be a duration such as 30m"));
@@ -342,7 +355,7 @@ mod tests {
         let config = Config::parse(&text)?;
         match Authentication::from_config(&config)? {
             Authentication::Ldap(s) => Ok(*s),
-            Authentication::Database => panic!("LDAP expected"),
+            other => panic!("LDAP expected, got {other:?}"),
         }
     }
 
@@ -389,5 +402,13 @@ mod tests {
             .to_string();
         assert!(err.starts_with("AUTHENTICATION_TYPE"), "{err}");
         assert!(Config::parse("AUTHENTICATION_TYPE: Database\n").is_ok());
+        let err = Config::parse("AUTHENTICATION_TYPE: OIDC\n")
+            .expect_err("no provider")
+            .to_string();
+        assert!(err.starts_with("AUTHENTICATION_TYPE"), "{err}");
+        let oidc = "AUTHENTICATION_TYPE: OIDC\nCORP_LOGIN_CONFIG:\n  OIDC_SERVER: https://sso.example.com\n  \
+                    CLIENT_ID: quay\n  CLIENT_SECRET: s\n";
+        let config = Config::parse(oidc).expect("OIDC with a provider");
+        assert!(matches!(Authentication::from_config(&config), Ok(Authentication::Oidc)));
     }
 }
