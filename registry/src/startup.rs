@@ -74,6 +74,13 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
                 .unwrap_or(crate::service::DEFAULT_TAG_EXPIRATION_S),
             change_tag_expiration: config.feature("CHANGE_TAG_EXPIRATION", true),
             partial_user_autocomplete: config.feature("PARTIAL_USER_AUTOCOMPLETE", true),
+            restricted_users: config.feature("RESTRICTED_USERS", false),
+            restricted_users_whitelist: config
+                .other
+                .get("RESTRICTED_USERS_WHITELIST")
+                .and_then(serde_yaml::Value::as_sequence)
+                .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
         },
         tags: tag_policy(config),
         labels: crate::service::LabelPolicy {

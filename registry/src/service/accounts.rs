@@ -103,6 +103,12 @@ pub struct AccountPolicy {
     /// `FEATURE_PARTIAL_USER_AUTOCOMPLETE`: entity search matches users by
     /// prefix; without it only exact names.
     pub partial_user_autocomplete: bool,
+    /// `FEATURE_RESTRICTED_USERS`: users may not create organizations or
+    /// content in their own namespace, except those in
+    /// `RESTRICTED_USERS_WHITELIST` (and, under LDAP, those outside
+    /// `LDAP_RESTRICTED_USER_FILTER`).
+    pub restricted_users: bool,
+    pub restricted_users_whitelist: Vec<String>,
 }
 
 /// Quay's default `DEFAULT_TAG_EXPIRATION` (2w) in seconds.
@@ -128,6 +134,8 @@ impl Default for AccountPolicy {
             default_tag_expiration_s: DEFAULT_TAG_EXPIRATION_S,
             change_tag_expiration: true,
             partial_user_autocomplete: true,
+            restricted_users: false,
+            restricted_users_whitelist: Vec::new(),
         }
     }
 }
@@ -472,6 +480,9 @@ impl Registry {
         if creator.organization || creator.robot {
             return Err(Error::Forbidden("Only users may create organizations".into()));
         }
+        if self.is_restricted_user(creator).await? {
+            return Err(Error::Forbidden("Restricted users cannot create organizations".into()));
+        }
         let (name, email, creator_id, now) = (name.to_owned(), email.map(str::to_owned), creator.id, crate::now_ms());
         let window_s = self.settings().accounts.default_tag_expiration_s;
         self.db()
@@ -510,6 +521,25 @@ impl Registry {
     pub async fn organizations_of(&self, user: &Account) -> Result<Vec<(String, bool)>, Error> {
         let id = user.id;
         Ok(self.db().read(move |c| Ok(q::organizations_of(c, id)?)).await?)
+    }
+
+    /// Whether `user` is restricted (`FEATURE_RESTRICTED_USERS`): every user
+    /// but superusers and `RESTRICTED_USERS_WHITELIST`, or under LDAP those
+    /// `LDAP_RESTRICTED_USER_FILTER` matches.
+    pub async fn is_restricted_user(&self, user: &Account) -> Result<bool, Error> {
+        let policy = &self.settings().accounts;
+        if !policy.restricted_users
+            || user.robot
+            || user.organization
+            || self.is_superuser(user)
+            || policy.restricted_users_whitelist.contains(&user.username)
+        {
+            return Ok(false);
+        }
+        if self.directory().is_some() {
+            return self.is_directory_restricted(user).await;
+        }
+        Ok(true)
     }
 
     /// Whether `user` belongs to the organization (any of its teams, which

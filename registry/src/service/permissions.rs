@@ -100,7 +100,7 @@ impl Registry {
             return Ok(true);
         }
         if !namespace.organization {
-            return Ok(namespace.id == caller.id && !caller.robot);
+            return Ok(namespace.id == caller.id && !caller.robot && !self.is_restricted_user(caller).await?);
         }
         let (org, id) = (namespace.id, caller.id);
         let roles = self.db().read(move |c| Ok(q::org_roles(c, org, id)?)).await?;

@@ -502,3 +502,43 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
     let (_, body) = team_members(&app, &carol).await;
     assert!(body.get("synced").is_none(), "{body}");
 }
+
+#[actix_web::test]
+async fn restricted_directory_users_create_no_organizations_or_own_repositories() {
+    let (_ldap, app) =
+        app_with_directory("FEATURE_RESTRICTED_USERS: true\nLDAP_RESTRICTED_USER_FILTER: (uid=alice)\n").await;
+    let (_, alice) = directory_user(&app, "alice", "alice-pass").await;
+    let (_, bob) = directory_user(&app, "bob", "bob-pass").await;
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/organization/",
+        Some(&alice),
+        Some(json!({"name": "alices"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/organization/",
+        Some(&bob),
+        Some(json!({"name": "bobs"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let repo = |ns: &str| json!({"namespace": ns, "repository": "app", "visibility": "private", "description": ""});
+    let (status, body) = call(&app, Method::POST, "/repository", Some(&alice), Some(repo("alice"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&app, Method::POST, "/repository", Some(&bob), Some(repo("bob"))).await;
+    assert_eq!(status, 201, "{body}");
+
+    // No push into a new repository of their own namespace either.
+    let res = registry_login(&app, "alice", "alice-pass", "repository:alice/other:pull,push").await;
+    assert_eq!(res.status(), 200);
+    assert!(!granted(&res.json().await.expect("token")).contains(&"push".to_owned()));
+    let res = registry_login(&app, "bob", "bob-pass", "repository:bob/other:pull,push").await;
+    assert!(granted(&res.json().await.expect("token")).contains(&"push".to_owned()));
+}

@@ -391,3 +391,33 @@ async fn without_the_feature_pulls_are_not_counted_and_the_paths_are_absent() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[actix_web::test]
+async fn restricted_users_create_no_organizations_or_own_repositories_unless_whitelisted() {
+    let f = RepoFixture::with_config("FEATURE_RESTRICTED_USERS: true\nRESTRICTED_USERS_WHITELIST: [bob]\n").await;
+    let (_, alice_t) = f.user("alice").await;
+    let (bob, bob_t) = f.user("bob").await;
+    let (status, body) = f
+        .call(
+            "POST",
+            "/organization/",
+            Some(&alice_t),
+            Some(json!({"name": "alices"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = f
+        .call("POST", "/organization/", Some(&bob_t), Some(json!({"name": "bobs"})))
+        .await;
+    assert_eq!(status, 201);
+    let repo = |ns: &str| json!({"namespace": ns, "repository": "app", "visibility": "private", "description": ""});
+    let (status, body) = f.call("POST", "/repository", Some(&alice_t), Some(repo("alice"))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = f.call("POST", "/repository", Some(&bob_t), Some(repo("bob"))).await;
+    assert_eq!(status, 201);
+    // Given a role elsewhere, a restricted user works there as anyone.
+    let org = f.services.account("bobs").await.expect("lookup").expect("bobs");
+    f.team(&bob, &org, "builders", "creator", &["alice"]).await;
+    let (status, body) = f.call("POST", "/repository", Some(&alice_t), Some(repo("bobs"))).await;
+    assert_eq!(status, 201, "{body}");
+}
