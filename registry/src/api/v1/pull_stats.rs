@@ -11,7 +11,8 @@ use serde_json::json;
 use super::shared::repo_path;
 use super::views::format_date;
 use super::{ApiCaller, ApiError};
-use crate::oci::{Digest, Reference};
+use crate::oci::{Digest, Reference, RepoName};
+use crate::service::repositories::RepositoryAccess;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -45,6 +46,16 @@ struct ManifestPath {
     digest: String,
 }
 
+/// The repository whose counts are asked for, if the caller holds a role on it.
+async fn counted(state: &AppState, caller: &ApiCaller, repo: &str) -> Result<(RepoName, RepositoryAccess), ApiError> {
+    let name = repo_path(repo)?;
+    let access = state
+        .registry
+        .pull_statistics_access(caller.user.as_ref(), &caller.scopes, &name)
+        .await?;
+    Ok((name, access))
+}
+
 fn date(ms: Option<i64>) -> serde_json::Value {
     ms.map_or(serde_json::Value::Null, |ms| json!(format_date(ms)))
 }
@@ -54,11 +65,7 @@ async fn tag_statistics(
     caller: ApiCaller,
     path: web::Path<TagPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = repo_path(&path.repo)?;
-    let access = state
-        .registry
-        .pull_statistics_access(caller.user.as_ref(), &caller.scopes, &name)
-        .await?;
+    let (name, access) = counted(&state, &caller, &path.repo).await?;
     let tag = path.tag.parse().map_err(|_| ApiError::not_found("Not Found"))?;
     let current = state.registry.get_manifest(&name, &Reference::Tag(tag)).await?;
     let tag_pulls = state
@@ -81,11 +88,7 @@ async fn manifest_statistics(
     caller: ApiCaller,
     path: web::Path<ManifestPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = repo_path(&path.repo)?;
-    let access = state
-        .registry
-        .pull_statistics_access(caller.user.as_ref(), &caller.scopes, &name)
-        .await?;
+    let (name, access) = counted(&state, &caller, &path.repo).await?;
     let digest: Digest = path.digest.parse().map_err(|_| ApiError::not_found("Not Found"))?;
     state.registry.get_manifest(&name, &Reference::Digest(digest)).await?;
     let pulls = state.registry.pull_count(&access, None, &path.digest).await?;
