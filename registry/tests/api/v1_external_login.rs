@@ -4,6 +4,7 @@
 //! package run in the test (see `provider.rs`).
 
 mod provider;
+mod team_sync;
 
 use reqwest::redirect::Policy;
 use reqwest::Client;

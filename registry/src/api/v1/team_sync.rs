@@ -1,6 +1,7 @@
 //! `/api/v1/organization/{org}/team/{team}/syncing` (`FEATURE_TEAM_SYNCING`):
 //! makes a team mirror a directory group (`POST {"group_dn": ...}`, the DN
-//! under the base DN) or stops it (`DELETE`). As in Quay, only an org
+//! under the base DN) or, under `AUTHENTICATION_TYPE: OIDC`, a provider
+//! group (`POST {"group_name": ...}`), or stops it (`DELETE`). As in Quay, only an org
 //! admin who is also a superuser may, unless
 //! `FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP`; the token needs `org:admin`
 //! and `super:user`. The team's members view shows `can_sync` and `synced`.
@@ -80,14 +81,23 @@ pub(super) async fn members_view_fields(
     team: &Team,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut fields = Map::new();
-    let Some(dir) = state.registry.directory() else {
+    let Some(service) = state.registry.team_sync_service() else {
         return Ok(fields);
     };
     if !state.registry.settings().team_sync.enabled {
         return Ok(fields);
     }
     if setup_allowed(state, user, org).await? {
-        let can_sync = json!({"service": crate::service::directory::SERVICE, "base_dn": dir.settings().base_dn});
+        let mut can_sync = json!({"service": service});
+        if let Some(dir) = state.registry.directory() {
+            can_sync["base_dn"] = json!(dir.settings().base_dn);
+        } else if let Some(provider) = state.registry.settings().external_logins.first() {
+            let domain = url::Url::parse(&provider.server).ok().and_then(|u| {
+                u.host_str()
+                    .map(|h| u.port().map_or(h.to_owned(), |p| format!("{h}:{p}")))
+            });
+            can_sync["issuer_domain"] = json!(domain);
+        }
         fields.insert("can_sync".into(), can_sync);
     }
     if let Some(info) = state.registry.team_sync(team).await? {

@@ -66,6 +66,15 @@ pub fn sync_of(c: &mut DbConn, team_id: i64) -> QueryResult<Option<TeamSync>> {
         .optional()
 }
 
+/// Every team synced through `service`.
+pub fn synced_through(c: &mut DbConn, service: &str) -> QueryResult<Vec<TeamSync>> {
+    teamsync::table
+        .filter(teamsync::service.eq(service))
+        .order(teamsync::id.asc())
+        .select(TeamSync::as_select())
+        .load(c)
+}
+
 /// Ids of the organization's synced teams.
 pub fn synced_team_ids(c: &mut DbConn, org_id: i64) -> QueryResult<Vec<i64>> {
     teamsync::table

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 
 pub use ldap::{Directory, DirectoryError, DirectoryUser, Narrow};
 pub use settings::{validate_config, Authentication, LdapSettings, TeamSyncPolicy};
-pub use teamsync::{TeamSyncInfo, TeamSyncReport};
+pub use teamsync::{TeamSyncInfo, TeamSyncReport, OIDC_SERVICE};
 
 use super::accounts::check_name;
 use super::{Error, Registry};

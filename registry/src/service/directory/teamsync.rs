@@ -4,19 +4,28 @@
 //! no longer in the group; robots in the team stay. Only the worker that
 //! records the pass (by the row's transaction id) removes members, so two
 //! replicas syncing one team never undo each other.
+//!
+//! Under `AUTHENTICATION_TYPE: OIDC` a team mirrors a provider group
+//! instead (`{"group_name": ...}`, service `oidc`): there is no directory to
+//! read, so each sign-in applies the groups claim of that user, as Quay's
+//! OIDC team sync does.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Registry, SERVICE};
+use super::{Authentication, Registry, SERVICE};
+use crate::db::models::Account;
 use crate::db::queries::directory::{self as q, TeamSync};
 use crate::db::queries::teams::Team as TeamRow;
 use crate::service::{Error, Team};
 
 /// Teams looked at in one pass, at most (Quay's `MAX_TEAMS_PER_ITERATION`).
 const MAX_TEAMS_PER_PASS: i64 = 500;
+
+/// The `teamsync` service of teams synced to OpenID Connect groups.
+pub const OIDC_SERVICE: &str = "oidc";
 
 /// Quay's refusal of manual membership changes on a synced team.
 pub const SYNCED_TEAM: &str = "Cannot call this method on an auth-synced team";
@@ -40,6 +49,14 @@ pub struct TeamSyncReport {
     pub failed: usize,
 }
 
+/// The provider group an OIDC-synced team mirrors.
+fn group_name(config: &Value) -> Option<&str> {
+    config
+        .get("group_name")
+        .and_then(Value::as_str)
+        .filter(|g| !g.trim().is_empty())
+}
+
 fn group_dn(config: &Value) -> Result<&str, Error> {
     config
         .get("group_dn")
@@ -49,6 +66,17 @@ fn group_dn(config: &Value) -> Result<&str, Error> {
 }
 
 impl Registry {
+    /// The service teams are synced through (Quay's federated service):
+    /// `ldap` with a directory, `oidc` under `AUTHENTICATION_TYPE: OIDC`,
+    /// none with database authentication.
+    pub fn team_sync_service(&self) -> Option<&'static str> {
+        match self.settings().authentication {
+            Authentication::Ldap(_) => Some(SERVICE),
+            Authentication::Oidc => Some(OIDC_SERVICE),
+            Authentication::Database => None,
+        }
+    }
+
     /// How the team is synced, if it is.
     pub async fn team_sync(&self, team: &Team) -> Result<Option<TeamSyncInfo>, Error> {
         let id = team.id;
@@ -63,7 +91,10 @@ impl Registry {
     /// Refuses a manual membership change on a synced team (Quay's 400);
     /// robots may still be added and removed when `robot_allowed`.
     pub async fn refuse_if_synced(&self, team: &Team, robot_allowed: bool, member: &str) -> Result<(), Error> {
-        if !self.settings().team_sync.enabled || self.directory().is_none() || (robot_allowed && member.contains('+')) {
+        if !self.settings().team_sync.enabled
+            || self.team_sync_service().is_none()
+            || (robot_allowed && member.contains('+'))
+        {
             return Ok(());
         }
         match self.team_sync(team).await? {
@@ -73,8 +104,21 @@ impl Registry {
     }
 
     /// Makes the team mirror the group `config` names, after checking the
-    /// group exists and has members (400 otherwise, as in Quay).
+    /// group exists and has members (400 otherwise, as in Quay). A provider
+    /// group cannot be looked up, so only its name is required.
     pub async fn enable_team_sync(&self, team: &Team, config: &Value) -> Result<(), Error> {
+        if self.team_sync_service() == Some(OIDC_SERVICE) {
+            if group_name(config).is_none() {
+                return Err(Error::InvalidRequest(
+                    "Could not sync to group: Missing group_name".into(),
+                ));
+            }
+            let (id, text) = (team.id, config.to_string());
+            return self
+                .db()
+                .write(move |c| Ok::<_, Error>(q::set_sync(c, id, OIDC_SERVICE, &text)?))
+                .await;
+        }
         let Some(dir) = self.directory() else {
             return Err(Error::InvalidRequest("Could not sync to group: Not supported".into()));
         };
@@ -101,6 +145,43 @@ impl Registry {
         self.db()
             .write(move |c| Ok::<_, Error>(q::remove_sync(c, id).map(drop)?))
             .await
+    }
+
+    /// Applies the groups a provider reported at sign-in: the user joins
+    /// every team synced to one of them and leaves the synced teams of the
+    /// groups not among them. Teams synced otherwise are left alone.
+    /// Returns (teams joined, teams left).
+    pub async fn sync_oidc_groups(&self, user: &Account, groups: &[String]) -> Result<(usize, usize), Error> {
+        if !self.settings().team_sync.enabled || self.team_sync_service() != Some(OIDC_SERVICE) {
+            return Ok((0, 0));
+        }
+        let (user_id, groups) = (user.id, groups.to_vec());
+        let (joined, left) = self
+            .db()
+            .write(move |c| {
+                let (mut joined, mut left) = (0, 0);
+                for sync in q::synced_through(c, OIDC_SERVICE)? {
+                    let config: Value = serde_json::from_str(&sync.config).unwrap_or(Value::Null);
+                    let Some(group) = group_name(&config) else {
+                        continue;
+                    };
+                    let member = q::is_member(c, sync.team_id, user_id)?;
+                    if groups.iter().any(|g| g == group) {
+                        if !member {
+                            crate::db::queries::accounts::add_team_member(c, sync.team_id, user_id)?;
+                            joined += 1;
+                        }
+                    } else if member && crate::db::queries::teams::remove_member(c, sync.team_id, user_id)? {
+                        left += 1;
+                    }
+                }
+                Ok::<_, Error>((joined, left))
+            })
+            .await?;
+        if joined + left > 0 {
+            tracing::info!(username = %user.username, joined, left, "team memberships synced with the provider's groups");
+        }
+        Ok((joined, left))
     }
 
     /// Syncs every synced team whose last pass is older than `stale_after`

@@ -84,6 +84,20 @@ pub fn external_user(provider: &OidcProvider, claims: &Claims) -> Result<Externa
     Ok(ExternalUser { sub, username, email })
 }
 
+/// The groups the provider puts in the configured group claim (a list of
+/// names, or a single name); none when the claim is absent.
+pub fn groups_of(provider: &OidcProvider, claims: &Claims) -> Vec<String> {
+    match claims.get(&provider.group_claim) {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
 impl Registry {
     /// The configured provider with this service id.
     pub fn login_provider(&self, id: &str) -> Option<&OidcProvider> {
@@ -163,6 +177,7 @@ impl Registry {
         if !account.enabled {
             return Err(refused("Could not login. Account may be disabled"));
         }
+        self.sync_oidc_groups(&account, &groups_of(provider, &claims)).await?;
         Ok(account)
     }
 
@@ -273,5 +288,21 @@ mod tests {
         let u = external_user(&p, &claims(json!({"sub": "1", "login": "dave", "mail": "d@corp.com"}))).expect("valid");
         assert_eq!((u.username.as_str(), u.email.as_deref()), ("dave", Some("d@corp.com")));
         assert!(external_user(&p, &claims(json!({"login": "x"}))).is_err());
+    }
+
+    #[test]
+    fn groups_come_from_the_configured_claim() {
+        let p = provider("");
+        assert_eq!(
+            groups_of(&p, &claims(json!({"groups": ["devs", 3, "ops"]}))),
+            ["devs", "ops"]
+        );
+        assert_eq!(groups_of(&p, &claims(json!({"groups": "devs"}))), ["devs"]);
+        assert!(groups_of(&p, &claims(json!({"roles": ["devs"]}))).is_empty());
+        let p = provider("  PREFERRED_GROUP_CLAIM_NAME: roles\n");
+        assert_eq!(
+            groups_of(&p, &claims(json!({"roles": ["devs"], "groups": ["ops"]}))),
+            ["devs"]
+        );
     }
 }

@@ -31,6 +31,9 @@ pub struct OidcProvider {
     /// `VERIFIED_EMAIL_CLAIM_NAME`: a claim holding an email that is
     /// verified by definition; otherwise `email` when `email_verified`.
     pub verified_email_claim: Option<String>,
+    /// `PREFERRED_GROUP_CLAIM_NAME` (default `groups`): the claim naming
+    /// the user's groups, for teams synced to them.
+    pub group_claim: String,
     /// `OIDC_ISSUER`: the issuer expected in ID tokens when it differs
     /// from the discovery document's.
     pub issuer: Option<String>,
@@ -128,6 +131,9 @@ impl OidcProvider {
             scopes,
             username_claim: string(block, key, "PREFERRED_USERNAME_CLAIM_NAME")?,
             verified_email_claim: string(block, key, "VERIFIED_EMAIL_CLAIM_NAME")?,
+            group_claim: string(block, key, "PREFERRED_GROUP_CLAIM_NAME")?
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "groups".into()),
             issuer: string(block, key, "OIDC_ISSUER")?,
             id,
         })
