@@ -14,6 +14,7 @@ pub mod distribution;
 pub mod git_server;
 pub mod http;
 pub mod kube;
+pub mod ldap;
 pub mod loopback;
 pub mod pg_server;
 pub mod process;
