@@ -172,6 +172,16 @@ fn tag_expiration_options(config: &Config) -> Vec<i64> {
         .collect()
 }
 
+/// A share (0 to 1) from the config, else `default`.
+fn share(config: &Config, key: &str, default: f64) -> f64 {
+    config
+        .other
+        .get(key)
+        .and_then(serde_yaml::Value::as_f64)
+        .filter(|v| (0.0..=1.0).contains(v))
+        .unwrap_or(default)
+}
+
 /// Every route the server answers, with the shared state its handlers
 /// read: what one worker's `App` is made of.
 #[derive(Clone)]
@@ -193,6 +203,10 @@ impl Routes {
                 .as_ref()
                 .map(|_| opts.config.preferred_url_scheme.clone()),
             max_page: opts.config.v2_pagination_size.max(100),
+            disk_thresholds: (
+                share(&opts.config, "DISKSPACE_HEALTH_THRESHOLD", 0.01),
+                share(&opts.config, "DISKSPACE_HEALTH_WARNING_THRESHOLD", 0.1),
+            ),
             config_dump: opts
                 .config
                 .feature("SUPERUSER_CONFIGDUMP", false)

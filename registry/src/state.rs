@@ -16,6 +16,10 @@ pub struct AppState {
     pub url_scheme: Option<String>,
     /// The data folder (`--data-dir`), whose disk `/health/instance` watches.
     pub data_dir: std::path::PathBuf,
+    /// Free-disk shares under which `/health/instance` fails
+    /// (`DISKSPACE_HEALTH_THRESHOLD`, 0.01) and `/health/warning` warns
+    /// (`DISKSPACE_HEALTH_WARNING_THRESHOLD`, 0.1).
+    pub disk_thresholds: (f64, f64),
     /// Largest page size for tag lists and the catalog (`V2_PAGINATION_SIZE`, at least 100).
     pub max_page: usize,
     /// The configuration and environment with secrets masked, kept only

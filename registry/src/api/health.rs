@@ -1,5 +1,6 @@
-//! `/health/instance` (this process, its database and its disk) and
-//! `/health/endtoend` (also the blob store), in Quay's response shape:
+//! `/health/instance` (this process, its database and its disk),
+//! `/health/endtoend` (also the blob store) and `/health/warning` (the disk
+//! getting full), in Quay's response shape:
 //! `{"data":{"services":{name:bool},"notes":[],"is_testing":false},"status_code":…}`,
 //! 503 when a service is down.
 
@@ -11,18 +12,16 @@ use serde_json::{json, Map, Value};
 
 use crate::state::AppState;
 
-/// Below this share of free blocks the disk counts as full, as in Quay.
-const MIN_FREE_DISK: f64 = 0.01;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/instance", web::get().to(instance))
         .route("/health/endtoend", web::get().to(end_to_end))
+        .route("/health/warning", web::get().to(warning))
         .route("/health", web::get().to(instance));
 }
 
 async fn instance(state: web::Data<AppState>) -> HttpResponse {
     let database = state.registry.db().ping().await;
-    let disk_space = disk_has_room(&state.data_dir);
+    let disk_space = disk_has_room(&state.data_dir, state.disk_thresholds.0);
     report(&[
         ("auth", true),
         ("database", database),
@@ -38,9 +37,17 @@ async fn end_to_end(state: web::Data<AppState>) -> HttpResponse {
     report(&[
         ("auth", true),
         ("database", health.database),
-        ("disk_space", disk_has_room(&state.data_dir)),
+        ("disk_space", disk_has_room(&state.data_dir, state.disk_thresholds.0)),
         ("storage", health.storage),
     ])
+}
+
+/// Whether the data folder's and the temp folder's disks keep at least
+/// the warning share free; 503 when not, as in Quay.
+async fn warning(state: web::Data<AppState>) -> HttpResponse {
+    let threshold = state.disk_thresholds.1;
+    let room = disk_has_room(&state.data_dir, threshold) && disk_has_room(&std::env::temp_dir(), threshold);
+    report(&[("disk_space_warning", room)])
 }
 
 fn report(services: &[(&str, bool)]) -> HttpResponse {
@@ -58,13 +65,14 @@ fn report(services: &[(&str, bool)]) -> HttpResponse {
 }
 
 /// Whether the file system holding `dir` (or its nearest existing parent)
-/// has room; a path that cannot be examined counts as fine.
-fn disk_has_room(dir: &Path) -> bool {
+/// keeps at least `min_free` of its blocks free; a path that cannot be
+/// examined counts as fine.
+fn disk_has_room(dir: &Path, min_free: f64) -> bool {
     let Some(existing) = dir.ancestors().find(|p| p.exists()) else {
         return true;
     };
     match rustix::fs::statvfs(existing) {
-        Ok(s) if s.f_blocks > 0 => s.f_bavail as f64 / s.f_blocks as f64 >= MIN_FREE_DISK,
+        Ok(s) if s.f_blocks > 0 => s.f_bavail as f64 / s.f_blocks as f64 >= min_free,
         _ => true,
     }
 }
@@ -76,6 +84,7 @@ mod tests {
     #[test]
     fn a_missing_folder_is_judged_by_its_nearest_parent() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(disk_has_room(&dir.path().join("not/yet/made")));
+        assert!(disk_has_room(&dir.path().join("not/yet/made"), 0.0));
+        assert!(!disk_has_room(dir.path(), 1.01), "no disk has more than all of it free");
     }
 }

@@ -97,8 +97,33 @@ fn a_database_failure_while_checking_credentials_is_not_a_refusal_of_them() {
 }
 
 #[actix_web::test]
+async fn a_disk_under_the_warning_threshold_makes_health_warning_a_503() {
+    // No disk is 100% free, so a threshold of 1 always warns; the instance
+    // check, with its own threshold, stays healthy.
+    let app = crate::helpers::spawn_app_with("DISKSPACE_HEALTH_WARNING_THRESHOLD: 1.0\n").await;
+    let res = app
+        .client
+        .get(app.url("/health/warning"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 503);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["data"]["services"]["disk_space_warning"], false, "{body}");
+    assert_eq!(body["status_code"], 503);
+    let res = app
+        .client
+        .get(app.url("/health/instance"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+#[actix_web::test]
 async fn the_health_endpoints_report_each_service_in_quays_shape() {
-    let app = crate::helpers::spawn_app().await;
+    // The warning threshold is 0 so a busy test machine's disk cannot warn.
+    let app = crate::helpers::spawn_app_with("DISKSPACE_HEALTH_WARNING_THRESHOLD: 0.0\n").await;
     for (path, services) in [
         (
             "/health/instance",
@@ -112,6 +137,7 @@ async fn the_health_endpoints_report_each_service_in_quays_shape() {
             ][..],
         ),
         ("/health/endtoend", &["auth", "database", "disk_space", "storage"][..]),
+        ("/health/warning", &["disk_space_warning"][..]),
     ] {
         let res = app.client.get(app.url(path)).send().await.expect("request");
         assert_eq!(res.status().as_u16(), 200, "{path}");
