@@ -165,8 +165,10 @@ fn delete_by_digest(
     let Some(id) = queries::manifests::id_of(c, repo_id, digest)? else {
         return Ok(None);
     };
-    if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)?.filter(|_| enforce) {
-        return Err(super::tags::immutable_error(&name, super::tags::Change::Delete));
+    if enforce {
+        if let Some(name) = queries::tags::immutable_for_manifest(c, repo_id, id, now)? {
+            return Err(super::tags::immutable_error(&name, super::tags::Change::Delete));
+        }
     }
     let visible = queries::manifests::find_visible(c, repo_id, digest, now)?.is_some();
     let ended = queries::tags::end_all_for_manifest(c, repo_id, id, now)?;

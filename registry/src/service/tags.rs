@@ -111,6 +111,21 @@ pub(super) fn immutable_error(name: &str, change: Change) -> Error {
     Error::TagImmutable(format!("Cannot {} immutable tag '{name}'", change.verb()))
 }
 
+/// The alive, listed lifetime of the tag if it is immutable and
+/// `FEATURE_IMMUTABLE_TAGS` is on (`enforce`); with the feature off nothing
+/// is read, as Quay then lets immutable tags change like others.
+fn immutable_row(
+    c: &mut crate::db::DbConn,
+    repo_id: i64,
+    name: &str,
+    (now, enforce): (i64, bool),
+) -> Result<Option<TagRow>, Error> {
+    if !enforce {
+        return Ok(None);
+    }
+    Ok(q::alive_row(c, repo_id, name, now)?.filter(|r| r.immutable))
+}
+
 /// Refuses ending an immutable tag's alive lifetime.
 pub(super) fn refuse_immutable(
     c: &mut crate::db::DbConn,
@@ -119,7 +134,10 @@ pub(super) fn refuse_immutable(
     now: i64,
     enforce: bool,
 ) -> Result<(), Error> {
-    mutable(q::alive_row(c, repo_id, name, now)?.as_ref(), enforce, Change::Delete)
+    match immutable_row(c, repo_id, name, (now, enforce))? {
+        Some(r) => Err(immutable_error(&r.name, Change::Delete)),
+        None => Ok(()),
+    }
 }
 
 /// Whether a /v2 push leaves an immutable tag as it is (it points at the
@@ -131,9 +149,10 @@ pub(super) fn immutable_unchanged(
     manifest_id: i64,
     (now, enforce): (i64, bool),
 ) -> Result<bool, Error> {
-    match q::alive_row(c, repo_id, name, now)? {
-        Some(r) if enforce && r.immutable && r.manifest_id == manifest_id => Ok(true),
-        row => mutable(row.as_ref(), enforce, Change::Overwrite).map(|()| false),
+    match immutable_row(c, repo_id, name, (now, enforce))? {
+        Some(r) if r.manifest_id == manifest_id => Ok(true),
+        Some(r) => Err(immutable_error(&r.name, Change::Overwrite)),
+        None => Ok(false),
     }
 }
 
