@@ -198,14 +198,8 @@ impl Registry {
         let (repo_id, name, now) = (repo.id, tag.to_string(), crate::now_ms());
         self.db()
             .write(move |c| {
-                let previous = q::set_immutable(c, repo_id, &name, immutable, now)?
-                    .ok_or_else(|| Error::NotFound("Tag not found".into()))?;
-                if immutable && !keep_expiry {
-                    if let Some(row) = crate::db::queries::tags::alive_row(c, repo_id, &name, now)? {
-                        crate::db::queries::tags::set_end(c, row.id, None)?;
-                    }
-                }
-                Ok(previous)
+                q::set_immutable(c, repo_id, &name, (immutable, immutable && !keep_expiry), now)?
+                    .ok_or_else(|| Error::NotFound("Tag not found".into()))
             })
             .await
     }

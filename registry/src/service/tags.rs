@@ -169,13 +169,8 @@ pub(super) fn apply_immutability(
     if !policy.immutable_tags || !(by_label || super::tag_policies::covered_by_policy(c, repo_id, name)?) {
         return Ok(());
     }
-    let now = crate::now_ms();
-    q::mark_immutable(c, repo_id, name, now)?;
-    if !policy.immutable_tags_can_expire {
-        if let Some(row) = q::alive_row(c, repo_id, name, now)? {
-            q::set_end(c, row.id, None)?;
-        }
-    }
+    let clear_end = !policy.immutable_tags_can_expire;
+    crate::db::queries::tag_policies::set_immutable(c, repo_id, name, (true, clear_end), crate::now_ms())?;
     Ok(())
 }
 

@@ -171,9 +171,16 @@ pub fn make_immutable(c: &mut DbConn, ids: &[i64], keep_expiry: bool) -> QueryRe
     }
 }
 
-/// Sets the immutable flag of a tag's alive, listed lifetime; returns its
-/// previous value, or `None` when the tag is not alive.
-pub fn set_immutable(c: &mut DbConn, repo_id: i64, name: &str, immutable: bool, now: i64) -> QueryResult<Option<bool>> {
+/// Sets the immutable flag of a tag's alive, listed lifetime, and clears
+/// its end too when `clear_end`; returns the previous flag, or `None` when
+/// the tag is not alive.
+pub fn set_immutable(
+    c: &mut DbConn,
+    repo_id: i64,
+    name: &str,
+    (immutable, clear_end): (bool, bool),
+    now: i64,
+) -> QueryResult<Option<bool>> {
     let row: Option<(i64, bool)> = tag::table
         .filter(tag::repository_id.eq(repo_id))
         .filter(tag::name.eq(name))
@@ -183,9 +190,13 @@ pub fn set_immutable(c: &mut DbConn, repo_id: i64, name: &str, immutable: bool, 
         .first(c)
         .optional()?;
     let Some((id, previous)) = row else { return Ok(None) };
-    diesel::update(tag::table.filter(tag::id.eq(id)))
-        .set(tag::immutable.eq(immutable))
-        .execute(c)?;
+    let row = tag::table.filter(tag::id.eq(id));
+    match clear_end {
+        true => diesel::update(row)
+            .set((tag::immutable.eq(immutable), tag::lifetime_end_ms.eq(None::<i64>)))
+            .execute(c)?,
+        false => diesel::update(row).set(tag::immutable.eq(immutable)).execute(c)?,
+    };
     Ok(Some(previous))
 }
 
