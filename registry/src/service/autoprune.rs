@@ -319,12 +319,16 @@ impl Registry {
     }
 }
 
-/// Whether a policy's pattern covers the tag (a search anywhere in the
-/// name, as Quay's database regex); no pattern covers every tag.
-fn covers(policy: &AutoPruneRow, name: &str) -> bool {
-    match &policy.tag_pattern {
+/// Whether a policy's pattern covers a tag (a search anywhere in the name,
+/// as Quay's database regex); no pattern covers every tag, one that does
+/// not compile none. The pattern is compiled once per policy.
+fn covers(policy: &AutoPruneRow) -> impl Fn(&str) -> bool {
+    let re = policy.tag_pattern.as_deref().map(Regex::new);
+    let matches = policy.tag_pattern_matches;
+    move |name| match &re {
         None => true,
-        Some(p) => Regex::new(p).is_ok_and(|re| re.is_match(name) == policy.tag_pattern_matches),
+        Some(Ok(re)) => re.is_match(name) == matches,
+        Some(Err(_)) => false,
     }
 }
 
@@ -335,17 +339,17 @@ fn select_tags(tags: &[(String, i64, bool)], policies: &[&AutoPruneRow], now: i6
     let mut gone = vec![false; tags.len()];
     for p in policies.iter().filter(|p| p.method == CREATION_DATE) {
         let Some(age) = age_ms(&p.value) else { continue };
+        let covered_name = covers(p);
         for (i, (name, start, _)) in tags.iter().enumerate() {
-            if now - start > age && covers(p, name) {
+            if now - start > age && covered_name(name) {
                 gone[i] = true;
             }
         }
     }
     for p in policies.iter().filter(|p| p.method == NUMBER_OF_TAGS) {
         let Ok(keep) = p.value.parse::<usize>() else { continue };
-        let covered: Vec<usize> = (0..tags.len())
-            .filter(|i| !gone[*i] && covers(p, &tags[*i].0))
-            .collect();
+        let covered_name = covers(p);
+        let covered: Vec<usize> = (0..tags.len()).filter(|i| !gone[*i] && covered_name(&tags[*i].0)).collect();
         for i in covered.into_iter().skip(keep) {
             gone[i] = true;
         }

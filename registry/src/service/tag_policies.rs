@@ -61,13 +61,10 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidRequest(message.into())
 }
 
-/// Whether `name` falls under a policy; a pattern that does not compile
-/// matches nothing.
-pub(super) fn policy_covers(pattern: &str, matches: bool, name: &str) -> bool {
-    match Regex::new(&format!("^(?:{pattern})")) {
-        Ok(re) => re.is_match(name) == matches,
-        Err(_) => false,
-    }
+/// A policy's pattern anchored at the start of the name (Quay's
+/// `re.match`); `None` when it does not compile, so it covers nothing.
+fn anchored(pattern: &str) -> Option<Regex> {
+    Regex::new(&format!("^(?:{pattern})")).ok()
 }
 
 /// Whether a policy of the repository or its namespace covers the tag.
@@ -75,7 +72,7 @@ pub(super) fn covered_by_policy(c: &mut crate::db::DbConn, repo_id: i64, name: &
     let policies = q::immutability_for_repository(c, repo_id)?;
     Ok(policies
         .iter()
-        .any(|p| policy_covers(&p.tag_pattern, p.tag_pattern_matches, name)))
+        .any(|p| anchored(&p.tag_pattern).is_some_and(|re| re.is_match(name) == p.tag_pattern_matches)))
 }
 
 /// Makes the alive, mutable tags of the scope that the policy covers
@@ -86,9 +83,10 @@ fn apply_to_existing(
     (pattern, matches): (&str, bool),
     keep_expiry: bool,
 ) -> Result<usize, Error> {
+    let Some(re) = anchored(pattern) else { return Ok(0) };
     let ids: Vec<i64> = q::mutable_alive_tags(c, scope, crate::now_ms())?
         .into_iter()
-        .filter(|(_, _, name)| policy_covers(pattern, matches, name))
+        .filter(|(_, _, name)| re.is_match(name) == matches)
         .map(|(id, _, _)| id)
         .collect();
     Ok(q::make_immutable(c, &ids, keep_expiry)?)
