@@ -151,10 +151,10 @@ fn changes_something(body: &Value) -> bool {
 /// The immutability a PUT asks for. Setting it needs write access (checked
 /// already), clearing it admin access, as in Quay; it needs
 /// `FEATURE_IMMUTABLE_TAGS`.
-async fn requested_immutability(
+fn requested_immutability(
     state: &AppState,
     caller: &ApiCaller,
-    path: &TagPath,
+    role: Role,
     body: &Value,
 ) -> Result<Option<bool>, ApiError> {
     let Some(value) = body.get("immutable") else {
@@ -168,10 +168,21 @@ async fn requested_immutability(
             "Tag immutability is not enabled (FEATURE_IMMUTABLE_TAGS)",
         ));
     }
-    if !immutable {
-        access(state, caller, &path.repo, Role::Admin).await?;
+    if !immutable && role < Role::Admin {
+        return Err(ApiError::unauthorized(caller.user.is_none()));
     }
     Ok(Some(immutable))
+}
+
+/// The manifest a PUT points the tag at, if any.
+fn requested_digest(body: &Value) -> Result<Option<&str>, ApiError> {
+    body.get("manifest_digest")
+        .filter(|d| !d.is_null())
+        .map(|d| {
+            d.as_str()
+                .ok_or_else(|| ApiError::invalid_request("manifest_digest must be a string"))
+        })
+        .transpose()
 }
 
 async fn change_immutability(
@@ -199,20 +210,24 @@ async fn put_tag(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let tag = path.tag()?;
-    let repo = access(&state, &caller, &path.repo, Role::Write).await?.repo;
+    let access = access(&state, &caller, &path.repo, Role::Write).await?;
+    let repo = access.repo;
     require_normal_state(&repo)?;
     if !changes_something(&body) {
         return Err(ApiError::invalid_request(
             "the request body must be a JSON object with manifest_digest, expiration or immutable",
         ));
     }
-    let immutability = requested_immutability(&state, &caller, &path, &body).await?;
+    // Every part is checked before any change is made.
+    let immutability = requested_immutability(&state, &caller, access.role, &body)?;
+    let expiration = requested_expiration(&body)?;
+    let digest = requested_digest(&body)?;
     // Unlocking comes before the other changes, locking after them.
     if immutability == Some(false) {
         change_immutability(&state, &caller, &req, (&repo, &tag), false).await?;
     }
     let username = caller.user.as_ref().map(|u| u.username.clone());
-    if let Some(expiration) = requested_expiration(&body)? {
+    if let Some(expiration) = expiration {
         state.registry.change_tag_expiration(&repo, &tag, expiration).await?;
         let metadata = json!({
             "username": username,
@@ -222,10 +237,7 @@ async fn put_tag(
         let entry = repo_action("change_tag_expiration", &caller, &req, &repo, metadata);
         state.registry.log_action(entry);
     }
-    if let Some(digest) = body.get("manifest_digest").filter(|d| !d.is_null()) {
-        let digest = digest
-            .as_str()
-            .ok_or_else(|| ApiError::invalid_request("manifest_digest must be a string"))?;
+    if let Some(digest) = digest {
         let moved = state.registry.retarget_tag(&repo, &tag, digest, false).await?;
         let kind = if moved { "move_tag" } else { "create_tag" };
         let metadata = json!({"username": username, "tag": tag.to_string(), "manifest_digest": digest});

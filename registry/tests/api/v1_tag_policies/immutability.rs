@@ -61,6 +61,25 @@ async fn put_immutable_refuses_bad_values_and_missing_tags() {
 }
 
 #[actix_web::test]
+async fn a_put_with_one_bad_part_changes_nothing() {
+    let (f, alice, _) = fixture(CONFIG).await;
+    f.push_tag("alice/app", "v1").await;
+    let path = "/repository/alice/app/tag/v1";
+    let set = f
+        .call("PUT", path, Some(&alice), Some(json!({"immutable": true})))
+        .await;
+    assert_eq!(set.0, 201, "{}", set.1);
+    for body in [
+        json!({"immutable": false, "expiration": "tomorrow"}),
+        json!({"immutable": false, "manifest_digest": 5}),
+    ] {
+        let refused = f.call("PUT", path, Some(&alice), Some(body.clone())).await;
+        assert_refused(&body.to_string(), refused, (400, ""));
+        assert_eq!(alive_tags(&f, &alice, "alice/app").await, [("v1".to_owned(), true)]);
+    }
+}
+
+#[actix_web::test]
 async fn an_immutable_tag_refuses_moves_deletes_and_expiry_over_v2_and_the_api() {
     let (f, alice, _) = fixture(CONFIG).await;
     let v2 = v2_client(&alice);
