@@ -74,15 +74,12 @@ impl Owner {
         }
     }
 
-    /// Quay's kinds name the scope of auto-prune policies.
-    fn autoprune_kind(&self, verb: &str) -> &'static str {
-        match (self.repo.is_some(), verb) {
-            (true, "create") => "create_repository_autoprune_policy",
-            (true, "update") => "update_repository_autoprune_policy",
-            (true, _) => "delete_repository_autoprune_policy",
-            (false, "create") => "create_namespace_autoprune_policy",
-            (false, "update") => "update_namespace_autoprune_policy",
-            (false, _) => "delete_namespace_autoprune_policy",
+    /// Quay's auto-prune log kinds name the scope: one kind for
+    /// repositories, another for namespaces.
+    fn by_scope(&self, repository: &'static str, namespace: &'static str) -> &'static str {
+        match self.repo {
+            Some(_) => repository,
+            None => namespace,
         }
     }
 }
@@ -135,11 +132,16 @@ fn body_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError
 
 // Immutability policies.
 
-fn immutability_enabled(state: &AppState) -> Result<(), ApiError> {
-    match state.registry.settings().tags.immutable_tags {
+/// With its feature off, a policy path is absent, as in Quay.
+fn enabled(feature: bool) -> Result<(), ApiError> {
+    match feature {
         true => Ok(()),
         false => Err(ApiError::not_found("Not Found")),
     }
+}
+
+fn immutability_enabled(state: &AppState) -> Result<(), ApiError> {
+    enabled(state.registry.settings().tags.immutable_tags)
 }
 
 fn immutability_view(p: &ImmutabilityPolicy) -> Value {
@@ -272,10 +274,7 @@ async fn delete_immutability(
 // Auto-prune policies.
 
 fn autoprune_enabled(state: &AppState) -> Result<(), ApiError> {
-    match state.registry.settings().tags.auto_prune {
-        true => Ok(()),
-        false => Err(ApiError::not_found("Not Found")),
-    }
+    enabled(state.registry.settings().tags.auto_prune)
 }
 
 fn autoprune_view(p: &AutoPrunePolicy) -> Value {
@@ -340,7 +339,7 @@ async fn create_autoprune(
     let owner = owner(&state, &caller, &req).await?;
     let input = autoprune_input(&body)?;
     let policy = state.registry.create_autoprune_policy(owner.scope, input).await?;
-    let kind = owner.autoprune_kind("create");
+    let kind = owner.by_scope("create_repository_autoprune_policy", "create_namespace_autoprune_policy");
     let entry = owner.log(kind, &caller, &req, autoprune_metadata(&policy));
     state.registry.log_action(entry);
     Ok(HttpResponse::Created().json(json!({"uuid": policy.uuid})))
@@ -359,7 +358,7 @@ async fn update_autoprune(
         .registry
         .update_autoprune_policy(owner.scope, &uuid_of(&req), input)
         .await?;
-    let kind = owner.autoprune_kind("update");
+    let kind = owner.by_scope("update_repository_autoprune_policy", "update_namespace_autoprune_policy");
     let entry = owner.log(kind, &caller, &req, autoprune_metadata(&policy));
     state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
@@ -374,7 +373,7 @@ async fn delete_autoprune(
     let owner = owner(&state, &caller, &req).await?;
     let uuid = uuid_of(&req);
     state.registry.delete_autoprune_policy(owner.scope, &uuid).await?;
-    let kind = owner.autoprune_kind("delete");
+    let kind = owner.by_scope("delete_repository_autoprune_policy", "delete_namespace_autoprune_policy");
     let entry = owner.log(kind, &caller, &req, json!({"policy_uuid": uuid}));
     state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(json!({ "uuid": uuid })))
