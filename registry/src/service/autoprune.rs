@@ -349,7 +349,9 @@ fn select_tags(tags: &[(String, i64, bool)], policies: &[&AutoPruneRow], now: i6
     for p in policies.iter().filter(|p| p.method == NUMBER_OF_TAGS) {
         let Ok(keep) = p.value.parse::<usize>() else { continue };
         let covered_name = covers(p);
-        let covered: Vec<usize> = (0..tags.len()).filter(|i| !gone[*i] && covered_name(&tags[*i].0)).collect();
+        let covered: Vec<usize> = (0..tags.len())
+            .filter(|i| !gone[*i] && covered_name(&tags[*i].0))
+            .collect();
         for i in covered.into_iter().skip(keep) {
             gone[i] = true;
         }

@@ -339,7 +339,10 @@ async fn create_autoprune(
     let owner = owner(&state, &caller, &req).await?;
     let input = autoprune_input(&body)?;
     let policy = state.registry.create_autoprune_policy(owner.scope, input).await?;
-    let kind = owner.by_scope("create_repository_autoprune_policy", "create_namespace_autoprune_policy");
+    let kind = owner.by_scope(
+        "create_repository_autoprune_policy",
+        "create_namespace_autoprune_policy",
+    );
     let entry = owner.log(kind, &caller, &req, autoprune_metadata(&policy));
     state.registry.log_action(entry);
     Ok(HttpResponse::Created().json(json!({"uuid": policy.uuid})))
@@ -358,7 +361,10 @@ async fn update_autoprune(
         .registry
         .update_autoprune_policy(owner.scope, &uuid_of(&req), input)
         .await?;
-    let kind = owner.by_scope("update_repository_autoprune_policy", "update_namespace_autoprune_policy");
+    let kind = owner.by_scope(
+        "update_repository_autoprune_policy",
+        "update_namespace_autoprune_policy",
+    );
     let entry = owner.log(kind, &caller, &req, autoprune_metadata(&policy));
     state.registry.log_action(entry);
     Ok(HttpResponse::NoContent().finish())
@@ -373,7 +379,10 @@ async fn delete_autoprune(
     let owner = owner(&state, &caller, &req).await?;
     let uuid = uuid_of(&req);
     state.registry.delete_autoprune_policy(owner.scope, &uuid).await?;
-    let kind = owner.by_scope("delete_repository_autoprune_policy", "delete_namespace_autoprune_policy");
+    let kind = owner.by_scope(
+        "delete_repository_autoprune_policy",
+        "delete_namespace_autoprune_policy",
+    );
     let entry = owner.log(kind, &caller, &req, json!({"policy_uuid": uuid}));
     state.registry.log_action(entry);
     Ok(HttpResponse::Ok().json(json!({ "uuid": uuid })))
