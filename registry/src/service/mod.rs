@@ -259,6 +259,8 @@ struct Inner {
     upstream_auth: proxy_cache::UpstreamAuthCache,
     /// The directory client and its recent answers (LDAP only).
     directory: directory::DirectoryState,
+    /// Pulls counted since the last flush (`FEATURE_IMAGE_PULL_STATS`).
+    pulls: pull_stats::PendingPulls,
 }
 
 impl Registry {
@@ -273,6 +275,7 @@ impl Registry {
                 signing_key: std::sync::OnceLock::new(),
                 logs: std::sync::OnceLock::new(),
                 upstream_auth: proxy_cache::UpstreamAuthCache::default(),
+                pulls: pull_stats::PendingPulls::default(),
             }),
         };
         if let Some(queue) = logs::LogQueue::start(registry.db()) {

@@ -4,6 +4,8 @@
 //! with a role on the repository (not the public) may read the counts, as
 //! in Quay.
 
+use std::collections::HashMap;
+
 use super::permissions::Role;
 use super::repositories::{refused, RepositoryAccess};
 use super::{Error, Registry, Scopes};
@@ -34,38 +36,106 @@ impl From<Option<q::PullCount>> for PullCount {
     }
 }
 
+/// Pulls counted in memory since the last flush, by (namespace, repository,
+/// kind, tag or digest): a pull costs a map update, and the database sees
+/// one statement per distinct tag or manifest per flush, as Quay's Redis
+/// counters and their flush worker do.
+#[derive(Default)]
+pub(super) struct PendingPulls {
+    counts: std::sync::Mutex<HashMap<PullKey, Pending>>,
+}
+
+type PullKey = (String, String, &'static str, String);
+
+struct Pending {
+    count: i64,
+    last_ms: i64,
+    digest: String,
+}
+
+/// A flush is started at once when this many distinct tags and manifests
+/// wait, so memory stays bounded between timed flushes.
+const MAX_PENDING: usize = 10_000;
+
+impl PendingPulls {
+    fn add(&self, key: PullKey, digest: &str, now: i64) -> usize {
+        let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = counts.entry(key).or_insert_with(|| Pending {
+            count: 0,
+            last_ms: now,
+            digest: digest.to_owned(),
+        });
+        entry.count += 1;
+        entry.last_ms = now;
+        digest.clone_into(&mut entry.digest);
+        counts.len()
+    }
+
+    fn take(&self) -> HashMap<PullKey, Pending> {
+        std::mem::take(&mut *self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
 impl Registry {
     /// Counts a served pull of `reference` (which served `digest`) when
-    /// `FEATURE_IMAGE_PULL_STATS` is on, in the background.
+    /// `FEATURE_IMAGE_PULL_STATS` is on: in memory, written by the next
+    /// [`flush_pull_counts`](Self::flush_pull_counts).
     pub fn record_pull(&self, repo: &RepoName, reference: &Reference, digest: &str) {
         if !self.settings().pull_stats {
             return;
         }
-        let (ns, name, digest) = (repo.namespace().to_owned(), repo.name().to_owned(), digest.to_owned());
-        let tag = match reference {
-            Reference::Tag(t) => Some(t.to_string()),
-            Reference::Digest(_) => None,
-        };
-        let registry = self.clone();
-        actix_web::rt::spawn(async move {
-            let now = crate::now_ms();
-            let counted = registry
-                .db()
-                .write(move |c| {
-                    let Some(repo) = repos::find(c, &ns, &name)? else {
-                        return Ok(());
+        let (ns, name, now) = (repo.namespace().to_owned(), repo.name().to_owned(), crate::now_ms());
+        let pending = &self.inner.pulls;
+        if let Reference::Tag(t) = reference {
+            pending.add((ns.clone(), name.clone(), q::TAG, t.to_string()), digest, now);
+        }
+        let waiting = pending.add((ns, name, q::MANIFEST, digest.to_owned()), digest, now);
+        if waiting >= MAX_PENDING {
+            let registry = self.clone();
+            actix_web::rt::spawn(async move { registry.flush_pull_counts().await });
+        }
+    }
+
+    /// Writes the pulls counted in memory, in one transaction; on a database
+    /// failure they are kept for the next flush.
+    pub async fn flush_pull_counts(&self) {
+        let counts = self.inner.pulls.take();
+        if counts.is_empty() {
+            return;
+        }
+        let counts = std::sync::Arc::new(counts);
+        let batch = counts.clone();
+        let written = self
+            .db()
+            .write(move |c| {
+                let mut ids: HashMap<(String, String), Option<i64>> = HashMap::new();
+                for ((ns, name, kind, key), p) in batch.iter() {
+                    let id = match ids.get(&(ns.clone(), name.clone())) {
+                        Some(id) => *id,
+                        None => {
+                            let id = repos::find(c, ns, name)?.map(|r| r.id);
+                            ids.insert((ns.clone(), name.clone()), id);
+                            id
+                        }
                     };
-                    if let Some(tag) = &tag {
-                        q::record(c, repo.id, q::TAG, tag, &digest, now)?;
+                    if let Some(id) = id {
+                        q::record(c, id, kind, key, &p.digest, p.count, p.last_ms)?;
                     }
-                    q::record(c, repo.id, q::MANIFEST, &digest, &digest, now)?;
-                    Ok::<_, Error>(())
-                })
-                .await;
-            if let Err(e) = counted {
-                tracing::warn!(error = %e, "a pull was not counted");
+                }
+                Ok::<_, Error>(())
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "pull counts not written; kept for the next flush");
+            if let Ok(counts) = std::sync::Arc::try_unwrap(counts) {
+                for (key, p) in counts {
+                    let mut pending = self.inner.pulls.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let entry = pending.entry(key).or_insert(Pending { count: 0, last_ms: p.last_ms, digest: p.digest.clone() });
+                    entry.count += p.count;
+                    entry.last_ms = entry.last_ms.max(p.last_ms);
+                }
             }
-        });
+        }
     }
 
     /// The repository, if the caller holds a role on it: reading it because
@@ -99,6 +169,7 @@ impl Registry {
             Some(t) => (access.repo.id, q::TAG, t.to_owned()),
             None => (access.repo.id, q::MANIFEST, digest.to_owned()),
         };
+        self.flush_pull_counts().await;
         let row = self.db().read(move |c| Ok(q::get(c, repo_id, kind, &name)?)).await?;
         Ok(PullCount::from(row))
     }

@@ -367,6 +367,7 @@ impl Registry {
             .write(move |c| {
                 perms::remove_all_grants(c, id)?;
                 crate::db::queries::stars::remove_all_of_repository(c, id)?;
+                crate::db::queries::pull_stats::delete_of_repository(c, id)?;
                 crate::db::queries::builds::cancel_unfinished_of_repository(c, id)?;
                 crate::db::queries::triggers::delete_of_repository(c, id)?;
                 crate::db::queries::mirrors::delete_of_repository(c, id)?;

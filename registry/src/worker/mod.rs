@@ -47,6 +47,10 @@ pub struct Loops {
     /// default 60); `None` without `FEATURE_TEAM_SYNCING` and a directory,
     /// or with 0 (tests that run passes themselves).
     pub team_sync_every_s: Option<u64>,
+    /// Seconds between writes of the pulls counted in memory
+    /// (`PULL_STATS_FLUSH_INTERVAL`, default 10); `None` without
+    /// `FEATURE_IMAGE_PULL_STATS`.
+    pub pull_stats_every_s: Option<u64>,
 }
 
 impl Loops {
@@ -85,6 +89,10 @@ impl Loops {
                 let directory = config.other.get("AUTHENTICATION_TYPE").and_then(|v| v.as_str()) == Some("LDAP");
                 (policy.enabled && directory && policy.every_s > 0).then_some(policy.every_s)
             },
+            pull_stats_every_s: config
+                .feature("IMAGE_PULL_STATS", false)
+                .then(|| config.seconds("PULL_STATS_FLUSH_INTERVAL").unwrap_or(10))
+                .filter(|s| *s > 0),
         }
     }
 }
@@ -133,8 +141,19 @@ pub fn spawn(registry: &Registry, loops: Loops) {
             min_interval_ms,
         ));
     }
+    if let Some(every) = loops.pull_stats_every_s {
+        actix_web::rt::spawn(flush_pull_counts_forever(registry.clone(), Duration::from_secs(every)));
+    }
     if let Some(every) = loops.team_sync_every_s {
         actix_web::rt::spawn(sync_teams_forever(registry.clone(), Duration::from_secs(every)));
+    }
+}
+
+/// Writes the pulls counted in memory (`FEATURE_IMAGE_PULL_STATS`).
+async fn flush_pull_counts_forever(registry: Registry, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        registry.flush_pull_counts().await;
     }
 }
 

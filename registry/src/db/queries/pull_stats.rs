@@ -14,14 +14,23 @@ pub const MANIFEST: &str = "manifest";
 /// A pull counted so far: (count, last pull in ms, manifest digest).
 pub type PullCount = (i64, i64, String);
 
-/// Counts one pull of `name` (a tag or a digest) that served `digest`.
-pub fn record(c: &mut DbConn, repository_id: i64, kind: &str, name: &str, digest: &str, now: i64) -> QueryResult<()> {
+/// Adds `pulls` pulls of `name` (a tag or a digest), the last at `last_ms`
+/// serving `digest`.
+pub fn record(
+    c: &mut DbConn,
+    repository_id: i64,
+    kind: &str,
+    name: &str,
+    digest: &str,
+    pulls: i64,
+    last_ms: i64,
+) -> QueryResult<()> {
     let row = (
         p::repository_id.eq(repository_id),
         p::kind.eq(kind),
         p::name.eq(name),
-        p::pull_count.eq(1_i64),
-        p::last_pull_ms.eq(now),
+        p::pull_count.eq(pulls),
+        p::last_pull_ms.eq(last_ms),
         p::manifest_digest.eq(digest),
     );
     crate::per_backend!(c, |c| diesel::insert_into(p::table)
@@ -29,8 +38,8 @@ pub fn record(c: &mut DbConn, repository_id: i64, kind: &str, name: &str, digest
         .on_conflict((p::repository_id, p::kind, p::name))
         .do_update()
         .set((
-            p::pull_count.eq(p::pull_count + 1_i64),
-            p::last_pull_ms.eq(now),
+            p::pull_count.eq(p::pull_count + pulls),
+            p::last_pull_ms.eq(last_ms),
             p::manifest_digest.eq(digest),
         ))
         .execute(c))
@@ -46,4 +55,9 @@ pub fn get(c: &mut DbConn, repository_id: i64, kind: &str, name: &str) -> QueryR
         .select((p::pull_count, p::last_pull_ms, p::manifest_digest))
         .first(c)
         .optional()
+}
+
+/// Forgets a repository's counts (it is being deleted).
+pub fn delete_of_repository(c: &mut DbConn, repository_id: i64) -> QueryResult<usize> {
+    diesel::delete(p::table.filter(p::repository_id.eq(repository_id))).execute(c)
 }

@@ -330,20 +330,6 @@ pub fn expiring_between(c: &mut DbConn, now: i64, until: i64) -> QueryResult<Vec
         .load(c)
 }
 
-/// Marks the alive, listed lifetime of `name` immutable.
-pub fn mark_immutable(c: &mut DbConn, repo_id: i64, name: &str, now: i64) -> QueryResult<()> {
-    diesel::update(
-        tag::table
-            .filter(tag::repository_id.eq(repo_id))
-            .filter(tag::name.eq(name))
-            .filter(tag::hidden.eq(false))
-            .filter(alive(now)),
-    )
-    .set(tag::immutable.eq(true))
-    .execute(c)
-    .map(drop)
-}
-
 /// The name of an alive, immutable tag pointing at the manifest, if any.
 pub fn immutable_for_manifest(c: &mut DbConn, repo_id: i64, manifest_id: i64, now: i64) -> QueryResult<Option<String>> {
     tag::table
