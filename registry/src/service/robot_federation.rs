@@ -117,7 +117,8 @@ impl Registry {
             .ok_or_else(|| unauthenticated("Invalid robot"))?;
         let robot = match self.robot(&owner, short).await {
             Ok(robot) => robot,
-            Err(Error::NotFound(_)) => return Err(unauthenticated("Invalid robot")),
+            // A missing robot is Quay's 400 elsewhere; here it is no robot.
+            Err(Error::InvalidRequest(_)) => return Err(unauthenticated("Invalid robot")),
             Err(e) => return Err(e),
         };
         let claims = unverified_claims(token).ok_or_else(|| unauthenticated("Invalid token"))?;
