@@ -415,19 +415,33 @@ impl Registry {
         scopes: &Scopes,
         display_name: &str,
     ) -> Result<String, Error> {
+        self.mint_access_token(user.id, None, scopes, display_name, TOKEN_LIFETIME_MS)
+            .await
+    }
+
+    /// Mints an OAuth access token of `user_id`, of the application
+    /// `client_id` when given, valid for `lifetime_ms`.
+    pub(super) async fn mint_access_token(
+        &self,
+        user_id: i64,
+        client_id: Option<&str>,
+        scopes: &Scopes,
+        display_name: &str,
+        lifetime_ms: i64,
+    ) -> Result<String, Error> {
         let (name, secret) = (random_token(20), random_token(20));
         let (scope, display, hash) = (scopes.to_string(), display_name.to_owned(), sha256_hex(&secret));
-        let (user_id, now, token_name) = (user.id, crate::now_ms(), name.clone());
+        let (client_id, now, token_name) = (client_id.map(str::to_owned), crate::now_ms(), name.clone());
         self.db()
             .write(move |c| {
                 let token = NewToken {
                     user_id,
-                    client_id: None,
+                    client_id: client_id.as_deref(),
                     display_name: &display,
                     scope: &scope,
                     token_name: &token_name,
                     secret_sha256: &hash,
-                    expires_at_ms: now + TOKEN_LIFETIME_MS,
+                    expires_at_ms: now.saturating_add(lifetime_ms),
                     now,
                 };
                 Ok::<_, Error>(q::insert_token(c, &token)?)

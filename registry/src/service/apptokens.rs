@@ -137,17 +137,17 @@ impl Registry {
         user: &Account,
         uuid: &str,
     ) -> Result<(AppSpecificToken, Option<String>), Error> {
-        let token = self.app_token(user, uuid).await?;
         let (user_id, uuid) = (user.id, uuid.to_owned());
-        let parts = self
+        let (row, name, encrypted) = self
             .db()
-            .read(move |c| Ok(q::code_parts_of_user(c, user_id, &uuid)?))
-            .await?;
-        let code = match parts {
-            Some((name, Some(encrypted))) => Some(format!("{name}{}", self.decrypt_field(&encrypted).await?)),
-            _ => None,
+            .read(move |c| Ok(q::find_with_code_of_user(c, user_id, &uuid)?))
+            .await?
+            .ok_or_else(not_found)?;
+        let code = match encrypted {
+            Some(encrypted) => Some(format!("{name}{}", self.decrypt_field(&encrypted).await?)),
+            None => None,
         };
-        Ok((token, code))
+        Ok((row.into(), code))
     }
 
     /// Revokes one of the user's tokens at once.

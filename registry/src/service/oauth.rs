@@ -11,7 +11,7 @@
 use super::accounts::{constant_time_eq, sha256_hex};
 use super::{random_token, Error, Registry, Scopes};
 use crate::db::models::Account;
-use crate::db::queries::accounts::{self as accounts_q, NewToken};
+use crate::db::queries::accounts as accounts_q;
 use crate::db::queries::oauth::{self as q, NewCode};
 
 pub use super::applications::Application;
@@ -79,7 +79,7 @@ impl From<Refusal> for FlowError {
 }
 
 /// The scopes of a request: known, and at least one.
-fn requested_scopes(scope: &str) -> Result<Scopes, Refusal> {
+pub(super) fn requested_scopes(scope: &str) -> Result<Scopes, Refusal> {
     match Scopes::parse(scope) {
         Ok(s) if s != Scopes::default() => Ok(s),
         _ => Err(Refusal::InvalidScope),
@@ -178,30 +178,8 @@ impl Registry {
     }
 
     async fn insert_flow_token(&self, app: &Application, user_id: i64, scopes: &Scopes) -> Result<String, Error> {
-        let (name, secret) = (random_token(20), random_token(20));
-        let (hash, scope, client_id, now) = (
-            sha256_hex(&secret),
-            scopes.to_string(),
-            app.client_id.clone(),
-            crate::now_ms(),
-        );
-        let token_name = name.clone();
-        self.db()
-            .write(move |c| {
-                let row = NewToken {
-                    user_id,
-                    client_id: Some(&client_id),
-                    display_name: "",
-                    scope: &scope,
-                    token_name: &token_name,
-                    secret_sha256: &hash,
-                    expires_at_ms: now + TOKEN_EXPIRES_IN_S * 1000,
-                    now,
-                };
-                Ok::<_, Error>(accounts_q::insert_token(c, &row)?)
-            })
-            .await?;
-        Ok(format!("{name}{secret}"))
+        self.mint_access_token(user_id, Some(&app.client_id), scopes, "", TOKEN_EXPIRES_IN_S * 1000)
+            .await
     }
 
     /// Code grant, first step: a one-time code for the user, `scope` and

@@ -5,7 +5,7 @@
 //! `/user/assignedauthorization`, goes through the implicit grant with its
 //! uuid, and the assignment is gone once the token exists.
 
-use super::oauth::{redirect_allowed, FlowError, Refusal};
+use super::oauth::{redirect_allowed, requested_scopes, FlowError, Refusal};
 use super::{Error, Registry, Scopes};
 use crate::db::models::Account;
 use crate::db::queries::applications::Application;
@@ -47,10 +47,7 @@ impl Registry {
         if req.response_type != "token" {
             return Err(Refusal::UnsupportedResponseType.into());
         }
-        let scopes = match Scopes::parse(req.scope) {
-            Ok(s) if s != Scopes::default() => s,
-            _ => return Err(Refusal::InvalidScope.into()),
-        };
+        let scopes = requested_scopes(req.scope)?;
         let user = match self.account(req.username).await? {
             Some(u) if !u.organization && !u.robot && u.enabled => u,
             _ => return Err(Error::NotFound("User not found".into()).into()),

@@ -5,13 +5,11 @@
 //! works as the robot's password. The issuer's keys come from its OpenID
 //! discovery document; audiences are not checked, as in Quay.
 
-use std::time::Duration;
-
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::external_login::issuer_keys;
 use super::logs::LogEntry;
 use super::{Error, Registry, Robot};
 use crate::db::models::Account;
@@ -20,7 +18,6 @@ use crate::db::queries::robots as q;
 /// How long an exchanged robot token is valid (Quay: one hour).
 pub const FEDERATED_TOKEN_TTL_S: i64 = 3600;
 const ISSUER: &str = "quay-robot-federation";
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One trusted `{issuer, subject}` pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,11 +38,6 @@ struct RobotClaims {
 struct ExternalClaims {
     iss: Option<String>,
     sub: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Discovery {
-    jwks_uri: String,
 }
 
 /// Checks a posted federation config as Quay does: every entry has both
@@ -123,10 +115,12 @@ impl Registry {
             .account(namespace)
             .await?
             .ok_or_else(|| unauthenticated("Invalid robot"))?;
-        let robot = self
-            .robot(&owner, short)
-            .await
-            .map_err(|_| unauthenticated("Invalid robot"))?;
+        let robot = match self.robot(&owner, short).await {
+            Ok(robot) => robot,
+            // A missing robot is Quay's 400 elsewhere; here it is no robot.
+            Err(Error::InvalidRequest(_)) => return Err(unauthenticated("Invalid robot")),
+            Err(e) => return Err(e),
+        };
         let claims = unverified_claims(token).ok_or_else(|| unauthenticated("Invalid token"))?;
         let issuer = claims
             .iss
@@ -172,19 +166,20 @@ impl Registry {
             .map_err(|e| Error::InvalidRequest(format!("cannot sign token: {e}")))
     }
 
-    /// Whether `token` is an unexpired exchanged token of robot `full_name`.
-    pub(super) async fn federated_robot_token_valid(&self, full_name: &str, token: &str) -> bool {
+    /// Whether `token` is an unexpired exchanged token of robot
+    /// `full_name` (an error only when the signing key cannot be read).
+    pub(super) async fn federated_robot_token_valid(&self, full_name: &str, token: &str) -> Result<bool, Error> {
         if token.split('.').count() != 3 {
-            return false;
+            return Ok(false);
         }
-        let Ok(key) = self.signing_key().await else {
-            return false;
-        };
+        let key = self.signing_key().await?;
         let mut v = Validation::new(Algorithm::HS256);
         v.validate_aud = false;
         v.set_issuer(&[ISSUER]);
-        jsonwebtoken::decode::<RobotClaims>(token, &DecodingKey::from_secret(&key), &v)
-            .is_ok_and(|d| d.claims.sub == full_name)
+        Ok(
+            jsonwebtoken::decode::<RobotClaims>(token, &DecodingKey::from_secret(&key), &v)
+                .is_ok_and(|d| d.claims.sub == full_name),
+        )
     }
 }
 
@@ -206,34 +201,6 @@ async fn verify_external(issuer: &str, token: &str) -> Result<(), Error> {
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| invalid(&e))?;
     Ok(())
-}
-
-/// The issuer's JSON Web Key Set, found through its discovery document.
-async fn issuer_keys(issuer: &str) -> Result<JwkSet, Error> {
-    let failed = |e: reqwest::Error| unauthenticated(format!("Could not fetch the keys of issuer {issuer}: {e}"));
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(failed)?;
-    let discovery_url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let discovery: Discovery = client
-        .get(&discovery_url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(failed)?
-        .json()
-        .await
-        .map_err(failed)?;
-    client
-        .get(&discovery.jwks_uri)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(failed)?
-        .json()
-        .await
-        .map_err(failed)
 }
 
 #[cfg(test)]

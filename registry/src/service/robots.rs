@@ -335,7 +335,7 @@ impl Registry {
             return Err(bad());
         };
         if !same_secret(robot.token.as_bytes(), token.as_bytes())
-            && !self.federated_robot_token_valid(full_name, token).await
+            && !self.federated_robot_token_valid(full_name, token).await?
         {
             return Err(bad());
         }

@@ -137,6 +137,10 @@ impl Registry {
         let existed = state != PushState::Missing;
         let role = self.repository_role(caller, repo.namespace(), repo.name()).await?;
         let exists = existed || role.is_some();
+        // Whether the caller may create the missing repository: asked at
+        // most once, though both `pull` and `push` depend on it (under a
+        // directory it can take a directory search).
+        let mut may_create = None;
         let mut granted = Vec::new();
         for action in wanted.iter().filter(|a| scope_allows(scopes, a, exists)) {
             let ok = match action.as_str() {
@@ -144,7 +148,7 @@ impl Registry {
                 // the client learns it does not exist (nothing is revealed).
                 "pull" => {
                     let allowed = match (caller, exists) {
-                        (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
+                        (Some(who), false) => self.may_create_once(&mut may_create, who, repo).await?,
                         _ => role.is_some(),
                     };
                     // Members of a proxy-cache organization pull any image of
@@ -162,7 +166,7 @@ impl Registry {
                             && (!by_state
                                 || matches!(state, PushState::Allowed | PushState::MirrorRobot | PushState::Missing))
                     }
-                    (Some(who), false) => self.may_create_repository(who, repo.namespace()).await?,
+                    (Some(who), false) => self.may_create_once(&mut may_create, who, repo).await?,
                     (None, false) => false,
                 },
                 "*" => {
@@ -177,12 +181,25 @@ impl Registry {
         Ok(granted)
     }
 
-    /// Whether the caller may create a repository in `namespace` (which may
-    /// not exist yet: then only with `CREATE_NAMESPACE_ON_PUSH`).
-    pub async fn may_create_repository(&self, caller: &Account, namespace: &str) -> Result<bool, Error> {
-        if caller.robot && self.account(namespace).await?.is_none() {
-            return Ok(false);
+    /// [`Self::may_create_repository`] for `repo`, remembered in `known`.
+    async fn may_create_once(
+        &self,
+        known: &mut Option<bool>,
+        caller: &Account,
+        repo: &RepoName,
+    ) -> Result<bool, Error> {
+        if let Some(answer) = *known {
+            return Ok(answer);
         }
+        let answer = self.may_create_repository(caller, repo.namespace()).await?;
+        *known = Some(answer);
+        Ok(answer)
+    }
+
+    /// Whether the caller may create a repository in `namespace` (which may
+    /// not exist yet: then only with `CREATE_NAMESPACE_ON_PUSH`, and never
+    /// for a robot).
+    pub async fn may_create_repository(&self, caller: &Account, namespace: &str) -> Result<bool, Error> {
         match self.account(namespace).await? {
             Some(ns) if ns.enabled => self.can_create_in(caller, &ns).await,
             Some(_) => Ok(false),

@@ -475,3 +475,27 @@ async fn deleting_the_application_revokes_flow_tokens() {
     assert_eq!(w.f.call("DELETE", &path, Some(&w.alice_token), None).await.0, 204);
     assert_eq!(w.f.call("GET", "/user/", Some(&token), None).await.0, 401);
 }
+
+#[actix_web::test]
+async fn a_bearer_token_cannot_post_the_consent_form_to_widen_its_scopes() {
+    let w = world().await;
+    let narrow = w.implicit_token("repo:read").await;
+    let before = w.app_tokens().await.len();
+    let fields = [
+        ("client_id", w.client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", "repo:read user:admin"),
+        ("response_type", "token"),
+    ];
+    let res = w
+        .web
+        .post(w.f.app.url("/oauth/authorizeapp"))
+        .bearer_auth(&narrow)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form_of(&fields))
+        .send()
+        .await
+        .expect("POST /oauth/authorizeapp");
+    assert_eq!(res.status(), 403, "a token has no session to post a form with");
+    assert_eq!(w.app_tokens().await.len(), before, "nothing granted");
+}

@@ -301,3 +301,18 @@ async fn users_federate_their_own_robots_only() {
     let (status, _) = f.call("DELETE", path, Some(&joe), None).await;
     assert_eq!(status, 204);
 }
+
+#[actix_web::test]
+async fn an_issuer_that_cannot_be_reached_is_a_503_not_a_refusal() {
+    let issuer = Issuer::start();
+    let down = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port())
+    };
+    let (f, owner, _) = fixture().await;
+    let config = json!([{"issuer": down, "subject": SUBJECT}]);
+    assert_eq!(f.call("POST", PATH, Some(&owner), Some(config)).await.0, 200);
+    let token = issuer.token_signed(&issuer.key, &down, SUBJECT);
+    let (status, body) = exchange(&f, "acme+ci", &token).await;
+    assert_eq!(status, 503, "{body}");
+}

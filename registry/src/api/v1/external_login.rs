@@ -7,10 +7,11 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use html_escape::encode_text;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::session::{attach_session, policy};
+use super::session::{attach_session, cookie_value, policy};
 use super::shared::link_base;
 use super::ApiError;
 use crate::service::external_login::STATE_TTL_S;
@@ -78,23 +79,6 @@ struct Callback {
     error_description: Option<String>,
 }
 
-fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// Quay's "ologinerror" page: what failed, and a way back.
 fn error_page(req: &HttpRequest, service_name: &str, error: &Error) -> HttpResponse {
     let (status, message) = match error {
@@ -111,7 +95,7 @@ fn error_page(req: &HttpRequest, service_name: &str, error: &Error) -> HttpRespo
         }
     };
     tracing::info!(service = %service_name, status = status.as_u16(), message = %message, "external login refused");
-    let (name, message) = (escape(service_name), escape(&message));
+    let (name, message) = (encode_text(service_name), encode_text(&message));
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Login with {name} failed</title></head>\
          <body><h1>There was an error logging in with {name}.</h1><p class=\"error-message\">{message}</p>\
@@ -142,7 +126,7 @@ async fn callback(
         let message = query.error_description.clone().unwrap_or_else(|| error.clone());
         return error_page(&req, &provider.name, &Error::Unauthenticated(message));
     }
-    let cookie = cookie_value(&req, STATE_COOKIE);
+    let cookie = cookie_value(req.headers(), STATE_COOKIE);
     let code = query.code.as_deref().unwrap_or_default();
     let given_state = query.state.as_deref().unwrap_or_default();
     let signed_in = match state

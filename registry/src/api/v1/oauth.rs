@@ -254,8 +254,10 @@ async fn authorize(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
     Ok(pages::consent(&consent, &scopes, &form))
 }
 
-/// The signed-in user of a posted form, CSRF-checked when signed in by
-/// cookie; the refusal otherwise (401 anonymous, 403 bad CSRF token).
+/// The signed-in user of a posted form, which must carry the session's
+/// CSRF token; the refusal otherwise (401 anonymous, 403 without the
+/// token). A bearer token has no session, so it posts no form, as in Quay:
+/// else a token of narrow scopes could grant itself wider ones.
 async fn form_user(state: &AppState, req: &HttpRequest, p: &Params) -> Result<Result<Account, HttpResponse>, ApiError> {
     let (user, csrf) = web_caller(state, req).await?;
     let Some(user) = user else {
@@ -263,12 +265,10 @@ async fn form_user(state: &AppState, req: &HttpRequest, p: &Params) -> Result<Re
             true,
         ))));
     };
-    if let Some(expected) = csrf {
-        if !csrf_in_form(req, p.get("_csrf_token"), &expected) {
-            return Ok(Err(csrf_refusal()));
-        }
+    match csrf {
+        Some(expected) if csrf_in_form(req, p.get("_csrf_token"), &expected) => Ok(Ok(user)),
+        _ => Ok(Err(csrf_refusal())),
     }
-    Ok(Ok(user))
 }
 
 /// `POST /oauth/authorizeapp`: the user approved the consent form.

@@ -88,13 +88,17 @@ pub fn find_of_user(c: &mut DbConn, user_id: i64, uuid: &str) -> QueryResult<Opt
         .optional()
 }
 
-/// The public half and the encrypted secret half of the user's token
-/// with this uuid.
-pub fn code_parts_of_user(c: &mut DbConn, user_id: i64, uuid: &str) -> QueryResult<Option<(String, Option<String>)>> {
+/// The user's token with this uuid, with its public half and its
+/// encrypted secret half.
+pub fn find_with_code_of_user(
+    c: &mut DbConn,
+    user_id: i64,
+    uuid: &str,
+) -> QueryResult<Option<(AppTokenRow, String, Option<String>)>> {
     t::table
         .filter(t::user_id.eq(user_id))
         .filter(t::uuid.eq(uuid))
-        .select((t::token_name, t::token_secret_encrypted))
+        .select((AppTokenRow::as_select(), t::token_name, t::token_secret_encrypted))
         .first(c)
         .optional()
 }

@@ -121,7 +121,7 @@ impl Registry {
                 "This user has been disabled. Please contact your administrator.".into(),
             ));
         }
-        self.ask_superuser(&account, &user.uid).await;
+        self.refresh_superuser_verdict(&account, Some(&user.uid)).await?;
         Ok(account)
     }
 
@@ -143,15 +143,16 @@ impl Registry {
 
     /// The account linked to a directory user: the linked one (its email
     /// updated from the directory), else a new one unless `FEATURE_USER_CREATION`
-    /// is off (team syncing, `internal`, always creates).
+    /// is off (team syncing, `internal`, always creates). A sign-in of a
+    /// linked user only reads.
     pub(super) async fn link_directory_user(&self, user: &DirectoryUser, internal: bool) -> Result<Account, Error> {
+        let uid = user.uid.clone();
+        if let Some(existing) = self.db().read(move |c| Ok(q::find_linked(c, SERVICE, &uid)?)).await? {
+            return self.update_directory_email(existing, user).await;
+        }
         let policy = &self.settings().accounts;
         if !internal && !policy.user_creation {
-            let uid = user.uid.clone();
-            return match self.db().read(move |c| Ok(q::find_linked(c, SERVICE, &uid)?)).await? {
-                Some(existing) => self.update_directory_email(existing, user).await,
-                None => Err(Error::Unauthenticated(CREATION_DISABLED.into())),
-            };
+            return Err(Error::Unauthenticated(CREATION_DISABLED.into()));
         }
         let requires_email = policy.mailing;
         let email = match &user.email {
@@ -247,39 +248,67 @@ impl Registry {
         verdicts.get(&account_id).is_some_and(|(yes, _)| *yes)
     }
 
-    /// Asks the directory again whether the account is a superuser when
-    /// the last answer is older than [`VERDICT_TTL_MS`]; a directory that
-    /// cannot answer leaves the last answer in place.
+    /// Keeps the directory's superuser verdict on the account current: with
+    /// no verdict yet the directory is asked at once; one older than
+    /// [`VERDICT_TTL_MS`] is asked again in the background while requests go
+    /// on with the last answer (one request claims the refresh, so a burst
+    /// asks once). Without `LDAP_SUPERUSER_FILTER` nothing is asked.
     pub async fn refresh_directory_roles(&self, account: &Account) -> Result<(), Error> {
-        if self.directory().is_none() || account.robot || account.organization {
+        self.refresh_superuser_verdict(account, None).await
+    }
+
+    /// [`Self::refresh_directory_roles`], with the directory uid when the
+    /// caller knows it (at sign-in), else read from the account's link.
+    async fn refresh_superuser_verdict(&self, account: &Account, uid: Option<&str>) -> Result<(), Error> {
+        let Some(dir) = self.directory() else { return Ok(()) };
+        if dir.settings().superuser_filter.is_none() || account.robot || account.organization {
             return Ok(());
         }
         let now = crate::now_ms();
-        let fresh = {
-            let verdicts = self
+        let known = {
+            let mut verdicts = self
                 .inner
                 .directory
                 .superusers
-                .read()
+                .write()
                 .unwrap_or_else(|p| p.into_inner());
-            verdicts
-                .get(&account.id)
-                .is_some_and(|(_, at)| now - at < VERDICT_TTL_MS)
+            match verdicts.get_mut(&account.id) {
+                Some((_, at)) if now - *at < VERDICT_TTL_MS => return Ok(()),
+                Some((_, at)) => {
+                    *at = now;
+                    true
+                }
+                None => false,
+            }
         };
-        if fresh {
-            return Ok(());
+        let uid = uid.map(str::to_owned);
+        if !known {
+            return self.ask_superuser(account, uid).await;
         }
-        let id = account.id;
-        let ident = self.db().read(move |c| Ok(q::ident_of(c, SERVICE, id)?)).await?;
-        self.ask_superuser(account, ident.as_deref().unwrap_or(&account.username))
-            .await;
+        let (registry, account) = (self.clone(), account.clone());
+        tokio::spawn(async move {
+            if let Err(e) = registry.ask_superuser(&account, uid).await {
+                tracing::warn!(error = %e, "could not refresh a directory superuser verdict");
+            }
+        });
         Ok(())
     }
 
-    async fn ask_superuser(&self, account: &Account, uid: &str) {
-        let Some(dir) = self.directory() else { return };
+    /// Asks the directory whether the account (directory uid `uid`, else
+    /// its linked one, else its username) is a superuser; a directory that
+    /// cannot answer leaves the last answer in place.
+    async fn ask_superuser(&self, account: &Account, uid: Option<String>) -> Result<(), Error> {
+        let Some(dir) = self.directory() else { return Ok(()) };
+        let uid = match uid {
+            Some(uid) => uid,
+            None => {
+                let id = account.id;
+                let ident = self.db().read(move |c| Ok(q::ident_of(c, SERVICE, id)?)).await?;
+                ident.unwrap_or_else(|| account.username.clone())
+            }
+        };
+        let answer = dir.matches(&uid, Narrow::Superusers).await;
         let now = crate::now_ms();
-        let answer = dir.matches(uid, Narrow::Superusers).await;
         let mut verdicts = self
             .inner
             .directory
@@ -296,6 +325,7 @@ impl Registry {
                 verdicts.insert(account.id, (last, now));
             }
         }
+        Ok(())
     }
 
     /// Whether the directory's restricted-user filter matches the user

@@ -15,7 +15,7 @@ pub mod settings;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-pub use provider::Claims;
+pub use provider::{issuer_keys, Claims};
 pub use settings::{providers, OidcProvider};
 
 use super::accounts::check_name;

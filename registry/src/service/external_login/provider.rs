@@ -80,24 +80,21 @@ fn client() -> Result<reqwest::Client, Error> {
         .map_err(|e| Error::Unavailable(format!("cannot make an HTTP client: {e}")))
 }
 
-fn unreachable(provider: &OidcProvider, e: &reqwest::Error) -> Error {
-    Error::Unavailable(format!("Could not reach {}: {e}", provider.name))
-}
-
-/// Fetches JSON from the provider; a status other than 2xx is `what`
-/// failing.
+/// Fetches JSON from the provider called `name`: unreachable, a 5xx or
+/// an unreadable answer is [`Error::Unavailable`], another non-2xx status
+/// is `what` refused.
 async fn get_json<T: serde::de::DeserializeOwned>(
-    provider: &OidcProvider,
+    name: &str,
     req: reqwest::RequestBuilder,
     what: &str,
 ) -> Result<T, Error> {
-    let res = req.send().await.map_err(|e| unreachable(provider, &e))?;
+    let res = req
+        .send()
+        .await
+        .map_err(|e| Error::Unavailable(format!("Could not reach {name}: {e}")))?;
     let status = res.status();
     if status.is_server_error() {
-        return Err(Error::Unavailable(format!(
-            "{} answered {status} for {what}",
-            provider.name
-        )));
+        return Err(Error::Unavailable(format!("{name} answered {status} for {what}")));
     }
     if !status.is_success() {
         return Err(Error::Unauthenticated(format!(
@@ -107,13 +104,26 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     }
     res.json()
         .await
-        .map_err(|e| Error::Unavailable(format!("Could not parse the {what} answer of {}: {e}", provider.name)))
+        .map_err(|e| Error::Unavailable(format!("Could not parse the {what} answer of {name}: {e}")))
 }
 
 /// The provider's discovery document.
 pub(super) async fn discover(provider: &OidcProvider) -> Result<Discovery, Error> {
     let client = client()?;
-    get_json(provider, client.get(provider.discovery_url()), "OIDC discovery").await
+    get_json(&provider.name, client.get(provider.discovery_url()), "OIDC discovery").await
+}
+
+/// The JSON Web Key Set an OpenID issuer publishes, found through its
+/// discovery document (the issuers robot federation trusts).
+pub async fn issuer_keys(issuer: &str) -> Result<JwkSet, Error> {
+    #[derive(Deserialize)]
+    struct KeysAt {
+        jwks_uri: String,
+    }
+    let client = client()?;
+    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let discovery: KeysAt = get_json(issuer, client.get(url), "OIDC discovery").await?;
+    get_json(issuer, client.get(&discovery.jwks_uri), "the OIDC keys").await
 }
 
 /// Exchanges the code and returns the verified user claims: the ID token's,
@@ -137,7 +147,7 @@ pub(super) async fn exchange(
         .post(&discovery.token_endpoint)
         .header(reqwest::header::ACCEPT, "application/json")
         .form(&form);
-    let answer: TokenAnswer = get_json(provider, req, "code exchange").await?;
+    let answer: TokenAnswer = get_json(&provider.name, req, "code exchange").await?;
     if let Some(error) = answer.error {
         return Err(Error::Unauthenticated(answer.error_description.unwrap_or(error)));
     }
@@ -147,7 +157,7 @@ pub(super) async fn exchange(
     let id_token = answer
         .id_token
         .ok_or_else(|| Error::Unauthenticated("Missing `id_token` in OIDC response".into()))?;
-    let keys: JwkSet = get_json(provider, client.get(&discovery.jwks_uri), "the OIDC keys").await?;
+    let keys: JwkSet = get_json(&provider.name, client.get(&discovery.jwks_uri), "the OIDC keys").await?;
     let issuer = provider
         .issuer
         .clone()
@@ -155,7 +165,12 @@ pub(super) async fn exchange(
         .unwrap_or_else(|| provider.server.clone());
     let mut claims = verify_id_token(&id_token, &keys, &issuer, &provider.client_id, nonce)?;
     if let Some(endpoint) = &discovery.userinfo_endpoint {
-        let info: Claims = get_json(provider, client.get(endpoint).bearer_auth(&access_token), "user info").await?;
+        let info: Claims = get_json(
+            &provider.name,
+            client.get(endpoint).bearer_auth(&access_token),
+            "user info",
+        )
+        .await?;
         if info.get("sub") != claims.get("sub") {
             return Err(Error::Unauthenticated(
                 "Mismatch in `sub` returned by OIDC user info endpoint".into(),
