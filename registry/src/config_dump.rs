@@ -10,7 +10,7 @@ use crate::config::Config;
 /// What replaces a secret.
 pub const MASK: &str = "********";
 
-const SECRET_WORDS: [&str; 8] = [
+const SECRET_WORDS: [&str; 9] = [
     "password",
     "passwd",
     "secret",
@@ -19,6 +19,8 @@ const SECRET_WORDS: [&str; 8] = [
     "private",
     "passphrase",
     "key",
+    // Pre-shared keys, e.g. `SECURITY_SCANNER_V4_PSK`.
+    "psk",
 ];
 
 /// The masked configuration and environment, made once at start.
@@ -93,6 +95,7 @@ mod tests {
             "SECRET_KEY": "s",
             "DISTRIBUTED_STORAGE_CONFIG": {"s3": ["S3Storage", {"s3_access_key": "a", "s3_secret_key": "b", "s3_bucket": "x"}]},
             "FEATURE_PROXY_CACHE": true,
+            "SECURITY_SCANNER_V4_PSK": "c2Nhbm5lcg==",
         });
         let out = masked(config);
         assert_eq!(out["SERVER_HOSTNAME"], "quay.example");
@@ -103,6 +106,7 @@ mod tests {
         assert_eq!(out["DISTRIBUTED_STORAGE_CONFIG"]["s3"][1]["s3_secret_key"], MASK);
         assert_eq!(out["DISTRIBUTED_STORAGE_CONFIG"]["s3"][1]["s3_bucket"], "x");
         assert_eq!(out["FEATURE_PROXY_CACHE"], true);
+        assert_eq!(out["SECURITY_SCANNER_V4_PSK"], MASK);
         assert!(!out.to_string().contains("hunter2"));
     }
 }

@@ -297,21 +297,34 @@ impl Registry {
         Ok(row.into())
     }
 
+    /// Checks the method config of a repository notification: what every
+    /// notification's must pass, and an email address must have been
+    /// authorized for the repository.
     async fn validate_method(&self, repo: &RepositoryView, method: &str, config: &Value) -> Result<(), Error> {
+        let ns = (repo.namespace_id, repo.namespace.clone(), repo.namespace_is_org);
+        self.validate_method_config(ns, method, config).await?;
+        if method != "email" {
+            return Ok(());
+        }
+        let email = required_text(config, "email", method)?.to_owned();
+        match self.authorized_email(repo, &email).await? {
+            Some(a) if a.confirmed => Ok(()),
+            _ => Err(invalid(format!(
+                "The email address '{email}' has not been authorized to receive notifications for this repository"
+            ))),
+        }
+    }
+
+    /// Checks a method config of a notification of the namespace `ns`
+    /// (account id, name, is an organization), for repository and
+    /// namespace notifications alike.
+    async fn validate_method_config(&self, ns: (i64, String, bool), method: &str, config: &Value) -> Result<(), Error> {
         if !config.is_object() {
             return Err(invalid("'config' must be an object"));
         }
         match method {
-            "quay_notification" => self.inbox_targets(repo, config).await.map(drop),
-            "email" => {
-                let email = required_text(config, "email", method)?.to_owned();
-                match self.authorized_email(repo, &email).await? {
-                    Some(a) if a.confirmed => Ok(()),
-                    _ => Err(invalid(format!(
-                        "The email address '{email}' has not been authorized to receive notifications for this repository"
-                    ))),
-                }
-            }
+            "quay_notification" => self.inbox_targets(ns, config).await.map(drop),
+            "email" => required_text(config, "email", method).map(drop),
             "webhook" | "slack" => {
                 let url = required_text(config, "url", method)?;
                 if let Some(t) = config.get("template").filter(|t| !t.is_null()) {
@@ -341,12 +354,13 @@ impl Registry {
         }
     }
 
-    /// Checks that a `quay_notification` config names a target that resolves.
-    async fn inbox_targets(&self, repo: &RepositoryView, config: &Value) -> Result<Vec<i64>, Error> {
+    /// Checks that a `quay_notification` config names a target that resolves
+    /// in the namespace `ns`.
+    async fn inbox_targets(&self, ns: (i64, String, bool), config: &Value) -> Result<Vec<i64>, Error> {
         let target = config.get("target").filter(|t| t.is_object()).cloned().ok_or_else(|| {
             invalid("The quay_notification method config needs 'target': {\"kind\": user|team|org, \"name\": …}")
         })?;
-        let (ns_id, ns_name, ns_is_org) = (repo.namespace_id, repo.namespace.clone(), repo.namespace_is_org);
+        let (ns_id, ns_name, ns_is_org) = ns;
         let resolved = self
             .db()
             .read(move |c| Ok(resolve_inbox_targets(c, (ns_id, &ns_name, ns_is_org), &target)?))

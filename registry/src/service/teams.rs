@@ -8,7 +8,7 @@
 //! them (`FEATURE_MAILING` with `FEATURE_REQUIRE_TEAM_INVITE`): see
 //! [`invites`](super::invites).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::accounts::check_name;
 use super::{Error, Registry};
@@ -403,19 +403,20 @@ impl Registry {
             .db()
             .read(move |c| Ok((q::memberships(c, org_id)?, q::direct_repositories(c, org_id)?)))
             .await?;
+        let members: HashSet<i64> = memberships.iter().map(|(a, _)| a.id).collect();
         let mut outside: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        for (id, repo) in direct {
-            if memberships.iter().all(|(a, _)| a.id != id) {
-                outside.entry(id).or_default().push(repo);
-            }
+        for (id, repo) in direct.into_iter().filter(|(id, _)| !members.contains(id)) {
+            outside.entry(id).or_default().push(repo);
         }
         let ids: Vec<i64> = outside.keys().copied().collect();
         let accounts = self
             .db()
             .read(move |c| Ok(crate::db::queries::accounts::find_by_ids(c, &ids)?))
             .await?;
+        // Robots are never collaborators, as in Quay.
         let mut found: Vec<OrgMember> = accounts
             .into_iter()
+            .filter(|account| !account.robot)
             .map(|account| OrgMember {
                 repositories: outside.remove(&account.id).unwrap_or_default(),
                 teams: Vec::new(),

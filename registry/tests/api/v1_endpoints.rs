@@ -34,6 +34,9 @@ async fn collaborators_are_outsiders_with_a_direct_role_and_only_admins_see_them
     }
     // bob is a member: a direct role does not make him a collaborator.
     grant_role(&f.app, "acme/web", Grantee::Account("bob"), "write").await;
+    // Nor is a robot of the organization, in no team, as in Quay.
+    f.robot(&acme, "ci").await;
+    grant_role(&f.app, "acme/web", Grantee::Account("acme+ci"), "write").await;
 
     let (status, body) = f
         .call("GET", "/organization/acme/collaborators", Some(&alice_t), None)

@@ -235,3 +235,28 @@ async fn a_namespace_quota_warning_fires_once_when_the_limit_is_crossed() {
         "the recorded event is delivered once"
     );
 }
+
+#[actix_web::test]
+async fn namespace_notification_methods_are_checked_as_repository_notifications_are() {
+    let (f, owner, _) = fixture("").await;
+    // A host that does not resolve now is no error at creation (delivery
+    // checks where it resolves), as for repository notifications.
+    let later = json!({"event": "quota_warning", "method": "webhook", "eventConfig": {},
+        "config": {"url": "https://hooks.not-yet-registered.invalid/quota"}});
+    create(&f, ORG, &owner, later).await;
+    for config in [
+        json!({"method": "webhook", "config": {"url": "http://10.0.0.1:9/hook"}}),
+        json!({"method": "webhook", "config": {"url": "https://example.com/hook", "template": "{nope"}}),
+        json!({"method": "hipchat", "config": {"notification_token": "t"}}),
+        json!({"method": "quay_notification", "config": {}}),
+    ] {
+        let mut bad = json!({"event": "quota_warning", "eventConfig": {}});
+        if let (Some(b), Value::Object(extra)) = (bad.as_object_mut(), config.clone()) {
+            b.extend(extra);
+        }
+        let (status, view) = f.call("POST", ORG, Some(&owner), Some(bad)).await;
+        assert_eq!(status, 400, "{config}: {view}");
+    }
+    let (_, list) = f.call("GET", ORG, Some(&owner), None).await;
+    assert_eq!(list["notifications"].as_array().map(Vec::len), Some(1), "{list}");
+}

@@ -214,6 +214,12 @@ async fn the_search_box_finds_teams_robots_repositories_and_namespaces() {
     assert!(!found.contains(&"acme+deployer".to_owned()), "{found:?}");
     assert!(!found.contains(&"devtools".to_owned()), "{found:?}");
 
+    // Robots of the own namespace too, for their owner only.
+    let (_, body) = f.call("GET", "/find/all?query=my", Some(&alice), None).await;
+    assert_eq!(find(&body, "alice+mybot")["kind"], "robot", "{body}");
+    let (_, body) = f.call("GET", "/find/all?query=my", Some(&bob), None).await;
+    assert!(!names(&body).contains(&"alice+mybot".to_owned()), "{body}");
+
     // Outsiders and nobody find public things only; namespaces show when
     // they hold something the searcher may read.
     for token in [Some(carol.as_str()), None] {

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::shared::{action, admin_of};
+use super::views::notification_view;
 use super::{ApiCaller, ApiError};
 use crate::db::models::Account;
 use crate::service::notifications::{NewNotification, Notification};
@@ -28,18 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(&format!("{base}/{{uuid}}/test"), web::post().to(test_notification));
     }
-}
-
-fn view(n: &Notification) -> Value {
-    json!({
-        "uuid": n.uuid,
-        "title": n.title,
-        "event": n.event,
-        "method": n.method,
-        "config": n.config,
-        "event_config": n.event_config,
-        "number_of_failures": n.number_of_failures,
-    })
 }
 
 /// The namespace of the request: the organization the caller administers,
@@ -79,7 +68,7 @@ async fn list_notifications(
 ) -> Result<HttpResponse, ApiError> {
     let ns = namespace(&state, &caller, &req).await?;
     let list = state.registry.namespace_notifications(&ns).await?;
-    Ok(HttpResponse::Ok().json(json!({"notifications": list.iter().map(view).collect::<Vec<_>>()})))
+    Ok(HttpResponse::Ok().json(json!({"notifications": list.iter().map(notification_view).collect::<Vec<_>>()})))
 }
 
 /// The create body: `event`, `method`, `config` and `eventConfig` are required.
@@ -119,7 +108,7 @@ async fn create_notification(
         .create_namespace_notification(&ns, new_notification(&body)?)
         .await?;
     log(&state, (&caller, &req), "create_namespace_notification", &ns, &created);
-    Ok(HttpResponse::Created().json(view(&created)))
+    Ok(HttpResponse::Created().json(notification_view(&created)))
 }
 
 async fn get_notification(
@@ -129,7 +118,7 @@ async fn get_notification(
 ) -> Result<HttpResponse, ApiError> {
     let ns = namespace(&state, &caller, &req).await?;
     let found = state.registry.namespace_notification(&ns, &uuid_of(&req)).await?;
-    Ok(HttpResponse::Ok().json(view(&found)))
+    Ok(HttpResponse::Ok().json(notification_view(&found)))
 }
 
 async fn delete_notification(

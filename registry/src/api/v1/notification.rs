@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::shared::{access, repo_action};
-use super::views::format_date;
+use super::views::{format_date, notification_view};
 use super::{ApiCaller, ApiError};
 use crate::service::notifications::{InboxEntry, NewNotification, Notification};
 use crate::service::Role;
@@ -71,18 +71,6 @@ struct NewNotificationBody {
     #[serde(rename = "eventConfig")]
     event_config: Value,
     title: Option<String>,
-}
-
-fn notification_view(n: &Notification) -> Value {
-    json!({
-        "uuid": n.uuid,
-        "title": n.title,
-        "event": n.event,
-        "method": n.method,
-        "config": n.config,
-        "event_config": n.event_config,
-        "number_of_failures": n.number_of_failures,
-    })
 }
 
 /// Logs `kind` about the notification with Quay's metadata.

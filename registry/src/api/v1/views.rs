@@ -8,6 +8,7 @@ use super::shared::link_base;
 use crate::db::models::Account;
 use crate::service::builds::{Build, Trigger, GITHUB};
 use crate::service::logs::{LogAccount, LoggedAction};
+use crate::service::notifications::Notification;
 use crate::service::repositories::RepositoryAccess;
 use crate::service::{PendingInvite, RepoGrant, Role, TeamSummary};
 use crate::state::AppState;
@@ -202,6 +203,19 @@ pub(super) fn org_team_view(t: &TeamSummary) -> Value {
         "repo_count": t.repo_count,
         "member_count": t.member_count,
         "is_synced": t.is_synced,
+    })
+}
+
+/// A repository or namespace notification.
+pub(super) fn notification_view(n: &Notification) -> Value {
+    json!({
+        "uuid": n.uuid,
+        "title": n.title,
+        "event": n.event,
+        "method": n.method,
+        "config": n.config,
+        "event_config": n.event_config,
+        "number_of_failures": n.number_of_failures,
     })
 }
 

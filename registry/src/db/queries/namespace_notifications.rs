@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::notifications::SCOPE_NAMESPACE;
-use crate::db::schema::{namespacenotification as n, notificationqueue, notificationsent, users};
+use crate::db::schema::{namespacenotification as n, notificationqueue, notificationsent};
 use crate::db::DbConn;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -107,13 +107,4 @@ pub fn active_everywhere(c: &mut DbConn, event: &str, max_failures: i32) -> Quer
         .filter(n::number_of_failures.lt(max_failures))
         .select(NamespaceNotificationRow::as_select())
         .load(c)
-}
-
-/// The namespace's id, name and whether it is an organization.
-pub fn namespace(c: &mut DbConn, namespace_id: i64) -> QueryResult<Option<(i64, String, bool)>> {
-    users::table
-        .find(namespace_id)
-        .select((users::id, users::username, users::organization))
-        .first(c)
-        .optional()
 }

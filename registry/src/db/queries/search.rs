@@ -71,16 +71,11 @@ pub fn matching_org_teams(c: &mut DbConn, org_id: i64, prefix: &str, limit: i64)
 /// belong to an organization the user administers, with the
 /// organization's name.
 pub fn matching_teams_of(c: &mut DbConn, user_id: i64, prefix: &str, limit: i64) -> QueryResult<Vec<(Team, String)>> {
-    let member_of: Vec<i64> = teammember::table
+    let member_of = teammember::table
         .filter(teammember::user_id.eq(user_id))
-        .select(teammember::team_id)
-        .load(c)?;
-    let admin_of: Vec<i64> = team::table
-        .inner_join(teammember::table)
-        .filter(teammember::user_id.eq(user_id))
-        .filter(team::role.eq("admin"))
-        .select(team::organization_id)
-        .load(c)?;
+        .select(teammember::team_id);
+    // Loaded first: a subquery on `team` cannot sit in a query on `team`.
+    let admin_of: Vec<i64> = orgs_administered_by(user_id).load(c)?;
     team::table
         .inner_join(users::table.on(users::id.eq(team::organization_id)))
         .filter(team::name.like(starts_with(prefix)).escape('\\'))
@@ -91,8 +86,18 @@ pub fn matching_teams_of(c: &mut DbConn, user_id: i64, prefix: &str, limit: i64)
         .load(c)
 }
 
+/// The ids of the organizations the user administers (is in an admin team of).
+#[diesel::dsl::auto_type]
+fn orgs_administered_by(user_id: i64) -> _ {
+    team::table
+        .inner_join(teammember::table)
+        .filter(teammember::user_id.eq(user_id))
+        .filter(team::role.eq("admin"))
+        .select(team::organization_id)
+}
+
 /// Robots of the user's namespace or of organizations the user
-/// administers whose short name starts with `prefix`.
+/// administers whose short name starts with `prefix`, by name.
 pub fn matching_robots_of(
     c: &mut DbConn,
     user_id: i64,
@@ -100,30 +105,26 @@ pub fn matching_robots_of(
     prefix: &str,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    let admin_of: Vec<String> = team::table
-        .inner_join(teammember::table)
-        .inner_join(users::table.on(users::id.eq(team::organization_id)))
-        .filter(teammember::user_id.eq(user_id))
-        .filter(team::role.eq("admin"))
+    let admin_of: Vec<String> = users::table
+        .filter(users::id.eq_any(orgs_administered_by(user_id)))
         .select(users::username)
-        .distinct()
         .load(c)?;
-    let mut found = Vec::new();
-    for ns in std::iter::once(username.to_owned()).chain(admin_of) {
-        let mut names: Vec<String> = users::table
-            .filter(users::robot.eq(true))
-            .filter(
-                users::username
-                    .like(starts_with(&format!("{ns}+{prefix}")))
-                    .escape('\\'),
-            )
-            .order(users::username.asc())
-            .limit(limit)
-            .select(users::username)
-            .load(c)?;
-        found.append(&mut names);
+    // A robot is `namespace+short`, so one pattern per namespace.
+    let robot_of = |ns: &str| {
+        users::username
+            .like(starts_with(&format!("{ns}+{prefix}")))
+            .escape('\\')
+    };
+    let mut named: Box<dyn BoxableExpression<users::table, _, SqlType = diesel::sql_types::Bool>> =
+        Box::new(robot_of(username));
+    for ns in &admin_of {
+        named = Box::new(named.or(robot_of(ns)));
     }
-    found.sort();
-    found.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(found)
+    users::table
+        .filter(users::robot.eq(true))
+        .filter(named)
+        .order(users::username.asc())
+        .limit(limit)
+        .select(users::username)
+        .load(c)
 }

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::events::summary;
 use super::ssrf::check_url;
 use super::{NotificationPolicy, MAX_FAILURES};
-use crate::db::queries::namespace_notifications as nq;
 use crate::db::queries::notifications::{self as q, NotificationRow, QueueRow};
+use crate::db::queries::{accounts, namespace_notifications as nq};
 use crate::service::mail::Mail;
 use crate::service::{Error, Registry};
 
@@ -233,7 +233,9 @@ impl Registry {
             .write(move |c| {
                 let namespace = match owner {
                     Owner::Repository(repo_id) => q::namespace(c, repo_id)?,
-                    Owner::Namespace(ns_id) => nq::namespace(c, ns_id)?,
+                    Owner::Namespace(ns_id) => {
+                        accounts::find_by_id(c, ns_id)?.map(|a| (a.id, a.username, a.organization))
+                    }
                 };
                 let (ns_id, ns_name, ns_is_org) =
                     namespace.ok_or_else(|| Error::NotFound("the repository or namespace is gone".into()))?;

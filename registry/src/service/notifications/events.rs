@@ -5,7 +5,10 @@
 use serde_json::{json, Value};
 
 use super::{invalid, NotificationPolicy, MAX_FAILURES};
-use crate::db::queries::notifications::{self as q, NotificationRow};
+use diesel::QueryResult;
+
+use crate::db::queries::notifications::{self as q, NotificationRow, SCOPE_NAMESPACE, SCOPE_REPOSITORY};
+use crate::db::DbConn;
 use crate::oci::RepoName;
 use crate::service::{Error, Registry};
 
@@ -131,6 +134,46 @@ pub(super) fn payload(policy: &NotificationPolicy, namespace: &str, name: &str, 
         b.extend(extra);
     }
     base
+}
+
+/// The quota events of `kind` recorded in a namespace since a
+/// notification was made (Quay's quota warnings and errors).
+pub(super) struct RecordedQuotaEvents<'a> {
+    pub namespace_id: i64,
+    pub kind: &'a str,
+    pub since: i64,
+}
+
+impl RecordedQuotaEvents<'_> {
+    /// Queues each event not yet sent as a delivery of the notification
+    /// `(scope, id)`, its payload made by `base` from the event's fields;
+    /// how many were queued.
+    pub(super) fn queue(
+        &self,
+        c: &mut DbConn,
+        (scope, id): (&str, i64),
+        base: impl Fn(Value) -> Value,
+    ) -> QueryResult<usize> {
+        // Namespace notifications' sent keys carry their scope, so they
+        // never meet a repository notification's of the same id.
+        let key_prefix = match scope {
+            SCOPE_NAMESPACE => format!("{SCOPE_NAMESPACE}:"),
+            _ => String::new(),
+        };
+        let now = crate::now_ms();
+        let mut queued = 0;
+        for (event_id, used, limit, at) in q::quota_events_since(c, self.namespace_id, self.kind, self.since)? {
+            if !q::mark_sent(c, id, &format!("{key_prefix}quotaevent:{event_id}"), now)? {
+                continue;
+            }
+            let percent = if limit > 0 { used.saturating_mul(100) / limit } else { 0 };
+            let fields =
+                json!({"usage_bytes": used, "limit_bytes": limit, "quota_percent": percent, "event_time_ms": at});
+            q::enqueue_in(c, scope, id, &base(fields).to_string(), now)?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
 }
 
 /// The event-specific fields of a sample event (`…/notification/{uuid}/test`).
@@ -271,34 +314,34 @@ impl Registry {
     }
 
     async fn queue_quota_events(&self) -> Result<usize, Error> {
-        let any = self
+        let rows = self
             .db()
             .read(|c| {
-                Ok(!q::active_everywhere(c, "quota_warning", MAX_FAILURES)?.is_empty()
-                    || !q::active_everywhere(c, "quota_error", MAX_FAILURES)?.is_empty())
+                let mut rows = q::active_everywhere(c, "quota_warning", MAX_FAILURES)?;
+                rows.extend(q::active_everywhere(c, "quota_error", MAX_FAILURES)?);
+                Ok(rows)
             })
             .await?;
-        if !any {
+        // Most registries have none, and this runs every scan: no write then.
+        if rows.is_empty() {
             return Ok(0);
         }
         let policy = self.settings().notifications.clone();
         self.db()
             .write(move |c| {
                 let mut queued = 0;
-                for kind in ["quota_warning", "quota_error"] {
-                    for (row, ns_id) in q::active_everywhere(c, kind, MAX_FAILURES)? {
-                        let Some((ns, name)) = q::repository_names(c, row.repository_id)? else { continue };
-                        let now = crate::now_ms();
-                        for (id, used, limit, at) in q::quota_events_since(c, ns_id, kind, row.created_ms)? {
-                            if !q::mark_sent(c, row.id, &format!("quotaevent:{id}"), now)? {
-                                continue;
-                            }
-                            let percent = if limit > 0 { used.saturating_mul(100) / limit } else { 0 };
-                            let fields = json!({"usage_bytes": used, "limit_bytes": limit, "quota_percent": percent, "event_time_ms": at});
-                            q::enqueue(c, row.id, &payload(&policy, &ns, &name, fields).to_string(), now)?;
-                            queued += 1;
-                        }
-                    }
+                for (row, ns_id) in rows {
+                    let Some((ns, name)) = q::repository_names(c, row.repository_id)? else {
+                        continue;
+                    };
+                    let source = RecordedQuotaEvents {
+                        namespace_id: ns_id,
+                        kind: &row.event,
+                        since: row.created_ms,
+                    };
+                    queued += source.queue(c, (SCOPE_REPOSITORY, row.id), |fields| {
+                        payload(&policy, &ns, &name, fields)
+                    })?;
                 }
                 Ok::<_, Error>(queued)
             })

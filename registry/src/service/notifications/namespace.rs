@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::events::sample_data;
-use super::ssrf::check_url;
-use super::{invalid, required_text, resolve_inbox_targets, NewNotification, Notification, MAX_FAILURES};
+use super::events::{sample_data, RecordedQuotaEvents};
+use super::{invalid, NewNotification, Notification, MAX_FAILURES};
 use crate::db::models::Account;
+use crate::db::queries::accounts;
 use crate::db::queries::namespace_notifications::{self as nq, NamespaceNotificationRow, NewNamespaceNotification};
 use crate::db::queries::notifications::{self as q, NotificationRow, SCOPE_NAMESPACE};
 use crate::service::{Error, Registry};
@@ -76,7 +76,8 @@ impl Registry {
                 NAMESPACE_EVENTS.join(", ")
             )));
         }
-        self.validate_namespace_method(ns, &new.method, &new.config).await?;
+        let owner = (ns.id, ns.username.clone(), ns.organization);
+        self.validate_method_config(owner, &new.method, &new.config).await?;
         let (uuid, ns_id) = (uuid::Uuid::new_v4().to_string(), ns.id);
         let u = uuid.clone();
         let row = self
@@ -99,34 +100,6 @@ impl Registry {
             })
             .await?;
         row.map(Notification::from).ok_or_else(not_found)
-    }
-
-    async fn validate_namespace_method(&self, ns: &Account, method: &str, config: &Value) -> Result<(), Error> {
-        if !config.is_object() {
-            return Err(invalid("'config' must be an object"));
-        }
-        match method {
-            "quay_notification" => {
-                let target = config.get("target").cloned().unwrap_or_default();
-                let owner = (ns.id, ns.username.clone(), ns.organization);
-                let resolved = self
-                    .db()
-                    .read(move |c| Ok(resolve_inbox_targets(c, (owner.0, &owner.1, owner.2), &target)?))
-                    .await?;
-                resolved.map(drop).map_err(invalid)
-            }
-            "email" => required_text(config, "email", method).map(drop),
-            "webhook" | "slack" => {
-                let url = required_text(config, "url", method)?;
-                check_url(&self.settings().notifications.ssrf, url)
-                    .await
-                    .map(drop)
-                    .map_err(invalid)
-            }
-            "flowdock" => required_text(config, "flow_api_token", method).map(drop),
-            "hipchat" => required_text(config, "notification_token", method).map(drop),
-            other => Err(invalid(format!("Unknown notification method '{other}'"))),
-        }
     }
 
     pub async fn namespace_notifications(&self, ns: &Account) -> Result<Vec<Notification>, Error> {
@@ -178,34 +151,31 @@ impl Registry {
         if !self.settings().notifications.namespace_notifications {
             return Ok(0);
         }
-        // A read first: most registries have none, and this runs every scan.
-        let any = self
+        let rows = self
             .db()
             .read(|c| {
-                Ok(!nq::active_everywhere(c, "quota_warning", MAX_FAILURES)?.is_empty()
-                    || !nq::active_everywhere(c, "quota_error", MAX_FAILURES)?.is_empty())
+                let mut rows = nq::active_everywhere(c, "quota_warning", MAX_FAILURES)?;
+                rows.extend(nq::active_everywhere(c, "quota_error", MAX_FAILURES)?);
+                Ok(rows)
             })
             .await?;
-        if !any {
+        // Most registries have none, and this runs every scan: no write then.
+        if rows.is_empty() {
             return Ok(0);
         }
         self.db()
-            .write(|c| {
+            .write(move |c| {
                 let mut queued = 0;
-                for kind in ["quota_warning", "quota_error"] {
-                    for row in nq::active_everywhere(c, kind, MAX_FAILURES)? {
-                        let Some((_, ns, _)) = nq::namespace(c, row.namespace_id)? else { continue };
-                        let now = crate::now_ms();
-                        for (id, used, limit, at) in q::quota_events_since(c, row.namespace_id, kind, row.created_ms)? {
-                            if !q::mark_sent(c, row.id, &format!("{SCOPE_NAMESPACE}:quotaevent:{id}"), now)? {
-                                continue;
-                            }
-                            let percent = if limit > 0 { used.saturating_mul(100) / limit } else { 0 };
-                            let fields = json!({"usage_bytes": used, "limit_bytes": limit, "quota_percent": percent, "event_time_ms": at});
-                            q::enqueue_in(c, SCOPE_NAMESPACE, row.id, &payload(&ns, fields).to_string(), now)?;
-                            queued += 1;
-                        }
-                    }
+                for row in rows {
+                    let Some(ns) = accounts::find_by_id(c, row.namespace_id)? else {
+                        continue;
+                    };
+                    let source = RecordedQuotaEvents {
+                        namespace_id: row.namespace_id,
+                        kind: &row.event,
+                        since: row.created_ms,
+                    };
+                    queued += source.queue(c, (SCOPE_NAMESPACE, row.id), |fields| payload(&ns.username, fields))?;
                 }
                 Ok::<_, Error>(queued)
             })
