@@ -129,8 +129,17 @@ impl Registry {
             tracing::warn!(error = %e, "pull counts not written; kept for the next flush");
             if let Ok(counts) = std::sync::Arc::try_unwrap(counts) {
                 for (key, p) in counts {
-                    let mut pending = self.inner.pulls.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let entry = pending.entry(key).or_insert(Pending { count: 0, last_ms: p.last_ms, digest: p.digest.clone() });
+                    let mut pending = self
+                        .inner
+                        .pulls
+                        .counts
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let entry = pending.entry(key).or_insert(Pending {
+                        count: 0,
+                        last_ms: p.last_ms,
+                        digest: p.digest.clone(),
+                    });
                     entry.count += p.count;
                     entry.last_ms = entry.last_ms.max(p.last_ms);
                 }
