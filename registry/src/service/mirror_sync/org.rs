@@ -96,7 +96,7 @@ impl Registry {
             "org_mirror_sync_started",
             format!("Starting repository discovery for organization '{org}'"),
         );
-        let listed = match self.source_api(&row.settings).await {
+        let listed = match self.source_api(&row).await {
             Ok(api) => api.list_repositories().await,
             Err(e) => Err(e),
         };
