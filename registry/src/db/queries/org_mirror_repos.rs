@@ -4,14 +4,11 @@
 
 use diesel::prelude::*;
 
-use super::mirrors::{Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
+use super::mirrors::{claimed, released, Condition, Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
 use crate::db::schema::{orgmirrorconfig, orgmirrorrepository, repository, users};
 use crate::db::DbConn;
 
 const MARKED_FOR_DELETION: i32 = 3;
-
-type Backend = <DbConn as diesel::Connection>::Backend;
-type DueRepo = Box<dyn BoxableExpression<orgmirrorrepository::table, Backend, SqlType = diesel::sql_types::Bool>>;
 
 /// A repository discovered in the source namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -100,7 +97,7 @@ pub fn schedule_new(c: &mut DbConn, config_id: i64, now: i64, retries: i32) -> Q
 
 /// Repositories a worker may sync at `now` (Quay's
 /// `get_eligible_org_mirror_repos`), of enabled configurations only.
-fn due_repo(now: i64) -> DueRepo {
+fn due_repo(now: i64) -> Condition<orgmirrorrepository::table> {
     use orgmirrorrepository as t;
     let enabled = orgmirrorconfig::table
         .filter(orgmirrorconfig::is_enabled.eq(true))
@@ -137,11 +134,7 @@ pub fn due_repos(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<OrgRep
 
 pub fn claim_repo(c: &mut DbConn, id: i64, now: i64, lease_until: i64, transaction: &str) -> QueryResult<bool> {
     let n = diesel::update(orgmirrorrepository::table.find(id).filter(due_repo(now)))
-        .set((
-            orgmirrorrepository::sync_status.eq(SYNCING),
-            orgmirrorrepository::sync_expiration_date.eq(Some(lease_until)),
-            orgmirrorrepository::sync_transaction_id.eq(transaction),
-        ))
+        .set(claimed!(orgmirrorrepository, lease_until, transaction))
         .execute(c)?;
     Ok(n == 1)
 }
@@ -175,11 +168,7 @@ pub fn release_repo(
             .filter(orgmirrorrepository::sync_transaction_id.eq(transaction)),
     )
     .set((
-        orgmirrorrepository::sync_status.eq(r.status),
-        orgmirrorrepository::sync_start_date.eq(r.next_start),
-        orgmirrorrepository::sync_expiration_date.eq(None::<i64>),
-        orgmirrorrepository::sync_retries_remaining.eq(r.retries),
-        orgmirrorrepository::sync_transaction_id.eq(""),
+        released!(orgmirrorrepository, r),
         orgmirrorrepository::last_sync_date.eq(Some(now)),
         orgmirrorrepository::status_message.eq(message),
     ))
