@@ -2,6 +2,8 @@
 //! (`orgmirrorrepository`): recorded by discovery, claimed and released by
 //! repository syncs with conditional UPDATEs, listed by the API.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
 use super::mirrors::{claimed, released, Condition, Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
@@ -29,28 +31,38 @@ pub struct OrgRepoRow {
     pub creation_date: i64,
 }
 
+/// Rows inserted by one statement (5 parameters each, well within
+/// SQLite's and PostgreSQL's limits on parameters).
+const INSERT_CHUNK: usize = 100;
+
 /// Records the discovered names not listed yet; how many were new.
 pub fn add_discovered(c: &mut DbConn, config_id: i64, names: &[String], now: i64) -> QueryResult<usize> {
-    let known: Vec<String> = orgmirrorrepository::table
-        .filter(orgmirrorrepository::org_mirror_config_id.eq(config_id))
-        .select(orgmirrorrepository::repository_name)
-        .load(c)?;
+    use orgmirrorrepository as t;
+    let known: HashSet<String> = t::table
+        .filter(t::org_mirror_config_id.eq(config_id))
+        .select(t::repository_name)
+        .load::<String>(c)?
+        .into_iter()
+        .collect();
+    let new: Vec<_> = names
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(|name| {
+            (
+                t::org_mirror_config_id.eq(config_id),
+                t::repository_name.eq(name),
+                t::discovery_date.eq(now),
+                t::sync_status.eq(NEVER_RUN),
+                t::creation_date.eq(now),
+            )
+        })
+        .collect();
     let mut added = 0;
-    for name in names.iter().filter(|n| !known.contains(n)) {
-        let n = diesel::insert_into(orgmirrorrepository::table)
-            .values((
-                orgmirrorrepository::org_mirror_config_id.eq(config_id),
-                orgmirrorrepository::repository_name.eq(name),
-                orgmirrorrepository::discovery_date.eq(now),
-                orgmirrorrepository::sync_status.eq(NEVER_RUN),
-                orgmirrorrepository::creation_date.eq(now),
-            ))
-            .execute(c);
-        match n {
-            Ok(n) => added += n,
-            Err(e) if super::is_unique_violation(&e) => {}
-            Err(e) => return Err(e),
-        }
+    for chunk in new.chunks(INSERT_CHUNK) {
+        added += crate::per_backend!(c, |c| diesel::insert_into(t::table)
+            .values(chunk.to_vec())
+            .on_conflict_do_nothing()
+            .execute(c))?;
     }
     Ok(added)
 }

@@ -72,6 +72,13 @@ pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<OrgMirrorRow>> 
         .optional()
 }
 
+pub fn find_by_ids(c: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<OrgMirrorRow>> {
+    orgmirrorconfig::table
+        .filter(orgmirrorconfig::id.eq_any(ids))
+        .select(OrgMirrorRow::as_select())
+        .load(c)
+}
+
 /// Whether the organization holds any repository.
 pub fn has_repositories(c: &mut DbConn, organization_id: i64) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(

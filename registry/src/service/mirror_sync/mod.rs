@@ -429,7 +429,8 @@ impl Registry {
         tags: &[String],
         local: impl Iterator<Item = &'a String>,
     ) -> Result<(), SyncError> {
-        for name in local.filter(|l| !tags.contains(l)) {
+        // `tags` is sorted.
+        for name in local.filter(|l| tags.binary_search(l).is_err()) {
             let Ok(tag) = name.parse() else { continue };
             match self.delete_manifest(&claim.repo, &Reference::Tag(tag)).await {
                 Ok(_) | Err(Error::ManifestUnknown) => {}
