@@ -84,17 +84,23 @@ impl Registry {
             })
             .await?;
         let reference = external_reference(config, &repo.repository_name);
-        let name = RepoName::new(&org, &repo.repository_name);
-        let local = match &name {
-            Ok(n) => self.ensure_org_mirror_repository(config, repo, n, pass).await,
+        let made = match RepoName::new(&org, &repo.repository_name) {
+            Ok(n) => self
+                .ensure_org_mirror_repository(config, repo, &n, pass)
+                .await
+                .map(|id| (n, id)),
             Err(_) => Err(Error::InvalidRequest("invalid repository name".into())),
         };
-        let (Ok(name), Ok(local_id)) = (name, local) else {
-            let message = format!("Failed to create local repository for '{}'", repo.repository_name);
-            self.org_log(config, &org, "org_mirror_sync_failed", message.clone());
-            self.release_org_repo(config, repo, txn, false, Some(message)).await?;
-            pass.failed += 1;
-            return Ok(None);
+        let (name, local_id) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::warn!(repository = %repo.repository_name, error = ?e, "org mirror repository cannot be made");
+                let message = format!("Failed to create local repository for '{}'", repo.repository_name);
+                self.org_log(config, &org, "org_mirror_sync_failed", message.clone());
+                self.release_org_repo(config, repo, txn, false, Some(message)).await?;
+                pass.failed += 1;
+                return Ok(None);
+            }
         };
         let started = format!("Starting sync for '{reference}'");
         self.org_entry(config, &org, "org_mirror_sync_started", Some(&name), started);
@@ -107,6 +113,9 @@ impl Registry {
             org: true,
         };
         let outcome = self.sync_tags(&claim).await;
+        if let Err(e) = &outcome {
+            tracing::info!(repository = %name, error = ?e, "org mirror repository sync failed");
+        }
         if let Ok((_, _, _, blobs, bytes)) = &outcome {
             pass.blobs += blobs;
             pass.bytes += bytes;
