@@ -22,10 +22,10 @@ pub const SYNC_RETRIES: i32 = 3;
 pub const MIN_TIMEOUT_S: i64 = 300;
 pub const MAX_TIMEOUT_S: i64 = 43_200;
 
-/// Quay's `repository.state` numbers that changestate may set.
 /// The architectures a mirror may filter by (GOARCH names, as Quay).
 pub const MIRROR_ARCHITECTURES: [&str; 4] = ["amd64", "arm64", "ppc64le", "s390x"];
 
+/// Quay's `repository.state` numbers that changestate may set.
 pub const NORMAL: i32 = 0;
 pub const READ_ONLY: i32 = 1;
 pub const MIRROR: i32 = 2;
@@ -96,8 +96,16 @@ pub enum Field<T> {
 }
 
 impl<T> Field<T> {
-    fn is_present(&self) -> bool {
+    pub(super) fn is_present(&self) -> bool {
         !matches!(self, Field::Absent)
+    }
+
+    /// The value, when one is set.
+    pub(super) fn value(&self) -> Option<&T> {
+        match self {
+            Field::Set(v) => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -267,20 +275,56 @@ fn check_reference(r: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A repository's mirror as the API shows it (never the password).
+/// A mirror configuration, of a repository or of an organization: the
+/// parts both kinds keep alike.
+pub trait MirrorRecord {
+    /// Which mirror it is, for the logs.
+    fn whose(&self) -> String;
+    fn robot_id(&self) -> Option<i64>;
+    /// The upstream username and password, encrypted.
+    fn sealed_credentials(&self) -> (Option<&str>, Option<&str>);
+    /// `external_registry_config`, a JSON object.
+    fn registry_config(&self) -> &str;
+}
+
+impl MirrorRecord for MirrorRow {
+    fn whose(&self) -> String {
+        format!("repository {}", self.repository_id)
+    }
+
+    fn robot_id(&self) -> Option<i64> {
+        self.settings.internal_robot_id
+    }
+
+    fn sealed_credentials(&self) -> (Option<&str>, Option<&str>) {
+        let s = &self.settings;
+        (
+            s.external_registry_username.as_deref(),
+            s.external_registry_password.as_deref(),
+        )
+    }
+
+    fn registry_config(&self) -> &str {
+        &self.settings.external_registry_config
+    }
+}
+
+/// A mirror as the API shows it (never the password).
 #[derive(Debug, Clone)]
-pub struct MirrorView {
-    pub row: MirrorRow,
+pub struct MirrorView<R = MirrorRow> {
+    pub row: R,
     /// The decrypted username; `Err` when it cannot be decrypted.
     pub username: Option<Result<String, ()>>,
     pub robot_username: Option<String>,
 }
 
-impl MirrorView {
+impl<R: MirrorRecord> MirrorView<R> {
     pub fn external_registry_config(&self) -> Value {
-        serde_json::from_str(&self.row.settings.external_registry_config).unwrap_or_else(|_| json!({}))
+        serde_json::from_str(self.row.registry_config()).unwrap_or_else(|_| json!({}))
     }
+}
 
+impl MirrorView {
     pub fn root_rule(&self) -> Vec<String> {
         serde_json::from_str(&self.row.settings.root_rule).unwrap_or_default()
     }
@@ -312,11 +356,22 @@ impl Registry {
     /// The mirror of a repository, if configured.
     pub async fn mirror(&self, repo: &RepositoryView) -> Result<Option<MirrorView>, Error> {
         let id = repo.id;
+        self.mirror_view(move |c| q::find(c, id)).await
+    }
+
+    /// The mirror `find` reads, with its robot's name and its username
+    /// decrypted (logged, and shown as such, when it cannot be, e.g. after
+    /// a key change).
+    pub(super) async fn mirror_view<R, F>(&self, find: F) -> Result<Option<MirrorView<R>>, Error>
+    where
+        R: MirrorRecord + Send + 'static,
+        F: FnOnce(&mut crate::db::DbConn) -> diesel::QueryResult<Option<R>> + Send + 'static,
+    {
         let found = self
             .db()
             .read(move |c| {
-                let Some(row) = q::find(c, id)? else { return Ok(None) };
-                let robot = match row.settings.internal_robot_id {
+                let Some(row) = find(c)? else { return Ok(None) };
+                let robot = match row.robot_id() {
                     Some(r) => q::username(c, r)?,
                     None => None,
                 };
@@ -326,10 +381,12 @@ impl Registry {
         let Some((row, robot_username)) = found else {
             return Ok(None);
         };
-        let whose = format!("repository {}", row.repository_id);
-        let username = self
-            .decrypt_mirror_username(row.settings.external_registry_username.as_deref(), &whose)
-            .await;
+        let username = match row.sealed_credentials().0 {
+            Some(u) => Some(self.decrypt_field(u).await.map_err(|e| {
+                tracing::warn!(error = %e, mirror = row.whose(), "mirror username cannot be decrypted");
+            })),
+            None => None,
+        };
         Ok(Some(MirrorView {
             row,
             username,
@@ -373,8 +430,8 @@ impl Registry {
             is_enabled: input.is_enabled.unwrap_or(true),
             internal_robot_id: Some(robot.id),
             external_reference: reference.clone(),
-            external_registry_username: self.seal(&input.username).await?,
-            external_registry_password: self.seal(&input.password).await?,
+            external_registry_username: self.seal(input.username.value()).await?,
+            external_registry_password: self.seal(input.password.value()).await?,
             external_registry_config: Value::Object(config).to_string(),
             sync_interval,
             sync_start_date: Some(sync_start_date),
@@ -451,14 +508,10 @@ impl Registry {
             }
         }
         if input.username.is_present() {
-            let username = match &input.username {
-                Field::Set(u) => Some(u.clone()),
-                _ => None,
-            };
-            new.external_registry_username = self.seal(&input.username).await?;
-            change("external_registry_username", json!(username));
+            new.external_registry_username = self.seal(input.username.value()).await?;
+            change("external_registry_username", json!(input.username.value()));
             if input.password.is_present() {
-                new.external_registry_password = self.seal(&input.password).await?;
+                new.external_registry_password = self.seal(input.password.value()).await?;
                 let shown = match input.password {
                     Field::Set(_) => json!("********"),
                     _ => Value::Null,
@@ -597,26 +650,35 @@ impl Registry {
         }
     }
 
-    async fn seal(&self, value: &Field<String>) -> Result<Option<String>, Error> {
+    /// An upstream credential as stored: encrypted.
+    pub(super) async fn seal(&self, value: Option<&String>) -> Result<Option<String>, Error> {
         match value {
-            Field::Set(v) => self.encrypt_field(v).await.map(Some),
-            _ => Ok(None),
+            Some(v) => self.encrypt_field(v).await.map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// The upstream username and password of a mirror, decrypted.
+    pub(crate) async fn unseal_credentials(
+        &self,
+        row: &impl MirrorRecord,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let (user, pass) = row.sealed_credentials();
+        let user = match user {
+            Some(u) => Some(self.decrypt_field(u).await?),
+            None => None,
+        };
+        let pass = match pass {
+            Some(p) => Some(self.decrypt_field(p).await?),
+            None => None,
+        };
+        Ok((user, pass))
     }
 
     /// The upstream credentials of a mirror, decrypted, for a sync.
     pub async fn mirror_credentials(&self, row: &MirrorRow) -> Result<Option<(String, String)>, Error> {
-        let s = &row.settings;
-        let user = match s.external_registry_username.as_deref() {
-            Some(u) => Some(self.decrypt_field(u).await?),
-            None => None,
-        };
-        let pass = match s.external_registry_password.as_deref() {
-            Some(p) => Some(self.decrypt_field(p).await?),
-            None => None,
-        };
-        Ok(match user {
-            Some(u) if !u.is_empty() => Some((u, pass.unwrap_or_default())),
+        Ok(match self.unseal_credentials(row).await? {
+            (Some(u), pass) if !u.is_empty() => Some((u, pass.unwrap_or_default())),
             _ => None,
         })
     }
@@ -669,21 +731,6 @@ fn grant_write(c: &mut crate::db::DbConn, repo_id: i64, robot_id: i64) -> Result
         permissions::set_user_role(c, repo_id, robot_id, "write")?;
     }
     Ok(())
-}
-
-impl Registry {
-    /// A stored (encrypted) upstream username in clear; `Err` (logged, for
-    /// `whose` mirror) when it cannot be decrypted, e.g. after a key change.
-    pub(super) async fn decrypt_mirror_username(
-        &self,
-        stored: Option<&str>,
-        whose: &str,
-    ) -> Option<Result<String, ()>> {
-        let stored = stored?;
-        Some(self.decrypt_field(stored).await.map_err(|e| {
-            tracing::warn!(error = %e, mirror = whose, "mirror username cannot be decrypted");
-        }))
-    }
 }
 
 #[cfg(test)]

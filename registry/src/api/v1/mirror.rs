@@ -29,12 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(format!("{BASE}/sync-now"))
             .guard(on())
-            .route(web::post().to(sync_now)),
+            .route(web::post().to(request_sync::<true>)),
     )
     .service(
         web::resource(format!("{BASE}/sync-cancel"))
             .guard(on())
-            .route(web::post().to(sync_cancel)),
+            .route(web::post().to(request_sync::<false>)),
     )
     .service(
         web::resource(BASE)
@@ -154,6 +154,16 @@ fn mirror_enabled(ctx: &GuardContext<'_>) -> bool {
         .is_some_and(|s| s.registry.settings().mirror.enabled)
 }
 
+/// A mirror's upstream username as both mirror APIs show it; one that
+/// cannot be decrypted (e.g. after a key change) asks to be entered again.
+pub(super) fn shown_username(username: &Option<Result<String, ()>>) -> Value {
+    match username {
+        None => Value::Null,
+        Some(Ok(u)) => json!(u),
+        Some(Err(())) => json!("(invalid. please re-enter)"),
+    }
+}
+
 fn log_changes(
     state: &AppState,
     caller: &ApiCaller,
@@ -180,17 +190,12 @@ async fn get_mirror(
         .mirror(&granted.repo)
         .await?
         .ok_or_else(|| ApiError::not_found("Not Found"))?;
-    let username = match &mirror.username {
-        None => Value::Null,
-        Some(Ok(u)) => json!(u),
-        Some(Err(())) => json!("(invalid. please re-enter)"),
-    };
     let row = &mirror.row;
     Ok(HttpResponse::Ok().json(json!({
         "is_enabled": row.settings.is_enabled,
         "mirror_type": "PULL",
         "external_reference": row.settings.external_reference,
-        "external_registry_username": username,
+        "external_registry_username": shown_username(&mirror.username),
         "external_registry_config": mirror.external_registry_config(),
         "sync_interval": row.settings.sync_interval,
         "sync_start_date": row.settings.sync_start_date.and_then(format_mirror_date),
@@ -245,35 +250,16 @@ async fn update_mirror(
     Ok(HttpResponse::Created().finish())
 }
 
-async fn sync_now(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    request_sync(&state, &caller, &req, &path, true).await
-}
-
-async fn sync_cancel(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    request_sync(&state, &caller, &req, &path, false).await
-}
-
-/// `sync-now` (`start`) or `sync-cancel`: 204, or 404 when the mirror is
+/// `sync-now` (`START`) or `sync-cancel`: 204, or 404 when the mirror is
 /// not in a state to take it (as Quay answers).
-async fn request_sync(
-    state: &AppState,
-    caller: &ApiCaller,
-    req: &HttpRequest,
-    path: &str,
-    start: bool,
+async fn request_sync<const START: bool>(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let granted = access(state, caller, path, Role::Admin).await?;
-    let (done, status) = if start {
+    let granted = access(&state, &caller, &path, Role::Admin).await?;
+    let (done, status) = if START {
         (state.registry.mirror_sync_now(&granted.repo).await?, "SYNC_NOW")
     } else {
         (state.registry.mirror_sync_cancel(&granted.repo).await?, "SYNC_CANCEL")
@@ -285,7 +271,7 @@ async fn request_sync(
         changed: "sync_status",
         to: json!(status),
     };
-    log_changes(state, caller, req, &granted.repo, vec![change]);
+    log_changes(&state, &caller, &req, &granted.repo, vec![change]);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -21,8 +21,8 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(&format!("{BASE}/sync-now"), web::post().to(sync_now))
-        .route(&format!("{BASE}/sync-cancel"), web::post().to(sync_cancel))
+    cfg.route(&format!("{BASE}/sync-now"), web::post().to(request::<true>))
+        .route(&format!("{BASE}/sync-cancel"), web::post().to(request::<false>))
         .route(&format!("{BASE}/verify"), web::post().to(verify))
         .route(&format!("{BASE}/repositories"), web::get().to(repositories))
         .service(
@@ -43,11 +43,7 @@ async fn admin_org(state: &AppState, caller: &ApiCaller, org: &str) -> Result<Ac
 }
 
 async fn mirror_of(state: &AppState, org: &Account) -> Result<OrgMirrorView, ApiError> {
-    state
-        .registry
-        .org_mirror(org)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))
+    Ok(state.registry.existing_org_mirror(org).await?)
 }
 
 /// Quay's `isoformat() + "Z"` of a UTC time (microseconds only when set).
@@ -76,18 +72,13 @@ async fn get_mirror(
 ) -> Result<HttpResponse, ApiError> {
     let org = admin_org(&state, &caller, &path).await?;
     let m = mirror_of(&state, &org).await?;
-    let username = match &m.username {
-        None => Value::Null,
-        Some(Ok(u)) => json!(u),
-        Some(Err(())) => json!("(invalid. please re-enter)"),
-    };
     let (row, s) = (&m.row, &m.row.settings);
     Ok(HttpResponse::Ok().json(json!({
         "is_enabled": s.is_enabled,
         "external_registry_type": registry_type_name(s.external_registry_type),
         "external_registry_url": s.external_registry_url,
         "external_namespace": s.external_namespace,
-        "external_registry_username": username,
+        "external_registry_username": super::mirror::shown_username(&m.username),
         "has_external_registry_password": s.external_registry_password.is_some(),
         "external_registry_config": m.external_registry_config(),
         "repository_filters": m.repository_filters(),
@@ -134,11 +125,7 @@ async fn update_mirror(
 ) -> Result<HttpResponse, ApiError> {
     let org = admin_org(&state, &caller, &path).await?;
     let input = OrgMirrorInput::from_json(&body, false)?;
-    let old = state
-        .registry
-        .update_org_mirror(&org, &input)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let old = state.registry.update_org_mirror(&org, &input).await?;
     let s = &old.row.settings;
     let new_reference = format!(
         "{}/{}",
@@ -162,50 +149,23 @@ async fn delete_mirror(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let org = admin_org(&state, &caller, &path).await?;
-    let deleted = state
-        .registry
-        .delete_org_mirror(&org)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let deleted = state.registry.delete_org_mirror(&org).await?;
     let metadata = json!({"external_reference": deleted.external_reference()});
     log(&state, &caller, &req, &org, "org_mirror_disabled", metadata);
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn sync_now(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    request(&state, &caller, &req, &path, true).await
-}
-
-async fn sync_cancel(
-    state: web::Data<AppState>,
-    caller: ApiCaller,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    request(&state, &caller, &req, &path, false).await
-}
-
-/// Sync-now (`start`) or sync-cancel: 204; 404 without a mirror; 400 when
+/// Sync-now (`START`) or sync-cancel: 204; 404 without a mirror; 400 when
 /// it syncs already (sync-now) or is cancelled already (sync-cancel).
-async fn request(
-    state: &AppState,
-    caller: &ApiCaller,
-    req: &HttpRequest,
-    org: &str,
-    start: bool,
+async fn request<const START: bool>(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    req: HttpRequest,
+    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = admin_org(state, caller, org).await?;
-    let (done, m) = state
-        .registry
-        .org_mirror_request(&org, start)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
-    let (kind, refusal) = if start {
+    let org = admin_org(&state, &caller, &path).await?;
+    let (done, m) = state.registry.org_mirror_request(&org, START).await?;
+    let (kind, refusal) = if START {
         (
             "org_mirror_sync_now_requested",
             "Cannot trigger sync: mirror is currently syncing",
@@ -220,7 +180,7 @@ async fn request(
         return Err(ApiError::invalid_request(refusal));
     }
     let metadata = json!({"external_reference": m.external_reference()});
-    log(state, caller, req, &org, kind, metadata);
+    log(&state, &caller, &req, &org, kind, metadata);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -231,7 +191,7 @@ async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     let org = admin_org(&state, &caller, &path).await?;
     let m = mirror_of(&state, &org).await?;
-    let (success, message) = state.registry.verify_org_mirror(&m.row.settings).await;
+    let (success, message) = state.registry.verify_org_mirror(&m.row).await;
     Ok(HttpResponse::Ok().json(json!({"success": success, "message": message})))
 }
 

@@ -20,6 +20,51 @@ pub const SUCCESS: i32 = 1;
 pub const SYNCING: i32 = 2;
 pub const SYNC_NOW: i32 = 3;
 
+/// The status moves every mirror table (`repomirrorconfig`,
+/// `orgmirrorconfig`, `orgmirrorrepository`) makes alike, as changesets of
+/// the table named: a worker's claim until `lease_until` ...
+macro_rules! claimed {
+    ($t:ident, $lease_until:expr, $transaction:expr) => {
+        (
+            $t::sync_status.eq($crate::db::queries::mirrors::SYNCING),
+            $t::sync_expiration_date.eq(Some($lease_until)),
+            $t::sync_transaction_id.eq($transaction),
+        )
+    };
+}
+
+/// ... the end of a claimed sync, by a [`Release`] ...
+macro_rules! released {
+    ($t:ident, $release:expr) => {
+        (
+            $t::sync_status.eq($release.status),
+            $t::sync_start_date.eq($release.next_start),
+            $t::sync_expiration_date.eq(None::<i64>),
+            $t::sync_retries_remaining.eq($release.retries),
+            $t::sync_transaction_id.eq(""),
+        )
+    };
+}
+
+/// ... and a cancel through the API: no claim, and no retry before the
+/// next sync-now.
+macro_rules! cancelled {
+    ($t:ident) => {
+        (
+            $t::sync_status.eq($crate::db::queries::mirrors::CANCEL),
+            $t::sync_expiration_date.eq(None::<i64>),
+            $t::sync_transaction_id.eq(""),
+            $t::sync_retries_remaining.eq(0),
+        )
+    };
+}
+
+pub(super) use {cancelled, claimed, released};
+
+pub(super) type Backend = <DbConn as diesel::Connection>::Backend;
+/// A boxed condition on the rows of table `T` (which mirrors are due).
+pub(super) type Condition<T> = Box<dyn BoxableExpression<T, Backend, SqlType = diesel::sql_types::Bool>>;
+
 /// What an admin sets on a mirror.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, AsChangeset, Queryable, Selectable)]
 #[diesel(table_name = repomirrorconfig, treat_none_as_null = true)]
@@ -116,13 +161,8 @@ pub fn cancel(c: &mut DbConn, repository_id: i64) -> QueryResult<bool> {
             .filter(repomirrorconfig::repository_id.eq(repository_id))
             .filter(repomirrorconfig::sync_status.eq_any([SYNCING, SYNC_NOW])),
     )
-    .set((
-        repomirrorconfig::sync_status.eq(CANCEL),
-        repomirrorconfig::sync_expiration_date.eq(None::<i64>),
-        repomirrorconfig::sync_transaction_id.eq(""),
-        // As Quay: a cancelled mirror waits for the next sync-now.
-        repomirrorconfig::sync_retries_remaining.eq(0),
-    ))
+    // As Quay: a cancelled mirror waits for the next sync-now.
+    .set(cancelled!(repomirrorconfig))
     .execute(c)?;
     Ok(n == 1)
 }
@@ -152,16 +192,13 @@ pub fn set_repository_state(c: &mut DbConn, repository_id: i64, state: i32) -> Q
         .map(drop)
 }
 
-type Backend = <DbConn as diesel::Connection>::Backend;
-type Due = Box<dyn BoxableExpression<repomirrorconfig::table, Backend, SqlType = diesel::sql_types::Bool>>;
-
 /// Quay's `repository.state` of a mirrored repository.
 const MIRROR_STATE: i32 = 2;
 
 /// Mirrors a worker may claim at `now`: their repository is in state
 /// MIRROR and they were asked to sync now, or are enabled with retries
 /// left and due (not syncing), or their syncing claim expired.
-fn due(now: i64) -> Due {
+fn due(now: i64) -> Condition<repomirrorconfig::table> {
     let mirrored = repository::table
         .filter(repository::state.eq(MIRROR_STATE))
         .select(repository::id);
@@ -208,9 +245,7 @@ pub fn claim(c: &mut DbConn, id: i64, now: i64, lease_until: i64, transaction: &
             .filter(due(now)),
     )
     .set((
-        repomirrorconfig::sync_status.eq(SYNCING),
-        repomirrorconfig::sync_expiration_date.eq(Some(lease_until)),
-        repomirrorconfig::sync_transaction_id.eq(transaction),
+        claimed!(repomirrorconfig, lease_until, transaction),
         repomirrorconfig::sync_tags_done.eq(0),
         repomirrorconfig::sync_tags_total.eq(0),
     ))
@@ -262,13 +297,7 @@ pub fn release(c: &mut DbConn, id: i64, transaction: &str, r: Release) -> QueryR
             .filter(repomirrorconfig::id.eq(id))
             .filter(repomirrorconfig::sync_transaction_id.eq(transaction)),
     )
-    .set((
-        repomirrorconfig::sync_status.eq(r.status),
-        repomirrorconfig::sync_start_date.eq(r.next_start),
-        repomirrorconfig::sync_expiration_date.eq(None::<i64>),
-        repomirrorconfig::sync_retries_remaining.eq(r.retries),
-        repomirrorconfig::sync_transaction_id.eq(""),
-    ))
+    .set(released!(repomirrorconfig, r))
     .execute(c)?;
     Ok(n == 1)
 }

@@ -2,16 +2,15 @@
 //! (`orgmirrorrepository`): recorded by discovery, claimed and released by
 //! repository syncs with conditional UPDATEs, listed by the API.
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
-use super::mirrors::{Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
+use super::mirrors::{claimed, released, Condition, Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
 use crate::db::schema::{orgmirrorconfig, orgmirrorrepository, repository, users};
 use crate::db::DbConn;
 
 const MARKED_FOR_DELETION: i32 = 3;
-
-type Backend = <DbConn as diesel::Connection>::Backend;
-type DueRepo = Box<dyn BoxableExpression<orgmirrorrepository::table, Backend, SqlType = diesel::sql_types::Bool>>;
 
 /// A repository discovered in the source namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -32,28 +31,38 @@ pub struct OrgRepoRow {
     pub creation_date: i64,
 }
 
+/// Rows inserted by one statement (5 parameters each, well within
+/// SQLite's and PostgreSQL's limits on parameters).
+const INSERT_CHUNK: usize = 100;
+
 /// Records the discovered names not listed yet; how many were new.
 pub fn add_discovered(c: &mut DbConn, config_id: i64, names: &[String], now: i64) -> QueryResult<usize> {
-    let known: Vec<String> = orgmirrorrepository::table
-        .filter(orgmirrorrepository::org_mirror_config_id.eq(config_id))
-        .select(orgmirrorrepository::repository_name)
-        .load(c)?;
+    use orgmirrorrepository as t;
+    let known: HashSet<String> = t::table
+        .filter(t::org_mirror_config_id.eq(config_id))
+        .select(t::repository_name)
+        .load::<String>(c)?
+        .into_iter()
+        .collect();
+    let new: Vec<_> = names
+        .iter()
+        .filter(|n| !known.contains(*n))
+        .map(|name| {
+            (
+                t::org_mirror_config_id.eq(config_id),
+                t::repository_name.eq(name),
+                t::discovery_date.eq(now),
+                t::sync_status.eq(NEVER_RUN),
+                t::creation_date.eq(now),
+            )
+        })
+        .collect();
     let mut added = 0;
-    for name in names.iter().filter(|n| !known.contains(n)) {
-        let n = diesel::insert_into(orgmirrorrepository::table)
-            .values((
-                orgmirrorrepository::org_mirror_config_id.eq(config_id),
-                orgmirrorrepository::repository_name.eq(name),
-                orgmirrorrepository::discovery_date.eq(now),
-                orgmirrorrepository::sync_status.eq(NEVER_RUN),
-                orgmirrorrepository::creation_date.eq(now),
-            ))
-            .execute(c);
-        match n {
-            Ok(n) => added += n,
-            Err(e) if super::is_unique_violation(&e) => {}
-            Err(e) => return Err(e),
-        }
+    for chunk in new.chunks(INSERT_CHUNK) {
+        added += crate::per_backend!(c, |c| diesel::insert_into(t::table)
+            .values(chunk.to_vec())
+            .on_conflict_do_nothing()
+            .execute(c))?;
     }
     Ok(added)
 }
@@ -100,7 +109,7 @@ pub fn schedule_new(c: &mut DbConn, config_id: i64, now: i64, retries: i32) -> Q
 
 /// Repositories a worker may sync at `now` (Quay's
 /// `get_eligible_org_mirror_repos`), of enabled configurations only.
-fn due_repo(now: i64) -> DueRepo {
+fn due_repo(now: i64) -> Condition<orgmirrorrepository::table> {
     use orgmirrorrepository as t;
     let enabled = orgmirrorconfig::table
         .filter(orgmirrorconfig::is_enabled.eq(true))
@@ -137,11 +146,7 @@ pub fn due_repos(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<OrgRep
 
 pub fn claim_repo(c: &mut DbConn, id: i64, now: i64, lease_until: i64, transaction: &str) -> QueryResult<bool> {
     let n = diesel::update(orgmirrorrepository::table.find(id).filter(due_repo(now)))
-        .set((
-            orgmirrorrepository::sync_status.eq(SYNCING),
-            orgmirrorrepository::sync_expiration_date.eq(Some(lease_until)),
-            orgmirrorrepository::sync_transaction_id.eq(transaction),
-        ))
+        .set(claimed!(orgmirrorrepository, lease_until, transaction))
         .execute(c)?;
     Ok(n == 1)
 }
@@ -175,11 +180,7 @@ pub fn release_repo(
             .filter(orgmirrorrepository::sync_transaction_id.eq(transaction)),
     )
     .set((
-        orgmirrorrepository::sync_status.eq(r.status),
-        orgmirrorrepository::sync_start_date.eq(r.next_start),
-        orgmirrorrepository::sync_expiration_date.eq(None::<i64>),
-        orgmirrorrepository::sync_retries_remaining.eq(r.retries),
-        orgmirrorrepository::sync_transaction_id.eq(""),
+        released!(orgmirrorrepository, r),
         orgmirrorrepository::last_sync_date.eq(Some(now)),
         orgmirrorrepository::status_message.eq(message),
     ))

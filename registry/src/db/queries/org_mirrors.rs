@@ -9,7 +9,7 @@
 
 use diesel::prelude::*;
 
-use super::mirrors::{Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
+use super::mirrors::{cancelled, claimed, released, Condition, Release, CANCEL, NEVER_RUN, SYNCING, SYNC_NOW};
 use crate::db::schema::{orgmirrorconfig, orgmirrorrepository, repository};
 use crate::db::DbConn;
 
@@ -70,6 +70,13 @@ pub fn find_by_id(c: &mut DbConn, id: i64) -> QueryResult<Option<OrgMirrorRow>> 
         .select(OrgMirrorRow::as_select())
         .first(c)
         .optional()
+}
+
+pub fn find_by_ids(c: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<OrgMirrorRow>> {
+    orgmirrorconfig::table
+        .filter(orgmirrorconfig::id.eq_any(ids))
+        .select(OrgMirrorRow::as_select())
+        .load(c)
 }
 
 /// Whether the organization holds any repository.
@@ -146,24 +153,16 @@ pub fn cancel(c: &mut DbConn, id: i64) -> QueryResult<bool> {
             .find(id)
             .filter(orgmirrorconfig::sync_status.ne(CANCEL)),
     )
-    .set((
-        orgmirrorconfig::sync_status.eq(CANCEL),
-        orgmirrorconfig::sync_expiration_date.eq(None::<i64>),
-        orgmirrorconfig::sync_retries_remaining.eq(0),
-        orgmirrorconfig::sync_transaction_id.eq(""),
-    ))
+    .set(cancelled!(orgmirrorconfig))
     .execute(c)?;
     Ok(n == 1)
 }
-
-type Backend = <DbConn as diesel::Connection>::Backend;
-type DueConfig = Box<dyn BoxableExpression<orgmirrorconfig::table, Backend, SqlType = diesel::sql_types::Bool>>;
 
 /// Configurations a worker may claim at `now` (Quay's
 /// `get_eligible_org_mirror_configs`): enabled, and asked to sync now or to
 /// cancel (a cancel not carried to the repositories yet), or due with
 /// retries left, or holding an expired claim.
-fn due_config(now: i64) -> DueConfig {
+fn due_config(now: i64) -> Condition<orgmirrorconfig::table> {
     use orgmirrorconfig as t;
     let requested = t::sync_status.eq(SYNC_NOW).and(t::sync_expiration_date.is_null());
     // A processed cancel has no start date left, so it is carried once.
@@ -201,11 +200,7 @@ pub fn due_configs(c: &mut DbConn, now: i64, limit: i64) -> QueryResult<Vec<OrgM
 /// longer due.
 pub fn claim_config(c: &mut DbConn, id: i64, now: i64, lease_until: i64, transaction: &str) -> QueryResult<bool> {
     let n = diesel::update(orgmirrorconfig::table.find(id).filter(due_config(now)))
-        .set((
-            orgmirrorconfig::sync_status.eq(SYNCING),
-            orgmirrorconfig::sync_expiration_date.eq(Some(lease_until)),
-            orgmirrorconfig::sync_transaction_id.eq(transaction),
-        ))
+        .set(claimed!(orgmirrorconfig, lease_until, transaction))
         .execute(c)?;
     Ok(n == 1)
 }
@@ -217,13 +212,7 @@ pub fn release_config(c: &mut DbConn, id: i64, transaction: &str, r: Release) ->
             .find(id)
             .filter(orgmirrorconfig::sync_transaction_id.eq(transaction)),
     )
-    .set((
-        orgmirrorconfig::sync_status.eq(r.status),
-        orgmirrorconfig::sync_start_date.eq(r.next_start),
-        orgmirrorconfig::sync_expiration_date.eq(None::<i64>),
-        orgmirrorconfig::sync_retries_remaining.eq(r.retries),
-        orgmirrorconfig::sync_transaction_id.eq(""),
-    ))
+    .set(released!(orgmirrorconfig, r))
     .execute(c)?;
     Ok(n == 1)
 }

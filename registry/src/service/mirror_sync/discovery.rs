@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::connect::client;
-use crate::db::queries::org_mirrors::OrgMirrorSettings;
+use crate::db::queries::org_mirrors::OrgMirrorRow;
 use crate::service::org_mirrors::{HARBOR, SSRF_REFUSED};
 use crate::service::Registry;
 
@@ -36,9 +36,10 @@ pub(super) struct SourceApi {
 impl Registry {
     /// The API of the mirror's source, after the SSRF check (repeated at
     /// every use, as DNS answers change). The error is Quay's message.
-    pub(super) async fn source_api(&self, s: &OrgMirrorSettings) -> Result<SourceApi, String> {
+    pub(super) async fn source_api(&self, row: &OrgMirrorRow) -> Result<SourceApi, String> {
+        let s = &row.settings;
         let (username, password) = self
-            .org_mirror_credentials(s)
+            .unseal_credentials(row)
             .await
             .map_err(|_| "Failed to decrypt source registry credentials".to_owned())?;
         let base = s.external_registry_url.trim().trim_end_matches('/').to_owned();
@@ -65,8 +66,8 @@ impl Registry {
 
     /// Quay's verify: whether the source answers for the namespace with
     /// these credentials, and a message.
-    pub async fn verify_org_mirror(&self, s: &OrgMirrorSettings) -> (bool, String) {
-        match self.source_api(s).await {
+    pub async fn verify_org_mirror(&self, row: &OrgMirrorRow) -> (bool, String) {
+        match self.source_api(row).await {
             Ok(api) => api.test_connection().await,
             Err(message) => (false, message),
         }

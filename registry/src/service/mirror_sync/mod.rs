@@ -41,12 +41,23 @@ const LEASE_MARGIN_MS: i64 = 120_000;
 pub enum SyncError {
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    #[error("{0}")]
+    /// Its text is shown to users (usage logs, status messages): a failure
+    /// of the database or the blob store is named without its internals,
+    /// which go to the registry's log only (the `Debug` form).
+    #[error("{}", local_message(.0))]
     Local(#[from] Error),
     #[error("{0}")]
     Invalid(String),
     #[error("timed out after {0} s")]
     TimedOut(i64),
+}
+
+fn local_message(e: &Error) -> String {
+    match e {
+        Error::Db(_) => "the registry's database failed".into(),
+        Error::Storage(_) => "the registry's blob storage failed".into(),
+        other => other.to_string(),
+    }
 }
 
 /// What one pass did.
@@ -216,7 +227,7 @@ impl Registry {
         let (ending, failed_tags, tags, blobs, bytes) = match result {
             Ok(r) => r,
             Err(e) => {
-                tracing::info!(repository = %claim.repo, error = %e, "mirror sync failed");
+                tracing::info!(repository = %claim.repo, error = ?e, "mirror sync failed");
                 let message = format!("{}: {e}", claim.pattern());
                 self.release_claim(claim, release_for(&claim.row, false, now)).await;
                 self.mirror_event(claim, "repo_mirror_sync_failed", "end", message, json!({"tags": ""}))
@@ -358,10 +369,10 @@ impl Registry {
                 }
                 result => {
                     let error = match result {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => SyncError::TimedOut(limit_s).to_string(),
+                        Ok(Err(e)) => e,
+                        _ => SyncError::TimedOut(limit_s),
                     };
-                    tracing::info!(repository = %claim.repo, tag, error, "mirroring a tag failed");
+                    tracing::info!(repository = %claim.repo, tag, error = ?error, "mirroring a tag failed");
                     let message = format!(
                         "Source '{}:{tag}' failed to sync: {error}",
                         claim.row.settings.external_reference
@@ -429,7 +440,8 @@ impl Registry {
         tags: &[String],
         local: impl Iterator<Item = &'a String>,
     ) -> Result<(), SyncError> {
-        for name in local.filter(|l| !tags.contains(l)) {
+        // `tags` is sorted.
+        for name in local.filter(|l| tags.binary_search(l).is_err()) {
             let Ok(tag) = name.parse() else { continue };
             match self.delete_manifest(&claim.repo, &Reference::Tag(tag)).await {
                 Ok(_) | Err(Error::ManifestUnknown) => {}
@@ -478,7 +490,23 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::next_start;
+    use super::{next_start, Error, SyncError};
+    use crate::db::DbError;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn local_failures_are_shown_without_their_internals() {
+        let db = SyncError::from(Error::Db(DbError::Connection(
+            "/var/lib/registry/db.sqlite locked".into(),
+        )));
+        assert_eq!(db.to_string(), "the registry's database failed");
+        let io = std::io::Error::other("/var/lib/registry/blobs/sha256/ab: permission denied");
+        let storage = SyncError::from(Error::Storage(StorageError::Io(io)));
+        assert_eq!(storage.to_string(), "the registry's blob storage failed");
+        assert!(format!("{db:?}").contains("db.sqlite"), "the log keeps the detail");
+        let refused = SyncError::from(Error::ManifestInvalid("no layers".into()));
+        assert_eq!(refused.to_string(), "manifest invalid: no layers");
+    }
 
     #[test]
     fn the_next_start_stays_on_the_schedule() {

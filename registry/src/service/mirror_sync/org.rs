@@ -6,6 +6,8 @@
 //! ORG_MIRROR, with the configured visibility) by the repository-mirror
 //! copy (`sync_tags`), all its tags.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 
 use super::{glob, release_after};
@@ -64,9 +66,18 @@ impl Registry {
             self.discover(row, &mut pass).await?;
         }
         let now = crate::now_ms();
-        let due = self.db().read(move |c| Ok(rq::due_repos(c, now, PASS_LIMIT)?)).await?;
+        let (due, configs) = self
+            .db()
+            .read(move |c| {
+                let due = rq::due_repos(c, now, PASS_LIMIT)?;
+                let ids: Vec<i64> = due.iter().map(|r| r.org_mirror_config_id).collect();
+                Ok((due, q::find_by_ids(c, &ids)?))
+            })
+            .await?;
         for repo in due {
-            self.sync_org_repo(repo, &mut pass).await?;
+            if let Some(config) = configs.iter().find(|c| c.id == repo.org_mirror_config_id) {
+                self.sync_org_repo(config, repo, &mut pass).await?;
+            }
         }
         Ok(pass)
     }
@@ -96,7 +107,7 @@ impl Registry {
             "org_mirror_sync_started",
             format!("Starting repository discovery for organization '{org}'"),
         );
-        let listed = match self.source_api(&row.settings).await {
+        let listed = match self.source_api(&row).await {
             Ok(api) => api.list_repositories().await,
             Err(e) => Err(e),
         };
@@ -189,12 +200,12 @@ impl Registry {
     /// after a sync-now, the new ones after a scheduled discovery.
     async fn record_discovery(&self, row: &OrgMirrorRow, org: &str, names: Vec<String>, now: i64) -> Result<(), Error> {
         let filters: Vec<String> = serde_json::from_str(&row.settings.repository_filters).unwrap_or_default();
-        let mut kept: Vec<String> = Vec::new();
-        for name in names {
-            if (filters.is_empty() || glob::matches_any(&name, &filters)) && !kept.contains(&name) {
-                kept.push(name);
-            }
-        }
+        let mut seen = HashSet::new();
+        let kept: Vec<String> = names
+            .into_iter()
+            .filter(|name| filters.is_empty() || glob::matches_any(name, &filters))
+            .filter(|name| seen.insert(name.clone()))
+            .collect();
         let (id, total, requested) = (row.id, kept.len(), row.sync_status == SYNC_NOW);
         let added = self
             .db()

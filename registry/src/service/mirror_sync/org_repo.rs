@@ -10,7 +10,7 @@ use super::org::{external_reference, OrgMirrorPass};
 use super::{release_after, Claim, Ending, SyncError};
 use crate::db::queries::mirrors::{self as mq, MirrorRow, MirrorSettings, Release, CANCEL};
 use crate::db::queries::org_mirror_repos::{self as rq, OrgRepoRow};
-use crate::db::queries::org_mirrors::{self as q, OrgMirrorRow, ORG_MIRROR_STATE};
+use crate::db::queries::org_mirrors::{OrgMirrorRow, ORG_MIRROR_STATE};
 use crate::db::queries::{permissions, repositories};
 use crate::oci::RepoName;
 use crate::service::logs::LogEntry;
@@ -21,17 +21,12 @@ const LEASE_MARGIN_MS: i64 = 120_000;
 
 impl Registry {
     /// Claims and syncs one discovered repository.
-    pub(super) async fn sync_org_repo(&self, repo: OrgRepoRow, pass: &mut OrgMirrorPass) -> Result<(), Error> {
-        let Some(config) = self
-            .db()
-            .read({
-                let id = repo.org_mirror_config_id;
-                move |c| Ok(q::find_by_id(c, id)?)
-            })
-            .await?
-        else {
-            return Ok(());
-        };
+    pub(super) async fn sync_org_repo(
+        &self,
+        config: &OrgMirrorRow,
+        repo: OrgRepoRow,
+        pass: &mut OrgMirrorPass,
+    ) -> Result<(), Error> {
         let txn = uuid::Uuid::new_v4().simple().to_string();
         let lease = crate::now_ms() + config.settings.skopeo_timeout.max(1) * 1000 + LEASE_MARGIN_MS;
         let (id, t) = (repo.id, txn.clone());
@@ -42,7 +37,7 @@ impl Registry {
         if !claimed {
             return Ok(());
         }
-        let outcome = self.run_org_repo_sync(&config, &repo, &txn, pass).await?;
+        let outcome = self.run_org_repo_sync(config, &repo, &txn, pass).await?;
         let Some((ending, status_message)) = outcome else {
             return Ok(());
         };
@@ -55,7 +50,7 @@ impl Registry {
         match ending {
             Ending::Success | Ending::Failed => {
                 let ok = ending == Ending::Success;
-                self.release_org_repo(&config, &repo, &txn, ok, status_message).await
+                self.release_org_repo(config, &repo, &txn, ok, status_message).await
             }
             Ending::Cancelled | Ending::Stopped => {
                 let release = Release {
@@ -79,23 +74,33 @@ impl Registry {
         txn: &str,
         pass: &mut OrgMirrorPass,
     ) -> Result<Option<(Ending, Option<String>)>, Error> {
-        let org = self.account_name_of(config.organization_id).await?;
+        let (org_id, robot_id) = (config.organization_id, config.settings.internal_robot_id);
+        let (org, robot) = self
+            .db()
+            .read(move |c| {
+                let org = mq::username(c, org_id)?.unwrap_or_default();
+                let robot = robot_id.map(|r| mq::username(c, r)).transpose()?.flatten();
+                Ok((org, robot))
+            })
+            .await?;
         let reference = external_reference(config, &repo.repository_name);
-        let name = RepoName::new(&org, &repo.repository_name);
-        let local = match &name {
-            Ok(n) => self.ensure_org_mirror_repository(config, repo, n, pass).await,
+        let made = match RepoName::new(&org, &repo.repository_name) {
+            Ok(n) => self
+                .ensure_org_mirror_repository(config, repo, &n, pass)
+                .await
+                .map(|id| (n, id)),
             Err(_) => Err(Error::InvalidRequest("invalid repository name".into())),
         };
-        let (Ok(name), Ok(local_id)) = (name, local) else {
-            let message = format!("Failed to create local repository for '{}'", repo.repository_name);
-            self.org_log(config, &org, "org_mirror_sync_failed", message.clone());
-            self.release_org_repo(config, repo, txn, false, Some(message)).await?;
-            pass.failed += 1;
-            return Ok(None);
-        };
-        let robot = match config.settings.internal_robot_id {
-            Some(r) => self.db().read(move |c| Ok(mq::username(c, r)?)).await?,
-            None => None,
+        let (name, local_id) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::warn!(repository = %repo.repository_name, error = ?e, "org mirror repository cannot be made");
+                let message = format!("Failed to create local repository for '{}'", repo.repository_name);
+                self.org_log(config, &org, "org_mirror_sync_failed", message.clone());
+                self.release_org_repo(config, repo, txn, false, Some(message)).await?;
+                pass.failed += 1;
+                return Ok(None);
+            }
         };
         let started = format!("Starting sync for '{reference}'");
         self.org_entry(config, &org, "org_mirror_sync_started", Some(&name), started);
@@ -108,6 +113,9 @@ impl Registry {
             org: true,
         };
         let outcome = self.sync_tags(&claim).await;
+        if let Err(e) = &outcome {
+            tracing::info!(repository = %name, error = ?e, "org mirror repository sync failed");
+        }
         if let Ok((_, _, _, blobs, bytes)) = &outcome {
             pass.blobs += blobs;
             pass.bytes += bytes;

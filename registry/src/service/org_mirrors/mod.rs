@@ -11,7 +11,7 @@ mod input;
 
 use serde_json::{json, Value};
 
-use super::mirrors::Field;
+use super::mirrors::{Field, MirrorRecord, MirrorView};
 use super::{Error, Registry};
 use crate::db::models::Account;
 use crate::db::queries::org_mirror_repos::{self as rq, OrgRepoRow};
@@ -35,20 +35,32 @@ pub fn registry_type_name(t: i32) -> &'static str {
     }
 }
 
-/// An organization mirror as the API shows it.
-#[derive(Debug, Clone)]
-pub struct OrgMirrorView {
-    pub row: OrgMirrorRow,
-    /// The decrypted username; `Err` when it cannot be decrypted.
-    pub username: Option<Result<String, ()>>,
-    pub robot_username: Option<String>,
-}
-
-impl OrgMirrorView {
-    pub fn external_registry_config(&self) -> Value {
-        serde_json::from_str(&self.row.settings.external_registry_config).unwrap_or_else(|_| json!({}))
+impl MirrorRecord for OrgMirrorRow {
+    fn whose(&self) -> String {
+        format!("organization {}", self.organization_id)
     }
 
+    fn robot_id(&self) -> Option<i64> {
+        self.settings.internal_robot_id
+    }
+
+    fn sealed_credentials(&self) -> (Option<&str>, Option<&str>) {
+        let s = &self.settings;
+        (
+            s.external_registry_username.as_deref(),
+            s.external_registry_password.as_deref(),
+        )
+    }
+
+    fn registry_config(&self) -> &str {
+        &self.settings.external_registry_config
+    }
+}
+
+/// An organization mirror as the API shows it.
+pub type OrgMirrorView = MirrorView<OrgMirrorRow>;
+
+impl OrgMirrorView {
     pub fn repository_filters(&self) -> Vec<String> {
         serde_json::from_str(&self.row.settings.repository_filters).unwrap_or_default()
     }
@@ -75,29 +87,14 @@ impl Registry {
     /// The organization's mirror, if configured.
     pub async fn org_mirror(&self, org: &Account) -> Result<Option<OrgMirrorView>, Error> {
         let id = org.id;
-        let found = self
-            .db()
-            .read(move |c| {
-                let Some(row) = q::find(c, id)? else { return Ok(None) };
-                let robot = match row.settings.internal_robot_id {
-                    Some(r) => crate::db::queries::mirrors::username(c, r)?,
-                    None => None,
-                };
-                Ok(Some((row, robot)))
-            })
-            .await?;
-        let Some((row, robot_username)) = found else {
-            return Ok(None);
-        };
-        let whose = format!("organization {}", row.organization_id);
-        let username = self
-            .decrypt_mirror_username(row.settings.external_registry_username.as_deref(), &whose)
-            .await;
-        Ok(Some(OrgMirrorView {
-            row,
-            username,
-            robot_username,
-        }))
+        self.mirror_view(move |c| q::find(c, id)).await
+    }
+
+    /// The organization's mirror; a 404 without one.
+    pub async fn existing_org_mirror(&self, org: &Account) -> Result<OrgMirrorView, Error> {
+        self.org_mirror(org)
+            .await?
+            .ok_or_else(|| Error::NotFound("Not Found".into()))
     }
 
     /// The robot of `org` named `name`, as Quay checks it.
@@ -124,11 +121,9 @@ impl Registry {
         )
     }
 
-    async fn seal_field(&self, value: &Field<String>) -> Result<Option<String>, Error> {
-        match value {
-            Field::Set(v) if !v.is_empty() => self.encrypt_field(v).await.map(Some),
-            _ => Ok(None),
-        }
+    /// A credential as stored: encrypted; an empty one is none.
+    async fn seal_nonempty(&self, value: &Field<String>) -> Result<Option<String>, Error> {
+        self.seal(value.value().filter(|v| !v.is_empty())).await
     }
 
     /// Creates the organization's mirror; the organization must hold no
@@ -156,8 +151,8 @@ impl Registry {
             external_registry_type: registry_type,
             external_registry_url: url,
             external_namespace: input.namespace.clone().ok_or_else(|| missing("external_namespace"))?,
-            external_registry_username: self.seal_field(&input.username).await?,
-            external_registry_password: self.seal_field(&input.password).await?,
+            external_registry_username: self.seal_nonempty(&input.username).await?,
+            external_registry_password: self.seal_nonempty(&input.password).await?,
             external_registry_config: Value::Object(input.registry_config.clone().unwrap_or_default()).to_string(),
             internal_robot_id: Some(robot.id),
             repository_filters: json!(input.repository_filters.clone().unwrap_or_default()).to_string(),
@@ -199,21 +194,13 @@ impl Registry {
             })
             .await?;
         tracing::info!(organization = %org_name, "organization mirror created");
-        self.org_mirror(org)
-            .await?
-            .ok_or_else(|| Error::NotFound("Not Found".into()))
+        self.existing_org_mirror(org).await
     }
 
     /// Changes the fields present in `input` after checking them all; the
-    /// mirror before the change, or `None` when there is none.
-    pub async fn update_org_mirror(
-        &self,
-        org: &Account,
-        input: &OrgMirrorInput,
-    ) -> Result<Option<OrgMirrorView>, Error> {
-        let Some(current) = self.org_mirror(org).await? else {
-            return Ok(None);
-        };
+    /// mirror before the change.
+    pub async fn update_org_mirror(&self, org: &Account, input: &OrgMirrorInput) -> Result<OrgMirrorView, Error> {
+        let current = self.existing_org_mirror(org).await?;
         let mut new = current.row.settings.clone();
         if let Some(e) = input.is_enabled {
             new.is_enabled = e;
@@ -239,11 +226,11 @@ impl Registry {
         }
         // As Quay: present credentials replace the stored ones, an empty
         // string or null clears them, absent ones stay.
-        if !matches!(input.username, Field::Absent) {
-            new.external_registry_username = self.seal_field(&input.username).await?;
+        if input.username.is_present() {
+            new.external_registry_username = self.seal_nonempty(&input.username).await?;
         }
-        if !matches!(input.password, Field::Absent) {
-            new.external_registry_password = self.seal_field(&input.password).await?;
+        if input.password.is_present() {
+            new.external_registry_password = self.seal_nonempty(&input.password).await?;
         }
         if let Some(c) = &input.registry_config {
             new.external_registry_config = Value::Object(c.clone()).to_string();
@@ -258,26 +245,24 @@ impl Registry {
         self.db()
             .write(move |c| Ok::<_, Error>(q::update_settings(c, id, &new)?))
             .await?;
-        Ok(Some(current))
+        Ok(current)
     }
 
     /// Deletes the organization's mirror and its discovered-repository
     /// list (the repositories stay); the deleted mirror.
-    pub async fn delete_org_mirror(&self, org: &Account) -> Result<Option<OrgMirrorView>, Error> {
-        let Some(current) = self.org_mirror(org).await? else {
-            return Ok(None);
-        };
+    pub async fn delete_org_mirror(&self, org: &Account) -> Result<OrgMirrorView, Error> {
+        let current = self.existing_org_mirror(org).await?;
         let id = current.row.id;
-        let deleted = self.db().write(move |c| Ok::<_, Error>(q::delete(c, id)?)).await?;
-        Ok(deleted.then_some(current))
+        match self.db().write(move |c| Ok::<_, Error>(q::delete(c, id)?)).await? {
+            true => Ok(current),
+            false => Err(Error::NotFound("Not Found".into())),
+        }
     }
 
-    /// Sync-now (`start`) or cancel; `None` without a mirror, `Some(false)`
-    /// when its status refuses it (syncing, or already cancelled).
-    pub async fn org_mirror_request(&self, org: &Account, start: bool) -> Result<Option<(bool, OrgMirrorView)>, Error> {
-        let Some(current) = self.org_mirror(org).await? else {
-            return Ok(None);
-        };
+    /// Sync-now (`start`) or cancel; false when the mirror's status refuses
+    /// it (syncing, or already cancelled).
+    pub async fn org_mirror_request(&self, org: &Account, start: bool) -> Result<(bool, OrgMirrorView), Error> {
+        let current = self.existing_org_mirror(org).await?;
         let id = current.row.id;
         let done = self
             .db()
@@ -289,7 +274,7 @@ impl Registry {
                 })
             })
             .await?;
-        Ok(Some((done, current)))
+        Ok((done, current))
     }
 
     /// A page (from 1) of the repositories discovered for the mirror.
@@ -305,21 +290,5 @@ impl Registry {
             .read(move |c| Ok(rq::list_repos(c, id, offset, limit)?))
             .await?;
         Ok(OrgMirrorRepoPage { repositories, total })
-    }
-
-    /// Decrypted credentials of an organization mirror.
-    pub(crate) async fn org_mirror_credentials(
-        &self,
-        s: &OrgMirrorSettings,
-    ) -> Result<(Option<String>, Option<String>), Error> {
-        let user = match s.external_registry_username.as_deref() {
-            Some(u) => Some(self.decrypt_field(u).await?),
-            None => None,
-        };
-        let pass = match s.external_registry_password.as_deref() {
-            Some(p) => Some(self.decrypt_field(p).await?),
-            None => None,
-        };
-        Ok((user, pass))
     }
 }
