@@ -30,6 +30,8 @@ pub struct Person<'a> {
     pub uid: &'a str,
     pub mail: &'a str,
     pub password: &'a str,
+    /// `employeeType`, for tests of the registry's user filters.
+    pub employee_type: Option<&'a str>,
 }
 
 /// A `groupOfNames` under `ou=groups` with users (by uid) as members.
@@ -129,15 +131,24 @@ fn tree_ldif(people: &[Person<'_>]) -> String {
          dn: ou=groups,{BASE_DN}\nobjectClass: organizationalUnit\nou: groups\n\n"
     );
     for p in people {
-        let _ = write!(
-            ldif,
-            "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {mail}\nuserPassword: {password}\n\n",
-            dn = user_dn(p.uid),
-            uid = p.uid,
-            mail = p.mail,
-            password = p.password,
-        );
+        ldif.push_str(&person_ldif(p));
     }
+    ldif
+}
+
+/// One person's entry.
+fn person_ldif(p: &Person<'_>) -> String {
+    let mut ldif = format!(
+        "dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: {uid}\nmail: {mail}\nuserPassword: {password}\n",
+        dn = user_dn(p.uid),
+        uid = p.uid,
+        mail = p.mail,
+        password = p.password,
+    );
+    if let Some(kind) = p.employee_type {
+        let _ = writeln!(ldif, "employeeType: {kind}");
+    }
+    ldif.push('\n');
     ldif
 }
 
@@ -209,13 +220,55 @@ impl Directory {
         };
         directory.wait_until_answering();
         if !groups.is_empty() {
-            let file = directory.dir.path().join("groups.ldif");
-            fs::write(&file, groups_ldif(groups)).expect("write groups.ldif");
-            directory
-                .admin_tool("ldapadd", &["-f", &file.display().to_string()])
-                .ok();
+            directory.apply("ldapadd", &groups_ldif(groups));
         }
         directory
+    }
+
+    /// Applies an LDIF with `ldapadd` or `ldapmodify` as the admin.
+    fn apply(&self, tool: &str, ldif: &str) {
+        let file = tempfile::NamedTempFile::new_in(self.dir.path()).expect("LDIF file");
+        fs::write(file.path(), ldif).expect("write LDIF");
+        self.admin_tool(tool, &["-f", &file.path().display().to_string()]).ok();
+    }
+
+    /// Adds a person to the running directory.
+    pub fn add_person(&self, p: &Person<'_>) {
+        self.apply("ldapadd", &person_ldif(p));
+    }
+
+    pub fn add_member(&self, group: &str, uid: &str) {
+        let ldif = format!(
+            "dn: {}\nchangetype: modify\nadd: member\nmember: {}\n",
+            group_dn(group),
+            user_dn(uid)
+        );
+        self.apply("ldapmodify", &ldif);
+    }
+
+    pub fn remove_member(&self, group: &str, uid: &str) {
+        let ldif = format!(
+            "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+            group_dn(group),
+            user_dn(uid)
+        );
+        self.apply("ldapmodify", &ldif);
+    }
+
+    pub fn set_email(&self, uid: &str, mail: &str) {
+        let ldif = format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: {mail}\n",
+            user_dn(uid)
+        );
+        self.apply("ldapmodify", &ldif);
+    }
+
+    /// Kills slapd: the directory is down from now on.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// An OpenLDAP client tool bound as the admin to this server.
@@ -279,10 +332,7 @@ LDAP_TIMEOUT: 5
 
 impl Drop for Directory {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop();
         if thread::panicking() {
             eprintln!("--- slapd log ({}):\n{}", self.uri, self.log());
         }

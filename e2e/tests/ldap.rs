@@ -15,11 +15,13 @@ const ALICE: Person<'static> = Person {
     uid: "alice",
     mail: "alice@corp.example",
     password: "alice-Directory-pass",
+    employee_type: None,
 };
 const BOB: Person<'static> = Person {
     uid: "bob",
     mail: "bob@corp.example",
     password: "bob-Directory-pass",
+    employee_type: None,
 };
 const ADMINS: Group<'static> = Group {
     cn: "registry-admins",

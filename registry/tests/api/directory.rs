@@ -11,15 +11,16 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::{api_token, api_user, spawn_app_with, TestApp};
-use crate::ldap_server::{LdapServer, Person};
+use crate::ldap_server::{self, staff, LdapServer};
 
 /// The registry on the test directory; the team sync loop is off (tests
 /// run passes themselves).
 async fn app_with_directory(extra: &str) -> (LdapServer, TestApp) {
-    let ldap = LdapServer::start().await;
-    let app = spawn_app_with(&ldap.config(&format!(
-        "FEATURE_TEAM_SYNCING: true\nTEAM_SYNC_WORKER_FREQUENCY: 0\n{extra}"
-    )))
+    let ldap = ldap_server::start();
+    let app = spawn_app_with(&ldap_server::config(
+        &ldap,
+        &format!("FEATURE_TEAM_SYNCING: true\nTEAM_SYNC_WORKER_FREQUENCY: 0\n{extra}"),
+    ))
     .await;
     (ldap, app)
 }
@@ -224,19 +225,13 @@ async fn robots_still_log_in_beside_a_directory() {
 async fn an_email_change_in_the_directory_updates_the_same_account_and_a_new_uid_cannot_take_it() {
     let (ldap, app) = app_with_directory("").await;
     let (alice, _) = directory_user(&app, "alice", "alice-pass").await;
-    ldap.set_email("alice", "alice.new@corp.example").await;
+    ldap.set_email("alice", "alice.new@corp.example");
     assert_eq!(sign_in(&app, "alice", "alice-pass").await.status(), 200);
     let after = app.server.account("alice").await.expect("lookup").expect("account");
     assert_eq!(after.id, alice.id);
     assert_eq!(after.email.as_deref(), Some("alice.new@corp.example"));
     // A renamed directory user keeping the email: refused, as in Quay.
-    ldap.add_person(&Person {
-        uid: "alice2",
-        email: Some("alice.new@corp.example"),
-        password: "alice2-pass",
-        kind: "staff",
-    })
-    .await;
+    ldap.add_person(&staff("alice2", "alice.new@corp.example", "alice2-pass"));
     let res = sign_in(&app, "alice2", "alice2-pass").await;
     assert_eq!(res.status(), 403);
     let body: Value = res.json().await.expect("JSON");
@@ -437,14 +432,8 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
     assert_eq!(call(&app, Method::PUT, &robot_path, Some(&carol), None).await.0, 200);
 
     // dave is in the group but has never signed in: the pass makes his account.
-    ldap.add_person(&Person {
-        uid: "dave",
-        email: Some("dave@corp.example"),
-        password: "dave-pass",
-        kind: "staff",
-    })
-    .await;
-    ldap.add_member("devs", "dave").await;
+    ldap.add_person(&staff("dave", "dave@corp.example", "dave-pass"));
+    ldap.add_member("devs", "dave");
     let report = app
         .server
         .sync_directory_teams(Duration::ZERO)
@@ -462,7 +451,7 @@ async fn a_sync_pass_keeps_the_team_equal_to_the_group_and_manual_changes_are_re
         .expect("dave's account");
     assert_eq!(dave.email.as_deref(), Some("dave@corp.example"));
 
-    ldap.remove_member("devs", "bob").await;
+    ldap.remove_member("devs", "bob");
     let report = app
         .server
         .sync_directory_teams(Duration::ZERO)
