@@ -221,6 +221,43 @@ async fn a_silent_build_is_requeued_while_it_has_retries_then_fails() {
 }
 
 #[actix_web::test]
+async fn a_build_past_machine_max_time_fails_at_once_though_retries_remain() {
+    let config = "FEATURE_BUILD_SUPPORT: true\nBUILD_MANAGER: [ephemeral, {MACHINE_MAX_TIME: 600, EXECUTORS: []}]\n";
+    let (f, token) = fixture(config).await;
+    let uuid = queue(&f, &token).await;
+    let job = claim(&f, "m").await.expect("claimed");
+    assert_eq!(builder(&f, &uuid, "register", &job.token, json!({})).await.0, 200);
+    age_scheduled(&f, &uuid, 599_000).await;
+    assert_eq!(builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0, 200);
+    assert_eq!(
+        f.services.expire_stale_builds().await.expect("expire"),
+        0,
+        "within the limit"
+    );
+    age_scheduled(&f, &uuid, 2_000).await;
+    assert_eq!(
+        builder(&f, &uuid, "heartbeat", &job.token, json!({})).await.0,
+        401,
+        "the job token ends at the limit"
+    );
+    assert_eq!(f.services.expire_stale_builds().await.expect("expire"), 1);
+    let (_, build) = f
+        .call(
+            "GET",
+            &format!("/repository/alice/app/build/{uuid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(build["phase"], "expired", "failed, not re-queued: {build}");
+    assert!(
+        build["error"].as_str().is_some_and(|e| e.contains("600 seconds")),
+        "{build}"
+    );
+    assert!(claim(&f, "m").await.is_none(), "not queued again");
+}
+
+#[actix_web::test]
 async fn only_attempts_no_longer_running_are_stale_and_other_registries_builds_never() {
     let (f, token) = fixture(LATE).await;
     let uuid = queue(&f, &token).await;

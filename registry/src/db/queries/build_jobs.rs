@@ -174,47 +174,49 @@ pub fn cancel_running(c: &mut DbConn, build_id: i64) -> QueryResult<bool> {
 
 /// When a running build counts as stale: registered ones without a
 /// heartbeat since `heartbeat`, unregistered ones scheduled before
-/// `register` (both in ms).
+/// `register`, and any scheduled before `machine` (`MACHINE_MAX_TIME`
+/// ago), all in ms.
 #[derive(Debug, Clone, Copy)]
 pub struct Cutoffs {
     pub heartbeat: i64,
     pub register: i64,
+    pub machine: i64,
+}
+
+/// The condition of [`Cutoffs`] on `repositorybuild` rows.
+macro_rules! is_stale {
+    ($cut:expr) => {
+        repositorybuild::registered_ms
+            .is_not_null()
+            .and(repositorybuild::heartbeat_ms.lt($cut.heartbeat))
+            .or(repositorybuild::registered_ms
+                .is_null()
+                .and(repositorybuild::scheduled_ms.lt($cut.register)))
+            .or(repositorybuild::scheduled_ms.lt($cut.machine))
+    };
 }
 
 /// Running builds whose builder went silent.
 pub fn stale(c: &mut DbConn, cut: Cutoffs) -> QueryResult<Vec<BuildRow>> {
     repositorybuild::table
         .filter(repositorybuild::phase.eq_any(RUNNING))
-        .filter(
-            repositorybuild::registered_ms
-                .is_not_null()
-                .and(repositorybuild::heartbeat_ms.lt(cut.heartbeat))
-                .or(repositorybuild::registered_ms
-                    .is_null()
-                    .and(repositorybuild::scheduled_ms.lt(cut.register))),
-        )
+        .filter(is_stale!(cut))
         .select(BuildRow::as_select())
         .load(c)
 }
 
 /// Re-queues a stale build (one retry fewer) if it has retries left, else
 /// fails it as `internalerror`, provided it is still the same silent run.
-/// `Some(true)` when re-queued, `Some(false)` when failed, `None` when it
-/// reported or changed meanwhile.
+/// A build past `MACHINE_MAX_TIME` is failed at once: it would only run
+/// out of time again. `Some(true)` when re-queued, `Some(false)` when
+/// failed, `None` when it reported or changed meanwhile.
 pub fn requeue_or_fail(c: &mut DbConn, build: &BuildRow, cut: Cutoffs, message: &str) -> QueryResult<Option<bool>> {
     let same_run = repositorybuild::table
         .filter(repositorybuild::id.eq(build.id))
         .filter(repositorybuild::phase.eq_any(RUNNING))
         .filter(repositorybuild::scheduled_ms.eq(build.scheduled_ms.unwrap_or(0)))
-        .filter(
-            repositorybuild::registered_ms
-                .is_not_null()
-                .and(repositorybuild::heartbeat_ms.lt(cut.heartbeat))
-                .or(repositorybuild::registered_ms
-                    .is_null()
-                    .and(repositorybuild::scheduled_ms.lt(cut.register))),
-        );
-    if build.retries_remaining > 0 {
+        .filter(is_stale!(cut));
+    if build.retries_remaining > 0 && !overdue(build, cut) {
         let n = diesel::update(same_run)
             .set((
                 repositorybuild::phase.eq(WAITING),
@@ -230,11 +232,17 @@ pub fn requeue_or_fail(c: &mut DbConn, build: &BuildRow, cut: Cutoffs, message: 
     let n = diesel::update(same_run)
         .set((
             repositorybuild::phase.eq("internalerror"),
+            repositorybuild::retries_remaining.eq(0),
             repositorybuild::job_token_hash.eq(None::<String>),
             repositorybuild::error.eq(message),
         ))
         .execute(c)?;
     Ok((n == 1).then_some(false))
+}
+
+/// Whether a running build has run past `MACHINE_MAX_TIME`.
+pub fn overdue(build: &BuildRow, cut: Cutoffs) -> bool {
+    build.scheduled_ms.is_some_and(|at| at < cut.machine)
 }
 
 /// The phases of the builds with these ids.

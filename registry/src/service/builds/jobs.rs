@@ -166,17 +166,27 @@ impl Registry {
     /// stopped heartbeating or never registered; returns how many.
     pub async fn expire_stale_builds(&self) -> Result<usize, Error> {
         let now = crate::now_ms();
+        let settings = self.build_manager();
         let cut = Cutoffs {
             heartbeat: now - HEARTBEAT_TIMEOUT_MS,
-            register: now - self.build_manager().job_registration_timeout_s * 1000,
+            register: now - settings.job_registration_timeout_s * 1000,
+            machine: now - settings.machine_max_time_s * 1000,
         };
         let stale = self.db().read(move |c| Ok(jq::stale(c, cut)?)).await?;
         let mut changed = 0;
         for row in stale {
-            let (r, message) = (row.clone(), "Build worker stopped responding".to_owned());
+            let message = if jq::overdue(&row, cut) {
+                format!(
+                    "Build ran longer than the build manager's limit of {} seconds",
+                    settings.machine_max_time_s
+                )
+            } else {
+                "Build worker stopped responding".to_owned()
+            };
+            let (r, m) = (row.clone(), message.clone());
             let outcome = self
                 .db()
-                .write(move |c| Ok::<_, Error>(jq::requeue_or_fail(c, &r, cut, &message)?))
+                .write(move |c| Ok::<_, Error>(jq::requeue_or_fail(c, &r, cut, &m)?))
                 .await?;
             match outcome {
                 Some(true) => {
@@ -184,11 +194,10 @@ impl Registry {
                     self.count_trigger_outcome(row.id, "internalerror").await;
                 }
                 Some(false) => {
-                    tracing::warn!(build = %row.uuid, "build worker went silent; no retries left");
+                    tracing::warn!(build = %row.uuid, reason = %message, "build failed; not retried");
                     self.count_trigger_outcome(row.id, "internalerror").await;
                     self.end_build_logs(row.id, "internalerror").await;
-                    self.notify_build(row.id, "build_failure", Some("Build worker stopped responding"))
-                        .await;
+                    self.notify_build(row.id, "build_failure", Some(&message)).await;
                 }
                 None => continue,
             }
