@@ -341,6 +341,35 @@ async fn a_named_object_is_written_read_replaced_and_deleted(store: DynStore) {
     assert!(matches!(store.read_object(&key).await, Err(StorageError::NotFound)));
 }
 
+async fn a_streamed_object_is_stored_whole_and_a_failed_stream_stores_nothing(store: DynStore) {
+    let key = format!("userfiles/{}", upload_id());
+    let data = pattern(20 * MIB + 123, 7);
+    let size = store
+        .put_object_stream(&key, body(&data, 256 * 1024))
+        .await
+        .expect("streamed put");
+    assert_eq!(size, data.len() as u64);
+    let read = collect(store.read_object(&key).await.expect("object readable")).await;
+    assert!(read == data, "the object reads back byte for byte");
+
+    let broken = format!("userfiles/{}", upload_id());
+    let pieces: Vec<io::Result<Bytes>> = vec![
+        Ok(Bytes::from(pattern(9 * MIB, 8))),
+        Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client went away")),
+    ];
+    assert!(
+        store
+            .put_object_stream(&broken, stream::iter(pieces).boxed())
+            .await
+            .is_err(),
+        "a failing stream fails the put"
+    );
+    assert!(
+        matches!(store.read_object(&broken).await, Err(StorageError::NotFound)),
+        "nothing of it is stored"
+    );
+}
+
 async fn object_keys_cannot_reach_blobs_uploads_or_leave_the_store(store: DynStore) {
     let (digest, _) = push(&store, &[b"protected"]).await;
     let blob_key = registry::storage::blob_key(&digest);
@@ -513,6 +542,7 @@ suite!(
     commit_with_a_smaller_size_keeps_only_that_many_bytes,
     a_committed_upload_is_gone,
     a_named_object_is_written_read_replaced_and_deleted,
+    a_streamed_object_is_stored_whole_and_a_failed_stream_stores_nothing,
     object_keys_cannot_reach_blobs_uploads_or_leave_the_store,
     health_is_ok,
     uploads_are_listed_once_written_before_the_bound_and_not_when_newer,

@@ -1,6 +1,7 @@
 //! HTTP handlers: thin adapters from requests to `service` calls.
 
 pub mod auth;
+pub mod body;
 pub mod buildman;
 pub mod health;
 pub mod v1;

@@ -366,6 +366,33 @@ impl BlobStore for FsStore {
         Ok(written?)
     }
 
+    async fn put_object_stream(&self, key: &str, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
+        let target = self.root.join(object_key(key)?);
+        let parent = target
+            .parent()
+            .ok_or_else(|| StorageError::Backend("object path has no parent".into()))?
+            .to_owned();
+        let scratch = self.upload_path(&format!("object-{}", uuid::Uuid::new_v4()));
+        let written = async {
+            let mut file = fs::File::create(&scratch).await?;
+            let mut size = 0u64;
+            while let Some(chunk) = body.try_next().await? {
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
+                size += chunk.len() as u64;
+            }
+            file.sync_all().await?;
+            fs::create_dir_all(&parent).await?;
+            fs::rename(&scratch, &target).await?;
+            sync_dir(&parent).await?;
+            Ok::<_, io::Error>(size)
+        }
+        .await;
+        if written.is_err() {
+            let _ = fs::remove_file(&scratch).await;
+        }
+        Ok(written?)
+    }
+
     async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError> {
         let (file, size) = open_std(self.root.join(object_key(key)?)).await?;
         Ok(stream_file(file, 0, size))

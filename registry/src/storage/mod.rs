@@ -122,6 +122,19 @@ pub trait BlobStore: Send + Sync + 'static {
     /// `key` must pass [`object_key`].
     async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError>;
 
+    /// [`BlobStore::put_object`] from a stream, without holding the whole
+    /// body in memory where the backend allows; returns the byte count. A
+    /// stream that fails stores nothing.
+    async fn put_object_stream(&self, key: &str, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
+        let mut all = bytes::BytesMut::new();
+        while let Some(chunk) = futures_util::TryStreamExt::try_next(&mut body).await? {
+            all.extend_from_slice(&chunk);
+        }
+        let size = all.len() as u64;
+        self.put_object(key, all.freeze()).await?;
+        Ok(size)
+    }
+
     /// Reads a named object written by [`BlobStore::put_object`].
     async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError>;
 

@@ -548,6 +548,11 @@ impl BlobStore for S3Store {
         Ok(())
     }
 
+    async fn put_object_stream(&self, key: &str, body: ByteStream<'_>) -> Result<u64, StorageError> {
+        let path = self.path(object_key(key)?);
+        self.write_stream(&path, body, PART_SIZE).await
+    }
+
     async fn read_object(&self, key: &str) -> Result<ByteStream<'static>, StorageError> {
         let path = self.path(object_key(key)?);
         let result = self.reader.get(&path).await.map_err(backend)?;

@@ -8,7 +8,6 @@
 
 use actix_web::guard::{self};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -16,6 +15,7 @@ use super::error::ErrorType;
 use super::shared::{access, builds_enabled, int_param, link_base, repo_action, require_normal, BuildPath};
 use super::views::build_view;
 use super::{ApiCaller, ApiError};
+use crate::api::body::{body_stream, BodyEnd};
 use crate::service::builds::{Build, BuildInput, MAX_USERFILE_BYTES};
 use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
@@ -258,7 +258,7 @@ async fn upload_userfile(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let declared = req
         .headers()
@@ -269,22 +269,13 @@ async fn upload_userfile(
         return Err(too_large());
     }
     state.registry.claim_userfile(&path).await?;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let failed = match chunk {
-            Ok(bytes) if (body.len() + bytes.len()) as u64 <= MAX_USERFILE_BYTES => {
-                body.extend_from_slice(&bytes);
-                None
-            }
-            Ok(_) => Some(too_large()),
-            Err(e) => Some(ApiError::invalid_request(format!("Upload failed: {e}"))),
-        };
-        if let Some(e) = failed {
-            state.registry.release_userfile(&path).await;
-            return Err(e);
-        }
+    let (pump, body) = body_stream(payload, MAX_USERFILE_BYTES);
+    let (end, stored) = futures_util::join!(pump, state.registry.store_userfile(&path, body));
+    match end {
+        BodyEnd::TooLarge => return Err(too_large()),
+        BodyEnd::Failed(e) => return Err(ApiError::invalid_request(format!("Upload failed: {e}"))),
+        BodyEnd::Passed => stored?,
     }
-    state.registry.store_userfile(&path, body.freeze()).await?;
     Ok(HttpResponse::Ok().json("Okay"))
 }
 

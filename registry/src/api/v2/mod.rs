@@ -7,14 +7,8 @@ mod manifests;
 mod tags;
 mod uploads;
 
-use std::future::Future;
-use std::io;
-
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
-use bytes::Bytes;
-use futures_util::{stream, StreamExt};
-use tokio::sync::mpsc;
 
 pub use error::OciError;
 
@@ -22,7 +16,6 @@ use crate::api::auth::{Action, Caller, Credential, Refusal};
 use crate::oci::{Digest, RepoName};
 use crate::service::mirrors::PushState;
 use crate::state::AppState;
-use crate::storage::ByteStream;
 
 /// A repository path of any depth; validated by `RepoName`, so a bad name is
 /// a 400 NAME_INVALID rather than an unknown endpoint.
@@ -161,22 +154,4 @@ async fn repository_exists_for_push(state: &AppState, caller: &Caller, repo: &Re
             format!("Repository {repo} is a mirror. Mirrored repositories cannot be modified directly."),
         )),
     }
-}
-
-/// Bridges actix's request payload (bound to its thread) to a `Send` stream
-/// for the service layer. The returned future pumps the payload and must be
-/// polled alongside the consumer (`futures_util::join!`).
-fn body_stream(mut payload: web::Payload) -> (impl Future<Output = ()>, ByteStream<'static>) {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
-    let pump = async move {
-        while let Some(item) = payload.next().await {
-            let item = item.map_err(|e| io::Error::new(io::ErrorKind::UnexpectedEof, e.to_string()));
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
-    };
-    let body = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed();
-    (pump, body)
 }

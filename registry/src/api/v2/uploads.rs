@@ -2,8 +2,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::error::upload_range;
-use super::{authorized, authorized_with_source, body_stream, parse_digest, repo_name, OciError};
+use super::{authorized, authorized_with_source, parse_digest, repo_name, OciError};
 use crate::api::auth::{Action, Caller, Refusal};
+use crate::api::body::body_stream;
 use crate::oci::RepoName;
 use crate::service::{MountOutcome, UploadStatus};
 use crate::state::AppState;
@@ -84,7 +85,7 @@ pub async fn start_upload(
     }
     if let Some(d) = q.digest {
         let digest = parse_digest(&d)?;
-        let (pump, body) = body_stream(payload);
+        let (pump, body) = body_stream(payload, u64::MAX);
         let (_, result) = futures_util::join!(pump, state.registry.put_blob(&repo, &digest, body));
         result?;
         return Ok(created(&repo, &digest.to_string()));
@@ -142,7 +143,7 @@ pub async fn patch_upload(
             .header("Docker-Upload-UUID", uuid.clone())
     };
     let range = content_range(&req).map_err(with_location)?;
-    let (pump, body) = body_stream(payload);
+    let (pump, body) = body_stream(payload, u64::MAX);
     let (_, result) = futures_util::join!(pump, state.registry.append_upload(&repo, &uuid, range, body));
     let status = result.map_err(|e| with_location(e.into()))?;
     Ok(session(&repo, &status, 202))
@@ -173,7 +174,7 @@ pub async fn put_upload(
     };
     let range = content_range(&req).map_err(with_location)?;
     let result = if has_body(&req) {
-        let (pump, body) = body_stream(payload);
+        let (pump, body) = body_stream(payload, u64::MAX);
         let finishing = state.registry.finish_upload(&repo, &uuid, &digest, range, Some(body));
         futures_util::join!(pump, finishing).1
     } else {

@@ -1,7 +1,9 @@
 //! User files: build contexts dropped through `/api/v1/filedrop/` and
 //! uploaded once to `/userfiles/{file_id}`, stored under `userfiles/`.
 
-use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 
 use super::super::{Error, Registry};
@@ -44,15 +46,28 @@ impl Registry {
         }
     }
 
-    /// Stores the bytes of a claimed file; on failure the claim is released.
-    pub async fn store_userfile(&self, file_id: &str, body: Bytes) -> Result<(), Error> {
-        let checksum = hex::encode(Sha256::digest(&body));
-        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
-        let id = file_id.to_owned();
-        if let Err(e) = self.store().put_object(&userfile_key(file_id), body).await {
-            self.release_userfile(file_id).await;
-            return Err(e.into());
-        }
+    /// Stores the bytes of a claimed file as they arrive; on failure the
+    /// claim is released.
+    pub async fn store_userfile(&self, file_id: &str, body: ByteStream<'_>) -> Result<(), Error> {
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let feed = hasher.clone();
+        let body = body
+            .inspect_ok(move |chunk| {
+                if let Ok(mut h) = feed.lock() {
+                    h.update(chunk);
+                }
+            })
+            .boxed();
+        let size = match self.store().put_object_stream(&userfile_key(file_id), body).await {
+            Ok(size) => size,
+            Err(e) => {
+                self.release_userfile(file_id).await;
+                return Err(e.into());
+            }
+        };
+        let digest = hasher.lock().map(|h| h.clone().finalize()).unwrap_or_default();
+        let checksum = hex::encode(digest);
+        let (id, size) = (file_id.to_owned(), i64::try_from(size).unwrap_or(i64::MAX));
         self.db()
             .write(move |c| Ok::<_, Error>(q::finish_userfile_upload(c, &id, size, &checksum)?))
             .await?;
