@@ -262,8 +262,8 @@ pub(super) fn sha256_hex(text: &str) -> String {
 
 /// Compares secrets (or their hashes) without an early exit on the first
 /// differing byte.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 impl Registry {

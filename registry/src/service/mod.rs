@@ -53,7 +53,9 @@ mod uploads;
 use std::sync::Arc;
 
 pub use accounts::DEFAULT_TAG_EXPIRATION_S;
-pub use accounts::{random_token, AccountPolicy, Scopes, UserUpdate, DEFAULT_TAG_EXPIRATION_OPTIONS_S, SCOPES_ALL};
+pub use accounts::{
+    constant_time_eq, random_token, AccountPolicy, Scopes, UserUpdate, DEFAULT_TAG_EXPIRATION_OPTIONS_S, SCOPES_ALL,
+};
 pub use applications::{AppToken, Application, ApplicationInput, NewAppToken, MAX_ACTIVE_TOKENS, MAX_TOKEN_LIFETIME_S};
 pub use apptokens::AppSpecificToken;
 pub use blobs::{BlobRange, OpenBlob};

@@ -171,11 +171,6 @@ fn robot_token() -> String {
         .collect()
 }
 
-/// Compares secrets in time that depends only on their lengths.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn full_name(namespace: &Account, short: &str) -> String {
     format!("{}+{short}", namespace.username)
 }
@@ -334,7 +329,7 @@ impl Registry {
         let Some(robot) = robot.map(Robot::from) else {
             return Err(bad());
         };
-        if !same_secret(robot.token.as_bytes(), token.as_bytes())
+        if !super::accounts::constant_time_eq(robot.token.as_bytes(), token.as_bytes())
             && !self.federated_robot_token_valid(full_name, token).await?
         {
             return Err(bad());
@@ -371,9 +366,9 @@ mod tests {
 
     #[test]
     fn secrets_compare_by_content_and_length() {
-        assert!(same_secret(b"ABC", b"ABC"));
-        assert!(!same_secret(b"ABC", b"ABD"));
-        assert!(!same_secret(b"ABC", b"ABCD"));
+        assert!(super::accounts::constant_time_eq(b"ABC", b"ABC"));
+        assert!(!super::accounts::constant_time_eq(b"ABC", b"ABD"));
+        assert!(!super::accounts::constant_time_eq(b"ABC", b"ABCD"));
     }
 
     #[test]

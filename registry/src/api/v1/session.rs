@@ -229,7 +229,7 @@ async fn csrf_matches(req: &mut ServiceRequest, expected: &str) -> bool {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
     }
-    found.is_some_and(|f| !f.is_empty() && constant_time_eq(f.as_bytes(), expected.as_bytes()))
+    found.is_some_and(|f| !f.is_empty() && crate::service::constant_time_eq(f.as_bytes(), expected.as_bytes()))
 }
 
 /// A field of an urlencoded form body, read and put back for the handler.
@@ -269,16 +269,12 @@ pub(super) fn csrf_in_form(req: &HttpRequest, form_value: Option<&str>, expected
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    found.is_some_and(|f| !f.is_empty() && constant_time_eq(f.as_bytes(), expected.as_bytes()))
+    found.is_some_and(|f| !f.is_empty() && crate::service::constant_time_eq(f.as_bytes(), expected.as_bytes()))
 }
 
 /// Quay's refusal of a form without the session's CSRF token.
 pub(super) fn csrf_refusal() -> HttpResponse {
     refusal(403, CSRF_MESSAGE)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // --- handlers ------------------------------------------------------------------
