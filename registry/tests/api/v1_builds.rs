@@ -455,8 +455,20 @@ async fn a_pull_robot_must_be_a_robot_of_a_namespace_the_caller_administers() {
 }
 
 #[actix_web::test]
-async fn without_build_support_the_endpoints_do_not_exist() {
+async fn builds_are_on_by_default_as_in_quay() {
     let f = RepoFixture::new().await;
+    let (_, token) = f.user("alice").await;
+    f.create_repo(&token, "alice", "app", "private").await;
+    let (status, body) = f.call("GET", "/repository/alice/app/build/", Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["builds"], json!([]));
+    assert!(f.services.settings().builds.enabled);
+    assert!(f.services.settings().builds.manager.is_some(), "a local build manager");
+}
+
+#[actix_web::test]
+async fn without_build_support_the_endpoints_do_not_exist() {
+    let f = RepoFixture::with_config("FEATURE_BUILD_SUPPORT: false\n").await;
     let (_, token) = f.user("alice").await;
     f.create_repo(&token, "alice", "app", "private").await;
     let (status, body) = request(&f, Some(&token), "alice/app", archive(json!({}))).await;

@@ -60,9 +60,9 @@ const TERMINAL_PHASES: [&str; 5] = ["complete", "error", "internalerror", "cance
 /// Build settings from `config.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct BuildPolicy {
-    /// `FEATURE_BUILD_SUPPORT`. Off by default here, unlike Quay, because
-    /// builds run tools (buildah or podman) the host must provide; when off
-    /// the build API, the file drop and the build manager do not exist.
+    /// `FEATURE_BUILD_SUPPORT` (on by default, as in Quay; see
+    /// [`builds_enabled`]); when off the build API, the file drop and the
+    /// build manager do not exist.
     pub enabled: bool,
     /// `FEATURE_READER_BUILD_LOGS`: readers may see build logs, not only writers.
     pub reader_build_logs: bool,
@@ -84,12 +84,19 @@ pub struct BuildPolicy {
 /// The config key of the limit on a namespace's unfinished builds.
 pub const MAX_BUILDS_KEY: &str = "DEFAULT_NAMESPACE_MAXIMUM_BUILD_COUNT";
 
+/// `FEATURE_BUILD_SUPPORT`: on unless turned off, as in Quay. Without
+/// `BUILD_MANAGER`, builds run on this machine (the local executor, with
+/// buildah); a host without buildah fails each build with that reason.
+pub fn builds_enabled(config: &Config) -> bool {
+    config.feature("BUILD_SUPPORT", true)
+}
+
 /// Checks the build settings that are not `BUILD_MANAGER`'s:
 /// `BUILDLOGS_REDIS` (only when builds are on: Quay's configs carry it
 /// whether or not they build), the queued build limit and, with
 /// `FEATURE_GITHUB_BUILD`, `GITHUB_TRIGGER_CONFIG`.
 pub fn validate_config(config: &Config) -> Result<(), ConfigError> {
-    if config.feature("BUILD_SUPPORT", false) {
+    if builds_enabled(config) {
         if let Some(s) = RedisSettings::from_config(config)? {
             RedisLogs::new(&s)?;
         }
@@ -117,7 +124,7 @@ fn max_queued_builds(config: &Config) -> Result<Option<i64>, ConfigError> {
 
 impl BuildPolicy {
     pub fn from_config(config: &Config) -> BuildPolicy {
-        let enabled = config.feature("BUILD_SUPPORT", false);
+        let enabled = builds_enabled(config);
         BuildPolicy {
             enabled,
             reader_build_logs: config.feature("READER_BUILD_LOGS", false),

@@ -175,7 +175,7 @@ impl BuildManagerSettings {
             None => BuildManagerSettings::default(),
             Some(v) => Self::parse(v)?,
         };
-        Ok(config.feature("BUILD_SUPPORT", false).then_some(parsed))
+        Ok(super::builds_enabled(config).then_some(parsed))
     }
 
     fn parse(value: &Value) -> Result<BuildManagerSettings, ConfigError> {

@@ -170,7 +170,7 @@ async fn without_the_github_feature_the_callback_does_not_exist() {
     let res = callback(&f, Auth::Token(&token), "alice/app", &format!("code={GOOD_CODE}")).await;
     assert_eq!(res.status().as_u16(), 404);
     let github = FakeGithub::start().await;
-    let f = RepoFixture::with_config(&github.config()).await;
+    let f = RepoFixture::with_config(&format!("{}FEATURE_BUILD_SUPPORT: false\n", github.config())).await;
     let (_, token) = f.user("alice").await;
     f.create_repo(&token, "alice", "app", "private").await;
     let res = callback(&f, Auth::Token(&token), "alice/app", &format!("code={GOOD_CODE}")).await;

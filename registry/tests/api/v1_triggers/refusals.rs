@@ -115,7 +115,7 @@ async fn the_trigger_api_needs_repository_admin() {
 
 #[actix_web::test]
 async fn without_build_support_no_trigger_route_exists() {
-    let f = RepoFixture::with_config("").await;
+    let f = RepoFixture::with_config("FEATURE_BUILD_SUPPORT: false\n").await;
     let (_, token) = f.user("alice").await;
     f.create_repo(&token, "alice", "app", "private").await;
     let (status, _) = f
