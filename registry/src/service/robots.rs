@@ -366,9 +366,9 @@ mod tests {
 
     #[test]
     fn secrets_compare_by_content_and_length() {
-        assert!(super::accounts::constant_time_eq(b"ABC", b"ABC"));
-        assert!(!super::accounts::constant_time_eq(b"ABC", b"ABD"));
-        assert!(!super::accounts::constant_time_eq(b"ABC", b"ABCD"));
+        assert!(crate::service::constant_time_eq(b"ABC", b"ABC"));
+        assert!(!crate::service::constant_time_eq(b"ABC", b"ABD"));
+        assert!(!crate::service::constant_time_eq(b"ABC", b"ABCD"));
     }
 
     #[test]

@@ -331,7 +331,12 @@ mod tests {
     fn build_support_without_build_manager_runs_one_local_executor() {
         let s = settings("FEATURE_BUILD_SUPPORT: true\n").expect("valid").expect("on");
         assert_eq!(s, BuildManagerSettings::default());
-        assert_eq!(settings("{}\n").expect("valid"), None);
+        assert_eq!(
+            settings("{}\n").expect("valid"),
+            Some(BuildManagerSettings::default()),
+            "on by default"
+        );
+        assert_eq!(settings("FEATURE_BUILD_SUPPORT: false\n").expect("valid"), None);
     }
 
     #[test]
