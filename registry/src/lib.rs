@@ -15,6 +15,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod tls;
+pub mod ui;
 pub mod worker;
 
 pub use service::Error;

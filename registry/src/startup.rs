@@ -189,6 +189,7 @@ pub struct Routes {
     state: web::Data<AppState>,
     browser: web::Data<api::v1::BrowserPolicy>,
     invites: web::Data<crate::service::InvitePolicy>,
+    ui: web::Data<crate::ui::UiConfig>,
 }
 
 impl Routes {
@@ -217,6 +218,7 @@ impl Routes {
             state,
             browser: web::Data::new(api::v1::BrowserPolicy::from_config(&opts.config)),
             invites: web::Data::new(crate::service::InvitePolicy::from_config(&opts.config)),
+            ui: web::Data::new(crate::ui::UiConfig::from_config(&opts.config)),
         }
     }
 
@@ -225,11 +227,13 @@ impl Routes {
         cfg.app_data(self.state.clone())
             .app_data(self.browser.clone())
             .app_data(self.invites.clone())
+            .app_data(self.ui.clone())
             .configure(api::health::configure)
             .configure(api::auth::configure)
             .configure(api::buildman::configure)
             .configure(api::v1::configure)
-            .configure(api::v2::configure);
+            .configure(api::v2::configure)
+            .configure(crate::ui::configure);
     }
 }
 

@@ -352,6 +352,15 @@ impl Registry {
         Ok((user, token))
     }
 
+    /// Whether the first user may still be created through
+    /// `/api/v1/user/initialize`: the feature is on and no user exists.
+    pub async fn awaits_first_user(&self) -> Result<bool, Error> {
+        if !self.settings().accounts.user_initialize {
+            return Ok(false);
+        }
+        Ok(!self.db().read(|c| Ok(q::any_user(c)?)).await?)
+    }
+
     /// Checks a user's password, with Quay's backoff after repeated
     /// failures; with a directory (LDAP) the directory checks it instead.
     pub async fn authenticate_password(&self, username: &str, password: &str) -> Result<Account, Error> {

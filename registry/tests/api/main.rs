@@ -76,3 +76,4 @@ mod v1_tags;
 mod v1_teams;
 mod v1_triggers;
 mod v1_users;
+mod web_ui;

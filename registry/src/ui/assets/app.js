@@ -1,0 +1,138 @@
+// The application: who is signed in, the frame (masthead and navigation)
+// and the router from the address to a view.
+
+import { h, mount, toast } from './dom.js';
+import { get, post, refreshCsrf, ApiError } from './api.js';
+import { signinView } from './views/signin.js';
+import { reposView, newRepoView } from './views/repos.js';
+import { repoView } from './views/repo.js';
+import { orgsView, newOrgView } from './views/orgs.js';
+import { orgView, teamView } from './views/org.js';
+import { accountView } from './views/account.js';
+import { superuserView } from './views/superuser.js';
+
+export const app = { user: null, config: { features: {}, config: {} } };
+
+export function feature(name) {
+  return !!app.config.features[name];
+}
+
+/** The registry host for pull commands. */
+export function registryHost() {
+  return app.config.config.SERVER_HOSTNAME || location.host;
+}
+
+export function go(path, replace) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+/** Loads the signed-in user again (after sign-in, sign-out, changes). */
+export async function reloadUser() {
+  try {
+    app.user = await get('/user/');
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) app.user = null;
+    else throw e;
+  }
+  if (app.user && app.user.anonymous) app.user = null;
+}
+
+function masthead() {
+  const title = app.config.config.REGISTRY_TITLE_SHORT || 'Registry';
+  const el = document.getElementById('masthead');
+  mount(el,
+    h('a', { class: 'brand', href: '/repository', 'data-link': true }, title),
+    h('span', { class: 'spacer' }),
+    app.user
+      ? h('span', { class: 'user' },
+          h('a', { href: `/user/${encodeURIComponent(app.user.username)}?tab=settings`, 'data-link': true, style: null, 'data-test': 'user-menu' }, app.user.username),
+          h('button', { class: 'link', 'data-test': 'signout', onclick: signOut }, 'Sign out'))
+      : h('a', { href: '/signin', 'data-link': true, class: 'user' }, 'Sign in'));
+  document.title = title;
+}
+
+function sidebar(path) {
+  const el = document.getElementById('sidebar');
+  if (!app.user) { mount(el); return; }
+  const items = [['/repository', 'Repositories'], ['/organization', 'Organizations']];
+  if (app.user.super_user) items.push(['/superuser', 'Superuser']);
+  mount(el, items.map(([href, label]) =>
+    h('a', { href, 'data-link': true, class: path.startsWith(href) ? 'active' : '', 'data-test': 'nav-' + label.toLowerCase() }, label)));
+}
+
+async function signOut() {
+  try { await post('/signout'); } catch { /* signed out either way */ }
+  app.user = null;
+  await refreshCsrf();
+  toast('Signed out');
+  go('/signin');
+}
+
+const routes = [
+  [/^\/signin$/, () => signinView],
+  [/^\/$/, () => () => go('/repository', true)],
+  [/^\/repository\/?$/, () => reposView],
+  [/^\/new\/?$/, () => newRepoView],
+  [/^\/repository\/new\/?$/, () => newRepoView],
+  [/^\/repository\/([^/]+)\/(.+)$/, (m) => (main, q) => repoView(main, m[1], m[2], q)],
+  [/^\/organization\/?$/, () => orgsView],
+  [/^\/organization\/new\/?$/, () => newOrgView],
+  [/^\/organization\/([^/]+)\/teams\/([^/]+)$/, (m) => (main, q) => teamView(main, m[1], m[2], q)],
+  [/^\/organization\/([^/]+)\/?$/, (m) => (main, q) => orgView(main, m[1], q)],
+  [/^\/user\/([^/]+)\/?$/, (m) => (main, q) => accountView(main, decodeURIComponent(m[1]), q)],
+  [/^\/superuser\/?$/, () => superuserView],
+];
+
+let renderCount = 0;
+
+export async function render() {
+  const path = location.pathname;
+  const query = new URLSearchParams(location.search);
+  const main = document.getElementById('main');
+  const mine = ++renderCount;
+  masthead();
+  sidebar(path);
+  const open = path === '/signin';
+  if (!app.user && !open) {
+    go('/signin?next=' + encodeURIComponent(path + location.search), true);
+    return;
+  }
+  let view = null;
+  for (const [re, make] of routes) {
+    const m = path.match(re);
+    if (m) { view = make(m.map((x, i) => (i ? decodeURIComponent(x) : x))); break; }
+  }
+  mount(main, h('p', { class: 'loading' }, 'Loading…'));
+  if (!view) { mount(main, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/repository', 'data-link': true }, 'Back to repositories'))); return; }
+  try {
+    await view(main, query);
+  } catch (e) {
+    if (mine !== renderCount) return;
+    if (e instanceof ApiError && e.status === 401) { app.user = null; go('/signin', true); return; }
+    mount(main, h('h1', {}, e instanceof ApiError && e.status === 404 ? 'Not found' : 'Something went wrong'),
+      h('p', { class: 'error-text', 'data-test': 'page-error' }, e.message || String(e)));
+  }
+}
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[data-link]');
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  e.preventDefault();
+  go(a.getAttribute('href'));
+});
+window.addEventListener('popstate', render);
+
+async function start() {
+  try {
+    const [config] = await Promise.all([fetch('/config', { credentials: 'same-origin' }).then((r) => r.json()), refreshCsrf()]);
+    app.config = config;
+    await reloadUser();
+  } catch (e) {
+    toast(e.message || String(e), 'error');
+  }
+  await render();
+}
+
+start();
