@@ -7,6 +7,7 @@
 //! failure, never a skip). `e2e/run` provides both.
 
 pub mod backing;
+pub mod browser;
 pub mod builds;
 pub mod cli;
 pub mod clients;
