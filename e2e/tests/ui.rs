@@ -11,14 +11,27 @@
 //! `the_harness_drives_a_page` checks the harness itself on a page of its
 //! own, so a broken browser set-up is told apart from a broken UI.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use std::time::Duration;
 
 use e2e::browser::{output_dir, Browser};
-use e2e::{backend_tests, Backend, Registry, TestEnv};
+use e2e::loopback::LoopbackHttp;
+use e2e::process::skopeo_with as skopeo;
+use e2e::{backend_tests, mkoci, unique_name, Backend, Registry, TestEnv};
 
-backend_tests!(the_home_page_loads_without_script_errors);
+backend_tests!(
+    the_home_page_loads_without_script_errors,
+    an_admin_sets_up_an_organization_team_robot_and_repository_the_robot_pushes_to,
+    tags_are_moved_expired_deleted_and_reverted_and_the_usage_log_shows_it,
+    a_webhook_notification_is_created_and_its_test_reaches_the_receiver,
+    the_superuser_creates_a_user_who_signs_in_and_then_deletes_them,
+);
 
 const ADMIN: &str = "admin";
+const PASSWORD: &str = "admin-Passw0rd";
+const DIALOG_OK: &str = "dialog [data-test=dialog-submit]";
+const DIALOG_CLOSE: &str = "dialog [data-test=dialog-cancel]";
 
 /// The output folder of one backend's run (both run at once).
 fn out_dir(env: &TestEnv) -> PathBuf {
@@ -28,22 +41,19 @@ fn out_dir(env: &TestEnv) -> PathBuf {
     })
 }
 
-/// Whether this checkout has the web UI. Until it does, the binary answers
-/// `/` with 404 and only what the harness controls is checked.
-fn ui_in_checkout() -> bool {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../registry/src/ui/assets/index.html")
-        .is_file()
-}
-
 /// Starts a registry with an empty database (the first user, `admin`, a
 /// superuser, is still to be created), then runs `steps` in a new browser
 /// as the scenario `name`; the browser's pages must record no script
 /// errors. On failure the browser's screenshot and HTML are kept.
 fn with_ui(env: &TestEnv, name: &str, steps: impl FnOnce(&mut Browser, &Registry)) {
+    with_ui_config(env, name, "", steps);
+}
+
+/// [`with_ui`] with more `config.yaml` keys.
+fn with_ui_config(env: &TestEnv, name: &str, extra_yaml: &str, steps: impl FnOnce(&mut Browser, &Registry)) {
     let reg = Registry::start_with(
         env,
-        &format!("FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\n"),
+        &format!("FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nPERMANENTLY_DELETE_TAGS: true\n{extra_yaml}"),
         false,
     );
     Browser::scenario(name, &out_dir(env), |browser| steps(browser, &reg));
@@ -61,14 +71,9 @@ fn the_home_page_loads_without_script_errors(env: TestEnv) {
             .unwrap_or_default()
             .to_owned();
         let body = resp.text().unwrap_or_default();
-        let ui = ui_in_checkout();
-        if ui {
-            assert_eq!(status, reqwest::StatusCode::OK, "GET /: {body}");
-            assert!(content_type.starts_with("text/html"), "GET / is {content_type}");
-            assert!(body.to_ascii_lowercase().contains("<html"), "GET /: {body}");
-        } else {
-            eprintln!("NOTE: no registry/src/ui in this checkout; GET / answered {status}, not checked");
-        }
+        assert_eq!(status, reqwest::StatusCode::OK, "GET /: {body}");
+        assert!(content_type.starts_with("text/html"), "GET / is {content_type}");
+        assert!(body.to_ascii_lowercase().contains("<html"), "GET /: {body}");
 
         b.goto(&home);
         // The UI may route elsewhere (the sign-in page), not off the registry.
@@ -77,10 +82,8 @@ fn the_home_page_loads_without_script_errors(env: TestEnv) {
         assert_eq!(b.eval("return document.readyState"), "complete");
         let size = b.eval("return [window.innerWidth, window.innerHeight]");
         assert_eq!(size, serde_json::json!([1366, 900]), "viewport");
-        if ui {
-            // The harness's error check reads what the UI records.
-            assert!(b.records_errors(), "the UI keeps no window.__uiErrors array");
-        }
+        // The harness's error check reads what the UI records.
+        assert!(b.records_errors(), "the UI keeps no window.__uiErrors array");
         b.assert_no_js_errors();
 
         let shot = b.screenshot("home");
@@ -219,4 +222,343 @@ fn url_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The first-user form of an empty registry: `admin` is created and
+/// signed in, and lands on the repository list.
+fn create_first_user(b: &mut Browser, reg: &Registry) {
+    b.goto(&reg.url("/"));
+    b.wait_for("[data-test=init-form]");
+    b.fill("[data-test=init-form] input[name=username]", ADMIN);
+    b.fill("[data-test=init-form] input[name=email]", "admin@example.com");
+    b.fill("[data-test=init-form] input[name=password]", PASSWORD);
+    b.click("[data-test=init-submit]");
+    b.wait_for("[data-test=nav-repositories]");
+    b.wait_for_text("#masthead", ADMIN);
+}
+
+/// Waits (15 s at most) until the script `condition` returns true.
+fn wait_until(b: &Browser, what: &str, condition: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while b.eval(condition) != serde_json::Value::Bool(true) {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A value of the page (an input's value, say) as text.
+fn value(b: &Browser, css: &str) -> String {
+    let v = b.eval(&format!("return document.querySelector({css:?}).value"));
+    v.as_str()
+        .unwrap_or_else(|| panic!("no value at {css}: {v}"))
+        .to_owned()
+}
+
+/// Logs skopeo in to the registry with `user`/`secret` and pushes a new
+/// image as `repo:tag`; returns its manifest digest.
+fn push_image(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -> String {
+    let work = reg.scratch(&unique_name("ui-push"));
+    let auth = work.join("auth.json").display().to_string();
+    let host = reg.host();
+    skopeo(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        &auth,
+        "-u",
+        user,
+        "-p",
+        secret,
+        &host,
+    ])
+    .ok();
+    let image = mkoci(&work.join("img"), tag, &unique_name("ui image "));
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--authfile",
+        &auth,
+        &image.reference(),
+        &format!("docker://{host}/{repo}:{tag}"),
+    ])
+    .ok();
+    image.manifest_digest
+}
+
+fn an_admin_sets_up_an_organization_team_robot_and_repository_the_robot_pushes_to(env: TestEnv) {
+    with_ui(&env, "organization", |b, reg| {
+        create_first_user(b, reg);
+        b.screenshot("repositories-empty");
+
+        // An organization.
+        b.click("[data-test=nav-organizations]");
+        b.click("[data-test=create-org]");
+        b.fill("[data-test=org-name]", "acme");
+        b.fill("[data-test=org-email]", "acme@example.com");
+        b.click("[data-test=org-submit]");
+        b.wait_for_text("[data-test=org-title]", "acme");
+
+        // A team.
+        b.click("[data-test=tab-teams]");
+        b.click("[data-test=create-team]");
+        b.fill("dialog [data-test=team-name]", "devs");
+        b.fill("dialog [data-test=team-description]", "Developers");
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-test=team-title]", "devs");
+
+        // A robot account, its token shown at once.
+        b.goto(&reg.url("/organization/acme?tab=robots"));
+        b.click("[data-test=create-robot]");
+        b.fill("dialog [data-test=robot-name]", "ci");
+        b.click(DIALOG_OK);
+        b.wait_for("dialog [data-test=robot-token]");
+        let token = value(b, "dialog [data-test=robot-token]");
+        assert!(token.len() >= 32, "robot token {token:?}");
+        let secret = b.eval("return document.querySelector('dialog [data-test=k8s-secret]').textContent");
+        let secret = secret.as_str().unwrap_or_default();
+        assert!(secret.contains("kubernetes.io/dockerconfigjson"), "{secret}");
+        b.screenshot("robot-credentials");
+        b.click(DIALOG_CLOSE);
+        b.wait_for("[data-robot=\"acme+ci\"]");
+
+        // The robot joins the team.
+        b.goto(&reg.url("/organization/acme/teams/devs"));
+        b.fill("[data-test=member-name]", "acme+ci");
+        b.click("[data-test=add-member]");
+        b.wait_for("[data-member=\"acme+ci\"]");
+        b.screenshot("team");
+
+        // A private repository of the organization; the team may write.
+        b.click("[data-test=nav-repositories]");
+        b.click("[data-test=create-repo]");
+        b.select("[data-test=new-repo-form] select[name=namespace]", "acme");
+        b.fill("[data-test=repo-name]", "app");
+        b.fill("[data-test=repo-description]", "The app");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "acme/app");
+        b.click("[data-test=tab-settings]");
+        b.fill("[data-test=perm-entity]", "devs");
+        b.select("[data-test=perm-role]", "write");
+        b.click("[data-test=perm-add]");
+        b.wait_for("[data-who=devs]");
+        b.screenshot("repository-settings");
+
+        // What the UI set up works for a real client: the robot, through
+        // the team, pushes to the repository, and the tag shows up.
+        let digest = push_image(reg, "acme+ci", &token, "acme/app", "v1");
+        b.click("[data-test=tab-tags]");
+        b.wait_for("[data-tag=v1]");
+        let row = b.text("[data-tag=v1]");
+        assert!(row.contains(&digest["sha256:".len()..][..12]), "{row}");
+        b.screenshot("tags");
+
+        // A second robot, in no team and with no grant, is refused.
+        b.goto(&reg.url("/organization/acme?tab=robots"));
+        b.click("[data-test=create-robot]");
+        b.fill("dialog [data-test=robot-name]", "other");
+        b.click(DIALOG_OK);
+        b.wait_for("dialog [data-test=robot-token]");
+        let other = value(b, "dialog [data-test=robot-token]");
+        b.click(DIALOG_CLOSE);
+        let work = reg.scratch("ui-refused");
+        let auth = work.join("auth.json").display().to_string();
+        skopeo(&[
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &auth,
+            "-u",
+            "acme+other",
+            "-p",
+            &other,
+            &reg.host(),
+        ])
+        .ok();
+        let image = mkoci(&work.join("img"), "v2", "refused");
+        let refused = skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--authfile",
+            &auth,
+            &image.reference(),
+            &format!("docker://{}/acme/app:v2", reg.host()),
+        ])
+        .failed();
+        assert!(
+            refused.contains("denied") || refused.contains("unauthorized") || refused.contains("403"),
+            "{refused}"
+        );
+    });
+}
+
+fn tags_are_moved_expired_deleted_and_reverted_and_the_usage_log_shows_it(env: TestEnv) {
+    with_ui(&env, "tags", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=create-repo]");
+        b.fill("[data-test=repo-name]", "hello");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "admin/hello");
+        let first = push_image(reg, ADMIN, PASSWORD, "admin/hello", "v1");
+        let second = push_image(reg, ADMIN, PASSWORD, "admin/hello", "v2");
+        let short = |d: &str| d["sha256:".len()..][..12].to_owned();
+
+        b.goto(&reg.url("/repository/admin/hello?tab=tags"));
+        b.wait_for("[data-tag=v1]");
+        b.wait_for("[data-tag=v2]");
+
+        // The fetch dialog: pull commands by tag and by digest.
+        b.click("[data-test=fetch-v1]");
+        b.wait_for("dialog [data-test=fetch-podman-digest]");
+        assert_eq!(
+            value(b, "dialog [data-test=fetch-podman-digest]"),
+            format!("podman pull {}/admin/hello@{first}", reg.host())
+        );
+        assert_eq!(
+            value(b, "dialog [data-test=fetch-docker-tag]"),
+            format!("docker pull {}/admin/hello:v1", reg.host())
+        );
+        b.screenshot("fetch-tag");
+        b.click(DIALOG_CLOSE);
+
+        // Add tag v2 to v1's image: v2 exists, so it is a move, confirmed.
+        b.click("[data-test=addtag-v1]");
+        b.fill("dialog [data-test=new-tag-name]", "v2");
+        b.click(DIALOG_OK);
+        b.wait_for_text("dialog", "Move tag?");
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-tag=v2]", &short(&first));
+
+        // An expiration three days ahead, picked as a local date and time.
+        b.click("[data-test=expire-v1]");
+        b.wait_for("dialog [data-test=expiration-input]");
+        b.eval(
+            "const i = document.querySelector('dialog [data-test=expiration-input]');
+             const d = new Date(Date.now() + 3 * 86400000); const p = (n) => String(n).padStart(2, '0');
+             i.value = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T10:30`; return i.value",
+        );
+        b.click(DIALOG_OK);
+        wait_until(
+            b,
+            "v1 shows its expiration",
+            "return document.querySelector('[data-test=expires-v1]').innerText !== 'Never'",
+        );
+
+        // Delete v2, then revert it from the tag history.
+        b.click("[data-test=delete-v2]");
+        b.click(DIALOG_OK);
+        b.wait_gone("[data-tag=v2]");
+        b.click("[data-test=tab-history]");
+        let restore = format!("[data-test=restore-v2-{}]", short(&first));
+        b.click(&restore);
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-test=toast]", "Restored v2");
+        b.screenshot("tag-history");
+        b.click("[data-test=tab-tags]");
+        b.wait_for_text("[data-tag=v2]", &short(&first));
+        assert!(
+            !b.text("main").contains(&short(&second)),
+            "v2's first image is no longer tagged"
+        );
+
+        // The usage log tells each step.
+        b.click("[data-test=tab-logs]");
+        b.wait_for("[data-test=log-row]");
+        let kinds = b.eval("return [...document.querySelectorAll('[data-test=log-row]')].map(r => r.dataset.kind)");
+        for kind in [
+            "push_repo",
+            "move_tag",
+            "change_tag_expiration",
+            "delete_tag",
+            "revert_tag",
+            "create_repo",
+        ] {
+            assert!(
+                kinds.as_array().is_some_and(|k| k.iter().any(|x| x == kind)),
+                "{kind} not in the log: {kinds}"
+            );
+        }
+        b.click("[data-test=log-row] summary");
+        b.fill("[data-test=logs-filter]", "revert");
+        let shown = b.eval("return document.querySelectorAll('[data-test=log-row]').length");
+        assert_eq!(shown, 1, "the filter keeps only the revert");
+        b.screenshot("usage-logs");
+    });
+}
+
+fn a_webhook_notification_is_created_and_its_test_reaches_the_receiver(env: TestEnv) {
+    let receiver = LoopbackHttp::start();
+    with_ui_config(
+        &env,
+        "notification",
+        "SSRF_ALLOWED_HOSTS: ['127.0.0.1']\nNOTIFICATION_WORKER_INTERVAL: 1\n",
+        |b, reg| {
+            create_first_user(b, reg);
+            b.click("[data-test=create-repo]");
+            b.fill("[data-test=repo-name]", "hooked");
+            b.click("[data-test=visibility-public]");
+            b.click("[data-test=repo-submit]");
+            b.wait_for_text("[data-test=repo-title]", "admin/hooked");
+            b.click("[data-test=tab-settings]");
+            b.click("[data-test=create-notification]");
+            b.select("dialog [data-test=notification-event]", "repo_push");
+            b.select("dialog [data-test=notification-method]", "webhook");
+            b.fill("dialog [data-test=notification-target]", &receiver.url("/hook"));
+            b.fill("dialog [data-test=notification-title]", "to the receiver");
+            b.click(DIALOG_OK);
+            b.wait_for("[data-title=\"to the receiver\"]");
+            b.click("[data-test=test-notification]");
+            b.wait_for_text("[data-test=toast]", "Test notification queued");
+            let got = receiver.wait_for("the test webhook", Duration::from_secs(60), |r| {
+                r.method == "POST" && r.path == "/hook"
+            });
+            let body: serde_json::Value = serde_json::from_slice(&got.body).expect("webhook JSON");
+            assert_eq!(body["repository"], "admin/hooked", "{body}");
+            b.screenshot("notifications");
+
+            // A refused target is told to the user and nothing is created.
+            b.click("[data-test=create-notification]");
+            b.fill("dialog [data-test=notification-target]", "http://10.1.2.3/hook");
+            b.click(DIALOG_OK);
+            b.wait_for_text("[data-test=toast].error", "not allowed");
+            assert_eq!(
+                b.eval("return document.querySelectorAll('[data-test=notification-row]').length"),
+                1
+            );
+            b.forget_js_errors();
+        },
+    );
+}
+
+fn the_superuser_creates_a_user_who_signs_in_and_then_deletes_them(env: TestEnv) {
+    with_ui(&env, "superuser", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=nav-superuser]");
+        b.click("[data-test=su-create-user]");
+        b.fill("dialog [data-test=su-new-username]", "bob");
+        b.fill("dialog [data-test=su-new-email]", "bob@example.com");
+        b.click(DIALOG_OK);
+        b.wait_for("dialog [data-test=su-new-password]");
+        let password = value(b, "dialog [data-test=su-new-password]");
+        b.screenshot("superuser-new-user");
+        b.click(DIALOG_CLOSE);
+        b.wait_for("[data-user=bob]");
+
+        let sign_in = |password: &str| {
+            reqwest::blocking::Client::new()
+                .post(reg.url("/api/v1/signin"))
+                .json(&serde_json::json!({"username": "bob", "password": password}))
+                .send()
+                .expect("sign in")
+                .status()
+                .as_u16()
+        };
+        assert_eq!(sign_in(&password), 200, "the shown password signs bob in");
+        assert_ne!(sign_in("wrong-password"), 200);
+
+        b.click("[data-test=su-delete-bob]");
+        b.click(DIALOG_OK);
+        b.wait_gone("[data-user=bob]");
+        assert_ne!(sign_in(&password), 200, "bob is gone");
+        b.screenshot("superuser-users");
+    });
 }

@@ -59,7 +59,7 @@ async function allPages(path) {
 export async function newRepoView(main, query) {
   const namespaces = [app.user.username, ...(app.user.organizations || []).filter((o) => o.can_create_repo !== false).map((o) => o.name)];
   const ns = query.get('namespace') || namespaces[0];
-  const name = h('input', { name: 'name', required: true, pattern: '[a-z0-9]+(?:[._\\-/][a-z0-9]+)*', 'data-test': 'repo-name', title: 'Lowercase letters, digits and . _ - / separators' });
+  const name = h('input', { name: 'name', required: true, pattern: '[a-z0-9]+(?:[._\\-\\/][a-z0-9]+)*', 'data-test': 'repo-name', title: 'Lowercase letters, digits and . _ - / separators' });
   const warn = h('div');
   name.addEventListener('input', () => {
     const reserved = RESERVED.includes(name.value.trim().toLowerCase());
