@@ -26,6 +26,7 @@ backend_tests!(
     tags_are_moved_expired_deleted_and_reverted_and_the_usage_log_shows_it,
     a_webhook_notification_is_created_and_its_test_reaches_the_receiver,
     the_superuser_creates_a_user_who_signs_in_and_then_deletes_them,
+    a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows,
 );
 
 const ADMIN: &str = "admin";
@@ -239,7 +240,12 @@ fn create_first_user(b: &mut Browser, reg: &Registry) {
 
 /// Waits (15 s at most) until the script `condition` returns true.
 fn wait_until(b: &Browser, what: &str, condition: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    wait_until_for(b, what, Duration::from_secs(15), condition);
+}
+
+/// [`wait_until`] with a deadline of `limit`.
+fn wait_until_for(b: &Browser, what: &str, limit: Duration, condition: &str) {
+    let deadline = std::time::Instant::now() + limit;
     while b.eval(condition) != serde_json::Value::Bool(true) {
         assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(50));
@@ -560,5 +566,40 @@ fn the_superuser_creates_a_user_who_signs_in_and_then_deletes_them(env: TestEnv)
         b.wait_gone("[data-user=bob]");
         assert_ne!(sign_in(&password), 200, "bob is gone");
         b.screenshot("superuser-users");
+    });
+}
+
+fn a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows(env: TestEnv) {
+    with_ui(&env, "build", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=create-repo]");
+        b.fill("[data-test=repo-name]", "built");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "admin/built");
+        let dockerfile = reg.scratch("ui-build").join("Dockerfile");
+        std::fs::write(&dockerfile, "FROM scratch\nLABEL made.by=web-ui\n").expect("Dockerfile");
+
+        b.click("[data-test=tab-builds]");
+        b.click("[data-test=start-build]");
+        b.fill("dialog [data-test=build-file]", &dockerfile.display().to_string());
+        b.fill("dialog [data-test=build-tags]", "v1, latest");
+        b.click(DIALOG_OK);
+        b.wait_for("[data-test=build-log]");
+        wait_until_for(
+            b,
+            "the build ends",
+            Duration::from_secs(180),
+            "return ['complete', 'error', 'internalerror', 'expired', 'cancelled'].includes(document.querySelector('[data-test=build-phase]').innerText)",
+        );
+        let log = b.text("[data-test=build-log]");
+        assert_eq!(b.text("[data-test=build-phase]"), "complete", "{log}");
+        assert!(log.contains("STEP 2/2: LABEL made.by=web-ui"), "{log}");
+        b.screenshot("build");
+
+        b.click("[data-test=tab-tags]");
+        b.wait_for("[data-tag=v1]");
+        b.wait_for("[data-tag=latest]");
+        b.click("[data-test=tab-builds]");
+        b.wait_for("[data-test=build-row][data-phase=complete]");
     });
 }

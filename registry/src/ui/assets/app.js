@@ -1,8 +1,8 @@
 // The application: who is signed in, the frame (masthead and navigation)
 // and the router from the address to a view.
 
-import { h, mount, toast } from './dom.js';
-import { get, post, refreshCsrf, ApiError } from './api.js';
+import { h, mount, toast, dialog, table, when } from './dom.js';
+import { get, post, put, refreshCsrf, ApiError } from './api.js';
 import { signinView } from './views/signin.js';
 import { reposView, newRepoView } from './views/repos.js';
 import { repoView } from './views/repo.js';
@@ -47,6 +47,7 @@ function masthead() {
     h('span', { class: 'spacer' }),
     app.user
       ? h('span', { class: 'user' },
+          bell(),
           h('a', { href: `/user/${encodeURIComponent(app.user.username)}?tab=settings`, 'data-link': true, style: null, 'data-test': 'user-menu' }, app.user.username),
           h('button', { class: 'link', 'data-test': 'signout', onclick: signOut }, 'Sign out'))
       : h('a', { href: '/signin', 'data-link': true, class: 'user' }, 'Sign in'));
@@ -60,6 +61,29 @@ function sidebar(path) {
   if (app.user.super_user) items.push(['/superuser', 'Superuser']);
   mount(el, items.map(([href, label]) =>
     h('a', { href, 'data-link': true, class: path.startsWith(href) ? 'active' : '', 'data-test': 'nav-' + label.toLowerCase() }, label)));
+}
+
+/** The notifications bell: Quay's inbox of the signed-in user. */
+function bell() {
+  const button = h('button', { class: 'link', 'data-test': 'bell', onclick: showInbox }, 'Notifications');
+  get('/user/notifications').then((r) => {
+    const open = (r.notifications || []).filter((n) => !n.dismissed).length;
+    if (open) button.append(' ', h('span', { class: 'label', 'data-test': 'bell-count' }, String(open)));
+  }).catch(() => { /* the bell stays empty */ });
+  return button;
+}
+
+async function showInbox() {
+  const r = await get('/user/notifications');
+  const body = h('div');
+  const draw = () => mount(body, table(['Notification', 'When', ''], r.notifications.filter((n) => !n.dismissed).map((n) => h('tr', { 'data-test': 'inbox-row' },
+    h('td', {}, n.kind.replace(/_/g, ' '), n.metadata && (n.metadata.message || n.metadata.repository || n.metadata.namespace) ? h('div', { class: 'help' }, String(n.metadata.message || n.metadata.repository || n.metadata.namespace)) : null),
+    h('td', {}, when(n.created)),
+    h('td', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      try { await put(`/user/notifications/${n.id}`, { dismissed: true }); n.dismissed = true; draw(); masthead(); } catch (e) { toast(e.message, 'error'); }
+    } }, 'Dismiss')))), 'No notifications.'));
+  draw();
+  await dialog('Notifications', body, null);
 }
 
 async function signOut() {

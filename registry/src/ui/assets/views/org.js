@@ -6,6 +6,7 @@ import { get, put, del, enc } from '../api.js';
 import { go, reloadUser } from '../app.js';
 import { logsPanel } from './logs.js';
 import { robotsPanel } from './robots.js';
+import { defaultPermissions, applications } from './org_extras.js';
 
 export async function orgView(main, org, query) {
   const o = await get(`/organization/${enc(org)}`);
@@ -13,7 +14,10 @@ export async function orgView(main, org, query) {
   const base = `/organization/${enc(org)}`;
   const entries = [['repos', 'Repositories', `${base}?tab=repos`]];
   if (o.is_member || o.is_admin) entries.push(['teams', 'Teams and membership', `${base}?tab=teams`]);
-  if (o.is_admin) entries.push(['robots', 'Robot accounts', `${base}?tab=robots`], ['logs', 'Usage logs', `${base}?tab=logs`], ['settings', 'Settings', `${base}?tab=settings`]);
+  if (o.is_admin) {
+    entries.push(['robots', 'Robot accounts', `${base}?tab=robots`], ['defaults', 'Default permissions', `${base}?tab=defaults`],
+      ['applications', 'OAuth applications', `${base}?tab=applications`], ['logs', 'Usage logs', `${base}?tab=logs`], ['settings', 'Settings', `${base}?tab=settings`]);
+  }
   const body = h('div', { 'data-test': 'org-tab-' + tab });
   mount(main,
     h('div', { class: 'breadcrumb' }, h('a', { href: '/organization', 'data-link': true }, 'Organizations')),
@@ -21,6 +25,8 @@ export async function orgView(main, org, query) {
     tabs(tab, entries), body);
   if (tab === 'teams') await teamsPanel(body, org, o);
   else if (tab === 'robots' && o.is_admin) await robotsPanel(body, org, `/organization/${enc(org)}/robots`);
+  else if (tab === 'defaults' && o.is_admin) await defaultPermissions(body, org);
+  else if (tab === 'applications' && o.is_admin) await applications(body, org);
   else if (tab === 'logs' && o.is_admin) await logsPanel(body, `/organization/${enc(org)}`, query);
   else if (tab === 'settings' && o.is_admin) settingsPanel(body, org, o);
   else await reposPanel(body, org);

@@ -3,10 +3,11 @@
 
 import { h, mount, tabs, copyBox, toast } from '../dom.js';
 import { get, post, del, enc } from '../api.js';
-import { registryHost } from '../app.js';
+import { registryHost, feature } from '../app.js';
 import { tagsTab, historyTab } from './tags.js';
 import { settingsTab } from './repo_settings.js';
 import { logsPanel } from './logs.js';
+import { buildsTab } from './builds.js';
 
 export async function repoView(main, ns, name, query) {
   const path = `${enc(ns)}/${enc(name)}`;
@@ -14,6 +15,7 @@ export async function repoView(main, ns, name, query) {
   const tab = query.get('tab') || 'tags';
   const base = `/repository/${path}`;
   const entries = [['info', 'Information', `${base}?tab=info`], ['tags', 'Tags', `${base}?tab=tags`], ['history', 'Tag history', `${base}?tab=history`]];
+  if (feature('BUILD_SUPPORT') && (repo.can_write || repo.is_public)) entries.push(['builds', 'Builds', `${base}?tab=builds`]);
   if (repo.can_admin) entries.push(['logs', 'Usage logs', `${base}?tab=logs`], ['settings', 'Settings', `${base}?tab=settings`]);
   const body = h('div', { 'data-test': 'repo-tab-' + tab });
   const star = h('button', {
@@ -37,6 +39,7 @@ export async function repoView(main, ns, name, query) {
     tabs(tab, entries), body);
   if (tab === 'info') infoTab(body, repo, ns, name);
   else if (tab === 'history') await historyTab(body, repo, path);
+  else if (tab === 'builds' && feature('BUILD_SUPPORT')) await buildsTab(body, repo, path, query);
   else if (tab === 'logs' && repo.can_admin) await logsPanel(body, `/repository/${path}`, query);
   else if (tab === 'settings' && repo.can_admin) await settingsTab(body, repo, ns, name);
   else await tagsTab(body, repo, path, query);
