@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/robots.js", JS),
     asset!("views/org.js", JS),
     asset!("views/org_extras.js", JS),
+    asset!("views/namespace_settings.js", JS),
     asset!("views/logs.js", JS),
     asset!("views/account.js", JS),
     asset!("views/superuser.js", JS),

@@ -7,6 +7,8 @@ import { go, reloadUser } from '../app.js';
 import { logsPanel } from './logs.js';
 import { robotsPanel } from './robots.js';
 import { defaultPermissions, applications } from './org_extras.js';
+import { quotaCard, proxyCacheCard } from './namespace_settings.js';
+import { app } from '../app.js';
 
 export async function orgView(main, org, query) {
   const o = await get(`/organization/${enc(org)}`);
@@ -138,8 +140,13 @@ function settingsPanel(body, org, o) {
     if (tm.value !== '') change.tag_expiration_s = Number(tm.value);
     act(() => put(`/organization/${enc(org)}`, change), 'Organization settings saved');
   });
+  const quota = h('div');
+  const proxy = h('div');
+  quotaCard(quota, org, app.user.super_user).catch((e) => mount(quota, h('p', { class: 'error-text' }, e.message)));
+  proxyCacheCard(proxy, org).catch((e) => mount(proxy, h('p', { class: 'error-text' }, e.message)));
   mount(body,
     h('div', { class: 'card' }, h('h2', {}, 'Organization settings'), form),
+    quota, proxy,
     h('div', { class: 'card' }, h('h2', {}, 'Delete organization'),
       h('p', {}, 'Deleting an organization deletes its repositories, teams and robot accounts.'),
       h('button', { class: 'danger', 'data-test': 'delete-org', onclick: async () => {

@@ -4,6 +4,7 @@
 import { h, mount, table, dialog, confirmAction, field, select, act } from '../dom.js';
 import { get, put, post, del, enc } from '../api.js';
 import { go } from '../app.js';
+import { mirrorCard } from './namespace_settings.js';
 
 const ROLES = [['read', 'Read'], ['write', 'Write'], ['admin', 'Admin']];
 
@@ -11,9 +12,11 @@ export async function settingsTab(body, repo, ns, name) {
   const path = `${enc(ns)}/${enc(name)}`;
   const perms = h('div');
   const notes = h('div');
+  const mirror = h('div');
   mount(body,
     h('div', { class: 'card' }, h('h2', {}, 'User and robot permissions'), perms),
     h('div', { class: 'card' }, h('h2', {}, 'Events and notifications'), notes),
+    mirror,
     h('div', { class: 'card' }, h('h2', {}, 'Description'), descriptionForm(repo, path)),
     h('div', { class: 'card' }, h('h2', {}, 'Repository visibility'), visibilityBox(repo, path)),
     h('div', { class: 'card' }, h('h2', {}, 'Delete repository'),
@@ -23,7 +26,7 @@ export async function settingsTab(body, repo, ns, name) {
         const done = await act(() => del(`/repository/${path}`), `Deleted ${ns}/${name}`);
         if (done !== undefined) go('/repository');
       } }, 'Delete repository')));
-  await Promise.all([permissionsPanel(perms, repo, ns, path), notificationsPanel(notes, path)]);
+  await Promise.all([permissionsPanel(perms, repo, ns, path), notificationsPanel(notes, path), mirrorCard(mirror, path, ns)]);
 }
 
 async function permissionsPanel(box, repo, ns, path) {
