@@ -27,6 +27,7 @@ backend_tests!(
     a_webhook_notification_is_created_and_its_test_reaches_the_receiver,
     the_superuser_creates_a_user_who_signs_in_and_then_deletes_them,
     a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows,
+    an_account_is_created_signs_out_changes_its_password_and_signs_in_again,
 );
 
 const ADMIN: &str = "admin";
@@ -601,5 +602,54 @@ fn a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows(env: Tes
         b.wait_for("[data-tag=latest]");
         b.click("[data-test=tab-builds]");
         b.wait_for("[data-test=build-row][data-phase=complete]");
+    });
+}
+
+/// Signs in through the sign-in page.
+fn sign_in(b: &mut Browser, reg: &Registry, user: &str, password: &str) {
+    b.goto(&reg.url("/signin"));
+    b.fill("[data-test=signin-form] input[name=username]", user);
+    b.fill("[data-test=signin-form] input[name=password]", password);
+    b.click("[data-test=signin-submit]");
+    b.wait_for("[data-test=nav-repositories]");
+}
+
+fn an_account_is_created_signs_out_changes_its_password_and_signs_in_again(env: TestEnv) {
+    // The embedded default: no first-user page, accounts are created.
+    let reg = Registry::start_with(&env, "", false);
+    Browser::scenario("account", &out_dir(&env), |b| {
+        b.goto(&reg.url("/"));
+        b.wait_for("[data-test=signin-form]");
+        b.click("[data-test=show-create-account]");
+        b.fill("[data-test=create-account-form] input[name=username]", "carol");
+        b.fill("[data-test=create-account-form] input[name=email]", "carol@example.com");
+        b.fill("[data-test=create-account-form] input[name=password]", "carol-Passw0rd");
+        b.click("[data-test=create-account-submit]");
+        b.wait_for_text("#masthead", "carol");
+        assert!(!b.exists("[data-test=nav-superuser]"), "carol is no superuser");
+
+        b.click("[data-test=signout]");
+        b.wait_for("[data-test=signin-form]");
+        b.goto(&reg.url("/repository"));
+        b.wait_for("[data-test=signin-form]");
+
+        // A wrong password is told on the page.
+        b.fill("[data-test=signin-form] input[name=username]", "carol");
+        b.fill("[data-test=signin-form] input[name=password]", "not-her-password");
+        b.click("[data-test=signin-submit]");
+        let said = b.wait_for_text("[data-test=signin-error]", "");
+        assert!(!said.is_empty(), "no error shown for a wrong password");
+
+        sign_in(b, &reg, "carol", "carol-Passw0rd");
+        b.click("[data-test=user-menu]");
+        b.fill("[data-test=account-password]", "carol-N3w-password");
+        b.fill("[data-test=account-password2]", "carol-N3w-password");
+        b.click("[data-test=account-password-save]");
+        b.wait_for_text("[data-test=toast]", "Password changed");
+        b.screenshot("account-settings");
+        b.click("[data-test=signout]");
+        b.wait_for("[data-test=signin-form]");
+        sign_in(b, &reg, "carol", "carol-N3w-password");
+        b.wait_for_text("#masthead", "carol");
     });
 }

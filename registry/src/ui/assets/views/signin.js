@@ -28,7 +28,38 @@ export async function signinView(main, query) {
     }
   });
   mount(main, h('div', { class: 'signin' }, h('h1', {}, 'Sign in to ' + (app.config.config.REGISTRY_TITLE || 'the registry')),
-    feature('DIRECT_LOGIN') ? form : h('p', {}, 'Password sign-in is turned off on this registry.')));
+    feature('DIRECT_LOGIN') ? form : h('p', {}, 'Password sign-in is turned off on this registry.'),
+    feature('USER_CREATION') && feature('DIRECT_LOGIN') ? h('p', {}, 'No account yet? ',
+      h('button', { class: 'link', 'data-test': 'show-create-account', onclick: () => createAccount(main, next) }, 'Create account')) : null));
+}
+
+function createAccount(main, next) {
+  const error = h('p', { class: 'error-text', role: 'alert', 'data-test': 'create-account-error' });
+  const form = h('form', { class: 'card', 'data-test': 'create-account-form' },
+    field('Username', h('input', { name: 'username', autocomplete: 'username', required: true })),
+    field('Email', h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true })),
+    field('Password', h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8 })),
+    error,
+    h('p', {}, h('button', { type: 'submit', 'data-test': 'create-account-submit' }, 'Create account')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    try {
+      const created = await post('/user/', { username: data.get('username'), password: data.get('password'), email: data.get('email') });
+      if (created && created.awaiting_verification) {
+        mount(main, h('div', { class: 'signin' }, h('h1', {}, 'Check your email'), h('p', {}, 'Confirm your email address, then sign in.')));
+        return;
+      }
+      await post('/signin', { username: data.get('username'), password: data.get('password') });
+      await reloadUser();
+      toast(`Welcome, ${app.user.username}`);
+      go(next);
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  });
+  mount(main, h('div', { class: 'signin' }, h('h1', {}, 'Create account'), form,
+    h('p', {}, h('a', { href: '/signin', 'data-link': true }, 'Back to sign in'))));
 }
 
 function firstUser(main, next) {
