@@ -567,6 +567,15 @@ fn the_superuser_creates_a_user_who_signs_in_and_then_deletes_them(env: TestEnv)
         b.wait_gone("[data-user=bob]");
         assert_ne!(sign_in(&password), 200, "bob is gone");
         b.screenshot("superuser-users");
+
+        // A global message, shown on every page afterwards.
+        b.click("[data-test=tab-messages]");
+        b.click("[data-test=su-create-message]");
+        b.fill("dialog textarea[name=content]", "Maintenance on Sunday");
+        b.click(DIALOG_OK);
+        b.wait_for("[data-test=su-message-row]");
+        b.goto(&reg.url("/repository"));
+        b.wait_for_text("[data-test=global-message]", "Maintenance on Sunday");
     });
 }
 

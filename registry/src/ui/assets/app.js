@@ -63,6 +63,19 @@ function sidebar(path) {
     h('a', { href, 'data-link': true, class: path.startsWith(href) ? 'active' : '', 'data-test': 'nav-' + label.toLowerCase() }, label)));
 }
 
+let messages = null;
+
+/** Global messages from the superusers, above every page. */
+async function banner() {
+  const main = document.getElementById('main');
+  let box = document.getElementById('messages');
+  if (!box) { box = h('div', { id: 'messages', role: 'region', 'aria-label': 'Messages' }); main.before(box); }
+  try {
+    if (messages === null) messages = (await get('/messages')).messages || [];
+  } catch { messages = []; }
+  mount(box, messages.map((m) => h('div', { class: 'message ' + (m.severity || 'info'), 'data-test': 'global-message' }, m.content)));
+}
+
 /** The notifications bell: Quay's inbox of the signed-in user. */
 function bell() {
   const button = h('button', { class: 'link', 'data-test': 'bell', onclick: showInbox }, 'Notifications');
@@ -118,6 +131,7 @@ export async function render() {
   const mine = ++renderCount;
   masthead();
   sidebar(path);
+  banner();
   const open = path === '/signin';
   if (!app.user && !open) {
     go('/signin?next=' + encodeURIComponent(path + location.search), true);
