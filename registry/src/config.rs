@@ -341,6 +341,20 @@ impl Config {
     }
 
     /// Whether a `FEATURE_*` flag is on, with its default when absent.
+    /// A text setting of `config.yaml`, or `default` when absent or not text.
+    pub fn text_or(&self, key: &str, default: &str) -> String {
+        self.other
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_owned()
+    }
+
+    /// A yes/no setting of `config.yaml`, or `default` when absent.
+    pub fn flag_or(&self, key: &str, default: bool) -> bool {
+        self.other.get(key).and_then(Value::as_bool).unwrap_or(default)
+    }
+
     pub fn feature(&self, name: &str, default: bool) -> bool {
         self.other
             .get(&format!("FEATURE_{name}"))

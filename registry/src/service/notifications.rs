@@ -87,14 +87,7 @@ impl Default for NotificationPolicy {
 
 impl NotificationPolicy {
     pub fn from_config(config: &Config) -> NotificationPolicy {
-        let text = |key: &str, default: &str| {
-            config
-                .other
-                .get(key)
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or(default)
-                .to_owned()
-        };
+        let text = |key: &str, default: &str| config.text_or(key, default);
         let allowed = match config.other.get("SSRF_ALLOWED_HOSTS") {
             Some(serde_yaml::Value::Sequence(items)) => {
                 items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()

@@ -344,26 +344,8 @@ impl BlobStore for FsStore {
     }
 
     async fn put_object(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
-        let target = self.root.join(object_key(key)?);
-        let parent = target
-            .parent()
-            .ok_or_else(|| StorageError::Backend("object path has no parent".into()))?
-            .to_owned();
-        // Written aside and renamed into place, so readers never see half.
-        let scratch = self.upload_path(&format!("object-{}", uuid::Uuid::new_v4()));
-        let written = async {
-            let mut file = fs::File::create(&scratch).await?;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &body).await?;
-            file.sync_all().await?;
-            fs::create_dir_all(&parent).await?;
-            fs::rename(&scratch, &target).await?;
-            sync_dir(&parent).await
-        }
-        .await;
-        if written.is_err() {
-            let _ = fs::remove_file(&scratch).await;
-        }
-        Ok(written?)
+        let once = futures_util::stream::once(async move { Ok::<_, io::Error>(body) }).boxed();
+        self.put_object_stream(key, once).await.map(|_| ())
     }
 
     async fn put_object_stream(&self, key: &str, mut body: ByteStream<'_>) -> Result<u64, StorageError> {
@@ -372,6 +354,7 @@ impl BlobStore for FsStore {
             .parent()
             .ok_or_else(|| StorageError::Backend("object path has no parent".into()))?
             .to_owned();
+        // Written aside and renamed into place, so readers never see half.
         let scratch = self.upload_path(&format!("object-{}", uuid::Uuid::new_v4()));
         let written = async {
             let mut file = fs::File::create(&scratch).await?;

@@ -102,14 +102,7 @@ impl UiConfig {
             .iter()
             .map(|(name, default)| ((*name).to_owned(), json!(config.feature(name, *default))))
             .collect();
-        let text = |key: &str, default: &str| {
-            config
-                .other
-                .get(key)
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or(default)
-                .to_owned()
-        };
+        let text = |key: &str, default: &str| config.text_or(key, default);
         let expiration_options: Vec<String> = config
             .other
             .get("TAG_EXPIRATION_OPTIONS")
@@ -125,11 +118,7 @@ impl UiConfig {
                 "REGISTRY_TITLE_SHORT": text("REGISTRY_TITLE_SHORT", "Registry"),
                 "TAG_EXPIRATION_OPTIONS": expiration_options,
                 "AUTHENTICATION_TYPE": text("AUTHENTICATION_TYPE", "Database"),
-                "PERMANENTLY_DELETE_TAGS": config
-                    .other
-                    .get("PERMANENTLY_DELETE_TAGS")
-                    .and_then(serde_yaml::Value::as_bool)
-                    .unwrap_or(false),
+                "PERMANENTLY_DELETE_TAGS": config.flag_or("PERMANENTLY_DELETE_TAGS", false),
             },
         }))
     }
