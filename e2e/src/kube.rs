@@ -81,6 +81,27 @@ impl Kubectl {
         self.run(&["apply", "-f", &file.display().to_string()]).ok();
     }
 
+    /// Waits until the CustomResourceDefinition `name` is Established.
+    /// `kubectl wait --for=condition=established` fails at once instead of
+    /// waiting while a just-created CRD has no conditions yet, so this
+    /// polls the condition itself.
+    pub fn wait_crd_established(&self, name: &str) {
+        let crd = format!("crd/{name}");
+        wait_for(
+            &format!("{crd} to be Established"),
+            Duration::from_secs(60),
+            || {
+                let v = self.get(&[crd.as_str()])?;
+                let conditions = v["status"]["conditions"].as_array()?;
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+                    .then_some(())
+            },
+            || self.run(&["get", &crd, "-o", "yaml"]).stdout,
+        );
+    }
+
     /// `kubectl get ARGS -o json`; `None` when it does not exist (or fails).
     pub fn get(&self, args: &[&str]) -> Option<Value> {
         let mut all = vec!["get"];

@@ -515,14 +515,7 @@ fn deploy_operator(s: &mut Scenario) {
     let root = workspace_root();
     let crd = root.join("crds/quayregistries.crd.yaml");
     cluster.run(&["apply", "-f", &crd.display().to_string()]).ok();
-    cluster
-        .run(&[
-            "wait",
-            "--for=condition=established",
-            "crd/quayregistries.quay.redhat.com",
-            "--timeout=60s",
-        ])
-        .ok();
+    cluster.wait_crd_established("quayregistries.quay.redhat.com");
     cluster.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NS}}).to_string());
     // config/operator as a user edits it for their images (one rollout):
     // the operator image and the RELATED_IMAGE_COMPONENT_* values.
@@ -1014,14 +1007,7 @@ fn delete_and_recreate(s: &mut Scenario) {
 fn routes_with_the_route_api(s: &mut Scenario, crd: &str) {
     let cluster = Kubectl::cluster();
     cluster.run(&["apply", "-f", crd]).ok();
-    cluster
-        .run(&[
-            "wait",
-            "--for=condition=established",
-            "crd/routes.route.openshift.io",
-            "--timeout=60s",
-        ])
-        .ok();
+    cluster.wait_crd_established("routes.route.openshift.io");
     // Capabilities are discovered at start: a new operator pod sees Routes.
     let leader = s.wait_leader(None);
     s.ops.run(&["delete", "pod", &leader]).ok();
