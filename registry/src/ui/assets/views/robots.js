@@ -1,7 +1,7 @@
 // Robot accounts of an organization or a user: create, delete, the token
 // (view, copy, regenerate), credential files, and repository permissions.
 
-import { h, mount, table, dialog, confirmAction, field, select, act, copyBox, when } from '../dom.js';
+import { h, mount, table, dialog, confirmAction, field, select, act, copyBox, when, paged } from '../dom.js';
 import { get, put, post, del, enc } from '../api.js';
 import { registryHost } from '../app.js';
 
@@ -35,7 +35,7 @@ export async function robotsPanel(body, namespace, base) {
       const done = await act(() => put(`${base}/${encodeURIComponent(short)}`, { description: data.get('description') || '' }), `Created ${namespace}+${short}`);
       if (done !== undefined) { await robotsPanel(body, namespace, base); await credentials(base, short, `${namespace}+${short}`); }
     } }, 'Create robot account')),
-    table(['Robot account', 'Teams', 'Repositories', 'Created', ''], rows, 'No robot accounts yet.'));
+    paged(rows, 50, (page) => table(['Robot account', 'Teams', 'Repositories', 'Created', ''], page, 'No robot accounts yet.')));
 }
 
 function download(name, content, type) {

@@ -2,7 +2,7 @@
 // once, change password, disable, delete, make superuser), organizations,
 // global messages, usage logs and the registry's size.
 
-import { h, mount, table, dialog, confirmAction, field, select, act, tabs, copyBox, bytes, when } from '../dom.js';
+import { h, mount, table, dialog, confirmAction, field, select, act, tabs, copyBox, bytes, when, paged } from '../dom.js';
 import { get, put, post, del, enc } from '../api.js';
 import { app } from '../app.js';
 import { logsPanel } from './logs.js';
@@ -31,7 +31,7 @@ async function users(body) {
   const draw = () => {
     const q = filter.value.trim().toLowerCase();
     const shown = r.users.filter((u) => !q || u.username.toLowerCase().includes(q) || (u.email || '').toLowerCase().includes(q));
-    mount(list, table(['Username', 'Email', 'Status', ''], shown.map((u) => h('tr', { 'data-test': 'su-user-row', 'data-user': u.username },
+    mount(list, paged(shown, 50, (page) => table(['Username', 'Email', 'Status', ''], page.map((u) => h('tr', { 'data-test': 'su-user-row', 'data-user': u.username },
       h('td', {}, u.username, u.super_user ? h('span', { class: 'label' }, 'superuser') : null),
       h('td', {}, u.email || '—'),
       h('td', {}, u.enabled === false ? h('span', { class: 'error-text' }, 'disabled') : 'enabled'),
@@ -52,7 +52,7 @@ async function users(body) {
           const done = await act(() => del(`/superuser/users/${enc(u.username)}`), `Deleted ${u.username}`);
           if (done !== undefined) { r.users = r.users.filter((x) => x !== u); draw(); }
         } }, 'Delete'),
-      ]))), 'No users.'));
+      ]))), 'No users.')));
   };
   filter.addEventListener('input', draw);
   draw();
