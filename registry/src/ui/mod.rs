@@ -83,25 +83,27 @@ impl UiConfig {
             ("USER_CREATION", true),
             ("USER_INITIALIZE", false),
             ("DIRECT_LOGIN", true),
-            ("SUPER_USERS", true),
             ("CHANGE_TAG_EXPIRATION", true),
-            ("BUILD_SUPPORT", true),
             ("REPO_MIRROR", false),
             ("PROXY_CACHE", false),
             ("QUOTA_MANAGEMENT", false),
             ("EDIT_QUOTA", true),
             ("SECURITY_SCANNER", false),
-            ("MAILING", false),
             ("APP_SPECIFIC_TOKENS", true),
             ("AUTO_PRUNE", false),
             ("IMMUTABLE_TAGS", false),
-            ("USER_LOG_ACCESS", false),
             ("ASSIGN_OAUTH_TOKEN", true),
         ];
-        let features: Map<String, Value> = FEATURES
+        let mut features: Map<String, Value> = FEATURES
             .iter()
             .map(|(name, default)| ((*name).to_owned(), json!(config.feature(name, *default))))
             .collect();
+        // Features whose effective value is decided elsewhere.
+        features.insert(
+            "BUILD_SUPPORT".into(),
+            json!(crate::service::builds::builds_enabled(config)),
+        );
+        features.insert("MAILING".into(), json!(config.mailing()));
         let text = |key: &str, default: &str| config.text_or(key, default);
         let expiration_options: Vec<String> = config
             .other
