@@ -90,6 +90,33 @@ impl Api {
         Ok(())
     }
 
+    /// `POST /api/v1/user/initialize` (needs `FEATURE_USER_INITIALIZE` and an empty registry) → 200;
+    /// returns the API access token (all scopes) issued with the first user.
+    #[allow(dead_code, reason = "used by proxy_bench and ui_bench only")]
+    pub async fn initialize_first_user(&self, username: &str, password: &str, email: &str) -> Result<String> {
+        let url = self.url("/api/v1/user/initialize")?;
+        let what = format!("POST {url} (first user {username}, with an access token)");
+        let resp = self
+            .client
+            .post(url)
+            .json(&serde_json::json!({
+                "username": username,
+                "password": password,
+                "email": email,
+                "access_token": true,
+            }))
+            .send()
+            .await
+            .with_context(|| what.clone())?;
+        let resp = expect(resp, &what, StatusCode::OK).await?;
+        let body: serde_json::Value = resp.json().await.with_context(|| format!("{what}: body"))?;
+        let token = body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .with_context(|| format!("{what}: no access_token in {body}"))?;
+        Ok(token.to_string())
+    }
+
     /// Logs in like docker/podman: `GET /v2/` → 401 with a Bearer challenge, then
     /// `GET <realm>?service=<service>&scope=repository:<repo>:pull,push` with Basic credentials.
     /// Returns the registry token (a JWT).

@@ -1,4 +1,5 @@
-//! The result table: metric | ours | distribution | ratio ours/theirs.
+//! The result table: metric | ours | distribution | ratio ours/theirs; and [`Grid`], the
+//! printer under it, for tables with other columns.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Better {
@@ -63,40 +64,13 @@ impl Table {
     }
 
     pub fn plain(&self) -> String {
-        let (header, body) = self.cells();
-        let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-        for row in &body {
-            for (i, c) in row.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count());
-            }
-        }
-        let fmt = |row: &[String]| {
-            let mut s = format!("{:<w0$}", row[0], w0 = w[0]);
-            for (i, c) in row.iter().enumerate().skip(1) {
-                s.push_str(" | ");
-                s.push_str(&format!("{c:>width$}", width = w[i]));
-            }
-            s
-        };
-        let mut out = fmt(&header);
-        out.push('\n');
-        let sep: Vec<String> = w.iter().map(|n| "-".repeat(*n)).collect();
-        out.push_str(&sep.join("-+-"));
-        out.push('\n');
-        for row in &body {
-            out.push_str(&fmt(row));
-            out.push('\n');
-        }
-        out
+        let (header, rows) = self.cells();
+        Grid { header, rows }.plain()
     }
 
     pub fn markdown(&self) -> String {
-        let (header, body) = self.cells();
-        let mut out = format!("| {} |\n|---|---:|---:|---:|\n", header.join(" | "));
-        for row in &body {
-            out.push_str(&format!("| {} |\n", row.join(" | ")));
-        }
-        out
+        let (header, rows) = self.cells();
+        Grid { header, rows }.markdown()
     }
 
     /// Each distinct error once, with the metrics it spoiled.
@@ -116,5 +90,55 @@ impl Table {
         seen.into_iter()
             .map(|(msg, metrics)| format!("{msg}\n  (affects: {})", metrics.join("; ")))
             .collect()
+    }
+}
+
+/// Text cells under a header, printed as aligned plain text or as markdown: the first
+/// column left-aligned, the others right-aligned.
+pub struct Grid {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Grid {
+    pub fn plain(&self) -> String {
+        let mut w: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, c) in row.iter().enumerate().take(w.len()) {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        let fmt = |row: &[String]| {
+            let mut s = String::new();
+            for (i, c) in row.iter().enumerate().take(w.len()) {
+                if i == 0 {
+                    s.push_str(&format!("{c:<width$}", width = w[0]));
+                } else {
+                    s.push_str(" | ");
+                    s.push_str(&format!("{c:>width$}", width = w[i]));
+                }
+            }
+            s
+        };
+        let mut out = fmt(&self.header);
+        out.push('\n');
+        let sep: Vec<String> = w.iter().map(|n| "-".repeat(*n)).collect();
+        out.push_str(&sep.join("-+-"));
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&fmt(row));
+            out.push('\n');
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!("| {} |\n|---|", self.header.join(" | "));
+        out.push_str(&"---:|".repeat(self.header.len().saturating_sub(1)));
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        out
     }
 }

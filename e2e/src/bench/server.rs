@@ -31,6 +31,31 @@ pub fn free_port() -> Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// The registry binary at `p`, or at `p` under the workspace root when `p` is relative.
+pub fn resolve_registry_bin(p: &Path) -> Result<PathBuf> {
+    if p.is_file() {
+        return Ok(p.to_path_buf());
+    }
+    if p.is_relative() {
+        let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p);
+        if alt.is_file() {
+            return Ok(alt);
+        }
+    }
+    bail!(
+        "registry binary {} not found (build it: cargo build --release -p registry)",
+        p.display()
+    )
+}
+
+/// 1-minute load average from /proc/loadavg.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// REGISTRY_* variables configure both servers (they override config files and flag defaults);
 /// make sure none leak in from the caller's environment.
 fn strip_registry_env(cmd: &mut Command) {

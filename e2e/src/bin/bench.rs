@@ -49,7 +49,7 @@ use rand::{RngCore, SeedableRng};
 
 use api::{oci_manifest, sha256_digest, Api, OCI_MANIFEST};
 use report::{Better, Row, Table};
-use server::{Mem, Server};
+use server::{loadavg, resolve_registry_bin, Mem, Server};
 
 const MIB: usize = 1 << 20;
 /// In the bench user's own namespace, on both servers.
@@ -183,31 +183,6 @@ fn apt_install(pkgs: &[&str]) -> Result<()> {
         bail!("apt-get install {} failed: {st}", pkgs.join(" "));
     }
     Ok(())
-}
-
-fn resolve_registry_bin(p: &Path) -> Result<PathBuf> {
-    if p.is_file() {
-        return Ok(p.to_path_buf());
-    }
-    if p.is_relative() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let alt = root.join(p);
-        if alt.is_file() {
-            return Ok(alt);
-        }
-    }
-    bail!(
-        "registry binary {} not found (build it: cargo build --release -p registry)",
-        p.display()
-    )
-}
-
-/// 1-minute load average from /proc/loadavg.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
 }
 
 async fn sync_disks() {

@@ -45,7 +45,7 @@ use serde_json::json;
 
 use api::{oci_manifest, sha256_digest, Api};
 use report::{Better, Row, Table};
-use server::Server;
+use server::{loadavg, resolve_registry_bin, Server};
 
 const MIB: usize = 1 << 20;
 const ADMIN: &str = "benchadmin";
@@ -146,29 +146,6 @@ impl Side {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn resolve_registry_bin(p: &Path) -> Result<PathBuf> {
-    if p.is_file() {
-        return Ok(p.to_path_buf());
-    }
-    if p.is_relative() {
-        let alt = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p);
-        if alt.is_file() {
-            return Ok(alt);
-        }
-    }
-    bail!(
-        "registry binary {} not found (build it: cargo build --release -p registry)",
-        p.display()
-    )
-}
-
 fn err_str(e: &anyhow::Error) -> String {
     format!("{e:#}")
 }
@@ -259,27 +236,9 @@ async fn post_created(client: &reqwest::Client, url: String, token: &str, body: 
 /// First user with an API token, the organization, its proxy-cache configuration for `upstream`
 /// (`host:port`), and a registry token that may pull every image through it.
 async fn setup_ours(client: &reqwest::Client, base: &str, upstream: &str, images: &[Image]) -> Result<Api> {
-    let url = format!("{base}/api/v1/user/initialize");
-    let resp = client
-        .post(&url)
-        .json(&json!({
-            "username": ADMIN,
-            "password": ADMIN_PASSWORD,
-            "email": "bench@example.com",
-            "access_token": true,
-        }))
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.with_context(|| format!("POST {url}: body"))?;
-    if status != StatusCode::OK {
-        bail!("POST {url}: expected 200, got {status}: {body}");
-    }
-    let token = body["access_token"]
-        .as_str()
-        .with_context(|| format!("POST {url}: no access_token in {body}"))?
-        .to_string();
+    let token = Api::new(client.clone(), base)?
+        .initialize_first_user(ADMIN, ADMIN_PASSWORD, "bench@example.com")
+        .await?;
     post_created(
         client,
         format!("{base}/api/v1/organization/"),
