@@ -262,8 +262,9 @@ fn value(b: &Browser, css: &str) -> String {
 }
 
 /// Logs skopeo in to the registry with `user`/`secret` and pushes a new
-/// image as `repo:tag`; returns its manifest digest.
-fn push_image(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -> String {
+/// image as `repo:tag`; returns how the push ended and the image's
+/// manifest digest.
+fn skopeo_push(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -> (e2e::process::Outcome, String) {
     let work = reg.scratch(&unique_name("ui-push"));
     let auth = work.join("auth.json").display().to_string();
     let host = reg.host();
@@ -280,16 +281,22 @@ fn push_image(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -
     ])
     .ok();
     let image = mkoci(&work.join("img"), tag, &unique_name("ui image "));
-    skopeo(&[
+    let pushed = skopeo(&[
         "copy",
         "--dest-tls-verify=false",
         "--authfile",
         &auth,
         &image.reference(),
         &format!("docker://{host}/{repo}:{tag}"),
-    ])
-    .ok();
-    image.manifest_digest
+    ]);
+    (pushed, image.manifest_digest)
+}
+
+/// [`skopeo_push`] that must succeed; returns the manifest digest.
+fn push_image(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -> String {
+    let (pushed, digest) = skopeo_push(reg, user, secret, repo, tag);
+    pushed.ok();
+    digest
 }
 
 fn an_admin_sets_up_an_organization_team_robot_and_repository_the_robot_pushes_to(env: TestEnv) {
@@ -367,30 +374,7 @@ fn an_admin_sets_up_an_organization_team_robot_and_repository_the_robot_pushes_t
         b.wait_for("dialog [data-test=robot-token]");
         let other = value(b, "dialog [data-test=robot-token]");
         b.click(DIALOG_CLOSE);
-        let work = reg.scratch("ui-refused");
-        let auth = work.join("auth.json").display().to_string();
-        skopeo(&[
-            "login",
-            "--tls-verify=false",
-            "--authfile",
-            &auth,
-            "-u",
-            "acme+other",
-            "-p",
-            &other,
-            &reg.host(),
-        ])
-        .ok();
-        let image = mkoci(&work.join("img"), "v2", "refused");
-        let refused = skopeo(&[
-            "copy",
-            "--dest-tls-verify=false",
-            "--authfile",
-            &auth,
-            &image.reference(),
-            &format!("docker://{}/acme/app:v2", reg.host()),
-        ])
-        .failed();
+        let refused = skopeo_push(reg, "acme+other", &other, "acme/app", "v2").0.failed();
         assert!(
             refused.contains("denied") || refused.contains("unauthorized") || refused.contains("403"),
             "{refused}"
