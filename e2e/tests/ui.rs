@@ -564,7 +564,9 @@ fn the_superuser_creates_a_user_who_signs_in_and_then_deletes_them(env: TestEnv)
 }
 
 fn a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows(env: TestEnv) {
-    with_ui(&env, "build", |b, reg| {
+    // On by default, but the PostgreSQL+S3 configs are written as the
+    // operator writes them, with builds off.
+    with_ui_config(&env, "build", "FEATURE_BUILD_SUPPORT: true\n", |b, reg| {
         create_first_user(b, reg);
         b.click("[data-test=create-repo]");
         b.fill("[data-test=repo-name]", "built");
