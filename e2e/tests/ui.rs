@@ -28,6 +28,7 @@ backend_tests!(
     the_superuser_creates_a_user_who_signs_in_and_then_deletes_them,
     a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows,
     an_account_is_created_signs_out_changes_its_password_and_signs_in_again,
+    robot_permissions_default_permissions_and_an_oauth_token_are_set_up_in_the_organization,
 );
 
 const ADMIN: &str = "admin";
@@ -646,5 +647,71 @@ fn an_account_is_created_signs_out_changes_its_password_and_signs_in_again(env: 
         b.wait_for("[data-test=signin-form]");
         sign_in(b, &reg, "carol", "carol-N3w-password");
         b.wait_for_text("#masthead", "carol");
+    });
+}
+
+fn robot_permissions_default_permissions_and_an_oauth_token_are_set_up_in_the_organization(env: TestEnv) {
+    with_ui(&env, "organization-admin", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=nav-organizations]");
+        b.click("[data-test=create-org]");
+        b.fill("[data-test=org-name]", "shop");
+        b.click("[data-test=org-submit]");
+        b.wait_for_text("[data-test=org-title]", "shop");
+
+        // A default permission: every new repository gives the robot read.
+        b.goto(&reg.url("/organization/shop?tab=robots"));
+        b.click("[data-test=create-robot]");
+        b.fill("dialog [data-test=robot-name]", "puller");
+        b.click(DIALOG_OK);
+        b.wait_for("dialog [data-test=robot-token]");
+        let token = value(b, "dialog [data-test=robot-token]");
+        b.click(DIALOG_CLOSE);
+        b.click("[data-test=tab-defaults]");
+        b.click("[data-test=create-prototype]");
+        b.fill("dialog [data-test=prototype-delegate]", "shop+puller");
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-test=prototype-row]", "shop+puller");
+
+        // A new repository picks it up, seen in its settings and in the
+        // robot's own permissions.
+        b.goto(&reg.url("/repository/new?namespace=shop"));
+        b.fill("[data-test=repo-name]", "web");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "shop/web");
+        b.click("[data-test=tab-settings]");
+        b.wait_for_text("[data-who=\"shop+puller\"]", "shop+puller");
+        assert_eq!(value(b, "[data-test=\"role-shop+puller\"]"), "read");
+
+        // Write permission through the robot's permission dialog; the
+        // robot then pushes with its token.
+        b.goto(&reg.url("/organization/shop?tab=robots"));
+        b.click("[data-test=robot-permissions-puller]");
+        b.wait_for_text("dialog [data-test=robot-permission-row]", "web");
+        b.select("dialog [data-test=robot-perm-repo]", "web");
+        b.select("dialog [data-test=robot-perm-role]", "write");
+        b.click("dialog [data-test=robot-perm-add]");
+        b.wait_for_text("dialog [data-test=robot-permission-row]", "write");
+        b.screenshot("robot-permissions");
+        b.click(DIALOG_CLOSE);
+        push_image(reg, "shop+puller", &token, "shop/web", "v1");
+
+        // An OAuth application; Generate Token leads to the consent page
+        // for the scopes picked.
+        b.click("[data-test=tab-applications]");
+        b.click("[data-test=create-application]");
+        b.fill("dialog [data-test=app-name]", "deployer");
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-test=application-row]", "deployer");
+        b.click("[data-test=app-token]");
+        b.click("dialog [data-test=\"scope-repo:read\"]");
+        b.click(DIALOG_OK);
+        b.wait_for_text("body", "Authorize application");
+        let page = b.text("body");
+        assert!(
+            page.contains("deployer") && page.contains("View all visible repositories"),
+            "{page}"
+        );
+        b.screenshot("oauth-consent");
     });
 }
