@@ -6,6 +6,7 @@ import { get, post, put, refreshCsrf, ApiError } from './api.js';
 import { signinView } from './views/signin.js';
 import { reposView, newRepoView } from './views/repos.js';
 import { repoView } from './views/repo.js';
+import { triggerView } from './views/trigger.js';
 import { orgsView, newOrgView } from './views/orgs.js';
 import { orgView, teamView } from './views/org.js';
 import { accountView } from './views/account.js';
@@ -48,7 +49,7 @@ function masthead() {
     app.user
       ? h('span', { class: 'user' },
           bell(),
-          h('a', { href: `/user/${encodeURIComponent(app.user.username)}?tab=settings`, 'data-link': true, style: null, 'data-test': 'user-menu' }, app.user.username),
+          h('a', { href: `/user/${encodeURIComponent(app.user.username)}?tab=settings`, 'data-link': true, 'data-test': 'user-menu' }, app.user.username),
           h('button', { class: 'link', 'data-test': 'signout', onclick: signOut }, 'Sign out'))
       : h('a', { href: '/signin', 'data-link': true, class: 'user' }, 'Sign in'));
   document.title = title;
@@ -113,6 +114,7 @@ const routes = [
   [/^\/repository\/?$/, () => reposView],
   [/^\/new\/?$/, () => newRepoView],
   [/^\/repository\/new\/?$/, () => newRepoView],
+  [/^\/repository\/([^/]+)\/(.+)\/trigger\/([0-9a-fA-F-]{36})$/, (m) => (main) => triggerView(main, m[1], m[2], m[3])],
   [/^\/repository\/([^/]+)\/(.+)$/, (m) => (main, q) => repoView(main, m[1], m[2], q)],
   [/^\/organization\/?$/, () => orgsView],
   [/^\/organization\/new\/?$/, () => newOrgView],
@@ -155,6 +157,12 @@ export async function render() {
 }
 
 document.addEventListener('click', (e) => {
+  if (e.target.closest('a.skip')) {
+    // Skip to content: focus moves to the page, the address stays.
+    e.preventDefault();
+    document.getElementById('main').focus();
+    return;
+  }
   const a = e.target.closest('a[data-link]');
   if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
   e.preventDefault();
@@ -162,10 +170,24 @@ document.addEventListener('click', (e) => {
 });
 window.addEventListener('popstate', render);
 
+/** The UI's settings from /config; null (and a message) when they cannot be read. */
+async function loadConfig() {
+  try {
+    const r = await fetch('/config', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    const body = await r.json().catch(() => null);
+    if (r.ok && body && body.features && body.config) return body;
+    const why = body && (body.error_message || body.message);
+    toast(`The registry's settings could not be read${why ? `: ${why}` : ` (${r.status})`}. Some features may be hidden; reload the page to try again.`, 'error');
+  } catch {
+    toast('The registry cannot be reached. Check your connection and reload the page.', 'error');
+  }
+  return null;
+}
+
 async function start() {
   try {
-    const [config] = await Promise.all([fetch('/config', { credentials: 'same-origin' }).then((r) => r.json()), refreshCsrf()]);
-    app.config = config;
+    const [config] = await Promise.all([loadConfig(), refreshCsrf()]);
+    if (config) app.config = config;
     await reloadUser();
   } catch (e) {
     toast(e.message || String(e), 'error');

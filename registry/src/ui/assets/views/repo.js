@@ -50,7 +50,7 @@ function infoTab(body, repo, ns, name) {
   mount(body,
     h('div', { class: 'card' },
       h('h2', {}, 'Description'),
-      repo.description ? h('p', { style: null, 'data-test': 'repo-description' }, repo.description) : h('p', { class: 'help' }, 'No description.'),
+      repo.description ? h('p', { 'data-test': 'repo-description' }, repo.description) : h('p', { class: 'help' }, 'No description.'),
       h('h2', {}, 'Pull this repository'),
       h('p', { class: 'help' }, 'Podman'), copyBox(`podman pull ${host}/${ns}/${name}`, 'pull-podman'),
       h('p', { class: 'help' }, 'Docker'), copyBox(`docker pull ${host}/${ns}/${name}`, 'pull-docker')));
