@@ -53,7 +53,9 @@ export async function act(fn, success) {
  */
 export function dialog(title, body, submitLabel = 'OK', opts = {}) {
   return new Promise((resolve) => {
-    const form = h('form', { method: 'dialog' },
+    // A dialog with no submit button only shows things (or panels with
+    // forms of their own), so it is no form itself: forms do not nest.
+    const form = h(submitLabel ? 'form' : 'div', { method: submitLabel ? 'dialog' : null },
       h('div', { class: 'dialog-head' }, title),
       h('div', { class: 'dialog-body' }, body),
       h('div', { class: 'dialog-actions' },
@@ -62,6 +64,7 @@ export function dialog(title, body, submitLabel = 'OK', opts = {}) {
     const d = h('dialog', { 'aria-label': title }, form);
     let done = false;
     form.addEventListener('submit', (e) => {
+      if (e.target !== form) return;
       e.preventDefault();
       if (!form.reportValidity()) return;
       done = true;

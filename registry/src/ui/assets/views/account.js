@@ -6,6 +6,7 @@ import { h, mount, table, dialog, field, act, when, tabs, toast } from '../dom.j
 import { get, put, post, enc } from '../api.js';
 import { app, reloadUser } from '../app.js';
 import { logsPanel } from './logs.js';
+import { quotaUsage } from './namespace_settings.js';
 import { robotsPanel } from './robots.js';
 
 export async function accountView(main, name, query) {
@@ -73,7 +74,8 @@ function settingsPanel(body) {
   mount(body,
     h('div', { class: 'card' }, h('h2', {}, 'Account'), h('dl', { class: 'grid2' },
       h('dt', {}, 'Username'), h('dd', { 'data-test': 'account-username' }, u.username),
-      h('dt', {}, 'Superuser'), h('dd', {}, u.super_user ? 'yes' : 'no'))),
+      h('dt', {}, 'Superuser'), h('dd', {}, u.super_user ? 'yes' : 'no'),
+      u.quota_report ? [h('dt', {}, 'Storage used'), h('dd', { 'data-test': 'account-quota' }, quotaUsage(u.quota_report))] : null)),
     h('div', { class: 'card' }, h('h2', {}, 'Email'), emailForm),
     h('div', { class: 'card' }, h('h2', {}, 'Password'), pwForm),
     options.length ? h('div', { class: 'card' }, h('h2', {}, 'Time machine'), tmForm) : null);

@@ -1,7 +1,7 @@
 // Settings that depend on features: an organization's quota and proxy
 // cache, and a repository's mirroring.
 
-import { h, mount, field, act, bytes, select, confirmAction, when } from '../dom.js';
+import { h, mount, field, act, bytes, select, confirmAction, when, table } from '../dom.js';
 import { get, put, post, del, enc, ApiError } from '../api.js';
 import { feature } from '../app.js';
 
@@ -9,25 +9,88 @@ async function maybe(p) {
   try { return await get(p); } catch (e) { if (e instanceof ApiError && e.status === 404) return null; throw e; }
 }
 
-export async function quotaCard(box, org, isSuperuser) {
+const UNITS = [['MiB', 2 ** 20], ['GiB', 2 ** 30], ['TiB', 2 ** 40]];
+
+/** "1.2 MiB of 10.0 GiB (12%)": what a namespace uses against its quota. */
+export function quotaUsage(report) {
+  if (!report) return '—';
+  const used = bytes(report.quota_bytes || 0);
+  if (!report.configured_quota) return used;
+  const pct = Math.round(((report.quota_bytes || 0) / report.configured_quota) * 1000) / 10;
+  return `${used} of ${bytes(report.configured_quota)} (${pct}%)`;
+}
+
+/** The organization settings' quota card (changes need a superuser). */
+export async function quotaCard(box, org, isSuperuser, report) {
   if (!feature('QUOTA_MANAGEMENT')) return;
-  const quotas = (await get(`/organization/${enc(org)}/quota`)) || [];
-  const q = quotas[0];
-  const editable = isSuperuser || feature('EDIT_QUOTA');
-  const gib = h('input', { type: 'number', min: 0, step: 'any', name: 'gib', value: q ? (q.limit_bytes / 2 ** 30).toString() : '', 'data-test': 'quota-gib', disabled: !editable });
-  const form = h('form', {}, field('Storage quota (GiB)', gib, q ? `Now ${bytes(q.limit_bytes)}.` : 'No quota: unlimited.'),
-    editable ? h('div', { class: 'toolbar' }, h('button', { type: 'submit', 'data-test': 'quota-save' }, 'Apply'),
-      q ? h('button', { type: 'button', class: 'danger', onclick: async () => {
-        const done = await act(() => del(`/organization/${enc(org)}/quota/${q.id}`), 'Quota removed');
-        if (done !== undefined) quotaCard(box, org, isSuperuser);
-      } }, 'Remove quota') : null) : null);
+  const inner = h('div');
+  mount(box, h('div', { class: 'card', 'data-test': 'quota-card' }, h('h2', {}, 'Quota'), inner));
+  const base = `/organization/${enc(org)}/quota`;
+  await quotaPanel(inner, { read: base, write: base, limits: base }, isSuperuser && feature('EDIT_QUOTA'), report);
+}
+
+/**
+ * A namespace's quota: what it uses, its limit and its Warning and Reject
+ * thresholds. `paths.read` lists the quotas, `paths.write` creates and
+ * changes them, `paths.limits` (organizations only) holds the thresholds.
+ */
+export async function quotaPanel(box, paths, editable, report) {
+  const quotas = (await get(paths.read)) || [];
+  const q = quotas.find((x) => !x.default_config);
+  const system = quotas.find((x) => x.default_config);
+  const redraw = async (changed) => {
+    if (changed !== undefined) await quotaPanel(box, paths, editable, report);
+  };
+  const [unitName, unitSize] = q ? UNITS.slice().reverse().find(([, size]) => q.limit_bytes % size === 0 && q.limit_bytes >= size) || UNITS[0] : UNITS[1];
+  const amount = h('input', { type: 'number', min: 0, step: 'any', required: true, name: 'amount', value: q ? String(q.limit_bytes / unitSize) : '', 'aria-label': 'Quota amount', 'data-test': 'quota-amount', disabled: !editable });
+  const unit = select('unit', UNITS.map(([n]) => [n, n]), unitName);
+  unit.setAttribute('aria-label', 'Quota unit');
+  unit.setAttribute('data-test', 'quota-unit');
+  unit.disabled = !editable;
+  amount.id = 'quota-' + Math.random().toString(36).slice(2);
+  const form = h('form', { class: 'inline-form' },
+    h('label', { for: amount.id }, 'Storage quota'), amount, unit,
+    editable ? h('button', { type: 'submit', 'data-test': 'quota-save' }, 'Apply') : null,
+    editable && q ? h('button', { type: 'button', class: 'danger', 'data-test': 'quota-remove', onclick: async () => {
+      if (!(await confirmAction('Remove quota', 'Remove the quota and its thresholds? The namespace can then grow without limit.', 'Remove'))) return;
+      await redraw(await act(() => del(`${paths.write}/${q.id}`), 'Quota removed'));
+    } }, 'Remove quota') : null);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const limit = Math.round(Number(gib.value) * 2 ** 30);
-    const done = await act(() => (q ? put(`/organization/${enc(org)}/quota/${q.id}`, { limit_bytes: limit }) : post(`/organization/${enc(org)}/quota`, { limit_bytes: limit })), `Quota set to ${bytes(limit)}`);
-    if (done !== undefined) quotaCard(box, org, isSuperuser);
+    const size = UNITS.find(([n]) => n === unit.value)[1];
+    const limit = Math.round(Number(amount.value) * size);
+    await redraw(await act(() => (q ? put(`${paths.write}/${q.id}`, { limit_bytes: limit }) : post(paths.write, { limit_bytes: limit })), `Quota set to ${bytes(limit)}`));
   });
-  mount(box, h('div', { class: 'card' }, h('h2', {}, 'Quota'), form));
+  const state = q ? `The quota is ${bytes(q.limit_bytes)}.`
+    : system ? `No quota of its own: the registry's default of ${bytes(system.limit_bytes)} applies, and pushes beyond it are refused.`
+      : 'No quota: the namespace can grow without limit.';
+  mount(box,
+    report ? h('p', { 'data-test': 'quota-usage' }, 'Used: ', h('strong', {}, quotaUsage({ ...report, configured_quota: q ? q.limit_bytes : system ? system.limit_bytes : null }))) : null,
+    h('p', { class: 'help', 'data-test': 'quota-state' }, state), editable ? form : null,
+    q && paths.limits ? limitsTable(q, `${paths.limits}/${q.id}/limit`, editable, redraw) : null);
+}
+
+function limitsTable(q, base, editable, redraw) {
+  const rows = (q.limits || []).slice().sort((a, b) => a.limit_percent - b.limit_percent).map((l) => h('tr', { 'data-test': 'quota-limit-row' },
+    h('td', {}, l.type === 'Reject' ? 'Reject pushes' : 'Warn'),
+    h('td', {}, `${l.limit_percent}% (${bytes(Math.floor((q.limit_bytes * l.limit_percent) / 100))})`),
+    h('td', { class: 'actions' }, editable ? h('button', { class: 'secondary', 'aria-label': `Remove the ${l.type} limit at ${l.limit_percent}%`, onclick: async () => {
+      await redraw(await act(() => del(`${base}/${l.id}`), 'Limit removed'));
+    } }, 'Remove') : null)));
+  const percent = h('input', { type: 'number', name: 'percent', min: 1, max: 100, required: true, 'aria-label': 'Threshold (percent of the quota)', 'data-test': 'quota-limit-percent' });
+  const kind = select('type', [['Warning', 'Warn'], ['Reject', 'Reject pushes']], 'Warning');
+  kind.setAttribute('aria-label', 'Action at the threshold');
+  kind.setAttribute('data-test', 'quota-limit-type');
+  const add = h('form', { class: 'inline-form' }, kind, h('span', {}, 'at'), percent, h('span', {}, '%'),
+    h('button', { type: 'submit', class: 'secondary', 'data-test': 'quota-limit-add' }, 'Add limit'));
+  add.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    await redraw(await act(() => post(base, { type: kind.value, threshold_percent: Number(percent.value) }), 'Limit added'));
+  });
+  return h('div', {}, h('h3', {}, 'Quota policy'),
+    h('p', { class: 'help' }, 'Warn notifies the organization\'s administrators when usage passes the threshold; Reject refuses pushes beyond it.'),
+    table(['Action', 'Threshold', ''], rows, 'No thresholds: the quota is only reported.'),
+    editable ? add : null);
 }
 
 export async function proxyCacheCard(box, org) {

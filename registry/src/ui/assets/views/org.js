@@ -1,9 +1,9 @@
 // One organization: repositories, teams and membership, robot accounts,
 // usage logs and settings; and one team's members and permissions.
 
-import { h, mount, table, dialog, confirmAction, field, select, act, toast, when, tabs } from '../dom.js';
+import { h, mount, table, dialog, confirmAction, field, select, act, toast, when, tabs, bytes } from '../dom.js';
 import { get, put, del, enc } from '../api.js';
-import { go, reloadUser } from '../app.js';
+import { go, reloadUser, feature } from '../app.js';
 import { logsPanel } from './logs.js';
 import { robotsPanel } from './robots.js';
 import { defaultPermissions, applications } from './org_extras.js';
@@ -36,13 +36,16 @@ export async function orgView(main, org, query) {
 
 async function reposPanel(body, org) {
   const r = await get(`/repository?namespace=${encodeURIComponent(org)}&last_modified=true`);
+  const quota = feature('QUOTA_MANAGEMENT');
   mount(body,
     h('div', { class: 'toolbar' }, h('span', { class: 'grow' }),
       h('a', { class: 'button', href: `/repository/new?namespace=${encodeURIComponent(org)}`, 'data-link': true }, 'Create Repository')),
-    table(['Name', 'Visibility', 'Last modified'], r.repositories.map((x) => h('tr', { 'data-test': 'repo-row' },
+    table(['Name', 'Visibility', 'Last modified', ...(quota ? ['Size'] : [])], r.repositories.map((x) => h('tr', { 'data-test': 'repo-row' },
       h('td', {}, h('a', { href: `/repository/${enc(x.namespace)}/${enc(x.name)}`, 'data-link': true }, x.name)),
       h('td', {}, h('span', { class: 'label ' + (x.is_public ? 'public' : 'private') }, x.is_public ? 'public' : 'private')),
-      h('td', {}, when(x.last_modified)))), 'This organization has no repositories you can see.'));
+      h('td', {}, when(x.last_modified)),
+      quota ? h('td', { 'data-test': 'repo-size' }, x.quota_report ? bytes(x.quota_report.quota_bytes || 0) : '—') : null)), 'This organization has no repositories you can see.'),
+    r.next_page ? h('p', { class: 'help' }, 'Showing the first 100 repositories; the Repositories page lists them all.') : null);
 }
 
 const TEAM_ROLES = [['member', 'Member'], ['creator', 'Creator'], ['admin', 'Admin']];
@@ -142,7 +145,7 @@ function settingsPanel(body, org, o) {
   });
   const quota = h('div');
   const proxy = h('div');
-  quotaCard(quota, org, app.user.super_user).catch((e) => mount(quota, h('p', { class: 'error-text' }, e.message)));
+  quotaCard(quota, org, app.user.super_user, o.quota_report).catch((e) => mount(quota, h('p', { class: 'error-text' }, e.message)));
   proxyCacheCard(proxy, org).catch((e) => mount(proxy, h('p', { class: 'error-text' }, e.message)));
   mount(body,
     h('div', { class: 'card' }, h('h2', {}, 'Organization settings'), form),

@@ -1,19 +1,24 @@
 // Organizations: the ones the user belongs to, and creating one.
 
 import { h, mount, table, field, toast } from '../dom.js';
-import { post, enc } from '../api.js';
-import { app, go, reloadUser } from '../app.js';
+import { get, post, enc } from '../api.js';
+import { app, go, reloadUser, feature } from '../app.js';
+import { quotaUsage } from './namespace_settings.js';
 
 export async function orgsView(main) {
   await reloadUser();
   const orgs = app.user.organizations || [];
+  const quota = feature('QUOTA_MANAGEMENT');
+  // The quota report is in each organization's own view.
+  const reports = quota ? await Promise.all(orgs.map((o) => get(`/organization/${enc(o.name)}`).then((x) => x.quota_report, () => null))) : [];
   mount(main,
     h('h1', {}, 'Organizations'),
     h('div', { class: 'toolbar' }, h('span', { class: 'grow' }),
       h('a', { class: 'button', href: '/organization/new', 'data-link': true, 'data-test': 'create-org' }, 'Create Organization')),
-    table(['Name', 'Your role'], orgs.map((o) => h('tr', { 'data-test': 'org-row' },
+    table(['Name', 'Your role', ...(quota ? ['Size'] : [])], orgs.map((o, i) => h('tr', { 'data-test': 'org-row' },
       h('td', {}, h('a', { href: `/organization/${enc(o.name)}`, 'data-link': true }, o.name)),
-      h('td', {}, o.is_org_admin ? 'Admin' : 'Member'))),
+      h('td', {}, o.is_org_admin ? 'Admin' : 'Member'),
+      quota ? h('td', { 'data-test': 'org-size' }, quotaUsage(reports[i])) : null)),
     'You are not a member of any organization yet.'));
 }
 

@@ -1,7 +1,7 @@
 // Repositories: the list (own, organizations', public, starred) with a
 // filter, and creating one.
 
-import { h, mount, field, table, paged, when, select, toast } from '../dom.js';
+import { h, mount, field, table, paged, when, select, toast, bytes } from '../dom.js';
 import { get, post, enc } from '../api.js';
 import { app, go, feature } from '../app.js';
 
@@ -30,7 +30,7 @@ export async function reposView(main, query) {
           r.description ? h('div', { class: 'help' }, r.description.split('\n')[0].slice(0, 120)) : null),
         h('td', {}, h('span', { class: 'label ' + (r.is_public ? 'public' : 'private') }, r.is_public ? 'public' : 'private')),
         h('td', {}, when(r.last_modified)),
-        feature('QUOTA_MANAGEMENT') ? h('td', {}, r.quota_report ? String(r.quota_report.quota_bytes ?? '—') : '—') : null)),
+        feature('QUOTA_MANAGEMENT') ? h('td', { 'data-test': 'repo-size' }, r.quota_report ? bytes(r.quota_report.quota_bytes || 0) : '—') : null)),
       'No repositories. Create one, or push an image: podman push <registry>/<namespace>/<name>:<tag>')));
   };
   filter.addEventListener('input', draw);

@@ -4,7 +4,8 @@
 
 import { h, mount, table, dialog, confirmAction, field, select, act, tabs, copyBox, bytes, when, paged } from '../dom.js';
 import { get, put, post, del, enc } from '../api.js';
-import { app } from '../app.js';
+import { app, feature } from '../app.js';
+import { quotaPanel, quotaUsage } from './namespace_settings.js';
 import { logsPanel } from './logs.js';
 
 export async function superuserView(main, query) {
@@ -31,11 +32,14 @@ async function users(body) {
   const draw = () => {
     const q = filter.value.trim().toLowerCase();
     const shown = r.users.filter((u) => !q || u.username.toLowerCase().includes(q) || (u.email || '').toLowerCase().includes(q));
-    mount(list, paged(shown, 50, (page) => table(['Username', 'Email', 'Status', ''], page.map((u) => h('tr', { 'data-test': 'su-user-row', 'data-user': u.username },
+    const quota = feature('QUOTA_MANAGEMENT');
+    mount(list, paged(shown, 50, (page) => table(['Username', 'Email', 'Status', ...(quota ? ['Size'] : []), ''], page.map((u) => h('tr', { 'data-test': 'su-user-row', 'data-user': u.username },
       h('td', {}, u.username, u.super_user ? h('span', { class: 'label' }, 'superuser') : null),
       h('td', {}, u.email || '—'),
       h('td', {}, u.enabled === false ? h('span', { class: 'error-text' }, 'disabled') : 'enabled'),
-      h('td', { class: 'actions' }, u.username === app.user.username ? h('span', { class: 'help' }, 'you') : [
+      quota ? h('td', { 'data-test': 'su-size' }, quotaUsage(u.quota_report)) : null,
+      h('td', { class: 'actions' }, quota ? quotaButton('users', u.username, u.quota_report, async () => { Object.assign(r, await get('/superuser/users/')); draw(); }) : null,
+        u.username === app.user.username ? h('span', { class: 'help' }, 'you') : [
         h('button', { class: 'secondary', 'data-test': `su-password-${u.username}`, onclick: () => changePassword(u) }, 'Change password'),
         h('button', { class: 'secondary', 'data-test': `su-toggle-${u.username}`, onclick: async () => {
           const enabled = u.enabled === false;
@@ -80,12 +84,27 @@ async function changePassword(u) {
   await act(() => put(`/superuser/users/${enc(u.username)}`, { password: data.get('password') }), `Password of ${u.username} changed`);
 }
 
+/** "Configure quota": the namespace's quota panel in a dialog, then `done`. */
+function quotaButton(kind, name, report, done) {
+  return h('button', { class: 'secondary', 'data-test': `su-quota-${name}`, onclick: async () => {
+    const box = h('div', {}, h('p', { class: 'loading' }, 'Loading…'));
+    const paths = { read: `/superuser/${kind}/${enc(name)}/quota`, write: `/superuser/${kind}/${enc(name)}/quota` };
+    if (kind === 'organization') paths.limits = `/organization/${enc(name)}/quota`;
+    quotaPanel(box, paths, feature('EDIT_QUOTA'), report).catch((e) => mount(box, h('p', { class: 'error-text' }, e.message)));
+    await dialog(`Quota of ${name}`, box, null);
+    await done();
+  } }, 'Configure quota');
+}
+
 async function orgs(body) {
   const r = await get('/superuser/organizations/');
-  const draw = () => mount(body, table(['Organization', 'Email', ''], r.organizations.map((o) => h('tr', { 'data-test': 'su-org-row' },
+  const quota = feature('QUOTA_MANAGEMENT');
+  const draw = () => mount(body, table(['Organization', 'Email', ...(quota ? ['Size'] : []), ''], r.organizations.map((o) => h('tr', { 'data-test': 'su-org-row', 'data-org': o.name },
     h('td', {}, h('a', { href: `/organization/${enc(o.name)}`, 'data-link': true }, o.name)),
     h('td', {}, o.email || '—'),
-    h('td', { class: 'actions' }, h('button', { class: 'danger', onclick: async () => {
+    quota ? h('td', { 'data-test': 'su-size' }, quotaUsage(o.quota_report)) : null,
+    h('td', { class: 'actions' }, quota ? quotaButton('organization', o.name, o.quota_report, async () => { Object.assign(r, await get('/superuser/organizations/')); draw(); }) : null,
+      h('button', { class: 'danger', onclick: async () => {
       if (!(await confirmAction('Delete organization', `Delete ${o.name} and everything in it?`))) return;
       const done = await act(() => del(`/superuser/organizations/${enc(o.name)}`), `Deleted ${o.name}`);
       if (done !== undefined) { r.organizations = r.organizations.filter((x) => x !== o); draw(); }
