@@ -43,6 +43,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/repo.js", JS),
     asset!("views/tags.js", JS),
     asset!("views/builds.js", JS),
+    asset!("views/trigger.js", JS),
+
     asset!("views/repo_settings.js", JS),
     asset!("views/orgs.js", JS),
     asset!("views/robots.js", JS),
@@ -201,4 +203,72 @@ async fn client_config(state: web::Data<AppState>, ui: web::Data<UiConfig>) -> R
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// The file a relative module specifier of `from` names.
+    fn resolve(from: &str, spec: &str) -> String {
+        let mut parts: Vec<&str> = from.split('/').collect();
+        parts.pop();
+        for piece in spec.split('/') {
+            match piece {
+                "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                name => parts.push(name),
+            }
+        }
+        parts.join("/")
+    }
+
+    #[test]
+    fn every_module_an_asset_imports_is_embedded() {
+        let mut checked = 0;
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            for line in asset.body.lines() {
+                let Some((_, rest)) = line.split_once(" from '") else {
+                    continue;
+                };
+                let Some((spec, _)) = rest.split_once('\'') else {
+                    continue;
+                };
+                let target = resolve(asset.path, spec);
+                assert!(
+                    ASSETS.iter().any(|a| a.path == target),
+                    "{} imports {spec}, which is not embedded ({target})",
+                    asset.path
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} imports found");
+    }
+
+    #[test]
+    fn every_file_in_the_assets_folder_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui/assets");
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("assets folder") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path
+                    .strip_prefix(&root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if rel == "index.html" {
+                    continue;
+                }
+                assert!(ASSETS.iter().any(|a| a.path == rel), "{rel} is not embedded");
+            }
+        }
+    }
 }

@@ -2,8 +2,8 @@
 // the build history, one build with a log that follows it while it runs,
 // log download and copy, and running a build trigger now.
 
-import { h, mount, table, dialog, field, act, when, toast } from '../dom.js';
-import { get, post, request } from '../api.js';
+import { h, mount, table, dialog, field, act, when, toast, confirmAction } from '../dom.js';
+import { get, post, put, del, request } from '../api.js';
 import { go } from '../app.js';
 
 const DONE = ['complete', 'error', 'internalerror', 'cancelled', 'expired'];
@@ -26,11 +26,24 @@ export async function buildsTab(body, repo, path, query) {
       h('td', {}, when(b.started)),
       h('td', {}, (b.tags || []).map((t) => h('span', { class: 'label' }, t))),
       h('td', {}, b.trigger ? `${b.trigger.service} trigger` : b.manual_user || '—'))), 'No builds yet.'),
-    repo.can_admin ? [h('h2', {}, 'Build triggers'), table(['Trigger', 'Source', 'State', ''], (triggers.triggers || []).map((t) => h('tr', { 'data-test': 'trigger-row' },
-      h('td', {}, t.service), h('td', {}, t.build_source || (t.config && t.config.build_source) || '—'),
-      h('td', {}, t.is_active ? (t.enabled === false ? 'disabled' : 'active') : 'not activated'),
-      h('td', { class: 'actions' }, t.is_active ? h('button', { class: 'secondary', 'data-test': 'run-trigger', onclick: () => runTrigger(path, t) }, 'Run trigger now') : null))),
-    'No build triggers. Create one through the API (custom git with a deploy key, or GitHub).')] : null);
+    repo.can_admin ? [h('div', { class: 'toolbar' }, h('h2', { class: 'grow' }, 'Build triggers'),
+      h('a', { class: 'button', href: `/customtrigger/setup/${path}`, 'data-test': 'create-trigger' }, 'Create build trigger: custom Git repository push')),
+    table(['Trigger', 'Source', 'State', ''], (triggers.triggers || []).map((t) => h('tr', { 'data-test': 'trigger-row', 'data-trigger': t.id },
+      h('td', {}, h('a', { href: `/repository/${path}/trigger/${t.id}`, 'data-link': true }, t.service === 'custom-git' ? 'Custom Git' : t.service)),
+      h('td', { class: 'mono' }, t.build_source || (t.config && t.config.build_source) || '—'),
+      h('td', { 'data-test': 'trigger-state' }, t.is_active ? (t.enabled === false ? `disabled${t.disabled_reason ? ` (${t.disabled_reason.replace(/_/g, ' ')})` : ''}` : 'active') : 'not set up'),
+      h('td', { class: 'actions' },
+        t.is_active ? h('button', { class: 'secondary', 'data-test': 'run-trigger', onclick: () => runTrigger(path, t) }, 'Run trigger now') : null,
+        t.is_active ? h('button', { class: 'secondary', 'data-test': 'toggle-trigger', onclick: async () => {
+          const done = await act(() => put(`/repository/${path}/trigger/${t.id}`, { enabled: t.enabled === false }), t.enabled === false ? 'Trigger enabled' : 'Trigger disabled');
+          if (done !== undefined) go(`/repository/${path}?tab=builds`, true);
+        } }, t.enabled === false ? 'Enable' : 'Disable') : null,
+        h('button', { class: 'danger', 'data-test': 'delete-trigger', onclick: async () => {
+          if (!(await confirmAction('Delete trigger', 'Delete this build trigger? Pushes to its git repository no longer start builds.'))) return;
+          const done = await act(() => del(`/repository/${path}/trigger/${t.id}`), 'Trigger deleted');
+          if (done !== undefined) go(`/repository/${path}?tab=builds`, true);
+        } }, 'Delete')))),
+    'No build triggers. A trigger builds this repository on every push to a git repository.')] : null);
 }
 
 function phaseLabel(phase) {
