@@ -59,6 +59,13 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often waits look at the page again.
 const POLL: Duration = Duration::from_millis(50);
 
+/// The Tab key, for [`Browser::keys`].
+pub const TAB: &str = "\u{E004}";
+/// The Enter key, for [`Browser::keys`].
+pub const ENTER: &str = "\u{E007}";
+/// The Escape key, for [`Browser::keys`].
+pub const ESCAPE: &str = "\u{E00C}";
+
 /// One entry of Chromium's console, as chromedriver reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleEntry {
@@ -487,6 +494,15 @@ impl Browser {
             let element = b.displayed(css)?;
             b.run("clear", element.clear())?;
             b.run("type", element.send_keys(text))
+        });
+    }
+
+    /// Types `keys` into whatever has the focus, as a keyboard user would.
+    /// Special keys are WebDriver's code points: [`TAB`], [`ENTER`], [`ESCAPE`].
+    pub fn keys(&mut self, keys: &str) {
+        self.retry(&format!("the keys {keys:?}"), |b| {
+            let element = b.run("active element", b.client().active_element())?;
+            b.run("keys", element.send_keys(keys))
         });
     }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use e2e::browser::{output_dir, Browser};
+use e2e::browser::{output_dir, Browser, ENTER, ESCAPE, TAB};
 use e2e::loopback::LoopbackHttp;
 use e2e::process::skopeo_with as skopeo;
 use e2e::{backend_tests, mkoci, unique_name, Backend, Registry, TestEnv};
@@ -29,6 +29,10 @@ backend_tests!(
     a_dockerfile_uploaded_in_the_build_dialog_builds_and_its_log_follows,
     an_account_is_created_signs_out_changes_its_password_and_signs_in_again,
     robot_permissions_default_permissions_and_an_oauth_token_are_set_up_in_the_organization,
+    the_superuser_sets_a_quota_the_organization_admin_sees_but_cannot_change,
+    a_build_trigger_is_set_up_and_a_push_to_its_webhook_queues_a_build,
+    the_keyboard_alone_signs_in_and_works_a_dialog,
+    robot_credential_files_hold_the_token_and_a_repository_is_made_public,
 );
 
 const ADMIN: &str = "admin";
@@ -713,5 +717,299 @@ fn robot_permissions_default_permissions_and_an_oauth_token_are_set_up_in_the_or
             "{page}"
         );
         b.screenshot("oauth-consent");
+    });
+}
+
+fn the_superuser_sets_a_quota_the_organization_admin_sees_but_cannot_change(env: TestEnv) {
+    with_ui_config(&env, "quota", "FEATURE_QUOTA_MANAGEMENT: true\n", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=nav-organizations]");
+        b.click("[data-test=create-org]");
+        b.fill("[data-test=org-name]", "quotaorg");
+        b.click("[data-test=org-submit]");
+        b.wait_for_text("[data-test=org-title]", "quotaorg");
+        b.goto(&reg.url("/repository/new?namespace=quotaorg"));
+        b.fill("[data-test=repo-name]", "big");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "quotaorg/big");
+        push_image(reg, ADMIN, PASSWORD, "quotaorg/big", "v1");
+
+        // The superuser panel: 10 MiB, a Reject threshold at 80 %.
+        b.click("[data-test=nav-superuser]");
+        b.click("[data-test=tab-orgs]");
+        b.click("[data-test=su-quota-quotaorg]");
+        b.wait_for_text("dialog [data-test=quota-state]", "No quota");
+        b.fill("dialog [data-test=quota-amount]", "10");
+        b.select("dialog [data-test=quota-unit]", "MiB");
+        b.click("dialog [data-test=quota-save]");
+        b.wait_for_text("dialog [data-test=quota-state]", "The quota is 10.0 MiB");
+        b.select("dialog [data-test=quota-limit-type]", "Reject");
+        b.fill("dialog [data-test=quota-limit-percent]", "80");
+        b.click("dialog [data-test=quota-limit-add]");
+        b.wait_for_text("dialog [data-test=quota-limit-row]", "80% (8.0 MiB)");
+        b.screenshot("superuser-quota");
+        b.click(DIALOG_CLOSE);
+        let used = b.wait_for_text("[data-org=quotaorg] [data-test=su-size]", "of 10.0 MiB");
+        assert!(!used.starts_with("0 B"), "the pushed image counts: {used}");
+
+        // The lists show what the repository and the organization use.
+        b.goto(&reg.url("/repository"));
+        let size = b.text("[data-test=repo-row] [data-test=repo-size]");
+        assert!(size != "0 B" && size != "—", "repository size {size:?}");
+        b.goto(&reg.url("/organization"));
+        b.wait_for_text("[data-test=org-size]", "of 10.0 MiB");
+
+        // An organization admin who is no superuser: sees it, changes nothing.
+        let created = reqwest::blocking::Client::new()
+            .post(reg.url("/api/v1/user/"))
+            .json(&serde_json::json!({"username": "olga", "password": "olga-Passw0rd", "email": "olga@example.com"}))
+            .send()
+            .expect("create olga");
+        assert!(created.status().is_success(), "create olga: {}", created.status());
+        b.goto(&reg.url("/organization/quotaorg/teams/owners"));
+        b.fill("[data-test=member-name]", "olga");
+        b.click("[data-test=add-member]");
+        b.wait_for("[data-member=olga]");
+        b.click("[data-test=signout]");
+        sign_in(b, reg, "olga", "olga-Passw0rd");
+        assert!(!b.exists("[data-test=nav-superuser]"), "olga is no superuser");
+        b.goto(&reg.url("/organization/quotaorg?tab=settings"));
+        b.wait_for_text("[data-test=quota-usage]", "of 10.0 MiB");
+        b.wait_for_text("[data-test=quota-limit-row]", "Reject pushes");
+        assert!(!b.exists("[data-test=quota-save]"), "only superusers change quotas");
+        assert!(
+            !b.exists("[data-test=quota-limit-add]"),
+            "only superusers add thresholds"
+        );
+        b.screenshot("organization-quota");
+        b.goto(&reg.url("/superuser"));
+        b.wait_for_text("main", "Only superusers");
+    });
+}
+
+fn a_build_trigger_is_set_up_and_a_push_to_its_webhook_queues_a_build(env: TestEnv) {
+    with_ui_config(&env, "trigger", "FEATURE_BUILD_SUPPORT: true\n", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=create-repo]");
+        b.fill("[data-test=repo-name]", "triggered");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "admin/triggered");
+        b.click("[data-test=tab-builds]");
+        b.click("[data-test=create-trigger]");
+
+        // The setup page the registry redirects to, for a new trigger.
+        b.wait_for("[data-test=trigger-form]");
+        let at = b.current_url();
+        assert!(at.contains("/repository/admin/triggered/trigger/"), "setup page {at}");
+        b.fill("[data-test=trigger-source]", "ssh://git@127.0.0.1:9/app.git");
+        b.fill("[data-test=trigger-dockerfile]", "/app/Dockerfile");
+        b.fill("[data-test=trigger-context]", "/app");
+        b.fill("[data-test=trigger-templates]", "${commit_info.short_sha}");
+        b.click("[data-test=trigger-activate]");
+        b.wait_for("[data-test=trigger-activated]");
+        let key = value(b, "[data-test=trigger-public-key]");
+        assert!(key.starts_with("ssh-"), "public key {key:?}");
+        let hook = value(b, "[data-test=trigger-webhook-url]");
+        let token = hook
+            .split_once("$token:")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map(|(t, _)| t.to_owned())
+            .unwrap_or_else(|| panic!("no token in {hook}"));
+        assert!(token.len() >= 32, "webhook token {token:?} of {hook}");
+        b.screenshot("trigger-activated");
+        b.click("[data-test=trigger-done]");
+        b.wait_for_text("[data-test=trigger-state]", "active");
+
+        // A push reported to the webhook queues a build of the trigger;
+        // a wrong token queues nothing.
+        let path = hook
+            .split_once('@')
+            .map(|(_, rest)| rest)
+            .and_then(|r| r.split_once('/'))
+            .map(|(_, p)| p.to_owned())
+            .expect("path");
+        let post = |secret: &str| {
+            reqwest::blocking::Client::new()
+                .post(reg.url(&format!("/{path}")))
+                .basic_auth("$token", Some(secret))
+                .json(&serde_json::json!({
+                    "commit": "1c002dd4b536e7479fe34593e72e6c6c1819e53b",
+                    "ref": "refs/heads/main",
+                    "default_branch": "main",
+                    "commit_info": {"url": "https://git.example/c/1c002dd", "message": "from the UI test", "date": "2026-12-07T10:00:00Z"}
+                }))
+                .send()
+                .expect("webhook")
+                .status()
+                .as_u16()
+        };
+        assert_eq!(post("not-the-token"), 403, "a wrong token is refused");
+        assert_eq!(post(&token), 200, "the webhook takes the push");
+        b.goto(&reg.url("/repository/admin/triggered?tab=builds"));
+        b.wait_for_text("[data-test=build-row]", "custom-git trigger");
+
+        // Deleting the trigger removes it.
+        b.click("[data-test=delete-trigger]");
+        b.click(DIALOG_OK);
+        b.wait_gone("[data-test=trigger-row]");
+        b.screenshot("builds-after-trigger");
+    });
+}
+
+fn the_keyboard_alone_signs_in_and_works_a_dialog(env: TestEnv) {
+    with_ui(&env, "keyboard", |b, reg| {
+        create_first_user(b, reg);
+        b.click("[data-test=signout]");
+        b.wait_for("[data-test=signin-form]");
+        // The sign-in form takes focus on its own; Tab and Enter do the rest.
+        wait_until(
+            b,
+            "the username field has focus",
+            "return document.activeElement && document.activeElement.name === 'username'",
+        );
+        b.keys(ADMIN);
+        b.keys(TAB);
+        b.keys(PASSWORD);
+        b.keys(ENTER);
+        b.wait_for_text("#masthead", ADMIN);
+
+        // The first Tab reaches the skip link, which moves focus to the page.
+        b.goto(&reg.url("/organization"));
+        b.wait_for("[data-test=create-org]");
+        b.keys(TAB);
+        assert_eq!(b.eval("return document.activeElement.className"), "skip");
+        b.keys(ENTER);
+        wait_until(b, "focus is in the page", "return document.activeElement.id === 'main'");
+
+        // A dialog by keyboard: it opens with focus in its first field,
+        // Escape closes it, and focus can reach its buttons.
+        b.goto(&reg.url("/organization/new"));
+        b.fill("[data-test=org-name]", "keys");
+        b.keys(ENTER);
+        b.wait_for_text("[data-test=org-title]", "keys");
+        b.click("[data-test=tab-teams]");
+        b.wait_for("[data-test=create-team]");
+        b.eval("document.querySelector('[data-test=create-team]').focus(); return true");
+        b.keys(ENTER);
+        b.wait_for("dialog [data-test=team-name]");
+        wait_until(
+            b,
+            "the team name has focus",
+            "return document.activeElement.getAttribute('data-test') === 'team-name'",
+        );
+        b.keys(ESCAPE);
+        b.wait_gone("dialog");
+        b.eval("document.querySelector('[data-test=create-team]').focus(); return true");
+        b.keys(ENTER);
+        wait_until(
+            b,
+            "the team name has focus",
+            "return document.activeElement.getAttribute('data-test') === 'team-name'",
+        );
+        b.keys("builders");
+        b.keys(ENTER);
+        b.wait_for_text("[data-test=team-title]", "builders");
+    });
+}
+
+/// Catches what the page hands to `URL.createObjectURL` (the UI's file
+/// downloads), so the test can read the file the user would get.
+const CATCH_DOWNLOADS: &str = "window.__downloads = []; const make = URL.createObjectURL; \
+URL.createObjectURL = (blob) => { blob.arrayBuffer().then((b) => window.__downloads.push(Array.from(new Uint8Array(b)))); return make(blob); }; return true";
+
+/// Clicks `css` and returns the bytes of the file it downloads.
+fn download(b: &mut Browser, css: &str) -> Vec<u8> {
+    let before = b
+        .eval("return window.__downloads.length")
+        .as_u64()
+        .expect("downloads caught");
+    b.click(css);
+    wait_until(
+        b,
+        &format!("{css} downloads"),
+        &format!("return window.__downloads.length > {before}"),
+    );
+    let bytes = b.eval(&format!("return window.__downloads[{before}]"));
+    serde_json::from_value(bytes).expect("bytes")
+}
+
+fn robot_credential_files_hold_the_token_and_a_repository_is_made_public(env: TestEnv) {
+    use base64::Engine as _;
+    with_ui(&env, "credentials", |b, reg| {
+        create_first_user(b, reg);
+        b.goto(&reg.url("/user/admin?tab=robots"));
+        b.click("[data-test=create-robot]");
+        b.fill("dialog [data-test=robot-name]", "deploy");
+        b.click(DIALOG_OK);
+        b.wait_for("dialog [data-test=robot-token]");
+        let token = value(b, "dialog [data-test=robot-token]");
+        let name = "admin+deploy";
+        let host = reg.host();
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{token}"));
+        assert_eq!(
+            value(b, "dialog [data-test=robot-docker-login]"),
+            format!("docker login -u='{name}' -p='{token}' {host}")
+        );
+        b.eval(CATCH_DOWNLOADS);
+
+        let config: serde_json::Value =
+            serde_json::from_slice(&download(b, "dialog [data-test=download-docker-config]")).expect("config.json");
+        assert_eq!(config["auths"][&host]["auth"], auth.as_str(), "{config}");
+        let rkt: serde_json::Value =
+            serde_json::from_slice(&download(b, "dialog [data-test=download-rkt]")).expect("rkt json");
+        assert_eq!(rkt["credentials"]["user"], name, "{rkt}");
+        assert_eq!(rkt["credentials"]["password"], token.as_str(), "{rkt}");
+
+        // Mesos: a gzipped tar whose .docker/config.json is the same file.
+        let archive = download(b, "dialog [data-test=download-mesos]");
+        let dir = reg.scratch("ui-mesos");
+        std::fs::write(dir.join("docker.tar.gz"), &archive).expect("write archive");
+        let untar = std::process::Command::new("tar")
+            .args(["-xzf", "docker.tar.gz"])
+            .current_dir(&dir)
+            .output()
+            .expect("run tar");
+        assert!(
+            untar.status.success(),
+            "tar: {}",
+            String::from_utf8_lossy(&untar.stderr)
+        );
+        let inside: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(".docker/config.json")).expect("config in archive"))
+                .expect("json");
+        assert_eq!(inside, config);
+        b.click(DIALOG_CLOSE);
+
+        // The docker config's credentials push (the robot needs write).
+        b.click("[data-test=nav-repositories]");
+        b.click("[data-test=create-repo]");
+        b.fill("[data-test=repo-name]", "shown");
+        b.click("[data-test=repo-submit]");
+        b.wait_for_text("[data-test=repo-title]", "admin/shown");
+        b.click("[data-test=tab-settings]");
+        b.fill("[data-test=perm-entity]", name);
+        b.select("[data-test=perm-role]", "write");
+        b.click("[data-test=perm-add]");
+        b.wait_for(&format!("[data-who=\"{name}\"]"));
+        push_image(reg, name, &token, "admin/shown", "v1");
+
+        // Private until made public: anonymous callers then see it.
+        let anonymous = || {
+            reqwest::blocking::get(reg.url("/api/v1/repository/admin/shown"))
+                .expect("anonymous GET")
+                .status()
+                .as_u16()
+        };
+        assert_ne!(
+            anonymous(),
+            200,
+            "a private repository is hidden from anonymous callers"
+        );
+        b.wait_for_text("[data-test=visibility-text]", "private");
+        b.click("[data-test=toggle-visibility]");
+        b.click(DIALOG_OK);
+        b.wait_for_text("[data-test=visibility-text]", "public");
+        assert_eq!(anonymous(), 200, "a public repository is seen by anyone");
+        b.screenshot("repository-public");
     });
 }

@@ -31,6 +31,13 @@ export async function signinView(main, query) {
     feature('DIRECT_LOGIN') ? form : h('p', {}, 'Password sign-in is turned off on this registry.'),
     feature('USER_CREATION') && feature('DIRECT_LOGIN') ? h('p', {}, 'No account yet? ',
       h('button', { class: 'link', 'data-test': 'show-create-account', onclick: () => createAccount(main, next) }, 'Create account')) : null));
+  focusFirst(form);
+}
+
+/** Puts the cursor in the form's first field, so typing starts at once. */
+function focusFirst(form) {
+  const first = form.querySelector('input');
+  if (first && document.body.contains(first)) first.focus();
 }
 
 function createAccount(main, next) {
@@ -60,6 +67,7 @@ function createAccount(main, next) {
   });
   mount(main, h('div', { class: 'signin' }, h('h1', {}, 'Create account'), form,
     h('p', {}, h('a', { href: '/signin', 'data-link': true }, 'Back to sign in'))));
+  focusFirst(form);
 }
 
 function firstUser(main, next) {
@@ -85,4 +93,5 @@ function firstUser(main, next) {
     }
   });
   mount(main, h('div', { class: 'signin' }, h('h1', {}, 'Create the first user'), form));
+  focusFirst(form);
 }
