@@ -820,3 +820,19 @@ diesel::table! {
         manifest_digest -> Text,
     }
 }
+
+diesel::table! {
+    manifestsecuritystatus (id) {
+        id -> BigInt,
+        manifest_id -> BigInt,
+        repository_id -> BigInt,
+        index_status -> Integer,
+        error_json -> Text,
+        last_indexed_ms -> BigInt,
+        indexer_hash -> Text,
+        indexer_version -> Integer,
+        metadata_json -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(manifestsecuritystatus, manifest);

@@ -154,6 +154,7 @@ pub fn delete_manifest_if_unreferenced(c: &mut DbConn, id: i64) -> QueryResult<b
     diesel::delete(manifestblob::table.filter(manifestblob::manifest_id.eq(id))).execute(c)?;
     diesel::delete(manifestchild::table.filter(manifestchild::manifest_id.eq(id))).execute(c)?;
     super::labels::delete_of_manifest(c, id)?;
+    super::secscan::delete_of_manifest(c, id)?;
     diesel::delete(manifest::table.find(id)).execute(c)?;
     Ok(true)
 }

@@ -31,6 +31,7 @@ pub mod repositories;
 pub mod robot_tokens;
 pub mod robots;
 pub mod search;
+pub mod secscan;
 pub mod service_keys;
 pub mod sessions;
 pub mod stars;
