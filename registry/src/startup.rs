@@ -111,6 +111,7 @@ pub async fn open_registry(config: &Config, data_dir: &Path, migrate: bool) -> a
             })
             .filter(|k| !k.is_empty()),
         robot_tokens: crate::service::RobotTokenPolicy::from_config(config),
+        secscan: crate::service::secscan::SecscanPolicy::from_config(config)?,
     };
     Ok(Registry::new(db, store, settings))
 }
@@ -265,7 +266,11 @@ impl Application {
             tls_port = Some(l.local_addr()?.port());
             server = server.listen_rustls_0_23(l, cfg)?;
         }
-        crate::worker::spawn(&registry, crate::worker::Loops::from_config(&opts.config));
+        let mut loops = crate::worker::Loops::from_config(&opts.config);
+        loops
+            .secscan_blob_base
+            .get_or_insert_with(|| format!("http://127.0.0.1:{port}"));
+        crate::worker::spawn(&registry, loops);
         let mut urls = crate::worker::manager_url(&opts.config, Some(port));
         urls.served_chain = opts.served_chain.clone();
         crate::worker::spawn_build_manager(&registry, urls);

@@ -39,6 +39,7 @@ pub mod robot_federation;
 pub mod robot_tokens;
 mod robots;
 pub mod search;
+pub mod secscan;
 pub mod service_keys;
 mod sessions;
 mod stars;
@@ -213,6 +214,8 @@ pub struct Settings {
     pub database_secret_key: Option<String>,
     /// Managed robot API tokens (`FEATURE_ROBOT_API_TOKENS`).
     pub robot_tokens: robot_tokens::RobotTokenPolicy,
+    /// Security scanning through Clair v4 (`FEATURE_SECURITY_SCANNER`).
+    pub secscan: secscan::SecscanPolicy,
 }
 
 impl Default for Settings {
@@ -238,6 +241,7 @@ impl Default for Settings {
             team_sync: directory::TeamSyncPolicy::default(),
             database_secret_key: None,
             robot_tokens: robot_tokens::RobotTokenPolicy::default(),
+            secscan: secscan::SecscanPolicy::default(),
         }
     }
 }

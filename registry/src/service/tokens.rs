@@ -239,6 +239,24 @@ impl Registry {
             .map_err(|e| Error::InvalidRequest(format!("cannot sign token: {e}")))
     }
 
+    /// Issues a token for `subject` (a service, not an account) granting
+    /// `access` for `ttl_s` seconds: the security scanner's layer downloads.
+    pub async fn issue_scoped_token(&self, subject: &str, access: Vec<Access>, ttl_s: i64) -> Result<String, Error> {
+        let now = crate::now_ms() / 1000;
+        let claims = Claims {
+            iss: "quay".into(),
+            aud: subject.to_owned(),
+            sub: subject.to_owned(),
+            nbf: now,
+            iat: now,
+            exp: now + ttl_s,
+            access,
+        };
+        let key = self.signing_key().await?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key))
+            .map_err(|e| Error::InvalidRequest(format!("cannot sign token: {e}")))
+    }
+
     /// Checks a registry token's signature and lifetime.
     pub async fn verify_registry_token(&self, token: &str) -> Result<Claims, Error> {
         let key = self.signing_key().await?;

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::service::{GcOptions, Registry};
 
 /// Which loops run and how often.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loops {
     /// Seconds between garbage-collection passes; `None` when
     /// `FEATURE_GARBAGE_COLLECTION` is off.
@@ -51,6 +51,14 @@ pub struct Loops {
     /// (`PULL_STATS_FLUSH_INTERVAL`, default 10); `None` without
     /// `FEATURE_IMAGE_PULL_STATS`.
     pub pull_stats_every_s: Option<u64>,
+    /// Seconds between security-indexing passes
+    /// (`SECURITY_SCANNER_INDEXING_INTERVAL`, default 30); `None` without
+    /// `FEATURE_SECURITY_SCANNER` or with 0.
+    pub secscan_every_s: Option<u64>,
+    /// This registry's address as the scanner reaches it, for layer URLs:
+    /// `PREFERRED_URL_SCHEME://SERVER_HOSTNAME`, else (`serve`) the
+    /// listener's loopback address.
+    pub secscan_blob_base: Option<String>,
 }
 
 impl Loops {
@@ -93,6 +101,18 @@ impl Loops {
                 .feature("IMAGE_PULL_STATS", false)
                 .then(|| config.seconds("PULL_STATS_FLUSH_INTERVAL").unwrap_or(10))
                 .filter(|s| *s > 0),
+            secscan_every_s: config
+                .feature("SECURITY_SCANNER", false)
+                .then(|| config.seconds("SECURITY_SCANNER_INDEXING_INTERVAL").unwrap_or(30))
+                .filter(|s| *s > 0),
+            secscan_blob_base: config.server_hostname.as_deref().map(|host| {
+                let host = host.trim().trim_end_matches('/');
+                if host.starts_with("http://") || host.starts_with("https://") {
+                    host.to_owned()
+                } else {
+                    format!("{}://{host}", config.preferred_url_scheme)
+                }
+            }),
         }
     }
 }
@@ -146,6 +166,50 @@ pub fn spawn(registry: &Registry, loops: Loops) {
     }
     if let Some(every) = loops.team_sync_every_s {
         actix_web::rt::spawn(sync_teams_forever(registry.clone(), Duration::from_secs(every)));
+    }
+    match (loops.secscan_every_s, loops.secscan_blob_base) {
+        (Some(every), Some(base)) => {
+            actix_web::rt::spawn(index_for_security_forever(
+                registry.clone(),
+                Duration::from_secs(every),
+                base,
+            ));
+        }
+        (Some(_), None) => {
+            tracing::warn!("security indexing is off: set SERVER_HOSTNAME so the scanner can fetch layers")
+        }
+        _ => {}
+    }
+}
+
+/// Hands new manifests to the security scanner. A pass that finds the
+/// scanner down leaves its manifests queued and logs once per outage.
+async fn index_for_security_forever(registry: Registry, every: Duration, blob_base: String) {
+    let mut down = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match registry.run_security_indexing_once(&blob_base).await {
+            Ok(pass) => {
+                if down {
+                    tracing::info!("the security scanner answers again");
+                    down = false;
+                }
+                if pass != Default::default() {
+                    tracing::info!(
+                        queued = pass.queued,
+                        indexed = pass.indexed,
+                        failed = pass.failed,
+                        unsupported = pass.unsupported,
+                        "security indexing pass"
+                    );
+                }
+            }
+            Err(e) if !down => {
+                tracing::warn!(error = %e, "security indexing pass failed");
+                down = true;
+            }
+            Err(_) => {}
+        }
     }
 }
 
