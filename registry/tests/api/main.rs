@@ -67,6 +67,7 @@ mod v1_robot_federation;
 mod v1_robot_tokens;
 mod v1_robots;
 mod v1_search;
+mod v1_secscan;
 mod v1_sessions;
 mod v1_starred;
 mod v1_su_extras;

@@ -168,7 +168,7 @@ async fn every_quay_endpoint_is_served_by_its_own_route_or_left_out_with_a_reaso
     features.sort();
     features.dedup();
     let mut yaml: String = features.iter().map(|f| format!("{f}: true\n")).collect();
-    yaml.push_str("FEATURE_BUILD_SUPPORT: true\nFEATURE_SUPERUSER_CONFIGDUMP: true\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\nPERMANENTLY_DELETE_TAGS: true\nSUPER_USERS: [admin]\n");
+    yaml.push_str("SECURITY_SCANNER_V4_ENDPOINT: http://127.0.0.1:9/\nFEATURE_BUILD_SUPPORT: true\nFEATURE_SUPERUSER_CONFIGDUMP: true\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\nPERMANENTLY_DELETE_TAGS: true\nSUPER_USERS: [admin]\n");
     let app = spawn_app_with(&yaml).await;
     let routes = app.routes();
     let svc = test::init_service(App::new().configure(move |cfg| routes.configure(cfg))).await;

@@ -53,6 +53,38 @@ impl ApiCaller {
         })
     }
 
+    /// Basic credentials for the few endpoints Quay lets registry clients
+    /// call with them (a manifest's security report): the account they
+    /// name, when nothing else signed the caller in. Bad credentials are a
+    /// 401, as a registry client expects.
+    pub(super) async fn or_basic(self, state: &AppState, req: &HttpRequest) -> Result<ApiCaller, ApiError> {
+        if self.user.is_some() {
+            return Ok(self);
+        }
+        let Some((user, secret)) = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::api::auth::basic_credentials)
+        else {
+            return Ok(self);
+        };
+        match state.registry.login(&user, &secret).await {
+            Ok((account, scopes)) => Ok(ApiCaller {
+                user: Some(account),
+                scopes: scopes.unwrap_or_else(Scopes::all),
+                session: None,
+                fresh: false,
+            }),
+            Err(e) if crate::api::auth::refuses_credentials(&e) => Err(ApiError::new(
+                401,
+                ErrorType::InvalidToken,
+                "Invalid username or password",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The signed-in user of a web route outside `/api/v1`, with the
     /// scopes they act within (all of them for the browser session); 401
     /// for nobody.

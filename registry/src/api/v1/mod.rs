@@ -33,6 +33,7 @@ mod robot;
 mod robot_federation;
 mod robot_token;
 mod search;
+mod secscan;
 mod service_keys;
 mod session;
 mod shared;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     logs_export::configure_root(cfg);
     build::configure_root(cfg);
     webhook::configure(cfg);
+    secscan::configure_root(cfg);
     github_trigger::configure(cfg);
     oauth::configure_root(cfg);
     robot_federation::configure_root(cfg);
@@ -82,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(quota::configure)
             .configure(pull_stats::configure)
             .configure(label::configure)
+            .configure(secscan::configure)
             .configure(logs::configure)
             .configure(logs_export::configure)
             .configure(notification::configure)
