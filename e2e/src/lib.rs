@@ -9,6 +9,7 @@
 pub mod backing;
 pub mod browser;
 pub mod builds;
+pub mod clair;
 pub mod cli;
 pub mod clients;
 pub mod distribution;
