@@ -33,6 +33,7 @@ backend_tests!(
     a_build_trigger_is_set_up_and_a_push_to_its_webhook_queues_a_build,
     the_keyboard_alone_signs_in_and_works_a_dialog,
     robot_credential_files_hold_the_token_and_a_repository_is_made_public,
+    a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them,
 );
 
 const ADMIN: &str = "admin";
@@ -1011,5 +1012,69 @@ fn robot_credential_files_hold_the_token_and_a_repository_is_made_public(env: Te
         b.wait_for_text("[data-test=visibility-text]", "public");
         assert_eq!(anonymous(), 200, "a public repository is seen by anyone");
         b.screenshot("repository-public");
+    });
+}
+
+fn a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them(env: TestEnv) {
+    use base64::Engine as _;
+    let clair = e2e::clair::FakeClair::start(b"ui-scanner-key");
+    let yaml = format!(
+        "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: {}\nSECURITY_SCANNER_V4_PSK: {}\nSECURITY_SCANNER_INDEXING_INTERVAL: 1\n",
+        clair.url(),
+        base64::engine::general_purpose::STANDARD.encode(b"ui-scanner-key")
+    );
+    with_ui_config(&env, "security", &yaml, |b, reg| {
+        create_first_user(b, reg);
+        let digest = push_image(reg, ADMIN, PASSWORD, "admin/scanned", "v1");
+        b.goto(&reg.url("/repository/admin/scanned?tab=tags"));
+        // The status fills in once the scanner has the image.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            b.goto(&reg.url("/repository/admin/scanned?tab=tags"));
+            b.wait_for("[data-test=security-v1]");
+            wait_until(
+                b,
+                "the status is read",
+                "return document.querySelector('[data-test=security-v1]').innerText !== '…'",
+            );
+            if b.text("[data-test=security-v1]") != "Queued" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never scanned");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(b.text("[data-test=security-v1]"), "1 High · 1 Medium");
+        b.screenshot("tags-scanned");
+        b.click("[data-test=security-v1] a");
+        b.wait_for_text("[data-test=security-summary]", "2 vulnerabilities in 2 packages");
+        assert!(
+            b.current_url()
+                .contains(&format!("security={}", digest.replace(':', "%3A"))),
+            "{}",
+            b.current_url()
+        );
+        let rows = b.texts("[data-test=vuln-row]").expect("rows");
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows[0].contains("CVE-2021-3711") && rows[0].contains("High") && rows[0].contains("1.1.1l"),
+            "worst first: {rows:?}"
+        );
+        b.screenshot("security-report");
+        b.fill("[data-test=vuln-filter]", "zlib");
+        wait_until(
+            b,
+            "the filter applies",
+            "return document.querySelectorAll('[data-test=vuln-row]').length === 1",
+        );
+        assert!(b.text("[data-test=vuln-row]").contains("CVE-2018-25032"));
+        b.fill("[data-test=vuln-filter]", "");
+        b.click("[data-test=vuln-fixable]");
+        wait_until(
+            b,
+            "only fixable ones show",
+            "return document.querySelectorAll('[data-test=vuln-row]').length === 1",
+        );
+        assert!(b.text("[data-test=vuln-row]").contains("CVE-2021-3711"));
+        assert_eq!(b.texts("[data-test=package-row]").expect("packages").len(), 2);
     });
 }

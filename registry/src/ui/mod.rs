@@ -42,9 +42,9 @@ const ASSETS: &[Asset] = &[
     asset!("views/repos.js", JS),
     asset!("views/repo.js", JS),
     asset!("views/tags.js", JS),
+    asset!("views/security.js", JS),
     asset!("views/builds.js", JS),
     asset!("views/trigger.js", JS),
-
     asset!("views/repo_settings.js", JS),
     asset!("views/orgs.js", JS),
     asset!("views/robots.js", JS),

@@ -6,6 +6,7 @@
 import { h, mount, table, when, bytes, dialog, confirmAction, field, copyBox, act } from '../dom.js';
 import { get, put, post, del, enc } from '../api.js';
 import { app, registryHost, feature } from '../app.js';
+import { securityCell, securityView } from './security.js';
 
 const PAGE = 50;
 
@@ -14,6 +15,7 @@ function short(digest) {
 }
 
 export async function tagsTab(body, repo, path, query) {
+  if (query.get('security') && feature('SECURITY_SCANNER')) { await securityView(body, repo, path, query.get('security'), query.get('tag')); return; }
   let page = Math.max(1, Number(query.get('page')) || 1);
   const filter = h('input', { type: 'search', placeholder: 'Filter tags', 'aria-label': 'Filter tags', 'data-test': 'tag-filter', value: query.get('filter') || '' });
   const list = h('div');
@@ -55,7 +57,7 @@ function tagRow(t, repo, path, writable, redraw) {
     ] : null);
   return [h('tr', { 'data-test': 'tag-row', 'data-tag': t.name },
     h('td', {}, expand, ' ', h('strong', {}, t.name), t.immutable ? h('span', { class: 'label' }, 'immutable') : null, t.is_manifest_list ? h('span', { class: 'label' }, 'multi-arch') : null),
-    h('td', {}, securityStatus(t)),
+    h('td', {}, securityStatus(repo, path, t)),
     h('td', {}, t.is_manifest_list ? '—' : bytes(t.size)),
     h('td', {}, when(t.start_ts)),
     h('td', { 'data-test': 'expires-' + t.name }, t.end_ts ? when(t.end_ts) : 'Never'),
@@ -63,9 +65,9 @@ function tagRow(t, repo, path, writable, redraw) {
     actions), children];
 }
 
-function securityStatus(t) {
+function securityStatus(repo, path, t) {
   if (!feature('SECURITY_SCANNER')) return h('span', { class: 'help' }, 'Not scanned');
-  return h('span', { class: 'help' }, t.is_manifest_list ? 'See child manifests' : 'Queued');
+  return securityCell(repo, path, t);
 }
 
 async function showChildren(cell, path, digest) {
