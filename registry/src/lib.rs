@@ -9,6 +9,7 @@ pub mod builder;
 pub mod config;
 pub mod config_dump;
 pub mod db;
+pub mod metrics;
 pub mod oci;
 pub mod service;
 pub mod startup;

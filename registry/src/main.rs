@@ -84,17 +84,32 @@ struct ServeArgs {
     /// Do not apply database migrations at start.
     #[arg(long)]
     no_migrate: bool,
+    /// Prometheus `/metrics` listen address (Quay's port 9091); empty for none.
+    #[arg(long, env = "REGISTRY_METRICS_LISTEN", default_value = "0.0.0.0:9091")]
+    metrics_listen: String,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only on a terminal: container logs are read as plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
+    // `REGISTRY_LOG_FORMAT=json`: one JSON object per line, with the
+    // request's id and other span fields, for log collectors.
+    if std::env::var("REGISTRY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            // Colour codes only on a terminal: container logs are read as plain text.
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
+    }
     let cli = Cli::parse();
     let result = actix_web::rt::System::new().block_on(run(cli));
     match result {
@@ -245,6 +260,19 @@ async fn serve(config_path: Option<&Path>, data_dir: PathBuf, args: ServeArgs) -
     )
     .await?;
     println!("registry listening on http://{http_addr}");
+    if !args.metrics_listen.trim().is_empty() {
+        match TcpListener::bind(args.metrics_listen.trim()) {
+            Ok(l) => {
+                let addr = l.local_addr()?;
+                actix_web::rt::spawn(app.metrics_server(l)?);
+                println!("metrics on http://{addr}/metrics");
+            }
+            // A second registry on one machine still serves; only its metrics are missing.
+            Err(e) => {
+                tracing::warn!(address = %args.metrics_listen, error = %e, "cannot listen for /metrics; metrics are not served")
+            }
+        }
+    }
     if let Some(a) = tls_addr {
         println!("registry listening on https://{a}");
     }

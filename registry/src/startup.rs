@@ -258,7 +258,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             let routes = routes.clone();
-            App::new().configure(move |cfg| routes.configure(cfg))
+            App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::request_id))
+                .configure(move |cfg| routes.configure(cfg))
         })
         .listen(listener)?;
         let mut tls_port = None;
@@ -293,6 +296,18 @@ impl Application {
     /// The services the server runs on.
     pub fn registry(&self) -> Registry {
         self.registry.clone()
+    }
+
+    /// The `/metrics` server on its own listener; spawned by the caller.
+    pub fn metrics_server(&self, listener: TcpListener) -> anyhow::Result<actix_web::dev::Server> {
+        let registry = self.registry.clone();
+        Ok(HttpServer::new(move || {
+            let registry = registry.clone();
+            App::new().configure(move |cfg| crate::metrics::configure(cfg, registry))
+        })
+        .workers(1)
+        .listen(listener)?
+        .run())
     }
 
     /// Whether the registry has no user yet (a fresh install).

@@ -194,6 +194,15 @@ pub struct Db {
 }
 
 impl Db {
+    /// (pool, connections open, idle) of the reader and writer pools.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32)> {
+        let (r, w) = (self.readers.pool.state(), self.writers.pool.state());
+        vec![
+            ("reader", r.connections, r.idle_connections),
+            ("writer", w.connections, w.idle_connections),
+        ]
+    }
+
     /// Opens pools; the SQLite file and its folder are created when missing.
     pub fn open(target: &DbTarget, max_connections: u32) -> Result<Db, DbError> {
         let reachability = Reachability::default();

@@ -315,6 +315,11 @@ impl Registry {
             .await
     }
 
+    /// Items waiting in each work queue (for `/metrics`).
+    pub async fn queue_depths(&self) -> Result<Vec<(&'static str, i64)>, Error> {
+        Ok(self.db().read(|c| Ok(crate::db::queries::queues::depths(c)?)).await?)
+    }
+
     pub fn store(&self) -> &DynStore {
         &self.inner.store
     }

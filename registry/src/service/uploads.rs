@@ -125,6 +125,7 @@ impl Registry {
         };
         let written = self.store().append_upload_hashed(&row.uuid, offset, body, hasher).await;
         let (written, hasher) = written.map_err(upload_error)?;
+        crate::metrics::METRICS.pushed_bytes.inc_by(written);
         if expected.is_some_and(|len| len != written) {
             return Err(Error::UploadRangeInvalid(offset));
         }

@@ -205,10 +205,11 @@ async fn index_for_security_forever(registry: Registry, every: Duration, blob_ba
                 }
             }
             Err(e) if !down => {
+                crate::metrics::METRICS.worker_failed("security_indexing");
                 tracing::warn!(error = %e, "security indexing pass failed");
                 down = true;
             }
-            Err(_) => {}
+            Err(_) => crate::metrics::METRICS.worker_failed("security_indexing"),
         }
     }
 }
@@ -229,7 +230,10 @@ async fn autoprune_forever(registry: Registry, every: Duration, min_interval_ms:
         match registry.run_autoprune_once(min_interval_ms).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "auto-pruned tags"),
-            Err(e) => tracing::warn!(error = %e, "auto-prune pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("autoprune");
+                tracing::warn!(error = %e, "auto-prune pass failed")
+            }
         }
     }
 }
@@ -250,7 +254,10 @@ async fn sync_teams_forever(registry: Registry, every: Duration) {
                 failed = r.failed,
                 "team sync pass"
             ),
-            Err(e) => tracing::warn!(error = %e, "team sync pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("team_sync");
+                tracing::warn!(error = %e, "team sync pass failed")
+            }
         }
     }
 }
@@ -271,7 +278,10 @@ async fn sync_mirrors_forever(registry: Registry, every: Duration) {
                 bytes = r.bytes,
                 "repository mirror syncs"
             ),
-            Err(e) => tracing::warn!(error = %e, "repository mirror pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("repo_mirror");
+                tracing::warn!(error = %e, "repository mirror pass failed")
+            }
         }
     }
 }
@@ -294,7 +304,10 @@ async fn sync_org_mirrors_forever(registry: Registry, every: Duration) {
                 bytes = r.bytes,
                 "organization mirror pass"
             ),
-            Err(e) => tracing::warn!(error = %e, "organization mirror pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("org_mirror");
+                tracing::warn!(error = %e, "organization mirror pass failed")
+            }
         }
     }
 }
@@ -306,7 +319,10 @@ async fn prune_logs_forever(registry: Registry, max_age_s: u64) {
         match registry.prune_logs(max_age_s).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "pruned old usage logs"),
-            Err(e) => tracing::warn!(error = %e, "pruning usage logs failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("log_rotation");
+                tracing::warn!(error = %e, "pruning usage logs failed")
+            }
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -325,7 +341,10 @@ async fn export_logs_forever(registry: Registry, every: Duration) {
                 removed = r.removed,
                 "usage log exports"
             ),
-            Err(e) => tracing::warn!(error = %e, "usage log export pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("log_export");
+                tracing::warn!(error = %e, "usage log export pass failed")
+            }
         }
     }
 }
@@ -338,7 +357,10 @@ async fn archive_build_logs_forever(registry: Registry) {
         match registry.archive_ended_build_logs().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(builds = n, "archived build logs"),
-            Err(e) => tracing::warn!(error = %e, "archiving build logs failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("build_logs_archive");
+                tracing::warn!(error = %e, "archiving build logs failed")
+            }
         }
     }
 }
@@ -351,7 +373,10 @@ async fn clean_uploads_forever(registry: Registry) {
         match registry.clean_stale_uploads().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
-            Err(e) => tracing::warn!(error = %e, "cleaning abandoned uploads failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("upload_cleanup");
+                tracing::warn!(error = %e, "cleaning abandoned uploads failed")
+            }
         }
     }
 }
@@ -365,7 +390,10 @@ async fn backfill_quota_forever(registry: Registry) {
         match registry.backfill_quota().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(namespaces = n, "counted namespace sizes for quotas"),
-            Err(e) => tracing::warn!(error = %e, "quota backfill failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("quota_backfill");
+                tracing::warn!(error = %e, "quota backfill failed")
+            }
         }
         pause = Duration::from_secs(60);
     }
@@ -384,7 +412,10 @@ async fn deliver_notifications_forever(registry: Registry, every: Duration) {
                 dropped = r.dropped,
                 "notification deliveries"
             ),
-            Err(e) => tracing::warn!(error = %e, "notification delivery pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("notifications");
+                tracing::warn!(error = %e, "notification delivery pass failed")
+            }
         }
     }
 }
@@ -392,7 +423,11 @@ async fn deliver_notifications_forever(registry: Registry, every: Duration) {
 async fn collect_garbage_forever(registry: Registry, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        match registry.collect_garbage(GcOptions::default()).await {
+        let done = registry.collect_garbage(GcOptions::default()).await;
+        if let Ok(r) = &done {
+            crate::metrics::METRICS.gc_pass(r.manifests.len(), r.blobs.len(), r.bytes_deleted);
+        }
+        match done {
             Ok(r) if r.is_empty() => {}
             Ok(r) => tracing::info!(
                 tags = r.tags,
@@ -403,7 +438,10 @@ async fn collect_garbage_forever(registry: Registry, every: Duration) {
                 bytes_deleted = r.bytes_deleted,
                 "garbage collected"
             ),
-            Err(e) => tracing::warn!(error = %e, "garbage collection pass failed"),
+            Err(e) => {
+                crate::metrics::METRICS.worker_failed("gc");
+                tracing::warn!(error = %e, "garbage collection pass failed")
+            }
         }
     }
 }

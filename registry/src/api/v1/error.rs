@@ -187,6 +187,9 @@ pub fn absolute_problem_type<B>(res: ServiceResponse<B>) -> actix_web::Result<Er
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
+        if matches!(e, Error::Storage(_)) {
+            crate::metrics::METRICS.storage_errors.inc();
+        }
         match e {
             Error::InvalidRequest(m) => ApiError::invalid_request(m),
             Error::NotFound(m) => ApiError::not_found(m),

@@ -82,6 +82,9 @@ impl ResponseError for OciError {
 
 impl From<Error> for OciError {
     fn from(e: Error) -> OciError {
+        if matches!(e, Error::Storage(_)) {
+            crate::metrics::METRICS.storage_errors.inc();
+        }
         match e {
             Error::NameUnknown => OciError::new(404, "NAME_UNKNOWN", "repository name not known to registry"),
             Error::BlobUnknown => OciError::new(404, "BLOB_UNKNOWN", "blob unknown to registry"),

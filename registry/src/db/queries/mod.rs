@@ -26,6 +26,7 @@ pub mod permissions;
 pub mod prototypes;
 pub mod proxy_cache;
 pub mod pull_stats;
+pub mod queues;
 pub mod quota;
 pub mod repositories;
 pub mod robot_tokens;
