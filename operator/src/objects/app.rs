@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::cas;
 use super::common::{
     self, component, container_security, labels, meta, name, pod_security, resources, selector, strip_port, CONFIG_DIR,
-    CONFIG_FILE, DATA_DIR, GRPC_PORT, HTTPS_PORT, HTTP_PORT, LABEL_APP,
+    CONFIG_FILE, DATA_DIR, GRPC_PORT, HTTPS_PORT, HTTP_PORT, LABEL_APP, METRICS_PORT,
 };
 use super::secrets::{serves_tls, TLS_SUFFIX};
 use super::{overrides, Desired, Inputs};
@@ -148,14 +148,19 @@ pub(super) fn registry_args(subcommand: &[&str]) -> Vec<String> {
 }
 
 fn container_ports() -> Vec<ContainerPort> {
-    [("http", HTTP_PORT), ("https", HTTPS_PORT), ("grpc", GRPC_PORT)]
-        .map(|(name, port)| ContainerPort {
-            name: Some(name.into()),
-            container_port: port,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        })
-        .to_vec()
+    [
+        ("http", HTTP_PORT),
+        ("https", HTTPS_PORT),
+        ("grpc", GRPC_PORT),
+        ("metrics", METRICS_PORT),
+    ]
+    .map(|(name, port)| ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    })
+    .to_vec()
 }
 
 /// GET `/health/instance` on HTTP 8080, or HTTPS 8443 when the registry

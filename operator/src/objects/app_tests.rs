@@ -292,3 +292,21 @@ fn quay_app_gets_modest_default_resources() {
     assert_eq!(get(r.limits.clone(), "cpu").as_deref(), Some("2"));
     assert_eq!(get(r.limits, "memory").as_deref(), Some("2Gi"));
 }
+
+#[test]
+fn the_registry_container_names_its_metrics_port() {
+    let objects = inputs().objects();
+    let d = find(&objects, APP, deployment);
+    let pod = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec");
+    let ports: Vec<(String, i32)> = pod.containers[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone().unwrap_or_default(), p.container_port))
+        .collect();
+    assert!(ports.contains(&("metrics".to_owned(), 9091)), "{ports:?}");
+}

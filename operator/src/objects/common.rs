@@ -21,6 +21,8 @@ pub(super) const DATA_DIR: &str = "/var/lib/registry";
 pub(super) const HTTP_PORT: i32 = 8080;
 pub(super) const HTTPS_PORT: i32 = 8443;
 pub(super) const GRPC_PORT: i32 = 55443;
+/// The registry's Prometheus `/metrics` listener (Quay's port).
+pub(super) const METRICS_PORT: i32 = 9091;
 
 /// `quay-component` values, as Quay's kustomize files set them.
 pub(super) mod component {

@@ -2,9 +2,9 @@
 //! Service `<cr>-quay-metrics`, ServiceMonitor `<cr>-quay-metrics-monitor`
 //! and PrometheusRule `<cr>-quay-prometheus-rules`.
 //!
-//! Quay serves metrics on a separate port 9091; our registry serves
-//! `/metrics` on its HTTP port, so the Service keeps Quay's port number and
-//! name and targets 8080. Quay's Roles in `openshift-monitoring` and the
+//! The registry serves `/metrics` on its own port 9091, as Quay does (the
+//! pod's `metrics` port), which the Service exposes under Quay's port name.
+//! Quay's Roles in `openshift-monitoring` and the
 //! Grafana dashboard are not created (they live outside the namespace).
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
@@ -14,11 +14,11 @@ use kube::core::TypeMeta;
 use serde_json::json;
 
 use super::app::app_selector;
-use super::common::{component, meta, selector, HTTP_PORT};
+use super::common::{component, meta, selector, METRICS_PORT};
 use super::{Desired, Inputs};
 
 const API_VERSION: &str = "monitoring.coreos.com/v1";
-const METRICS_PORT: &str = "quay-metrics";
+const METRICS_PORT_NAME: &str = "quay-metrics";
 
 /// The metrics Service, ServiceMonitor and PrometheusRule.
 pub(super) fn objects(inputs: &Inputs) -> Vec<Desired> {
@@ -36,9 +36,9 @@ fn metrics_service(inputs: &Inputs) -> Service {
             type_: Some("ClusterIP".into()),
             selector: Some(app_selector(inputs)),
             ports: Some(vec![ServicePort {
-                name: Some(METRICS_PORT.into()),
+                name: Some(METRICS_PORT_NAME.into()),
                 port: 9091,
-                target_port: Some(IntOrString::Int(HTTP_PORT)),
+                target_port: Some(IntOrString::Int(METRICS_PORT)),
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()
             }]),
@@ -63,7 +63,7 @@ fn service_monitor(inputs: &Inputs) -> DynamicObject {
     let spec = json!({
         "selector": {"matchLabels": selector(inputs, component::MONITORING)},
         "namespaceSelector": {"matchNames": [inputs.namespace]},
-        "endpoints": [{"port": METRICS_PORT, "path": "/metrics"}],
+        "endpoints": [{"port": METRICS_PORT_NAME, "path": "/metrics"}],
     });
     dynamic(inputs, "ServiceMonitor", "quay-metrics-monitor", spec)
 }
@@ -131,6 +131,11 @@ mod tests {
         assert_eq!(monitor.data["spec"]["endpoints"][0]["port"], "quay-metrics");
         let port = &svc.spec.as_ref().and_then(|s| s.ports.clone()).expect("ports")[0];
         assert_eq!((port.name.as_deref(), port.port), (Some("quay-metrics"), 9091));
+        // The registry listens for metrics on 9091, not on its HTTP port.
+        assert_eq!(
+            port.target_port,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(9091))
+        );
     }
 
     #[test]
