@@ -25,6 +25,8 @@ pub struct Registry {
     /// [`Registry::start_on`]).
     pub ip: String,
     pub port: u16,
+    /// The port of its Prometheus `/metrics` listener.
+    pub metrics_port: u16,
     dir: TempDir,
     child: Option<Child>,
     args: Vec<String>,
@@ -90,6 +92,7 @@ impl Registry {
             .tempdir()
             .expect("temp dir");
         let port = free_port();
+        let metrics_port = free_port();
         let listen = format!("{ip}:{port}");
         let extra_yaml = &extra_yaml.replace("$REGISTRY_HOST", &listen);
         let (args, db, bucket) = match env.backend {
@@ -105,6 +108,8 @@ impl Registry {
                     // TLS stays off, but should it come on it must not leave 127.0.0.1.
                     "--tls-listen".into(),
                     "127.0.0.1:0".into(),
+                    "--metrics-listen".into(),
+                    format!("127.0.0.1:{metrics_port}"),
                 ];
                 if !extra_yaml.is_empty() {
                     let config = dir.path().join("config.yaml");
@@ -132,6 +137,8 @@ impl Registry {
                     // TLS stays off, but should it come on it must not leave 127.0.0.1.
                     "--tls-listen".into(),
                     "127.0.0.1:0".into(),
+                    "--metrics-listen".into(),
+                    format!("127.0.0.1:{metrics_port}"),
                 ];
                 (args, Some(db), Some(bucket))
             }
@@ -140,6 +147,7 @@ impl Registry {
             env: env.clone(),
             ip: ip.to_owned(),
             port,
+            metrics_port,
             dir,
             child: None,
             args,
@@ -157,6 +165,11 @@ impl Registry {
             registry.creds = bootstrap_user(&registry.url(""));
         }
         registry
+    }
+
+    /// The registry's Prometheus metrics page.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 
     /// `127.0.0.1:PORT`, the registry host as clients name it.
