@@ -1076,5 +1076,58 @@ fn a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them(env: Test
         );
         assert!(b.text("[data-test=vuln-row]").contains("CVE-2021-3711"));
         assert_eq!(b.texts("[data-test=package-row]").expect("packages").len(), 2);
+
+        // A multi-architecture tag: its platforms, each with its own scan.
+        let arm = push_image(reg, ADMIN, PASSWORD, "admin/scanned", "arm");
+        let size = |digest: &str| {
+            reqwest::blocking::Client::new()
+                .head(reg.url(&format!("/v2/admin/scanned/manifests/{digest}")))
+                .basic_auth(ADMIN, Some(PASSWORD))
+                .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+                .send()
+                .expect("HEAD manifest")
+                .headers()["content-length"]
+                .to_str()
+                .expect("length")
+                .parse::<u64>()
+                .expect("number")
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size(&digest),
+                 "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm, "size": size(&arm),
+                 "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}
+            ]
+        });
+        let put = reqwest::blocking::Client::new()
+            .put(reg.url("/v2/admin/scanned/manifests/multi"))
+            .basic_auth(ADMIN, Some(PASSWORD))
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            .body(index.to_string())
+            .send()
+            .expect("PUT index");
+        assert_eq!(put.status().as_u16(), 201);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            b.goto(&reg.url("/repository/admin/scanned?tab=tags"));
+            b.wait_for_text("[data-test=security-multi]", "See child manifests");
+            b.click("[data-test=expand-multi]");
+            b.wait_for("[data-test=\"security-linux/arm64/v8\"]");
+            wait_until(b, "child statuses are read", "return [...document.querySelectorAll('[data-test^=\"security-linux/\"]')].every((e) => e.innerText !== '…')");
+            if b.text("[data-test=\"security-linux/arm64/v8\"]") != "Queued" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the arm64 image was never scanned"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(b.text("[data-test=\"security-linux/amd64\"]"), "1 High · 1 Medium");
+        assert_eq!(b.text("[data-test=\"security-linux/arm64/v8\"]"), "1 High · 1 Medium");
+        b.screenshot("multi-arch-children");
     });
 }

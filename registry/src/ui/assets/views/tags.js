@@ -45,7 +45,7 @@ function tagRow(t, repo, path, writable, redraw) {
       const open = children.hidden;
       children.hidden = !open;
       expand.setAttribute('aria-expanded', String(open));
-      if (open) await showChildren(children.firstChild, path, t.manifest_digest);
+      if (open) await showChildren(children.firstChild, repo, path, t.manifest_digest);
     },
   }, '▸') : null;
   const actions = h('td', { class: 'actions' },
@@ -70,16 +70,21 @@ function securityStatus(repo, path, t) {
   return securityCell(repo, path, t);
 }
 
-async function showChildren(cell, path, digest) {
+async function showChildren(cell, repo, path, digest) {
   mount(cell, h('span', { class: 'loading' }, 'Loading…'));
   try {
     const m = await get(`/repository/${path}/manifest/${encodeURIComponent(digest)}`);
     const data = JSON.parse(m.manifest_data || '{}');
-    const rows = (data.manifests || []).map((c) => h('tr', {},
-      h('td', {}, [c.platform && c.platform.os, c.platform && c.platform.architecture, c.platform && c.platform.variant].filter(Boolean).join('/') || 'unknown platform'),
-      h('td', {}, bytes(c.size)),
-      h('td', { class: 'digest' }, c.digest)));
-    mount(cell, table(['Platform', 'Manifest size', 'Digest'], rows, 'No child manifests.'));
+    const scanned = feature('SECURITY_SCANNER');
+    const rows = (data.manifests || []).map((c) => {
+      const platform = [c.platform && c.platform.os, c.platform && c.platform.architecture, c.platform && c.platform.variant].filter(Boolean).join('/') || 'unknown platform';
+      return h('tr', {},
+        h('td', {}, platform),
+        scanned ? h('td', {}, securityCell(repo, path, { name: platform, manifest_digest: c.digest })) : null,
+        h('td', {}, bytes(c.size)),
+        h('td', { class: 'digest' }, c.digest));
+    });
+    mount(cell, table(['Platform', ...(scanned ? ['Security'] : []), 'Manifest size', 'Digest'], rows, 'No child manifests.'));
   } catch (e) {
     mount(cell, h('span', { class: 'error-text' }, e.message));
   }
