@@ -18,7 +18,6 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -79,20 +78,9 @@ impl FakeClair {
         let state: Arc<(Mutex<State>, Condvar)> = Arc::default();
         state.0.lock().expect("state").mode = Some(Mode::Normal);
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp, key) = (state.clone(), stop.clone(), psk.to_vec());
-        thread::spawn(move || {
-            while !sp.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (st, key) = (st.clone(), key.clone());
-                        thread::spawn(move || {
-                            let _ = serve(stream, &st, &key);
-                        });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
-                    Err(_) => break,
-                }
-            }
+        let (st, key) = (state.clone(), psk.to_vec());
+        crate::loopback::accept_until_stopped(listener, stop.clone(), move |stream| {
+            let _ = serve(stream, &st, &key);
         });
         FakeClair { port, state, stop }
     }

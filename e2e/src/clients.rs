@@ -126,6 +126,46 @@ pub mod skopeo {
         run(&mut cmd, CLIENT_TIMEOUT)
     }
 
+    /// Logs in to `reg` as `user` in an auth file of its own, as a user
+    /// would, and copies a new one-layer image (`random_bytes` more bytes
+    /// in its layer) to `repo:tag`; returns how the copy ended, the image
+    /// and the auth file (for more commands as that user).
+    pub fn push_new_as(
+        reg: &Registry,
+        (user, secret): (&str, &str),
+        repo: &str,
+        tag: &str,
+        random_bytes: usize,
+    ) -> (Outcome, OciImage, PathBuf) {
+        let work = reg.scratch(&crate::unique_name("push"));
+        let auth = work.join("auth.json");
+        let auth_arg = auth.display().to_string();
+        let host = reg.host();
+        let login = [
+            "login",
+            "--tls-verify=false",
+            "--authfile",
+            &auth_arg,
+            "-u",
+            user,
+            "-p",
+            secret,
+            &host,
+        ];
+        run(&mut base(&login), CLIENT_TIMEOUT).ok();
+        let image = mkoci_sized(&work.join("img"), tag, &crate::unique_name("image "), random_bytes);
+        let dest = format!("docker://{host}/{repo}:{tag}");
+        let copy = [
+            "copy",
+            "--dest-tls-verify=false",
+            "--authfile",
+            &auth_arg,
+            &image.reference(),
+            &dest,
+        ];
+        (run(&mut base(&copy), CLIENT_TIMEOUT), image, auth)
+    }
+
     /// Copies `image` (`name:tag`) into a fresh `dir:` layout.
     pub fn pull_dir(reg: &Registry, image: &str, into: &Path) -> PulledDir {
         copy(

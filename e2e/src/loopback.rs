@@ -33,22 +33,9 @@ impl LoopbackHttp {
         let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (f, r, s) = (files.clone(), received.clone(), stop.clone());
-        thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (f, r) = (f.clone(), r.clone());
-                        thread::spawn(move || {
-                            let _ = serve(stream, &f, &r);
-                        });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(_) => break,
-                }
-            }
+        let (f, r) = (files.clone(), received.clone());
+        accept_until_stopped(listener, stop.clone(), move |stream| {
+            let _ = serve(stream, &f, &r);
         });
         LoopbackHttp {
             port,
@@ -91,6 +78,27 @@ impl LoopbackHttp {
             thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Accepts connections on the (non-blocking) `listener` in a thread until
+/// `stop` is set, handling each in a thread of its own with `handle`.
+pub fn accept_until_stopped(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    handle: impl Fn(TcpStream) + Clone + Send + 'static,
+) {
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let handle = handle.clone();
+                    thread::spawn(move || handle(stream));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(20)),
+                Err(_) => break,
+            }
+        }
+    });
 }
 
 impl Drop for LoopbackHttp {

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::process::skopeo_with as skopeo;
-use e2e::{backend_tests, mkoci_sized, unique_name, Registry, TestEnv};
+use e2e::{backend_tests, unique_name, Registry, TestEnv};
 
 backend_tests!(
     a_push_and_a_pull_show_in_the_metrics,
@@ -52,33 +52,12 @@ fn a_push_and_a_pull_show_in_the_metrics(env: TestEnv) {
     assert!(before.ends_with("# EOF\n"));
     let pushed_before = value(&before, "quay_registry_image_pushed_bytes_total").unwrap_or(0.0);
 
-    let work = reg.scratch(&unique_name("metrics"));
-    let auth = work.join("auth.json").display().to_string();
-    let host = reg.host();
-    skopeo(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        &auth,
-        "-u",
-        USER,
-        "-p",
-        PASSWORD,
-        &host,
-    ])
-    .ok();
-    let image = mkoci_sized(&work.join("img"), "v1", &unique_name("metrics "), 256 * 1024);
+    let (pushed, image, auth) =
+        e2e::skopeo::push_new_as(&reg, (USER, PASSWORD), &format!("{USER}/metered"), "v1", 256 * 1024);
+    pushed.ok();
+    let (host, auth) = (reg.host(), auth.display().to_string());
     let target = format!("docker://{host}/{USER}/metered:v1");
-    skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--authfile",
-        &auth,
-        &image.reference(),
-        &target,
-    ])
-    .ok();
-    let out = work.join("pulled");
+    let out = reg.scratch(&unique_name("pulled")).join("dir");
     skopeo(&[
         "copy",
         "--src-tls-verify=false",

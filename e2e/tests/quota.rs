@@ -6,7 +6,7 @@
 //! "Quota has been exceeded on namespace" while pulls keep working.
 
 use e2e::process::{curl_json, sh, skopeo_with as skopeo};
-use e2e::{backend_tests, mkoci_sized, Registry, TestEnv};
+use e2e::{backend_tests, Registry, TestEnv};
 
 backend_tests!(quotas_follow_quays_documented_sequence);
 
@@ -64,31 +64,12 @@ fn quotas_follow_quays_documented_sequence(env: TestEnv) {
     assert_eq!(raised["limit"], "100.0 MiB", "{raised}");
 
     // Push an image and see the consumption in the repository list.
-    let auth = work.join("auth.json").display().to_string();
-    skopeo(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        &auth,
-        "-u",
-        ADMIN,
-        "-p",
-        ADMIN_PASSWORD,
-        &host,
-    ])
-    .ok();
     let push = |tag: &str, size: usize| {
-        let image = mkoci_sized(&reg.scratch(&format!("img-{tag}")), tag, tag, size);
-        skopeo(&[
-            "copy",
-            "--dest-tls-verify=false",
-            "--authfile",
-            &auth,
-            &image.reference(),
-            &format!("docker://{host}/testorg/ubuntu:{tag}"),
-        ])
+        let (pushed, _, auth) = e2e::skopeo::push_new_as(&reg, (ADMIN, ADMIN_PASSWORD), "testorg/ubuntu", tag, size);
+        (pushed, auth.display().to_string())
     };
-    push("v1", 30 * MIB).ok();
+    let (pushed, auth) = push("v1", 30 * MIB);
+    pushed.ok();
     let listed = curl_json(
         &work,
         "curl -k -s -X GET -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \
@@ -123,8 +104,8 @@ fn quotas_follow_quays_documented_sequence(env: TestEnv) {
     assert_eq!(limits.as_array().map(Vec::len), Some(2), "{limits}");
 
     // Over 50 % is let through; the next push over 80 % is refused.
-    push("v2", 25 * MIB).ok();
-    let refused = push("v3", 30 * MIB).failed();
+    push("v2", 25 * MIB).0.ok();
+    let refused = push("v3", 30 * MIB).0.failed();
     assert!(refused.contains("Quota has been exceeded on namespace"), "{refused}");
     let org = curl_json(
         &work,

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use e2e::clair::{FakeClair, Mode};
-use e2e::process::skopeo_with as skopeo;
-use e2e::{backend_tests, digest_of, mkoci, unique_name, Registry, TestEnv};
+use e2e::{backend_tests, digest_of, unique_name, Registry, TestEnv};
 use serde_json::{json, Value};
 
 backend_tests!(
@@ -48,31 +47,8 @@ fn start(env: &TestEnv, clair: &FakeClair, psk: &[u8]) -> (Registry, String) {
 /// Pushes a new one-layer image as `admin/<repo>:latest` with skopeo;
 /// returns (manifest digest, layer digest).
 fn push(reg: &Registry, repo: &str) -> (String, String) {
-    let work = reg.scratch(&unique_name("secscan"));
-    let auth = work.join("auth.json").display().to_string();
-    let host = reg.host();
-    skopeo(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        &auth,
-        "-u",
-        ADMIN,
-        "-p",
-        PASSWORD,
-        &host,
-    ])
-    .ok();
-    let image = mkoci(&work.join("img"), "latest", &unique_name("scanned "));
-    skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--authfile",
-        &auth,
-        &image.reference(),
-        &format!("docker://{host}/{ADMIN}/{repo}:latest"),
-    ])
-    .ok();
+    let (pushed, image, _) = e2e::skopeo::push_new_as(reg, (ADMIN, PASSWORD), &format!("{ADMIN}/{repo}"), "latest", 0);
+    pushed.ok();
     (image.manifest_digest, image.layer_digest)
 }
 

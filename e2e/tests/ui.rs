@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use e2e::browser::{output_dir, Browser, ENTER, ESCAPE, TAB};
 use e2e::loopback::LoopbackHttp;
-use e2e::process::skopeo_with as skopeo;
-use e2e::{backend_tests, mkoci, unique_name, Backend, Registry, TestEnv};
+use e2e::{backend_tests, Backend, Registry, TestEnv};
 
 backend_tests!(
     the_home_page_loads_without_script_errors,
@@ -271,30 +270,7 @@ fn value(b: &Browser, css: &str) -> String {
 /// image as `repo:tag`; returns how the push ended and the image's
 /// manifest digest.
 fn skopeo_push(reg: &Registry, user: &str, secret: &str, repo: &str, tag: &str) -> (e2e::process::Outcome, String) {
-    let work = reg.scratch(&unique_name("ui-push"));
-    let auth = work.join("auth.json").display().to_string();
-    let host = reg.host();
-    skopeo(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        &auth,
-        "-u",
-        user,
-        "-p",
-        secret,
-        &host,
-    ])
-    .ok();
-    let image = mkoci(&work.join("img"), tag, &unique_name("ui image "));
-    let pushed = skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--authfile",
-        &auth,
-        &image.reference(),
-        &format!("docker://{host}/{repo}:{tag}"),
-    ]);
+    let (pushed, image, _) = e2e::skopeo::push_new_as(reg, (user, secret), repo, tag, 0);
     (pushed, image.manifest_digest)
 }
 

@@ -224,29 +224,22 @@ impl Registry {
         service: &str,
         access: Vec<Access>,
     ) -> Result<String, Error> {
-        let now = crate::now_ms() / 1000;
-        let claims = Claims {
-            iss: "quay".into(),
-            aud: service.to_owned(),
-            sub: subject.map_or_else(|| "(anonymous)".to_owned(), |a| a.username.clone()),
-            nbf: now,
-            iat: now,
-            exp: now + TOKEN_TTL_S,
-            access,
-        };
-        let key = self.signing_key().await?;
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key))
-            .map_err(|e| Error::InvalidRequest(format!("cannot sign token: {e}")))
+        let sub = subject.map_or_else(|| "(anonymous)".to_owned(), |a| a.username.clone());
+        self.sign_token(sub, service, access, TOKEN_TTL_S).await
     }
 
     /// Issues a token for `subject` (a service, not an account) granting
     /// `access` for `ttl_s` seconds: the security scanner's layer downloads.
     pub async fn issue_scoped_token(&self, subject: &str, access: Vec<Access>, ttl_s: i64) -> Result<String, Error> {
+        self.sign_token(subject.to_owned(), subject, access, ttl_s).await
+    }
+
+    async fn sign_token(&self, sub: String, aud: &str, access: Vec<Access>, ttl_s: i64) -> Result<String, Error> {
         let now = crate::now_ms() / 1000;
         let claims = Claims {
             iss: "quay".into(),
-            aud: subject.to_owned(),
-            sub: subject.to_owned(),
+            aud: aud.to_owned(),
+            sub,
             nbf: now,
             iat: now,
             exp: now + ttl_s,

@@ -97,37 +97,21 @@ pub fn claimable(
     stale_before: i64,
     indexer_hash: &str,
 ) -> QueryResult<Vec<Status>> {
-    let mut out: Vec<Status> = Vec::new();
+    let base = || s::table.order(s::manifest_id.desc()).select(COLUMNS).into_boxed();
     let picks = [
-        s::table
-            .filter(s::index_status.eq(QUEUED))
-            .order(s::manifest_id.desc())
-            .limit(limit)
-            .select(COLUMNS)
-            .into_boxed(),
-        s::table
+        base().filter(s::index_status.eq(QUEUED)),
+        base()
             .filter(s::index_status.eq(FAILED))
-            .filter(s::last_indexed_ms.lt(retry_before))
-            .order(s::manifest_id.desc())
-            .limit(limit)
-            .select(COLUMNS)
-            .into_boxed(),
-        s::table
+            .filter(s::last_indexed_ms.lt(retry_before)),
+        base()
             .filter(s::index_status.eq(IN_PROGRESS))
-            .filter(s::last_indexed_ms.lt(stale_before))
-            .order(s::manifest_id.desc())
-            .limit(limit)
-            .select(COLUMNS)
-            .into_boxed(),
-        s::table
+            .filter(s::last_indexed_ms.lt(stale_before)),
+        base()
             .filter(s::index_status.eq(COMPLETED))
             .filter(s::indexer_hash.ne(indexer_hash.to_owned()))
-            .filter(s::last_indexed_ms.lt(retry_before))
-            .order(s::manifest_id.desc())
-            .limit(limit)
-            .select(COLUMNS)
-            .into_boxed(),
+            .filter(s::last_indexed_ms.lt(retry_before)),
     ];
+    let mut out: Vec<Status> = Vec::new();
     for pick in picks {
         let room = limit - out.len() as i64;
         if room <= 0 {
