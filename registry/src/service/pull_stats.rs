@@ -43,6 +43,12 @@ impl From<Option<q::PullCount>> for PullCount {
 #[derive(Default)]
 pub(super) struct PendingPulls {
     counts: std::sync::Mutex<HashMap<PullKey, Pending>>,
+    /// A flush started by [`Registry::record_pull`] is running.
+    flushing: std::sync::atomic::AtomicBool,
+    /// No flush is started by pulls before this time (ms), after one failed.
+    quiet_until_ms: std::sync::atomic::AtomicI64,
+    /// Pulls of new tags or manifests not counted because the map was full.
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 type PullKey = (String, String, &'static str, String);
@@ -56,10 +62,21 @@ struct Pending {
 /// A flush is started at once when this many distinct tags and manifests
 /// wait, so memory stays bounded between timed flushes.
 const MAX_PENDING: usize = 10_000;
+/// While the database cannot take them, at most this many distinct tags and
+/// manifests are kept; pulls of others are not counted (and logged).
+const HARD_CAP: usize = 100_000;
+/// After a failed flush, pulls start no other for this long.
+const FLUSH_BACKOFF_MS: i64 = 1_000;
 
 impl PendingPulls {
     fn add(&self, key: PullKey, digest: &str, now: i64) -> usize {
         let mut counts = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if counts.len() >= HARD_CAP && !counts.contains_key(&key) {
+            if self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                tracing::warn!("pull counts cannot be written and {HARD_CAP} are waiting; pulls of other tags are not counted until they are");
+            }
+            return counts.len();
+        }
         let entry = counts.entry(key).or_insert_with(|| Pending {
             count: 0,
             last_ms: now,
@@ -90,18 +107,35 @@ impl Registry {
             pending.add((ns.clone(), name.clone(), q::TAG, t.to_string()), digest, now);
         }
         let waiting = pending.add((ns, name, q::MANIFEST, digest.to_owned()), digest, now);
-        if waiting >= MAX_PENDING {
+        let quiet = now < pending.quiet_until_ms.load(std::sync::atomic::Ordering::Relaxed);
+        // One flush at a time: a database that is down is tried once per
+        // backoff, not by every pull.
+        if waiting >= MAX_PENDING && !quiet && !pending.flushing.swap(true, std::sync::atomic::Ordering::AcqRel) {
             let registry = self.clone();
-            actix_web::rt::spawn(async move { registry.flush_pull_counts().await });
+            actix_web::rt::spawn(async move {
+                if !registry.flush_pull_counts().await {
+                    let until = crate::now_ms() + FLUSH_BACKOFF_MS;
+                    registry
+                        .inner
+                        .pulls
+                        .quiet_until_ms
+                        .store(until, std::sync::atomic::Ordering::Relaxed);
+                }
+                registry
+                    .inner
+                    .pulls
+                    .flushing
+                    .store(false, std::sync::atomic::Ordering::Release);
+            });
         }
     }
 
     /// Writes the pulls counted in memory, in one transaction; on a database
-    /// failure they are kept for the next flush.
-    pub async fn flush_pull_counts(&self) {
+    /// failure they are kept for the next flush. Whether they were written.
+    pub async fn flush_pull_counts(&self) -> bool {
         let counts = self.inner.pulls.take();
         if counts.is_empty() {
-            return;
+            return true;
         }
         let counts = std::sync::Arc::new(counts);
         let batch = counts.clone();
@@ -125,26 +159,29 @@ impl Registry {
                 Ok::<_, Error>(())
             })
             .await;
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "pull counts not written; kept for the next flush");
-            if let Ok(counts) = std::sync::Arc::try_unwrap(counts) {
-                for (key, p) in counts {
-                    let mut pending = self
-                        .inner
-                        .pulls
-                        .counts
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let entry = pending.entry(key).or_insert(Pending {
-                        count: 0,
-                        last_ms: p.last_ms,
-                        digest: p.digest.clone(),
-                    });
-                    entry.count += p.count;
-                    entry.last_ms = entry.last_ms.max(p.last_ms);
-                }
+        let Err(e) = written else {
+            self.inner.pulls.dropped.store(0, std::sync::atomic::Ordering::Relaxed);
+            return true;
+        };
+        tracing::warn!(error = %e, "pull counts not written; kept for the next flush");
+        if let Ok(counts) = std::sync::Arc::try_unwrap(counts) {
+            let mut pending = self
+                .inner
+                .pulls
+                .counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (key, p) in counts {
+                let entry = pending.entry(key).or_insert(Pending {
+                    count: 0,
+                    last_ms: p.last_ms,
+                    digest: p.digest.clone(),
+                });
+                entry.count += p.count;
+                entry.last_ms = entry.last_ms.max(p.last_ms);
             }
         }
+        false
     }
 
     /// The repository, if the caller holds a role on it: reading it because
@@ -181,5 +218,33 @@ impl Registry {
         self.flush_pull_counts().await;
         let row = self.db().read(move |c| Ok(q::get(c, repo_id, kind, &name)?)).await?;
         Ok(PullCount::from(row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> PullKey {
+        ("ns".into(), "repo".into(), q::MANIFEST, format!("sha256:{i}"))
+    }
+
+    #[test]
+    fn pending_pulls_stop_growing_at_the_hard_cap_but_known_ones_keep_counting() {
+        let pending = PendingPulls::default();
+        for i in 0..HARD_CAP {
+            pending.add(key(i), "d", 1);
+        }
+        assert_eq!(
+            pending.add(key(HARD_CAP + 1), "d", 2),
+            HARD_CAP,
+            "a new key is not kept"
+        );
+        assert_eq!(pending.dropped.load(std::sync::atomic::Ordering::Relaxed), 1);
+        pending.add(key(7), "d", 3);
+        let counts = pending.take();
+        assert_eq!(counts.len(), HARD_CAP);
+        assert_eq!(counts[&key(7)].count, 2, "a kept key still counts");
+        assert!(!counts.contains_key(&key(HARD_CAP + 1)));
     }
 }
