@@ -20,6 +20,7 @@ backend_tests!(
     a_slow_scanner_shows_queued_until_its_indexing_ends,
     a_scanner_that_refuses_the_key_scans_nothing,
     a_clair_notification_fires_vulnerability_found_at_the_configured_level,
+    only_the_listed_namespaces_are_scanned,
 );
 
 const ADMIN: &str = "admin";
@@ -30,12 +31,17 @@ const WAIT: Duration = Duration::from_secs(60);
 /// A registry with the scanner at `clair`, signing with `psk`, indexing
 /// every second; returns it with the admin's OAuth token.
 fn start(env: &TestEnv, clair: &FakeClair, psk: &[u8]) -> (Registry, String) {
+    start_with(env, clair, psk, "")
+}
+
+/// [`start`] with more `config.yaml` keys.
+fn start_with(env: &TestEnv, clair: &FakeClair, psk: &[u8], extra: &str) -> (Registry, String) {
     let key = base64::engine::general_purpose::STANDARD.encode(psk);
     let reg = Registry::start_with(
         env,
         &format!(
             "FEATURE_USER_INITIALIZE: true\nSUPER_USERS: [{ADMIN}]\nFEATURE_SECURITY_SCANNER: true\n\
-             SECURITY_SCANNER_V4_ENDPOINT: {}\nSECURITY_SCANNER_V4_PSK: {key}\nSECURITY_SCANNER_INDEXING_INTERVAL: 1\nNOTIFICATION_WORKER_INTERVAL: 1\nSSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\n",
+             SECURITY_SCANNER_V4_ENDPOINT: {}\nSECURITY_SCANNER_V4_PSK: {key}\nSECURITY_SCANNER_INDEXING_INTERVAL: 1\nNOTIFICATION_WORKER_INTERVAL: 1\nSSRF_ALLOWED_HOSTS: [\"127.0.0.1\"]\n{extra}",
             clair.url()
         ),
         false,
@@ -409,4 +415,55 @@ fn a_clair_notification_fires_vulnerability_found_at_the_configured_level(env: T
             .count(),
         0
     );
+}
+
+fn only_the_listed_namespaces_are_scanned(env: TestEnv) {
+    let clair = FakeClair::start(PSK);
+    let (reg, token) = start_with(&env, &clair, PSK, "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST: [listed]\n");
+    let http = reqwest::blocking::Client::new();
+    for org in ["listed", "unlisted"] {
+        let res = http
+            .post(reg.url("/api/v1/organization/"))
+            .bearer_auth(&token)
+            .json(&json!({"name": org}))
+            .send()
+            .expect("create organization");
+        assert_eq!(res.status().as_u16(), 201, "{org}");
+    }
+    let push_to = |org: &str| {
+        let (pushed, image, _) = e2e::skopeo::push_new_as(&reg, (ADMIN, PASSWORD), &format!("{org}/app"), "v1", 0);
+        pushed.ok();
+        image.manifest_digest
+    };
+    let (outside, inside) = (push_to("unlisted"), push_to("listed"));
+    let status = |org: &str, digest: &str| {
+        let res = http
+            .get(reg.url(&format!("/api/v1/repository/{org}/app/manifest/{digest}/security")))
+            .bearer_auth(&token)
+            .send()
+            .expect("GET security");
+        res.json::<Value>().expect("json")["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let deadline = Instant::now() + WAIT;
+    while status("listed", &inside) != "scanned" {
+        assert!(
+            Instant::now() < deadline,
+            "the listed namespace's image was never scanned"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two more passes after that one: the other image is still not sent.
+    let passes = |calls: &[(String, String, bool)]| {
+        calls
+            .iter()
+            .filter(|(_, p, _)| p == "/indexer/api/v1/index_state")
+            .count()
+    };
+    let seen = passes(&clair.calls());
+    clair.wait_for_calls("two more indexing passes", WAIT, |calls| passes(calls) >= seen + 2);
+    assert_eq!(status("unlisted", &outside), "queued");
+    assert!(!clair.indexed(&outside), "a namespace off the list was scanned");
 }

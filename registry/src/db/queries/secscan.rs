@@ -55,17 +55,28 @@ const COLUMNS: (
     s::indexer_hash,
 );
 
-/// Queues up to `limit` manifests that have no row yet, newest first;
-/// returns how many were found.
-pub fn enqueue_new(c: &mut DbConn, limit: i64, now: i64) -> QueryResult<usize> {
-    let fresh: Vec<(i64, i64)> = manifest::table
+/// Queues up to `limit` manifests that have no row yet, newest first, of
+/// the namespaces in `only` when it is given
+/// (`SECURITY_SCANNER_V4_NAMESPACE_WHITELIST`); returns how many were found.
+pub fn enqueue_new(c: &mut DbConn, limit: i64, now: i64, only: Option<&[String]>) -> QueryResult<usize> {
+    use crate::db::schema::{repository, users};
+    let mut q = manifest::table
         .filter(diesel::dsl::not(diesel::dsl::exists(
             s::table.filter(s::manifest_id.eq(manifest::id)),
         )))
         .order(manifest::id.desc())
         .limit(limit)
         .select((manifest::id, manifest::repository_id))
-        .load(c)?;
+        .into_boxed();
+    if let Some(names) = only {
+        let repos: Vec<i64> = repository::table
+            .inner_join(users::table)
+            .filter(users::username.eq_any(names.to_vec()))
+            .select(repository::id)
+            .load(c)?;
+        q = q.filter(manifest::repository_id.eq_any(repos));
+    }
+    let fresh: Vec<(i64, i64)> = q.load(c)?;
     for (manifest_id, repository_id) in &fresh {
         let row = (
             s::manifest_id.eq(manifest_id),

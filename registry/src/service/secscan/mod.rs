@@ -59,6 +59,9 @@ pub struct SecscanPolicy {
     /// `SECURITY_SCANNER_V4_INDEX_MAX_LAYER_SIZE` (e.g. `2G`): manifests
     /// with a bigger layer are not indexed.
     pub max_layer_bytes: Option<i64>,
+    /// `SECURITY_SCANNER_V4_NAMESPACE_WHITELIST`: when set, only these
+    /// namespaces' manifests are indexed (the others stay `queued`).
+    pub namespaces: Option<Vec<String>>,
 }
 
 fn field(name: &str, message: impl Into<String>) -> ConfigError {
@@ -99,6 +102,7 @@ impl SecscanPolicy {
                 .seconds("SECURITY_SCANNER_V4_REINDEX_THRESHOLD")
                 .map_or(86_400, |n| i64::try_from(n).unwrap_or(i64::MAX / 1000)),
             max_layer_bytes: None,
+            namespaces: None,
         };
         if !enabled {
             return Ok(policy);
@@ -137,6 +141,21 @@ impl SecscanPolicy {
                     "must be a size such as 500M or 2G",
                 )
             })?);
+        }
+        if let Some(list) = config.other.get("SECURITY_SCANNER_V4_NAMESPACE_WHITELIST") {
+            let not_a_list = || {
+                field(
+                    "SECURITY_SCANNER_V4_NAMESPACE_WHITELIST",
+                    "must be a list of namespace names",
+                )
+            };
+            let names: Option<Vec<String>> = list
+                .as_sequence()
+                .ok_or_else(not_a_list)?
+                .iter()
+                .map(|n| n.as_str().map(str::to_owned))
+                .collect();
+            policy.namespaces = Some(names.ok_or_else(not_a_list)?);
         }
         policy.clair = Some(Clair::new(parsed.as_str(), psk));
         Ok(policy)
@@ -202,10 +221,10 @@ impl Registry {
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let mut pass = IndexPass::default();
         let now = crate::now_ms();
-        let batch = policy.batch;
+        let (batch, only) = (policy.batch, policy.namespaces.clone());
         pass.queued = self
             .db()
-            .write(move |c| Ok::<_, Error>(q::enqueue_new(c, batch, now)?))
+            .write(move |c| Ok::<_, Error>(q::enqueue_new(c, batch, now, only.as_deref())?))
             .await?;
         loop {
             let now = crate::now_ms();
@@ -512,6 +531,17 @@ mod tests {
         .expect("on");
         assert!(on.enabled && on.clair.is_some());
         assert_eq!(on.interval_s, 5);
+        assert_eq!(on.namespaces, None);
+        let listed = SecscanPolicy::from_config(&config(
+            "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: http://clair:6060\nSECURITY_SCANNER_V4_NAMESPACE_WHITELIST: [acme, tools]\n",
+        ))
+        .expect("whitelist");
+        assert_eq!(listed.namespaces, Some(vec!["acme".to_owned(), "tools".to_owned()]));
+        let err = SecscanPolicy::from_config(&config(
+            "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: http://clair:6060\nSECURITY_SCANNER_V4_NAMESPACE_WHITELIST: acme\n",
+        ))
+        .expect_err("not a list");
+        assert!(err.to_string().contains("WHITELIST"), "{err}");
     }
 
     #[test]
