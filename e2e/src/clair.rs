@@ -14,7 +14,7 @@
 //! until released (a slow scanner, without sleeping), or run normally.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -201,31 +201,12 @@ fn error(code: &str, message: &str) -> Value {
 }
 
 fn serve(mut stream: TcpStream, state: &(Mutex<State>, Condvar), psk: &[u8]) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let (mut length, mut auth) = (0usize, None);
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let name = name.trim().to_ascii_lowercase();
-            if name == "content-length" {
-                length = value.trim().parse().unwrap_or(0);
-            } else if name == "authorization" {
-                auth = Some(value.trim().to_owned());
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
+    let crate::loopback::Request {
+        method,
+        path,
+        authorization: auth,
+        body,
+    } = crate::loopback::read_request(&stream)?;
     let ok = authorized(auth.as_deref(), psk);
     let (lock, cv) = state;
     let mode = {

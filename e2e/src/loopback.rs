@@ -101,6 +101,50 @@ pub fn accept_until_stopped(
     });
 }
 
+/// One HTTP/1.1 request as the test servers read it.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// `Authorization`, when sent.
+    pub authorization: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one request (with a `Content-Length` body) from `stream`.
+pub fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let (mut length, mut authorization) = (0usize, None);
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Request {
+        method,
+        path,
+        authorization,
+        body,
+    })
+}
+
 impl Drop for LoopbackHttp {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -112,28 +156,7 @@ fn serve(
     files: &Mutex<HashMap<String, Vec<u8>>>,
     received: &Mutex<Vec<Received>>,
 ) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let path = parts.next().unwrap_or_default().to_owned();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
+    let Request { method, path, body, .. } = read_request(&stream)?;
     let file = files.lock().ok().and_then(|f| f.get(&path).cloned());
     received
         .lock()

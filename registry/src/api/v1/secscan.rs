@@ -41,7 +41,7 @@ async fn clair_notification(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.registry.settings().secscan.enabled {
+    if !state.registry.settings().secscan.enabled() {
         return Err(ApiError::not_found("Not Found"));
     }
     let bearer = req
@@ -83,22 +83,15 @@ struct SecurityPath {
     digest: String,
 }
 
-/// `vulnerabilities` and `raw` are read as Quay reads them; the answer is
-/// the same either way with Clair v4, which always reports vulnerabilities.
-#[derive(Deserialize)]
-struct SecurityQuery {
-    #[allow(dead_code)]
-    vulnerabilities: Option<String>,
-}
-
+/// `?vulnerabilities=` and `?raw=` change nothing: Clair v4 always reports
+/// vulnerabilities, and the raw report is not offered.
 async fn get_security(
     state: web::Data<AppState>,
     caller: ApiCaller,
     req: HttpRequest,
     path: web::Path<SecurityPath>,
-    _query: web::Query<SecurityQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.registry.settings().secscan.enabled {
+    if !state.registry.settings().secscan.enabled() {
         return Err(ApiError::not_found("Not Found"));
     }
     let caller = caller.or_basic(&state, &req).await?;

@@ -168,14 +168,6 @@ pub fn of_manifest(c: &mut DbConn, manifest_id: i64) -> QueryResult<Option<Statu
         .optional()
 }
 
-/// The statuses of several manifests, as (manifest id, index status).
-pub fn of_manifests(c: &mut DbConn, manifest_ids: &[i64]) -> QueryResult<Vec<(i64, i32)>> {
-    s::table
-        .filter(s::manifest_id.eq_any(manifest_ids))
-        .select((s::manifest_id, s::index_status))
-        .load(c)
-}
-
 /// Forgets a manifest being deleted.
 pub fn delete_of_manifest(c: &mut DbConn, manifest_id: i64) -> QueryResult<()> {
     diesel::delete(s::table.filter(s::manifest_id.eq(manifest_id)))

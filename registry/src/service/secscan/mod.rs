@@ -43,13 +43,9 @@ const STALE_IN_PROGRESS_MS: i64 = 6 * 3600 * 1000;
 /// The scanner settings of `config.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct SecscanPolicy {
-    /// `FEATURE_SECURITY_SCANNER`.
-    pub enabled: bool,
-    /// `SECURITY_SCANNER_V4_ENDPOINT` (with `SECURITY_SCANNER_V4_PSK`).
+    /// `SECURITY_SCANNER_V4_ENDPOINT` (with `SECURITY_SCANNER_V4_PSK`), set
+    /// exactly when `FEATURE_SECURITY_SCANNER` is on.
     pub clair: Option<Clair>,
-    /// `SECURITY_SCANNER_INDEXING_INTERVAL` (seconds, default 30; 0 turns
-    /// the worker off).
-    pub interval_s: u64,
     /// `SECURITY_SCANNER_V4_BATCH_SIZE` (default 50).
     pub batch: i64,
     /// `SECURITY_SCANNER_V4_REINDEX_THRESHOLD` (seconds, default one day):
@@ -89,12 +85,15 @@ fn layer_size(text: &str) -> Option<i64> {
 }
 
 impl SecscanPolicy {
+    /// `FEATURE_SECURITY_SCANNER` (with its endpoint, which it requires).
+    pub fn enabled(&self) -> bool {
+        self.clair.is_some()
+    }
+
     pub fn from_config(config: &Config) -> Result<SecscanPolicy, ConfigError> {
         let enabled = config.feature("SECURITY_SCANNER", false);
         let mut policy = SecscanPolicy {
-            enabled,
             clair: None,
-            interval_s: config.seconds("SECURITY_SCANNER_INDEXING_INTERVAL").unwrap_or(30),
             batch: config
                 .seconds("SECURITY_SCANNER_V4_BATCH_SIZE")
                 .map_or(50, |n| i64::try_from(n).unwrap_or(50).clamp(1, 1000)),
@@ -485,15 +484,6 @@ impl Registry {
         clair.delete_notification(id).await.map_err(unavailable)?;
         Ok(fired)
     }
-
-    /// The scan status names of manifests, by manifest id (absent: queued).
-    pub async fn security_statuses(
-        &self,
-        manifest_ids: Vec<i64>,
-    ) -> Result<std::collections::HashMap<i64, &'static str>, Error> {
-        let rows = self.db().read(move |c| Ok(q::of_manifests(c, &manifest_ids)?)).await?;
-        Ok(rows.into_iter().map(|(id, s)| (id, status_name(Some(s)))).collect())
-    }
 }
 
 #[cfg(test)]
@@ -517,7 +507,7 @@ mod tests {
     #[test]
     fn the_scanner_needs_an_endpoint_and_a_base64_key() {
         let off = SecscanPolicy::from_config(&config("{}")).expect("off");
-        assert!(!off.enabled && off.clair.is_none());
+        assert!(!off.enabled());
         let err = SecscanPolicy::from_config(&config("FEATURE_SECURITY_SCANNER: true\n")).expect_err("refused");
         assert!(err.to_string().contains("SECURITY_SCANNER_V4_ENDPOINT"), "{err}");
         let err = SecscanPolicy::from_config(&config(
@@ -529,8 +519,11 @@ mod tests {
             "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: http://clair:6060\nSECURITY_SCANNER_V4_PSK: c2VjcmV0\nSECURITY_SCANNER_INDEXING_INTERVAL: 5\n",
         ))
         .expect("on");
-        assert!(on.enabled && on.clair.is_some());
-        assert_eq!(on.interval_s, 5);
+        assert!(on.enabled());
+        let on_config = config(
+            "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: http://clair:6060\nSECURITY_SCANNER_INDEXING_INTERVAL: 5\n",
+        );
+        assert_eq!(crate::worker::Loops::from_config(&on_config).secscan_every_s, Some(5));
         assert_eq!(on.namespaces, None);
         let listed = SecscanPolicy::from_config(&config(
             "FEATURE_SECURITY_SCANNER: true\nSECURITY_SCANNER_V4_ENDPOINT: http://clair:6060\nSECURITY_SCANNER_V4_NAMESPACE_WHITELIST: [acme, tools]\n",
