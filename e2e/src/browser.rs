@@ -50,7 +50,7 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The viewport the pages are laid out (and screenshotted) in.
 pub const WINDOW: (u32, u32) = (1366, 900);
 /// How long a wait for a page condition lasts by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long chromedriver may take to answer `/status`, and Chromium to
 /// start for a new session.
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -33,6 +33,7 @@ backend_tests!(
     the_keyboard_alone_signs_in_and_works_a_dialog,
     robot_credential_files_hold_the_token_and_a_repository_is_made_public,
     a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them,
+    the_api_explorer_lists_the_endpoints_and_calls_them_anonymously_and_signed_in,
 );
 
 const ADMIN: &str = "admin";
@@ -1105,5 +1106,60 @@ fn a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them(env: Test
         assert_eq!(b.text("[data-test=\"security-linux/amd64\"]"), "1 High · 1 Medium");
         assert_eq!(b.text("[data-test=\"security-linux/arm64/v8\"]"), "1 High · 1 Medium");
         b.screenshot("multi-arch-children");
+    });
+}
+
+/// `/api/v1/explorer`: anonymously it lists the public operations of the
+/// discovery document (internal ones on request) and calls one; signed in,
+/// it creates a repository and lists its tags with the session.
+fn the_api_explorer_lists_the_endpoints_and_calls_them_anonymously_and_signed_in(env: TestEnv) {
+    with_ui(&env, "explorer", |b, reg| {
+        b.goto(&reg.url("/api/v1/explorer"));
+        b.wait_for("[data-test=op-discovery]");
+        assert!(
+            !b.exists("[data-test=op-signIn]"),
+            "internal operations are hidden by default"
+        );
+        b.fill("[data-test=explorer-filter]", "discovery");
+        b.wait_gone("[data-test=op-getUser]");
+        b.click("[data-test=op-discovery] summary");
+        b.click("[data-test=op-discovery] [data-test=send]");
+        b.wait_for_text("[data-test=op-discovery] [data-test=response-status]", "OK");
+        b.wait_for_text(
+            "[data-test=op-discovery] [data-test=response-body]",
+            "\"swagger\": \"2.0\"",
+        );
+        b.click("[data-test=toggle-internal]");
+        b.wait_for("[data-test=op-signIn]");
+
+        // Refused: anonymously, the caller's own account is a 401.
+        b.fill("[data-test=explorer-filter]", "getUser");
+        b.click("[data-test=op-getUser] summary");
+        b.click("[data-test=op-getUser] [data-test=send]");
+        b.wait_for_text("[data-test=op-getUser] [data-test=response-status]", "401");
+
+        create_first_user(b, reg);
+        b.goto(&reg.url("/api/v1/explorer"));
+        b.wait_for("[data-test=op-createRepo]");
+        b.fill("[data-test=explorer-filter]", "createRepo");
+        b.click("[data-test=op-createRepo] summary");
+        b.fill(
+            "[data-test=op-createRepo] [data-test=param-body]",
+            &format!(
+                r#"{{"namespace": "{ADMIN}", "repository": "explored", "visibility": "public", "description": ""}}"#
+            ),
+        );
+        b.click("[data-test=op-createRepo] [data-test=send]");
+        b.wait_for_text("[data-test=op-createRepo] [data-test=response-status]", "OK");
+        b.wait_for_text("[data-test=op-createRepo] [data-test=response-body]", "explored");
+        b.fill("[data-test=explorer-filter]", "listTags");
+        b.click("[data-test=op-listTags] summary");
+        b.fill(
+            "[data-test=op-listTags] [data-test=param-repo]",
+            &format!("{ADMIN}/explored"),
+        );
+        b.click("[data-test=op-listTags] [data-test=send]");
+        b.wait_for_text("[data-test=op-listTags] [data-test=response-status]", "OK");
+        b.wait_for_text("[data-test=op-listTags] [data-test=response-body]", "\"tags\": []");
     });
 }

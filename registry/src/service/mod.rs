@@ -27,7 +27,7 @@ pub mod mirrors;
 pub mod notifications;
 pub mod oauth;
 mod oauth_assign;
-mod oauth_scopes;
+pub mod oauth_scopes;
 pub mod org_mirrors;
 mod permissions;
 mod prototypes;

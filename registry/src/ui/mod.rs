@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("views/logs.js", JS),
     asset!("views/account.js", JS),
     asset!("views/superuser.js", JS),
+    asset!("views/explorer.js", JS),
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -161,7 +162,8 @@ fn secured(res: &mut actix_web::HttpResponseBuilder) -> &mut actix_web::HttpResp
     .insert_header((header::REFERRER_POLICY, "same-origin"))
 }
 
-async fn shell() -> HttpResponse {
+/// The UI's page: the app routes the address to a view.
+pub(crate) async fn shell() -> HttpResponse {
     let page = INDEX.replace("{{version}}", version());
     secured(&mut HttpResponse::Ok())
         .insert_header((header::CACHE_CONTROL, "no-cache"))

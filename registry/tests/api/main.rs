@@ -46,6 +46,7 @@ mod uploads;
 mod v1_applications;
 mod v1_apptokens;
 mod v1_builds;
+mod v1_discovery;
 mod v1_endpoints;
 mod v1_external_login;
 mod v1_invites;

@@ -107,7 +107,7 @@ fn sample(path: &str) -> String {
         out.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("closing brace") + start;
         let value = match &rest[start + 1..end] {
-            "repository" => "samplens/samplerepo",
+            "repository" | "repo" => "samplens/samplerepo",
             "manifestref" | "manifest_digest" | "digest" => {
                 "sha256:0000000000000000000000000000000000000000000000000000000000000000"
             }
@@ -157,10 +157,9 @@ fn request(method: &str, path: &str) -> test::TestRequest {
     }
 }
 
-#[actix_web::test]
-async fn every_quay_endpoint_is_served_by_its_own_route_or_left_out_with_a_reason() {
-    let all = endpoints();
-    let mut features: Vec<String> = all
+/// Every feature Quay's endpoints are shown for (billing aside) switched on.
+fn every_feature_yaml() -> String {
+    let mut features: Vec<String> = endpoints()
         .iter()
         .flat_map(|e| e.features.clone())
         .filter(|f| f != "FEATURE_BILLING" && f != "FEATURE_RH_MARKETPLACE")
@@ -169,32 +168,62 @@ async fn every_quay_endpoint_is_served_by_its_own_route_or_left_out_with_a_reaso
     features.dedup();
     let mut yaml: String = features.iter().map(|f| format!("{f}: true\n")).collect();
     yaml.push_str("SECURITY_SCANNER_V4_ENDPOINT: http://127.0.0.1:9/\nFEATURE_BUILD_SUPPORT: true\nFEATURE_SUPERUSER_CONFIGDUMP: true\nBUILD_MANAGER: [ephemeral, {EXECUTORS: []}]\nPERMANENTLY_DELETE_TAGS: true\nSUPER_USERS: [admin]\n");
-    let app = spawn_app_with(&yaml).await;
+    yaml
+}
+
+/// The registry's routes with every feature on, as an in-process service.
+async fn every_feature_app() -> (
+    crate::helpers::TestApp,
+    impl actix_web::dev::Service<actix_http::Request, Response = actix_web::dev::ServiceResponse, Error = actix_web::Error>,
+) {
+    let app = spawn_app_with(&every_feature_yaml()).await;
     let routes = app.routes();
     let svc = test::init_service(App::new().configure(move |cfg| routes.configure(cfg))).await;
+    (app, svc)
+}
+
+/// Whether `method path` (a Quay-style or our path template) is answered
+/// by the route whose pattern is that path, with the method served:
+/// (ok, status, matched pattern, captured values, own route).
+async fn answered(
+    svc: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    method: &str,
+    path: &str,
+) -> (bool, u16, Option<String>, Vec<String>, bool) {
+    let res = test::call_service(svc, request(method, &sample(path)).to_request()).await;
+    let status = res.status().as_u16();
+    // The pattern a path matches, guards aside; the values the route
+    // that answered captured (only a route whose guards passed captures).
+    let route = res.request().match_pattern();
+    let captured: Vec<String> = res
+        .request()
+        .match_info()
+        .iter()
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !literal_segments(path).contains(v))
+        .collect();
+    let own_route = match sample_values(path) {
+        values if values.is_empty() => route.as_deref().map(normalize) == Some(normalize(path)) && status != 404,
+        values => captured == values,
+    };
+    (own_route && status != 405, status, route, captured, own_route)
+}
+
+#[actix_web::test]
+async fn every_quay_endpoint_is_served_by_its_own_route_or_left_out_with_a_reason() {
+    let all = endpoints();
+    let (_app, svc) = every_feature_app().await;
 
     let omitted = omitted();
     let is_omitted = |e: &Endpoint| omitted.iter().any(|(m, p, _)| *m == e.method && *p == e.path);
     let public: Vec<&Endpoint> = all.iter().filter(|e| e.kind == "public").collect();
     let (mut served, mut missing, mut misrouted, mut stale) = (0, Vec::new(), Vec::new(), Vec::new());
     for e in &all {
-        let res = test::call_service(&svc, request(&e.method, &sample(&e.path)).to_request()).await;
-        let status = res.status().as_u16();
-        // The pattern a path matches, guards aside; the values the route
-        // that answered captured (only a route whose guards passed captures).
-        let route = res.request().match_pattern();
-        let captured: Vec<String> = res
-            .request()
-            .match_info()
-            .iter()
-            .map(|(_, v)| v.to_owned())
-            .filter(|v| !literal_segments(&e.path).contains(v))
-            .collect();
-        let own_route = match sample_values(&e.path) {
-            values if values.is_empty() => route.as_deref().map(normalize) == Some(normalize(&e.path)) && status != 404,
-            values => captured == values,
-        };
-        let ok = own_route && status != 405;
+        let (ok, status, route, captured, own_route) = answered(&svc, &e.method, &e.path).await;
         if e.kind != "public" {
             continue;
         }
@@ -258,4 +287,128 @@ fn patterns_compare_by_shape_and_samples_fill_every_parameter() {
         ["samplens/samplerepo", "sample"]
     );
     assert!(endpoints().len() > 200, "the endpoint list loads");
+}
+
+const METHODS: [&str; 4] = ["get", "post", "put", "delete"];
+
+/// The (method, path) pairs of a discovery document.
+fn documented(doc: &serde_json::Value) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for m in METHODS {
+            if let Some(op) = item.get(m) {
+                let internal = op.get("x-internal") == Some(&serde_json::json!(true));
+                out.push((m.to_ascii_uppercase(), path.clone(), internal));
+            }
+        }
+    }
+    out
+}
+
+async fn discovery(
+    svc: &impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    query: &str,
+) -> serde_json::Value {
+    let req = test::TestRequest::get()
+        .uri(&format!("/api/v1/discovery{query}"))
+        .to_request();
+    test::call_and_read_body_json(svc, req).await
+}
+
+/// The discovery document against the routes actually mounted: each
+/// operation it lists is answered by the route of its own path with the
+/// method served, and each of Quay's endpoints this registry serves is
+/// listed, marked internal exactly when Quay's is.
+#[actix_web::test]
+async fn the_discovery_document_lists_exactly_the_mounted_routes() {
+    let (_app, svc) = every_feature_app().await;
+    let doc = discovery(&svc, "?internal=true").await;
+    let listed = documented(&doc);
+    assert!(listed.len() > 200, "the document lists {} operations", listed.len());
+
+    let mut unserved = Vec::new();
+    for (method, path, _) in &listed {
+        let (ok, status, route, _, _) = answered(&svc, method, path).await;
+        if !ok {
+            unserved.push(format!("{method} {path} ({status}, route {route:?})"));
+        }
+    }
+    assert!(
+        unserved.is_empty(),
+        "documented but not served by their own route:\n{}",
+        unserved.join("\n")
+    );
+
+    let mut unlisted = Vec::new();
+    let mut mislabelled = Vec::new();
+    for e in endpoints()
+        .iter()
+        .filter(|e| e.kind == "public" || e.kind == "internal")
+    {
+        if !answered(&svc, &e.method, &e.path).await.0 {
+            continue;
+        }
+        match listed
+            .iter()
+            .find(|(m, p, _)| *m == e.method && normalize(p) == normalize(&e.path))
+        {
+            None => unlisted.push(format!("{} {}", e.method, e.path)),
+            Some((_, _, internal)) if *internal != (e.kind == "internal") => {
+                mislabelled.push(format!("{} {} (Quay: {})", e.method, e.path, e.kind))
+            }
+            Some(_) => {}
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "served but not in the document:\n{}",
+        unlisted.join("\n")
+    );
+    assert!(
+        mislabelled.is_empty(),
+        "internal flag differs from Quay's:\n{}",
+        mislabelled.join("\n")
+    );
+
+    // Without `internal=true` the internal operations are left out.
+    let public = documented(&discovery(&svc, "").await);
+    assert_eq!(
+        public.len(),
+        listed.iter().filter(|(_, _, internal)| !internal).count(),
+        "the public document is the internal one without its internal operations"
+    );
+    assert!(public.iter().all(|(_, _, internal)| !internal));
+}
+
+/// A resource whose feature is off is neither served nor documented.
+#[actix_web::test]
+async fn switched_off_features_are_not_documented() {
+    let app = spawn_app_with("").await;
+    let routes = app.routes();
+    let svc = test::init_service(App::new().configure(move |cfg| routes.configure(cfg))).await;
+    let off = documented(&discovery(&svc, "?internal=true").await);
+    let (_app, svc_on) = every_feature_app().await;
+    let on = documented(&discovery(&svc_on, "?internal=true").await);
+    let mirror = |list: &[(String, String, bool)]| list.iter().any(|(_, p, _)| p == "/api/v1/repository/{repo}/mirror");
+    assert!(
+        mirror(&on),
+        "the mirror API is documented when FEATURE_REPO_MIRROR is on"
+    );
+    assert!(!mirror(&off), "the mirror API is not documented when it is off");
+    assert!(on.len() > off.len());
+    let mut unserved = Vec::new();
+    for (method, path, _) in &off {
+        if !answered(&svc, method, path).await.0 {
+            unserved.push(format!("{method} {path}"));
+        }
+    }
+    assert!(
+        unserved.is_empty(),
+        "documented with features off but not served:\n{}",
+        unserved.join("\n")
+    );
 }

@@ -629,3 +629,23 @@ async fn a_superuser_deletes_an_organization() {
         "users are not organizations"
     );
 }
+
+/// A user update that names no change (found by fuzzing the API) changes
+/// nothing and answers the user, not a server error.
+#[actix_web::test]
+async fn an_empty_user_update_changes_nothing() {
+    let (app, token) = with_admin().await;
+    api_user(&app, "unchanged", "user:read").await;
+    let res = call(
+        &app,
+        Method::PUT,
+        "/api/v1/superuser/users/unchanged",
+        Some(&token),
+        Some(&json!({})),
+    )
+    .await;
+    let body = json_of(res).await;
+    assert_eq!(body["username"], "unchanged");
+    assert_eq!(body["email"], "unchanged@example.com");
+    assert_eq!(body["enabled"], true);
+}

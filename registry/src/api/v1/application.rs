@@ -3,6 +3,7 @@
 //! admins (token with `org:admin`, caller in an admin team, or a superuser
 //! with full access), and the public `/app/{client_id}`.
 
+use super::doc::{self, Mount};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -21,25 +22,25 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     const APP: &str = "/organization/{org}/applications/{client_id}";
-    cfg.service(
-        web::resource("/organization/{org}/applications")
-            .route(web::get().to(list_applications))
-            .route(web::post().to(create_application)),
+    cfg.mount(
+        doc::resource("/organization/{org}/applications")
+            .route(doc::get().to(list_applications))
+            .route(doc::post().to(create_application)),
     )
-    .service(
-        web::resource(APP)
-            .route(web::get().to(get_application))
-            .route(web::put().to(update_application))
-            .route(web::delete().to(delete_application)),
+    .mount(
+        doc::resource(APP)
+            .route(doc::get().to(get_application))
+            .route(doc::put().to(update_application))
+            .route(doc::delete().to(delete_application)),
     )
-    .route(&format!("{APP}/resetclientsecret"), web::post().to(reset_client_secret))
-    .service(
-        web::resource(format!("{APP}/tokens"))
-            .route(web::get().to(list_tokens))
-            .route(web::post().to(create_token)),
+    .mount(doc::resource(format!("{APP}/resetclientsecret")).route(doc::post().internal().to(reset_client_secret)))
+    .mount(
+        doc::resource(format!("{APP}/tokens"))
+            .route(doc::get().to(list_tokens))
+            .route(doc::post().to(create_token)),
     )
-    .route(&format!("{APP}/tokens/{{uuid}}"), web::delete().to(delete_token))
-    .route("/app/{client_id}", web::get().to(public_application));
+    .mount(doc::resource(format!("{APP}/tokens/{{uuid}}")).route(doc::delete().to(delete_token)))
+    .mount(doc::resource("/app/{client_id}").route(doc::get().to(public_application)));
 }
 
 /// The organization of the path, administered by the caller: 401 for
@@ -50,6 +51,9 @@ struct AdminOrg {
     org: Account,
     caller: ApiCaller,
 }
+
+/// Checked in its extractor; nothing to add to the operation's description.
+impl super::doc::Describe for AdminOrg {}
 
 impl AdminOrg {
     /// Logs `kind` about `app` in the organization, performed by the caller.
@@ -138,7 +142,7 @@ fn token_view(t: &AppToken) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewApplication {
     name: String,
     redirect_uri: Option<String>,
@@ -147,7 +151,7 @@ struct NewApplication {
     avatar_email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ApplicationUpdate {
     name: String,
     redirect_uri: String,
@@ -246,7 +250,7 @@ async fn list_tokens(
     Ok(HttpResponse::Ok().json(json!({ "tokens": views })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewToken {
     name: String,
     scope: String,

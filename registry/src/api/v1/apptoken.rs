@@ -3,6 +3,7 @@
 //! token show its `token_code` (not for tokens made before codes were kept);
 //! the list never does, as in Quay.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,17 +16,17 @@ use crate::service::AppSpecificToken;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/user/apptoken", "/user/apptoken/"])
-            .route(web::get().to(list_tokens))
-            .route(web::post().to(create_token)),
+    cfg.mount(
+        doc::resource(["/user/apptoken", "/user/apptoken/"])
+            .route(doc::get().to(list_tokens))
+            .route(doc::post().to(create_token)),
     )
-    .service(
-        web::resource("/user/apptoken/{uuid}")
-            .route(web::get().to(get_token))
-            .route(web::delete().to(revoke_token)),
+    .mount(
+        doc::resource("/user/apptoken/{uuid}")
+            .route(doc::get().to(get_token))
+            .route(doc::delete().to(revoke_token)),
     )
-    .route("/superuser/apptokens", web::get().to(list_all_tokens));
+    .mount(doc::resource("/superuser/apptokens").route(doc::get().to(list_all_tokens)));
 }
 
 fn token_view(t: &AppSpecificToken) -> Value {
@@ -46,7 +47,7 @@ fn owner<'a>(state: &AppState, caller: &'a ApiCaller) -> Result<&'a Account, Api
     caller.user_with("user:admin")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     #[serde(default)]
     expiring: Option<String>,
@@ -92,7 +93,7 @@ async fn list_all_tokens(
     Ok(HttpResponse::Ok().json(json!({"tokens": views, "only_expiring": expiring})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewToken {
     title: String,
 }

@@ -1,6 +1,7 @@
 //! `/user/assignedauthorization[/{uuid}]` (`FEATURE_ASSIGN_OAUTH_TOKEN`):
 //! the applications organization admins asked the user to authorize.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -13,8 +14,8 @@ use crate::service::Assignment;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/user/assignedauthorization", web::get().to(list_assigned))
-        .route("/user/assignedauthorization/{uuid}", web::delete().to(delete_assigned));
+    cfg.mount(doc::resource("/user/assignedauthorization").route(doc::get().internal().to(list_assigned)))
+        .mount(doc::resource("/user/assignedauthorization/{uuid}").route(doc::delete().internal().to(delete_assigned)));
 }
 
 /// The caller with `user:admin`, or 404 when the feature is off.

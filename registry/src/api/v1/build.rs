@@ -6,6 +6,7 @@
 //! its logs write (or read with `FEATURE_READER_BUILD_LOGS`; see
 //! [`super::build_logs`]), cancelling admin.
 
+use super::doc::{self, Mount};
 use actix_web::guard::{self};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -27,33 +28,33 @@ const BASE: &str = "/repository/{repo:.+}/build";
 const DEFAULT_LIMIT: i64 = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let on = || guard::fn_guard(builds_enabled);
-    cfg.service(
-        web::resource(format!("{BASE}/{{uuid}}/status"))
+    let on = || builds_enabled;
+    cfg.mount(
+        doc::resource(format!("{BASE}/{{uuid}}/status"))
             .guard(on())
-            .route(web::get().to(get_build)),
+            .route(doc::get().to(get_build)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/logs"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/logs"))
             .guard(on())
-            .route(web::get().to(super::build_logs::get_build_logs)),
+            .route(doc::get().to(super::build_logs::get_build_logs)),
     )
-    .service(
-        web::resource([format!("{BASE}/"), BASE.to_owned()])
+    .mount(
+        doc::resource([format!("{BASE}/"), BASE.to_owned()])
             .guard(on())
-            .route(web::get().to(list_builds))
-            .route(web::post().to(request_build)),
+            .route(doc::get().to(list_builds))
+            .route(doc::post().to(request_build)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}"))
             .guard(on())
-            .route(web::get().to(get_build))
-            .route(web::delete().to(cancel_build)),
+            .route(doc::get().to(get_build))
+            .route(doc::delete().to(cancel_build)),
     )
-    .service(
-        web::resource(["/filedrop/", "/filedrop"])
+    .mount(
+        doc::resource(["/filedrop/", "/filedrop"])
             .guard(on())
-            .route(web::post().to(create_filedrop)),
+            .route(doc::post().internal().to(create_filedrop)),
     );
 }
 
@@ -78,7 +79,7 @@ struct RepoPath {
     repo: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct BuildBody {
     file_id: Option<String>,
     archive_url: Option<String>,
@@ -133,7 +134,7 @@ async fn request_build(
         .json(build_view(&state, &req, &acc, &build)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     limit: Option<String>,
     since: Option<String>,
@@ -159,9 +160,9 @@ async fn list_builds(
 /// theirs; build ids are UUIDs.
 pub fn configure_superuser(cfg: &mut web::ServiceConfig) {
     const UUID: &str = "{uuid:[0-9a-fA-F-]{36}}";
-    cfg.route(&format!("/superuser/{UUID}/build"), web::get().to(su_get_build))
-        .route(&format!("/superuser/{UUID}/status"), web::get().to(su_get_build))
-        .route(&format!("/superuser/{UUID}/logs"), web::get().to(su_build_logs));
+    cfg.mount(doc::resource(format!("/superuser/{UUID}/build")).route(doc::get().to(su_get_build)))
+        .mount(doc::resource(format!("/superuser/{UUID}/status")).route(doc::get().to(su_get_build)))
+        .mount(doc::resource(format!("/superuser/{UUID}/logs")).route(doc::get().to(su_build_logs)));
 }
 
 /// The build and its repository, for a superuser (who holds every role).
@@ -226,7 +227,7 @@ async fn cancel_build(
     Ok(HttpResponse::Created().json("Okay"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct FileDropBody {
     #[serde(rename = "mimeType")]
     mime_type: String,

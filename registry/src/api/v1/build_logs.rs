@@ -19,7 +19,7 @@ use crate::service::repositories::RepositoryAccess;
 use crate::service::Role;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct LogsQuery {
     start: Option<String>,
 }

@@ -2,13 +2,14 @@
 //! what this registry supports, for clients deciding what to send. Anyone
 //! may ask.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::service::mirrors::MIRROR_ARCHITECTURES;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/registry/capabilities", web::get().to(capabilities));
+    cfg.mount(doc::resource("/registry/capabilities").route(doc::get().to(capabilities)));
 }
 
 async fn capabilities() -> HttpResponse {

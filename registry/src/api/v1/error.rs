@@ -1,6 +1,7 @@
 //! Quay's API error body: `{"status","title","type","detail","error_message","error_type"}`,
 //! and `GET /api/v1/error/{type}`, which describes each `type`.
 
+use super::doc::{self, Mount};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
@@ -158,7 +159,7 @@ fn base_of(req: &HttpRequest) -> String {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/error/{type}", web::get().to(describe));
+    cfg.mount(doc::resource("/error/{type}").route(doc::get().to(describe)));
 }
 
 /// `GET /api/v1/error/{type}`: `{type, title, description}`; open to anyone.

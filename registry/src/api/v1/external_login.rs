@@ -5,6 +5,7 @@
 //! linked account in with a session cookie and redirects to `/`. A failed
 //! login is an HTML page: 503 when the provider cannot be reached, else 400.
 
+use super::doc::{self, Mount};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use html_escape::encode_text;
@@ -22,7 +23,7 @@ use crate::state::AppState;
 pub const STATE_COOKIE: &str = "_oauth_state";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/externallogin/{service_id}", web::post().to(external_login_url));
+    cfg.mount(doc::resource("/externallogin/{service_id}").route(doc::post().internal().to(external_login_url)));
 }
 
 pub fn configure_root(cfg: &mut web::ServiceConfig) {
@@ -30,7 +31,7 @@ pub fn configure_root(cfg: &mut web::ServiceConfig) {
         .route("/oauth2/{service_id}/callback", web::post().to(callback));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct GetLogin {
     kind: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Global messages: `GET /messages` (anyone), `POST /messages` and
 //! `DELETE /message/{uuid}` (superusers, fresh login).
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -9,12 +10,12 @@ use crate::service::GlobalMessage;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/messages")
-            .route(web::get().to(list_messages))
-            .route(web::post().to(create_message)),
+    cfg.mount(
+        doc::resource("/messages")
+            .route(doc::get().to(list_messages))
+            .route(doc::post().to(create_message)),
     )
-    .route("/message/{uuid}", web::delete().to(delete_message));
+    .mount(doc::resource("/message/{uuid}").route(doc::delete().to(delete_message)));
 }
 
 fn message_view(m: &GlobalMessage) -> Value {

@@ -4,6 +4,7 @@
 //! declines). Inviting users by name goes through the team members
 //! endpoint (see [`team`](super::team)).
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -15,15 +16,15 @@ use crate::service::{InviteContext, InvitePolicy, JoinedTeam, Team};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/team/{team}/invite/{email}")
-            .route(web::put().to(invite_email))
-            .route(web::delete().to(delete_email_invite)),
+    cfg.mount(
+        doc::resource("/organization/{org}/team/{team}/invite/{email}")
+            .route(doc::put().to(invite_email))
+            .route(doc::delete().to(delete_email_invite)),
     )
-    .service(
-        web::resource("/teaminvite/{code}")
-            .route(web::put().to(accept_invite))
-            .route(web::delete().to(decline_invite)),
+    .mount(
+        doc::resource("/teaminvite/{code}")
+            .route(doc::put().internal().to(accept_invite))
+            .route(doc::delete().internal().to(decline_invite)),
     );
 }
 

@@ -1,6 +1,7 @@
 //! `/api/v1/repository/{repo}/manifest/{digest}/labels` (quay-api.md §1.9).
 //! Reading needs read on the repository, adding and deleting write.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,15 +14,15 @@ use crate::state::AppState;
 const BASE: &str = "/repository/{repo:.+}/manifest/{digest}/labels";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(BASE)
-            .route(web::get().to(list_labels))
-            .route(web::post().to(add_label)),
+    cfg.mount(
+        doc::resource(BASE)
+            .route(doc::get().to(list_labels))
+            .route(doc::post().to(add_label)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{labelid}}"))
-            .route(web::get().to(get_label))
-            .route(web::delete().to(delete_label)),
+    .mount(
+        doc::resource(format!("{BASE}/{{labelid}}"))
+            .route(doc::get().to(get_label))
+            .route(doc::delete().to(delete_label)),
     );
 }
 
@@ -38,12 +39,12 @@ struct LabelPath {
     labelid: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListParams {
     filter: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct LabelBody {
     key: String,
     value: String,

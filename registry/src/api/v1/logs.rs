@@ -2,6 +2,7 @@
 //! of a repository, an organization, the calling user, or (superusers) of
 //! the whole registry.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
@@ -12,14 +13,14 @@ use crate::service::logs::{AggregatedCount, LogQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/repository/{repo:.+}/logs", web::get().to(repo_logs))
-        .route("/repository/{repo:.+}/aggregatelogs", web::get().to(repo_aggregate))
-        .route("/organization/{org}/logs", web::get().to(org_logs))
-        .route("/organization/{org}/aggregatelogs", web::get().to(org_aggregate))
-        .route("/user/logs", web::get().to(user_logs))
-        .route("/user/aggregatelogs", web::get().to(user_aggregate))
-        .route("/superuser/logs", web::get().to(superuser_logs))
-        .route("/superuser/aggregatelogs", web::get().to(superuser_aggregate));
+    cfg.mount(doc::resource("/repository/{repo:.+}/logs").route(doc::get().to(repo_logs)))
+        .mount(doc::resource("/repository/{repo:.+}/aggregatelogs").route(doc::get().to(repo_aggregate)))
+        .mount(doc::resource("/organization/{org}/logs").route(doc::get().to(org_logs)))
+        .mount(doc::resource("/organization/{org}/aggregatelogs").route(doc::get().to(org_aggregate)))
+        .mount(doc::resource("/user/logs").route(doc::get().to(user_logs)))
+        .mount(doc::resource("/user/aggregatelogs").route(doc::get().to(user_aggregate)))
+        .mount(doc::resource("/superuser/logs").route(doc::get().to(superuser_logs)))
+        .mount(doc::resource("/superuser/aggregatelogs").route(doc::get().internal().to(superuser_aggregate)));
 }
 
 /// The scope a listing reads, as a query over `range`.

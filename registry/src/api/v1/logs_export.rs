@@ -2,6 +2,7 @@
 //! and the signed download link `GET /exportedlogs/{export_id}` the
 //! export worker sends to the requester.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,9 +16,9 @@ use crate::service::logs::LoggedAction;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/repository/{repo:.+}/exportlogs", web::post().to(export_repo_logs))
-        .route("/organization/{org}/exportlogs", web::post().to(export_org_logs))
-        .route("/user/exportlogs", web::post().to(export_user_logs));
+    cfg.mount(doc::resource("/repository/{repo:.+}/exportlogs").route(doc::post().to(export_repo_logs)))
+        .mount(doc::resource("/organization/{org}/exportlogs").route(doc::post().to(export_org_logs)))
+        .mount(doc::resource("/user/exportlogs").route(doc::post().to(export_user_logs)));
 }
 
 /// The download route, outside `/api/v1` like Quay's.
@@ -30,7 +31,7 @@ pub fn entry_view(l: &LoggedAction) -> Value {
     log_view(l, false)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ExportBody {
     callback_url: Option<String>,
     callback_email: Option<String>,

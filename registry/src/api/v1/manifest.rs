@@ -1,6 +1,7 @@
 //! `/api/v1/repository/{repo}/manifest/{digest}`: one manifest with its
 //! layers (quay-api.md §1.9). Needs read on the repository.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ use crate::service::Role;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/repository/{repo:.+}/manifest/{digest}", web::get().to(get_manifest));
+    cfg.mount(doc::resource("/repository/{repo:.+}/manifest/{digest}").route(doc::get().to(get_manifest)));
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,8 @@
 //! configuration, sync-now, sync-cancel and the repository state.
 //! Every route needs repository admin.
 
-use actix_web::guard::{self, GuardContext};
+use super::doc::{self, Mount};
+use actix_web::guard::GuardContext;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -18,39 +19,39 @@ use crate::state::AppState;
 const BASE: &str = "/repository/{repo:.+}/mirror";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let on = || guard::fn_guard(mirror_enabled);
+    let on = || mirror_enabled;
     // Before the repository routes, which would take `mirror/health` for a
     // repository path.
-    cfg.service(
-        web::resource("/repository/mirror/health")
+    cfg.mount(
+        doc::resource("/repository/mirror/health")
             .guard(on())
-            .route(web::get().to(mirror_health)),
+            .route(doc::get().to(mirror_health)),
     )
-    .service(
-        web::resource(format!("{BASE}/sync-now"))
+    .mount(
+        doc::resource(format!("{BASE}/sync-now"))
             .guard(on())
-            .route(web::post().to(request_sync::<true>)),
+            .route(doc::post().to(request_sync::<true>)),
     )
-    .service(
-        web::resource(format!("{BASE}/sync-cancel"))
+    .mount(
+        doc::resource(format!("{BASE}/sync-cancel"))
             .guard(on())
-            .route(web::post().to(request_sync::<false>)),
+            .route(doc::post().to(request_sync::<false>)),
     )
-    .service(
-        web::resource(BASE)
+    .mount(
+        doc::resource(BASE)
             .guard(on())
-            .route(web::get().to(get_mirror))
-            .route(web::post().to(create_mirror))
-            .route(web::put().to(update_mirror)),
+            .route(doc::get().to(get_mirror))
+            .route(doc::post().to(create_mirror))
+            .route(doc::put().to(update_mirror)),
     )
-    .service(
-        web::resource("/repository/{repo:.+}/changestate")
+    .mount(
+        doc::resource("/repository/{repo:.+}/changestate")
             .guard(on())
-            .route(web::put().to(change_state)),
+            .route(doc::put().to(change_state)),
     );
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct HealthParams {
     namespace: Option<String>,
     detailed: Option<String>,

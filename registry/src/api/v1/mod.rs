@@ -7,6 +7,8 @@ mod build;
 mod build_logs;
 mod caller;
 mod capabilities;
+mod discovery;
+pub(crate) mod doc;
 pub mod error;
 mod external_login;
 mod github_trigger;
@@ -55,8 +57,29 @@ pub use caller::ApiCaller;
 pub use error::ApiError;
 pub use session::BrowserPolicy;
 
+/// Cross-origin calls, as Quay allows them: any origin, without
+/// credentials (a page elsewhere, such as a Swagger UI pointed at
+/// `/api/v1/discovery`, calls with a bearer token; the session cookie is
+/// never sent cross-origin). Preflights are answered here.
+fn cors() -> actix_cors::Cors {
+    use actix_web::http::header;
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .send_wildcard()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-requested-with"),
+            header::HeaderName::from_static("x-csrf-token"),
+        ])
+        .max_age(3600)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     session::configure_root(cfg);
+    discovery::configure_root(cfg);
     notification::configure_root(cfg);
     logs_export::configure_root(cfg);
     build::configure_root(cfg);
@@ -69,6 +92,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .wrap(from_fn(session::browser_guard))
+            .wrap(cors())
             .wrap(ErrorHandlers::new().default_handler(error::absolute_problem_type))
             .app_data(
                 web::JsonConfig::default().error_handler(|err, _req| {
@@ -100,6 +124,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(invite::configure)
             .configure(search::configure)
             .configure(capabilities::configure)
+            .configure(discovery::configure)
             .configure(tag_policy::configure)
             .configure(user::configure)
             .configure(organization::configure)

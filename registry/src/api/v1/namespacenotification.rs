@@ -4,6 +4,7 @@
 //! for the user's own namespace. POST on one notification resets its
 //! failure counter.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -16,19 +17,31 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for base in ["/organization/{org}/notifications", "/user/namespacenotifications"] {
-        cfg.service(
-            web::resource(base)
-                .route(web::get().to(list_notifications))
-                .route(web::post().to(create_notification)),
+        cfg.mount(
+            doc::resource(base)
+                .guard(enabled)
+                .route(doc::get().to(list_notifications))
+                .route(doc::post().to(create_notification)),
         )
-        .service(
-            web::resource(format!("{base}/{{uuid}}"))
-                .route(web::get().to(get_notification))
-                .route(web::delete().to(delete_notification))
-                .route(web::post().to(reset_notification)),
+        .mount(
+            doc::resource(format!("{base}/{{uuid}}"))
+                .guard(enabled)
+                .route(doc::get().to(get_notification))
+                .route(doc::delete().to(delete_notification))
+                .route(doc::post().to(reset_notification)),
         )
-        .route(&format!("{base}/{{uuid}}/test"), web::post().to(test_notification));
+        .mount(
+            doc::resource(format!("{base}/{{uuid}}/test"))
+                .guard(enabled)
+                .route(doc::post().to(test_notification)),
+        );
     }
+}
+
+/// Whether namespace notifications are on (their API is mounted only then).
+fn enabled(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().notifications.namespace_notifications)
 }
 
 /// The namespace of the request: the organization the caller administers,

@@ -2,6 +2,7 @@
 //! authorized emails (quay-api.md §1.11). Notifications and authorized
 //! emails need admin on the repository; the inbox is the caller's own.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,28 +17,28 @@ use crate::state::AppState;
 const BASE: &str = "/repository/{repo:.+}/notification";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(format!("{BASE}/{{uuid}}/test")).route(web::post().to(test_notification)))
-        .service(
-            web::resource([format!("{BASE}/"), BASE.to_owned()])
-                .route(web::get().to(list_notifications))
-                .route(web::post().to(create_notification)),
+    cfg.mount(doc::resource(format!("{BASE}/{{uuid}}/test")).route(doc::post().to(test_notification)))
+        .mount(
+            doc::resource([format!("{BASE}/"), BASE.to_owned()])
+                .route(doc::get().to(list_notifications))
+                .route(doc::post().to(create_notification)),
         )
-        .service(
-            web::resource(format!("{BASE}/{{uuid}}"))
-                .route(web::get().to(get_notification))
-                .route(web::delete().to(delete_notification))
-                .route(web::post().to(reset_notification)),
+        .mount(
+            doc::resource(format!("{BASE}/{{uuid}}"))
+                .route(doc::get().to(get_notification))
+                .route(doc::delete().to(delete_notification))
+                .route(doc::post().to(reset_notification)),
         )
-        .service(
-            web::resource("/repository/{repo:.+}/authorizedemail/{email}")
-                .route(web::get().to(get_authorized_email))
-                .route(web::post().to(authorize_email)),
+        .mount(
+            doc::resource("/repository/{repo:.+}/authorizedemail/{email}")
+                .route(doc::get().internal().to(get_authorized_email))
+                .route(doc::post().internal().to(authorize_email)),
         )
-        .service(web::resource("/user/notifications").route(web::get().to(list_inbox)))
-        .service(
-            web::resource("/user/notifications/{uuid}")
-                .route(web::get().to(get_inbox_entry))
-                .route(web::put().to(update_inbox_entry)),
+        .mount(doc::resource("/user/notifications").route(doc::get().internal().to(list_inbox)))
+        .mount(
+            doc::resource("/user/notifications/{uuid}")
+                .route(doc::get().internal().to(get_inbox_entry))
+                .route(doc::put().internal().to(update_inbox_entry)),
         );
 }
 
@@ -63,7 +64,7 @@ struct EmailPath {
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewNotificationBody {
     event: String,
     method: String,
@@ -237,7 +238,7 @@ async fn get_inbox_entry(
     Ok(HttpResponse::Ok().json(inbox_view(&entry)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct DismissBody {
     dismissed: bool,
 }

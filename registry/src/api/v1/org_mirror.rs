@@ -3,6 +3,7 @@
 //! `…/sync-now`, `…/sync-cancel`, `…/verify` and `…/repositories`. Every
 //! route needs an admin of the organization with an `org:admin` token.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
@@ -21,16 +22,16 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(&format!("{BASE}/sync-now"), web::post().to(request::<true>))
-        .route(&format!("{BASE}/sync-cancel"), web::post().to(request::<false>))
-        .route(&format!("{BASE}/verify"), web::post().to(verify))
-        .route(&format!("{BASE}/repositories"), web::get().to(repositories))
-        .service(
-            web::resource(BASE)
-                .route(web::get().to(get_mirror))
-                .route(web::post().to(create_mirror))
-                .route(web::put().to(update_mirror))
-                .route(web::delete().to(delete_mirror)),
+    cfg.mount(doc::resource(format!("{BASE}/sync-now")).route(doc::post().to(request::<true>)))
+        .mount(doc::resource(format!("{BASE}/sync-cancel")).route(doc::post().to(request::<false>)))
+        .mount(doc::resource(format!("{BASE}/verify")).route(doc::post().to(verify)))
+        .mount(doc::resource(format!("{BASE}/repositories")).route(doc::get().to(repositories)))
+        .mount(
+            doc::resource(BASE)
+                .route(doc::get().to(get_mirror))
+                .route(doc::post().to(create_mirror))
+                .route(doc::put().to(update_mirror))
+                .route(doc::delete().to(delete_mirror)),
         );
 }
 
@@ -195,7 +196,7 @@ async fn verify(
     Ok(HttpResponse::Ok().json(json!({"success": success, "message": message})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct PageQuery {
     page: Option<String>,
     limit: Option<String>,

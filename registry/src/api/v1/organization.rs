@@ -1,5 +1,6 @@
 //! `/api/v1/organization/…`: create, view and delete organizations.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -10,16 +11,16 @@ use super::{ApiCaller, ApiError};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/organization/", "/organization"]).route(web::post().to(create_org)))
-        .service(
-            web::resource("/organization/{org}")
-                .route(web::get().to(get_org))
-                .route(web::put().to(update_org))
-                .route(web::delete().to(delete_org)),
+    cfg.mount(doc::resource(["/organization/", "/organization"]).route(doc::post().to(create_org)))
+        .mount(
+            doc::resource("/organization/{org}")
+                .route(doc::get().to(get_org))
+                .route(doc::put().to(update_org))
+                .route(doc::delete().to(delete_org)),
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewOrg {
     name: String,
     email: Option<String>,
@@ -113,7 +114,7 @@ async fn delete_org(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct OrgUpdate {
     tag_expiration_s: Option<i64>,
     email: Option<String>,

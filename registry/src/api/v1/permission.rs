@@ -2,6 +2,7 @@
 //! users, robots and teams (quay-api.md §1.7). Every endpoint needs admin
 //! on the repository.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -16,26 +17,21 @@ use crate::state::AppState;
 const BASE: &str = "/repository/{repo:.+}/permissions";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource([format!("{BASE}/user/"), format!("{BASE}/user")]).route(web::get().to(list_user_grants)),
-    )
-    .service(web::resource([format!("{BASE}/team/"), format!("{BASE}/team")]).route(web::get().to(list_team_grants)))
-    .route(
-        &format!("{BASE}/user/{{username}}/transitive"),
-        web::get().to(transitive_roles),
-    )
-    .service(
-        web::resource(format!("{BASE}/user/{{username}}"))
-            .route(web::get().to(get_grant::<UserGrantee>))
-            .route(web::put().to(put_grant::<UserGrantee>))
-            .route(web::delete().to(delete_grant::<UserGrantee>)),
-    )
-    .service(
-        web::resource(format!("{BASE}/team/{{team}}"))
-            .route(web::get().to(get_grant::<TeamGrantee>))
-            .route(web::put().to(put_grant::<TeamGrantee>))
-            .route(web::delete().to(delete_grant::<TeamGrantee>)),
-    );
+    cfg.mount(doc::resource([format!("{BASE}/user/"), format!("{BASE}/user")]).route(doc::get().to(list_user_grants)))
+        .mount(doc::resource([format!("{BASE}/team/"), format!("{BASE}/team")]).route(doc::get().to(list_team_grants)))
+        .mount(doc::resource(format!("{BASE}/user/{{username}}/transitive")).route(doc::get().to(transitive_roles)))
+        .mount(
+            doc::resource(format!("{BASE}/user/{{username}}"))
+                .route(doc::get().to(get_grant::<UserGrantee>))
+                .route(doc::put().to(put_grant::<UserGrantee>))
+                .route(doc::delete().to(delete_grant::<UserGrantee>)),
+        )
+        .mount(
+            doc::resource(format!("{BASE}/team/{{team}}"))
+                .route(doc::get().to(get_grant::<TeamGrantee>))
+                .route(doc::put().to(put_grant::<TeamGrantee>))
+                .route(doc::delete().to(delete_grant::<TeamGrantee>)),
+        );
 }
 
 #[derive(Deserialize)]
@@ -45,7 +41,7 @@ struct RolePath {
     username: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewRole {
     role: String,
 }

@@ -2,6 +2,7 @@
 //! `/organization/{org}/prototypes[/{uuid}]`. Every call needs a token
 //! with `org:admin` from an organization admin.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,37 +14,37 @@ use crate::service::{Delegate, DelegateKind, NewPrototype, Prototype, PrototypeU
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/prototypes")
-            .route(web::get().to(list_prototypes))
-            .route(web::post().to(create_prototype)),
+    cfg.mount(
+        doc::resource("/organization/{org}/prototypes")
+            .route(doc::get().to(list_prototypes))
+            .route(doc::post().to(create_prototype)),
     )
-    .service(
-        web::resource("/organization/{org}/prototypes/{uuid}")
-            .route(web::put().to(update_prototype))
-            .route(web::delete().to(delete_prototype)),
+    .mount(
+        doc::resource("/organization/{org}/prototypes/{uuid}")
+            .route(doc::put().to(update_prototype))
+            .route(doc::delete().to(delete_prototype)),
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NameRef {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct DelegateBody {
     name: String,
     kind: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct PrototypeBody {
     role: String,
     delegate: DelegateBody,
     activating_user: Option<NameRef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RoleBody {
     role: String,
 }

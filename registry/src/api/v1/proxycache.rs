@@ -4,6 +4,7 @@
 //! `FEATURE_SUPERUSERS_FULL_ACCESS`) create, delete and validate it with a
 //! token carrying `org:admin`. Without the feature every route is a 404.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,19 +15,16 @@ use crate::service::proxy_cache::{ProxyCacheConfig, ProxyCacheInput};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/proxycache")
-            .route(web::get().to(get_proxy_cache))
-            .route(web::post().to(create_proxy_cache))
-            .route(web::delete().to(delete_proxy_cache)),
+    cfg.mount(
+        doc::resource("/organization/{org}/proxycache")
+            .route(doc::get().to(get_proxy_cache))
+            .route(doc::post().to(create_proxy_cache))
+            .route(doc::delete().to(delete_proxy_cache)),
     )
-    .route(
-        "/organization/{org}/validateproxycache",
-        web::post().to(validate_proxy_cache),
-    );
+    .mount(doc::resource("/organization/{org}/validateproxycache").route(doc::post().to(validate_proxy_cache)));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ProxyCacheBody {
     upstream_registry: String,
     upstream_registry_username: Option<String>,

@@ -3,7 +3,8 @@
 //! `GET /repository/{repo}/manifest/{digest}/pull_statistics`, for callers
 //! holding a role on the repository.
 
-use actix_web::guard::{self, GuardContext};
+use super::doc::{self, Mount};
+use actix_web::guard::GuardContext;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,16 +17,16 @@ use crate::service::repositories::RepositoryAccess;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let on = || guard::fn_guard(enabled);
-    cfg.service(
-        web::resource("/repository/{repo:.+}/tag/{tag}/pull_statistics")
+    let on = || enabled;
+    cfg.mount(
+        doc::resource("/repository/{repo:.+}/tag/{tag}/pull_statistics")
             .guard(on())
-            .route(web::get().to(tag_statistics)),
+            .route(doc::get().to(tag_statistics)),
     )
-    .service(
-        web::resource("/repository/{repo:.+}/manifest/{digest}/pull_statistics")
+    .mount(
+        doc::resource("/repository/{repo:.+}/manifest/{digest}/pull_statistics")
             .guard(on())
-            .route(web::get().to(manifest_statistics)),
+            .route(doc::get().to(manifest_statistics)),
     );
 }
 

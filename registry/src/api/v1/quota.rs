@@ -4,6 +4,7 @@
 //! (`super:user`), reading them a member of the organization, the user
 //! themself or a superuser.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,49 +23,81 @@ use namespace::{
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/quota")
-            .route(web::get().to(list_org_quota))
-            .route(web::post().to(create_org_quota)),
+    cfg.mount(
+        doc::resource("/organization/{org}/quota")
+            .guard(quota_on)
+            .route(doc::get().to(list_org_quota))
+            .route(doc::post().to(create_org_quota)),
     )
-    .service(
-        web::resource("/organization/{org}/quota/{quota_id}")
-            .route(web::get().to(get_org_quota))
-            .route(web::put().to(update_org_quota))
-            .route(web::delete().to(delete_org_quota)),
+    .mount(
+        doc::resource("/organization/{org}/quota/{quota_id}")
+            .guard(quota_on)
+            .route(doc::get().to(get_org_quota))
+            .route(doc::put().to(update_org_quota))
+            .route(doc::delete().to(delete_org_quota)),
     )
-    .service(
-        web::resource("/organization/{org}/quota/{quota_id}/limit")
-            .route(web::get().to(list_org_limits))
-            .route(web::post().to(create_org_limit)),
+    .mount(
+        doc::resource("/organization/{org}/quota/{quota_id}/limit")
+            .guard(quota_on)
+            .route(doc::get().to(list_org_limits))
+            .route(doc::post().to(create_org_limit)),
     )
-    .service(
-        web::resource("/organization/{org}/quota/{quota_id}/limit/{limit_id}")
-            .route(web::get().to(get_org_limit))
-            .route(web::put().to(update_org_limit))
-            .route(web::delete().to(delete_org_limit)),
+    .mount(
+        doc::resource("/organization/{org}/quota/{quota_id}/limit/{limit_id}")
+            .guard(quota_on)
+            .route(doc::get().to(get_org_limit))
+            .route(doc::put().to(update_org_limit))
+            .route(doc::delete().to(delete_org_limit)),
     )
-    .route("/user/quota", web::get().to(list_user_quota))
-    .route("/user/quota/{quota_id}", web::get().to(get_user_quota))
-    .route("/user/quota/{quota_id}/limit", web::get().to(list_user_limits))
-    .route("/user/quota/{quota_id}/limit/{limit_id}", web::get().to(get_user_limit))
-    .route("/superuser/registrysize/", web::get().to(registry_size))
-    .route("/superuser/registrysize", web::get().to(registry_size));
+    .mount(
+        doc::resource("/user/quota")
+            .guard(quota_on)
+            .route(doc::get().to(list_user_quota)),
+    )
+    .mount(
+        doc::resource("/user/quota/{quota_id}")
+            .guard(quota_on)
+            .route(doc::get().to(get_user_quota)),
+    )
+    .mount(
+        doc::resource("/user/quota/{quota_id}/limit")
+            .guard(quota_on)
+            .route(doc::get().to(list_user_limits)),
+    )
+    .mount(
+        doc::resource("/user/quota/{quota_id}/limit/{limit_id}")
+            .guard(quota_on)
+            .route(doc::get().to(get_user_limit)),
+    )
+    .mount(
+        doc::resource(["/superuser/registrysize/", "/superuser/registrysize"])
+            .guard(quota_on)
+            .route(doc::get().internal().to(registry_size)),
+    );
     // `{kind}` is one literal per resource, so nothing else under
     // `/superuser/` is taken for a quota path.
     for kind in ["users", "organization"] {
-        cfg.service(
-            web::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota"))
-                .route(web::get().to(su_list_quota))
-                .route(web::post().to(su_create_quota)),
+        cfg.mount(
+            doc::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota"))
+                .guard(quota_on)
+                .route(doc::get().to(su_list_quota))
+                .route(doc::post().to(su_create_quota)),
         )
-        .service(
-            web::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota/{{quota_id}}"))
-                .route(web::get().to(su_get_quota))
-                .route(web::put().to(su_update_quota))
-                .route(web::delete().to(su_delete_quota)),
+        .mount(
+            doc::resource(format!("/superuser/{{kind:{kind}}}/{{namespace}}/quota/{{quota_id}}"))
+                .guard(quota_on)
+                .route(doc::get().to(su_get_quota))
+                .route(doc::put().to(su_update_quota))
+                .route(doc::delete().to(su_delete_quota)),
         );
     }
+}
+
+/// Whether `FEATURE_QUOTA_MANAGEMENT` is on: the quota API is mounted
+/// (and documented) only then.
+fn quota_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.quota_policy().enabled)
 }
 
 /// 404 unless `FEATURE_QUOTA_MANAGEMENT` is on.
@@ -131,7 +164,7 @@ fn id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| ApiError::not_found("Quota not found"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct QuotaBody {
     limit_bytes: Option<serde_json::Number>,
     limit: Option<String>,
@@ -159,7 +192,7 @@ impl QuotaBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct LimitBody {
     #[serde(rename = "type")]
     kind: Option<String>,

@@ -5,7 +5,8 @@
 //! `/repository/{repo:.+}` refuses paths that continue with a sub-resource
 //! word; those belong to the more specific routes of other modules.
 
-use actix_web::guard::{self, GuardContext};
+use super::doc::{self, Mount};
+use actix_web::guard::GuardContext;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -49,28 +50,28 @@ const MAX_TAGS: usize = 500;
 const STATS_DAYS: i64 = 91;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/repository", "/repository/"])
-            .route(web::get().to(list_repos))
-            .route(web::post().to(create_repo)),
+    cfg.mount(
+        doc::resource(["/repository", "/repository/"])
+            .route(doc::get().to(list_repos))
+            .route(doc::post().to(create_repo)),
     )
-    .service(web::resource("/repository/{repo:.+}/changevisibility").route(web::post().to(change_visibility)))
-    .service(
-        web::resource("/repository/{repo:.+}/signatures")
-            .guard(guard::fn_guard(signing_enabled))
-            .route(web::get().to(signatures)),
+    .mount(doc::resource("/repository/{repo:.+}/changevisibility").route(doc::post().to(change_visibility)))
+    .mount(
+        doc::resource("/repository/{repo:.+}/signatures")
+            .guard(signing_enabled)
+            .route(doc::get().to(signatures)),
     )
-    .service(
-        web::resource("/repository/{repo:.+}/changetrust")
-            .guard(guard::fn_guard(signing_enabled))
-            .route(web::post().to(change_trust)),
+    .mount(
+        doc::resource("/repository/{repo:.+}/changetrust")
+            .guard(signing_enabled)
+            .route(doc::post().to(change_trust)),
     )
-    .service(
-        web::resource("/repository/{repo:.+}")
-            .guard(guard::fn_guard(names_only_a_repository))
-            .route(web::get().to(get_repo))
-            .route(web::put().to(update_repo))
-            .route(web::delete().to(delete_repo)),
+    .mount(
+        doc::resource("/repository/{repo:.+}")
+            .guard(names_only_a_repository)
+            .route(doc::get().to(get_repo))
+            .route(doc::put().to(update_repo))
+            .route(doc::delete().to(delete_repo)),
     );
 }
 
@@ -105,7 +106,7 @@ async fn signatures(
     Err(ApiError::not_found("Not Found"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ChangeTrust {
     trust_enabled: Option<bool>,
 }
@@ -138,7 +139,7 @@ fn parse_visibility(s: &str) -> Result<Visibility, ApiError> {
     Visibility::parse(s).ok_or_else(|| ApiError::invalid_request(format!("'{s}' is not one of ['public', 'private']")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewRepo {
     repository: String,
     visibility: String,
@@ -177,7 +178,7 @@ async fn create_repo(
     Ok(HttpResponse::Created().json(json!({"namespace": repo.namespace, "name": repo.name, "kind": repo.kind})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListParams {
     namespace: Option<String>,
     public: Option<String>,
@@ -270,7 +271,7 @@ fn listed_view(r: &ListedRepository, last_modified: bool, popularity: bool, sign
     v
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ViewParams {
     #[serde(rename = "includeTags")]
     include_tags: Option<String>,
@@ -347,7 +348,7 @@ fn empty_stats(now_ms: i64) -> Value {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RepoUpdate {
     description: String,
 }
@@ -380,7 +381,7 @@ async fn delete_repo(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ChangeVisibility {
     visibility: String,
 }

@@ -3,6 +3,7 @@
 //! organization (token with `org:admin`, caller an org admin; plain members
 //! may list the robots without their tokens).
 
+use super::doc::{self, Mount};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -25,25 +26,19 @@ const MAX_BODY: usize = 1 << 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for base in ["/user/robots", "/organization/{org}/robots"] {
-        cfg.route(base, web::get().to(list_robots))
-            .service(
-                web::resource(format!("{base}/{{short}}"))
+        cfg.mount(doc::resource(base).route(doc::get().to(list_robots)))
+            .mount(
+                doc::resource(format!("{base}/{{short}}"))
                     .app_data(web::PayloadConfig::new(4 * MAX_BODY))
-                    .route(web::get().to(get_robot))
-                    .route(web::put().to(create_robot))
-                    .route(web::delete().to(delete_robot)),
+                    .route(doc::get().to(get_robot))
+                    .route(doc::put().to(create_robot))
+                    .route(doc::delete().to(delete_robot)),
             )
-            .route(
-                &format!("{base}/{{short}}/regenerate"),
-                web::post().to(regenerate_token),
-            )
-            .route(
-                &format!("{base}/{{short}}/permissions"),
-                web::get().to(list_permissions),
-            )
-            .route(
-                &format!("{base}/{{short}}/credentials/{{format}}"),
-                web::get().to(download_credentials),
+            .mount(doc::resource(format!("{base}/{{short}}/regenerate")).route(doc::post().to(regenerate_token)))
+            .mount(doc::resource(format!("{base}/{{short}}/permissions")).route(doc::get().to(list_permissions)))
+            .mount(
+                doc::resource(format!("{base}/{{short}}/credentials/{{format}}"))
+                    .route(doc::get().to(download_credentials)),
             );
     }
 }
@@ -58,6 +53,9 @@ struct Owner {
     /// The calling user, the performer in usage logs.
     caller: Account,
 }
+
+/// Checked in its extractor; nothing to add to the operation's description.
+impl super::doc::Describe for Owner {}
 
 impl Owner {
     /// A usage-log entry in the namespace, performed by the caller.
@@ -159,7 +157,7 @@ fn truthy(value: Option<&str>, default: bool) -> bool {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     permissions: Option<String>,
     token: Option<String>,

@@ -4,6 +4,7 @@
 //! (Basic auth: robot name and an external OIDC token) returning
 //! `{"token": …}`, a short-lived password for the robot.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -15,11 +16,11 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for base in ["/organization/{org}/robots", "/user/robots"] {
-        cfg.service(
-            web::resource(format!("{base}/{{short}}/federation"))
-                .route(web::get().to(get_federation))
-                .route(web::post().to(set_federation))
-                .route(web::delete().to(delete_federation)),
+        cfg.mount(
+            doc::resource(format!("{base}/{{short}}/federation"))
+                .route(doc::get().to(get_federation))
+                .route(doc::post().to(set_federation))
+                .route(doc::delete().to(delete_federation)),
         );
     }
 }

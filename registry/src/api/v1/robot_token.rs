@@ -5,6 +5,7 @@
 //! session with a fresh login may list, mint or revoke them: no bearer
 //! token (not even a robot's own) can mint more tokens.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -18,13 +19,13 @@ use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for base in ["/user/robots/{short}", "/organization/{org}/robots/{short}"] {
-        cfg.route(&format!("{base}/mintable-scopes"), web::get().to(mintable_scopes))
-            .service(
-                web::resource(format!("{base}/tokens"))
-                    .route(web::get().to(list_tokens))
-                    .route(web::post().to(create_token)),
+        cfg.mount(doc::resource(format!("{base}/mintable-scopes")).route(doc::get().to(mintable_scopes)))
+            .mount(
+                doc::resource(format!("{base}/tokens"))
+                    .route(doc::get().to(list_tokens))
+                    .route(doc::post().to(create_token)),
             )
-            .route(&format!("{base}/tokens/{{uuid}}"), web::delete().to(revoke_token));
+            .mount(doc::resource(format!("{base}/tokens/{{uuid}}")).route(doc::delete().to(revoke_token)));
     }
 }
 
@@ -118,7 +119,7 @@ async fn mintable_scopes(
     Ok(HttpResponse::Ok().json(json!({ "scopes": scopes })))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     next_page: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! that a user exists), `GET /find/all` (the search box) and
 //! `GET /find/repositories` (repository search, paged).
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -15,12 +16,12 @@ use crate::service::search::{Entity, EntityQuery, HitKind, NamespaceRef, SEARCH_
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/entities/{prefix}", web::get().to(entities))
-        .route("/find/all", web::get().to(find_all))
-        .route("/find/repositories", web::get().to(find_repositories));
+    cfg.mount(doc::resource("/entities/{prefix}").route(doc::get().to(entities)))
+        .mount(doc::resource("/find/all").route(doc::get().to(find_all)))
+        .mount(doc::resource("/find/repositories").route(doc::get().to(find_repositories)));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct EntityParams {
     namespace: Option<String>,
     #[serde(rename = "includeTeams")]
@@ -70,7 +71,7 @@ fn entity_view(e: &Entity) -> Value {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct SearchParams {
     query: Option<String>,
     page: Option<String>,

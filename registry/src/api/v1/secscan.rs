@@ -6,6 +6,7 @@
 //! `FEATURE_SECURITY_SCANNER` is on; 503 when the scanner cannot give the
 //! report.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,10 +18,7 @@ use crate::service::Role;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/repository/{repo:.+}/manifest/{digest}/security",
-        web::get().to(get_security),
-    );
+    cfg.mount(doc::resource("/repository/{repo:.+}/manifest/{digest}/security").route(doc::get().to(get_security)));
 }
 
 /// `POST /secscan/notification`, outside `/api/v1`: Clair's notifier

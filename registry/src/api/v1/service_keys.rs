@@ -1,6 +1,7 @@
 //! Service keys for superusers: `/superuser/keys[/{kid}]` and
 //! `/superuser/approvedkeys/{kid}`, with Quay's `service_key_*` usage logs.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -11,18 +12,18 @@ use crate::service::service_keys::{expiration_from_unix, valid_key_name, NewServ
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/superuser/keys")
-            .route(web::get().to(list_keys))
-            .route(web::post().to(create_key)),
+    cfg.mount(
+        doc::resource("/superuser/keys")
+            .route(doc::get().to(list_keys))
+            .route(doc::post().to(create_key)),
     )
-    .service(
-        web::resource("/superuser/keys/{kid}")
-            .route(web::get().to(get_key))
-            .route(web::put().to(update_key))
-            .route(web::delete().to(delete_key)),
+    .mount(
+        doc::resource("/superuser/keys/{kid}")
+            .route(doc::get().to(get_key))
+            .route(doc::put().to(update_key))
+            .route(doc::delete().to(delete_key)),
     )
-    .route("/superuser/approvedkeys/{kid}", web::post().to(approve_key));
+    .mount(doc::resource("/superuser/approvedkeys/{kid}").route(doc::post().to(approve_key)));
 }
 
 fn key_view(state: &AppState, k: &ServiceKey) -> Value {

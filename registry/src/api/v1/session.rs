@@ -4,6 +4,7 @@
 //! that writes authenticated by the cookie must carry (bearer tokens never
 //! need one, and always win over the cookie).
 
+use super::doc::{self, Mount};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
@@ -89,9 +90,9 @@ pub fn policy(req: &HttpRequest) -> BrowserPolicy {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/signin", web::post().to(sign_in))
-        .route("/signin/verify", web::post().to(verify))
-        .route("/signout", web::post().to(sign_out));
+    cfg.mount(doc::resource("/signin").route(doc::post().internal().to(sign_in)))
+        .mount(doc::resource("/signin/verify").route(doc::post().internal().to(verify)))
+        .mount(doc::resource("/signout").route(doc::post().internal().to(sign_out)));
 }
 
 /// Routes outside `/api/v1`, where Quay serves them.
@@ -187,7 +188,10 @@ pub async fn browser_guard<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let refuse = |req: ServiceRequest, res: HttpResponse| Ok(req.into_response(res).map_into_right_body());
     let xhr_only = policy(req.request()).xhr_only;
-    if xhr_only && req.method() == Method::GET && from_browser(req.headers()) && !is_xhr(req.headers()) {
+    // The discovery document reflects nothing of the request, and Swagger
+    // UIs on other origins fetch it without the header.
+    let exempt = req.path() == "/api/v1/discovery";
+    if xhr_only && !exempt && req.method() == Method::GET && from_browser(req.headers()) && !is_xhr(req.headers()) {
         tracing::warn!(path = req.path(), "refused a browser API GET without X-Requested-With");
         return refuse(req, refusal(400, XHR_MESSAGE));
     }
@@ -279,7 +283,7 @@ pub(super) fn csrf_refusal() -> HttpResponse {
 
 // --- handlers ------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct SignInBody {
     username: String,
     password: String,
@@ -336,7 +340,7 @@ async fn sign_in(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct VerifyBody {
     password: String,
 }

@@ -190,7 +190,7 @@ pub(super) async fn repo_scope(state: &AppState, caller: &ApiCaller, raw: &str) 
     Ok((granted.repo.namespace_id, granted.repo.id))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub(super) struct LogParams {
     pub(super) starttime: Option<String>,
     pub(super) endtime: Option<String>,

@@ -2,6 +2,7 @@
 //! and unstars the calling user's repositories (token with `user:admin`;
 //! starring also needs a `repo:` scope, as reading the repository does).
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,15 +14,15 @@ use crate::service::repositories::ListedRepository;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/user/starred", "/user/starred/"])
-            .route(web::get().to(list_starred))
-            .route(web::post().to(star)),
+    cfg.mount(
+        doc::resource(["/user/starred", "/user/starred/"])
+            .route(doc::get().to(list_starred))
+            .route(doc::post().to(star)),
     )
-    .route("/user/starred/{repo:.+}", web::delete().to(unstar));
+    .mount(doc::resource("/user/starred/{repo:.+}").route(doc::delete().to(unstar)));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct PageParams {
     next_page: Option<String>,
 }
@@ -53,7 +54,7 @@ async fn list_starred(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewStar {
     namespace: String,
     repository: String,

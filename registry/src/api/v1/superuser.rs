@@ -1,5 +1,6 @@
 //! `/api/v1/superuser/…`: user and organization management for superusers.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,27 +13,34 @@ use crate::service::{random_token, UserUpdate};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/superuser/users/", "/superuser/users"])
-            .route(web::get().to(list_users))
-            .route(web::post().to(create_user)),
+    cfg.mount(
+        doc::resource(["/superuser/users/", "/superuser/users"])
+            .route(doc::get().to(list_users))
+            .route(doc::post().to(create_user)),
     )
-    .service(
-        web::resource("/superuser/users/{name}")
-            .route(web::get().to(get_user))
-            .route(web::put().to(update_user))
-            .route(web::delete().to(delete_user)),
+    .mount(
+        doc::resource("/superuser/users/{name}")
+            .route(doc::get().to(get_user))
+            .route(doc::put().to(update_user))
+            .route(doc::delete().to(delete_user)),
     )
-    .service(web::resource(["/superuser/organizations/", "/superuser/organizations"]).route(web::get().to(list_orgs)))
-    .route("/superuser/config", web::get().to(dump_config))
-    .service(
-        web::resource("/superuser/organizations/{name}")
-            .route(web::put().to(rename_org))
-            .route(web::delete().to(delete_org)),
+    .mount(
+        doc::resource(["/superuser/organizations/", "/superuser/organizations"])
+            .route(doc::get().internal().to(list_orgs)),
+    )
+    .mount(
+        doc::resource("/superuser/config")
+            .guard(config_dump_enabled)
+            .route(doc::get().to(dump_config)),
+    )
+    .mount(
+        doc::resource("/superuser/organizations/{name}")
+            .route(doc::put().to(rename_org))
+            .route(doc::delete().to(delete_org)),
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListQuery {
     disabled: Option<bool>,
     limit: Option<i64>,
@@ -81,7 +89,7 @@ fn log_by_superuser(
     state.registry.log_action(entry);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewUser {
     username: String,
     email: Option<String>,
@@ -133,7 +141,7 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(managed_user(&user, state.registry.is_superuser(&user))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Changes {
     password: Option<String>,
     email: Option<String>,
@@ -228,7 +236,7 @@ async fn list_orgs(
     Ok(HttpResponse::Ok().json(json!({"organizations": views})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Rename {
     name: String,
 }
@@ -262,6 +270,12 @@ async fn delete_org(
     let metadata = json!({"namespace": org.username});
     log_by_superuser(&state, (&caller, &req), "org_delete", &org, metadata);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Whether `FEATURE_SUPERUSER_CONFIGDUMP` is on (the dump is kept).
+fn config_dump_enabled(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.config_dump.is_some())
 }
 
 /// The configuration and environment with secrets masked

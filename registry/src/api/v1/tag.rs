@@ -2,6 +2,7 @@
 //! delete, restore and permanent expiry (quay-api.md §1.8, §3.1, §3.2).
 //! Reading needs read on the repository, every change write.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,13 +19,13 @@ use crate::state::AppState;
 const BASE: &str = "/repository/{repo:.+}/tag";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource([format!("{BASE}/"), BASE.to_owned()]).route(web::get().to(list_tags)))
-        .route(&format!("{BASE}/{{tag}}/restore"), web::post().to(restore_tag))
-        .route(&format!("{BASE}/{{tag}}/expire"), web::post().to(expire_tag))
-        .service(
-            web::resource(format!("{BASE}/{{tag}}"))
-                .route(web::put().to(put_tag))
-                .route(web::delete().to(delete_tag)),
+    cfg.mount(doc::resource([format!("{BASE}/"), BASE.to_owned()]).route(doc::get().to(list_tags)))
+        .mount(doc::resource(format!("{BASE}/{{tag}}/restore")).route(doc::post().to(restore_tag)))
+        .mount(doc::resource(format!("{BASE}/{{tag}}/expire")).route(doc::post().to(expire_tag)))
+        .mount(
+            doc::resource(format!("{BASE}/{{tag}}"))
+                .route(doc::put().to(put_tag))
+                .route(doc::delete().to(delete_tag)),
         );
 }
 
@@ -42,7 +43,7 @@ impl TagPath {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ListParams {
     #[serde(rename = "specificTag")]
     specific_tag: Option<String>,
@@ -269,7 +270,7 @@ async fn delete_tag(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RestoreBody {
     manifest_digest: String,
 }
@@ -296,7 +297,7 @@ async fn restore_tag(
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ExpireBody {
     manifest_digest: Option<String>,
     is_alive: Option<bool>,

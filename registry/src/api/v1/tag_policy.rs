@@ -6,6 +6,7 @@
 //! user policies the user (`user:admin`). With the feature off, every path
 //! is 404 as in Quay.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -24,30 +25,34 @@ const REPO: &str = "/repository/{repo:.+}";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for base in [ORG, REPO] {
         let list = format!("{base}/immutabilitypolicy");
-        cfg.service(
-            web::resource([format!("{list}/"), list.clone()])
-                .route(web::get().to(list_immutability))
-                .route(web::post().to(create_immutability)),
+        cfg.mount(
+            doc::resource([format!("{list}/"), list.clone()])
+                .guard(immutability_on)
+                .route(doc::get().to(list_immutability))
+                .route(doc::post().to(create_immutability)),
         )
-        .service(
-            web::resource(format!("{list}/{{uuid}}"))
-                .route(web::get().to(get_immutability))
-                .route(web::put().to(update_immutability))
-                .route(web::delete().to(delete_immutability)),
+        .mount(
+            doc::resource(format!("{list}/{{uuid}}"))
+                .guard(immutability_on)
+                .route(doc::get().to(get_immutability))
+                .route(doc::put().to(update_immutability))
+                .route(doc::delete().to(delete_immutability)),
         );
     }
     for base in [ORG, REPO, "/user"] {
         let list = format!("{base}/autoprunepolicy");
-        cfg.service(
-            web::resource([format!("{list}/"), list.clone()])
-                .route(web::get().to(list_autoprune))
-                .route(web::post().to(create_autoprune)),
+        cfg.mount(
+            doc::resource([format!("{list}/"), list.clone()])
+                .guard(autoprune_on)
+                .route(doc::get().to(list_autoprune))
+                .route(doc::post().to(create_autoprune)),
         )
-        .service(
-            web::resource(format!("{list}/{{uuid}}"))
-                .route(web::get().to(get_autoprune))
-                .route(web::put().to(update_autoprune))
-                .route(web::delete().to(delete_autoprune)),
+        .mount(
+            doc::resource(format!("{list}/{{uuid}}"))
+                .guard(autoprune_on)
+                .route(doc::get().to(get_autoprune))
+                .route(doc::put().to(update_autoprune))
+                .route(doc::delete().to(delete_autoprune)),
         );
     }
 }
@@ -131,6 +136,18 @@ fn body_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError
 }
 
 // Immutability policies.
+
+/// Whether `FEATURE_IMMUTABLE_TAGS` is on (its API is mounted only then).
+fn immutability_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().tags.immutable_tags)
+}
+
+/// Whether `FEATURE_AUTO_PRUNE` is on (its API is mounted only then).
+fn autoprune_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+    ctx.app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.registry.settings().tags.auto_prune)
+}
 
 /// With its feature off, a policy path is absent, as in Quay.
 fn enabled(feature: bool) -> Result<(), ApiError> {

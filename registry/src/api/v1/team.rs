@@ -4,6 +4,7 @@
 //! `org:admin`; all but viewing a team's members need an organization admin.
 //! Adding a user may invite them instead (see [`invite`](super::invite)).
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,30 +17,24 @@ use crate::service::{InvitePolicy, OrgMember, Team, TeamAddition, TeamName, Team
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/team/{team}")
-            .route(web::put().to(put_team))
-            .route(web::delete().to(delete_team)),
+    cfg.mount(
+        doc::resource("/organization/{org}/team/{team}")
+            .route(doc::put().to(put_team))
+            .route(doc::delete().to(delete_team)),
     )
-    .route(
-        "/organization/{org}/team/{team}/members",
-        web::get().to(list_team_members),
+    .mount(doc::resource("/organization/{org}/team/{team}/members").route(doc::get().to(list_team_members)))
+    .mount(
+        doc::resource("/organization/{org}/team/{team}/members/{member}")
+            .route(doc::put().to(add_team_member))
+            .route(doc::delete().to(remove_team_member)),
     )
-    .service(
-        web::resource("/organization/{org}/team/{team}/members/{member}")
-            .route(web::put().to(add_team_member))
-            .route(web::delete().to(remove_team_member)),
-    )
-    .route(
-        "/organization/{org}/team/{team}/permissions",
-        web::get().to(list_team_permissions),
-    )
-    .route("/organization/{org}/members", web::get().to(list_org_members))
-    .route("/organization/{org}/collaborators", web::get().to(list_collaborators))
-    .service(
-        web::resource("/organization/{org}/members/{member}")
-            .route(web::get().to(get_org_member))
-            .route(web::delete().to(remove_org_member)),
+    .mount(doc::resource("/organization/{org}/team/{team}/permissions").route(doc::get().to(list_team_permissions)))
+    .mount(doc::resource("/organization/{org}/members").route(doc::get().to(list_org_members)))
+    .mount(doc::resource("/organization/{org}/collaborators").route(doc::get().to(list_collaborators)))
+    .mount(
+        doc::resource("/organization/{org}/members/{member}")
+            .route(doc::get().to(get_org_member))
+            .route(doc::delete().to(remove_org_member)),
     );
 }
 
@@ -65,13 +60,13 @@ fn org_member_view(m: &OrgMember) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct MembersQuery {
     #[serde(rename = "includePending")]
     include_pending: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct TeamBody {
     role: String,
     description: Option<String>,

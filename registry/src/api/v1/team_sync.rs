@@ -6,6 +6,7 @@
 //! `FEATURE_NONSUPERUSER_TEAM_SYNCING_SETUP`; the token needs `org:admin`
 //! and `super:user`. The team's members view shows `can_sync` and `synced`.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -17,10 +18,10 @@ use crate::service::Team;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/organization/{org}/team/{team}/syncing")
-            .route(web::post().to(enable_sync))
-            .route(web::delete().to(disable_sync)),
+    cfg.mount(
+        doc::resource("/organization/{org}/team/{team}/syncing")
+            .route(doc::post().to(enable_sync))
+            .route(doc::delete().to(disable_sync)),
     );
 }
 

@@ -5,7 +5,7 @@
 //! the UI sets a GitHub trigger up with (`namespaces`, `sources`,
 //! `fields/{field}`) ask GitHub through the service.
 
-use actix_web::guard;
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -24,49 +24,49 @@ const BASE: &str = "/repository/{repo:.+}/trigger";
 const DEFAULT_LIMIT: i64 = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let on = || guard::fn_guard(builds_enabled);
-    cfg.service(
-        web::resource(format!("{BASE}/{{uuid}}/namespaces"))
+    let on = || builds_enabled;
+    cfg.mount(
+        doc::resource(format!("{BASE}/{{uuid}}/namespaces"))
             .guard(on())
-            .route(web::get().to(list_trigger_namespaces)),
+            .route(doc::get().internal().to(list_trigger_namespaces)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/sources"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/sources"))
             .guard(on())
-            .route(web::post().to(list_trigger_sources))
-            .route(web::get().to(list_trigger_sources_by_query)),
+            .route(doc::post().internal().to(list_trigger_sources))
+            .route(doc::get().to(list_trigger_sources_by_query)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/fields/{{field}}"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/fields/{{field}}"))
             .guard(on())
-            .route(web::post().to(list_trigger_field_values)),
+            .route(doc::post().internal().to(list_trigger_field_values)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/activate"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/activate"))
             .guard(on())
-            .route(web::post().to(activate_trigger)),
+            .route(doc::post().to(activate_trigger)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/start"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/start"))
             .guard(on())
-            .route(web::post().to(start_trigger)),
+            .route(doc::post().to(start_trigger)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}/builds"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}/builds"))
             .guard(on())
-            .route(web::get().to(list_trigger_builds)),
+            .route(doc::get().to(list_trigger_builds)),
     )
-    .service(
-        web::resource([format!("{BASE}/"), BASE.to_owned()])
+    .mount(
+        doc::resource([format!("{BASE}/"), BASE.to_owned()])
             .guard(on())
-            .route(web::get().to(list_triggers)),
+            .route(doc::get().to(list_triggers)),
     )
-    .service(
-        web::resource(format!("{BASE}/{{uuid}}"))
+    .mount(
+        doc::resource(format!("{BASE}/{{uuid}}"))
             .guard(on())
-            .route(web::get().to(get_trigger))
-            .route(web::put().to(update_trigger))
-            .route(web::delete().to(delete_trigger)),
+            .route(doc::get().to(get_trigger))
+            .route(doc::put().to(update_trigger))
+            .route(doc::delete().to(delete_trigger)),
     );
 }
 
@@ -105,7 +105,7 @@ async fn get_trigger(
     Ok(HttpResponse::Ok().json(trigger_view(&state, &trigger, true, false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct UpdateBody {
     enabled: bool,
 }
@@ -153,7 +153,7 @@ async fn delete_trigger(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ActivateBody {
     config: Value,
     pull_robot: Option<String>,
@@ -194,7 +194,7 @@ async fn activate_trigger(
     Ok(HttpResponse::Ok().json(trigger_view(&state, &t, true, false)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
     commit_sha: Option<String>,
@@ -232,7 +232,7 @@ async fn start_trigger(
         .json(build_view(&state, &req, &acc, &build)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct BuildsQuery {
     limit: Option<String>,
 }
@@ -276,7 +276,7 @@ async fn list_trigger_namespaces(
     Ok(HttpResponse::Ok().json(json!({ "namespaces": namespaces })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct SourcesBody {
     namespace: Option<String>,
 }

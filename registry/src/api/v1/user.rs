@@ -1,5 +1,6 @@
 //! `/api/v1/user/`, `/api/v1/users/{username}` and first-user initialization.
 
+use super::doc::{self, Mount};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,15 +16,15 @@ use crate::service::UserUpdate;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/user/", "/user"])
-            .route(web::get().to(get_user))
-            .route(web::post().to(create_user))
-            .route(web::put().to(update_user))
-            .route(web::delete().to(delete_user)),
+    cfg.mount(
+        doc::resource(["/user/", "/user"])
+            .route(doc::get().to(get_user))
+            .route(doc::post().internal().to(create_user))
+            .route(doc::put().internal().to(update_user))
+            .route(doc::delete().internal().to(delete_user)),
     )
-    .route("/user/initialize", web::post().to(initialize))
-    .route("/users/{username}", web::get().to(get_public_user));
+    .mount(doc::resource("/user/initialize").route(doc::post().to(initialize)))
+    .mount(doc::resource("/users/{username}").route(doc::get().to(get_public_user)));
 }
 
 async fn user_view(state: &AppState, u: &Account) -> Result<serde_json::Value, ApiError> {
@@ -64,7 +65,7 @@ async fn get_user(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpR
     Ok(HttpResponse::Ok().json(user_view(&state, user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct NewUser {
     username: String,
     password: String,
@@ -112,7 +113,7 @@ async fn create_user(
     Ok(res.json(user_view(&state, &user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Changes {
     password: Option<String>,
     email: Option<String>,
@@ -213,7 +214,7 @@ async fn get_public_user(state: web::Data<AppState>, path: web::Path<String>) ->
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Initialize {
     username: String,
     password: String,

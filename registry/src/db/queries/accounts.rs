@@ -117,7 +117,7 @@ pub struct AccountChanges {
 }
 
 pub fn update(c: &mut DbConn, id: i64, changes: &AccountChanges) -> QueryResult<()> {
-    diesel::update(users::table.find(id)).set(changes).execute(c).map(drop)
+    super::unless_nothing_to_change(diesel::update(users::table.find(id)).set(changes).execute(c)).map(drop)
 }
 
 /// Renames an account (organizations, by a superuser).

@@ -74,10 +74,7 @@ pub fn insert(
 }
 
 pub fn update(c: &mut DbConn, id: i64, fields: &ApplicationFields) -> QueryResult<()> {
-    diesel::update(oauthapplication::table.find(id))
-        .set(fields)
-        .execute(c)
-        .map(drop)
+    super::unless_nothing_to_change(diesel::update(oauthapplication::table.find(id)).set(fields).execute(c)).map(drop)
 }
 
 pub fn set_secret(c: &mut DbConn, id: i64, client_secret: &str) -> QueryResult<()> {

@@ -55,6 +55,15 @@ diesel::define_sql_function! {
     fn lower_nullable(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
 }
 
+/// An update whose changeset sets nothing changes nothing: diesel refuses
+/// to build such a query, so it counts as done without touching a row.
+pub fn unless_nothing_to_change(r: Result<usize, Error>) -> Result<usize, Error> {
+    match r {
+        Err(Error::QueryBuilderError(e)) if e.is::<diesel::result::EmptyChangeset>() => Ok(0),
+        other => other,
+    }
+}
+
 /// Whether an insert failed only because the row exists already.
 pub fn is_unique_violation(e: &Error) -> bool {
     matches!(e, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _))

@@ -11,6 +11,7 @@ import { orgsView, newOrgView } from './views/orgs.js';
 import { orgView, teamView } from './views/org.js';
 import { accountView } from './views/account.js';
 import { superuserView } from './views/superuser.js';
+import { explorerView } from './views/explorer.js';
 
 export const app = { user: null, config: { features: {}, config: {} } };
 
@@ -122,6 +123,7 @@ const routes = [
   [/^\/organization\/([^/]+)\/?$/, (m) => (main, q) => orgView(main, m[1], q)],
   [/^\/user\/([^/]+)\/?$/, (m) => (main, q) => accountView(main, decodeURIComponent(m[1]), q)],
   [/^\/superuser\/?$/, () => superuserView],
+  [/^\/api\/v1\/explorer\/?$/, () => explorerView],
 ];
 
 let renderCount = 0;
@@ -134,7 +136,8 @@ export async function render() {
   masthead();
   sidebar(path);
   banner();
-  const open = path === '/signin';
+  // The sign-in page and the API explorer (anonymous calls) need no user.
+  const open = path === '/signin' || /^\/api\/v1\/explorer\/?$/.test(path);
   if (!app.user && !open) {
     go('/signin?next=' + encodeURIComponent(path + location.search), true);
     return;
