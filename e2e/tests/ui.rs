@@ -34,6 +34,7 @@ backend_tests!(
     robot_credential_files_hold_the_token_and_a_repository_is_made_public,
     a_scanned_tag_shows_its_vulnerabilities_and_the_report_filters_them,
     the_api_explorer_lists_the_endpoints_and_calls_them_anonymously_and_signed_in,
+    a_swagger_ui_on_another_origin_loads_the_document_and_calls_the_api,
 );
 
 const ADMIN: &str = "admin";
@@ -1161,5 +1162,67 @@ fn the_api_explorer_lists_the_endpoints_and_calls_them_anonymously_and_signed_in
         b.click("[data-test=op-listTags] [data-test=send]");
         b.wait_for_text("[data-test=op-listTags] [data-test=response-status]", "OK");
         b.wait_for_text("[data-test=op-listTags] [data-test=response-body]", "\"tags\": []");
+    });
+}
+
+/// Swagger UI's files (`E2E_SWAGGER_UI`, which `e2e/run` fetches from the
+/// npm registry); outside CI the test is skipped without them.
+fn swagger_ui_dist() -> Option<PathBuf> {
+    let dir = std::env::var("E2E_SWAGGER_UI")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    match dir {
+        Some(d) if d.join("swagger-ui-bundle.js").is_file() => Some(d),
+        _ => {
+            assert!(
+                !e2e::in_ci(),
+                "CI=true but E2E_SWAGGER_UI does not hold swagger-ui-dist"
+            );
+            eprintln!("SKIPPED: E2E_SWAGGER_UI does not hold swagger-ui-dist");
+            None
+        }
+    }
+}
+
+/// The documented way to browse the API (a Swagger UI served elsewhere,
+/// pointed at `/api/v1/discovery`): the UI on another origin loads the
+/// document, lists the operations, and its "Try it out" call reaches the
+/// registry across origins.
+fn a_swagger_ui_on_another_origin_loads_the_document_and_calls_the_api(env: TestEnv) {
+    let Some(dist) = swagger_ui_dist() else { return };
+    let site = LoopbackHttp::start();
+    for name in [
+        "index.html",
+        "index.css",
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ] {
+        let bytes = std::fs::read(dist.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        site.serve(&format!("/{name}"), bytes);
+    }
+    with_ui(&env, "swagger-ui", |b, reg| {
+        let init = format!(
+            "window.onload = function () {{ window.ui = SwaggerUIBundle({{ url: {:?}, dom_id: '#swagger-ui', \
+             presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout', filter: true }}); }};",
+            reg.url("/api/v1/discovery")
+        );
+        site.serve("/swagger-initializer.js", init.into_bytes());
+        b.goto(&site.url("/index.html"));
+        b.wait_for_text(".information-container .title", "Quay-compatible registry API");
+        b.wait_for("#operations-application-createApplication");
+        b.fill(".operation-filter-input", "discovery");
+        b.click("#operations-discovery-discovery .opblock-summary-control");
+        b.click("#operations-discovery-discovery .try-out__btn");
+        b.click("#operations-discovery-discovery .execute");
+        b.wait_for_text(
+            "#operations-discovery-discovery .live-responses-table .response-col_status",
+            "200",
+        );
+        b.wait_for_text(
+            "#operations-discovery-discovery .live-responses-table .response-col_description",
+            "swagger",
+        );
     });
 }
