@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Received {
     pub method: String,
     pub path: String,
+    /// `Authorization`, when sent.
+    pub authorization: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -156,7 +158,12 @@ fn serve(
     files: &Mutex<HashMap<String, Vec<u8>>>,
     received: &Mutex<Vec<Received>>,
 ) -> std::io::Result<()> {
-    let Request { method, path, body, .. } = read_request(&stream)?;
+    let Request {
+        method,
+        path,
+        authorization,
+        body,
+    } = read_request(&stream)?;
     let file = files.lock().ok().and_then(|f| f.get(&path).cloned());
     received
         .lock()
@@ -164,6 +171,7 @@ fn serve(
             r.push(Received {
                 method: method.clone(),
                 path: path.clone(),
+                authorization,
                 body,
             })
         })

@@ -15,6 +15,7 @@ use e2e::{backend_tests, unique_name, Registry, TestEnv};
 backend_tests!(
     a_push_and_a_pull_show_in_the_metrics,
     requests_carry_an_id_into_json_logs,
+    request_spans_are_exported_to_an_otlp_collector_under_the_callers_trace,
 );
 
 const USER: &str = "admin";
@@ -177,4 +178,67 @@ fn requests_carry_an_id_into_json_logs(env: TestEnv) {
     for l in reg.log().lines().filter(|l| l.starts_with('{')) {
         serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {l}"));
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `FEATURE_OTEL_TRACING` with Quay's `OTEL_CONFIG` keys: the request spans
+/// reach an OTLP/HTTP collector (a loopback receiver here) at
+/// `dt_api_url/v1/traces` with the `Api-Token` header, named by
+/// `service_name`, and a request's `traceparent` makes its span part of the
+/// caller's trace. Without the feature nothing is sent.
+fn request_spans_are_exported_to_an_otlp_collector_under_the_callers_trace(env: TestEnv) {
+    let collector = e2e::loopback::LoopbackHttp::start();
+    let reg = Registry::start_with(
+        &env,
+        &format!(
+            "FEATURE_OTEL_TRACING: true\nOTEL_CONFIG:\n  service_name: registry-e2e\n  dt_api_url: {}\n  dt_api_token: otel-secret\n",
+            collector.url("")
+        ),
+        false,
+    );
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let res = reqwest::blocking::Client::new()
+        .get(reg.url("/api/v1/discovery"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .send()
+        .expect("GET /api/v1/discovery");
+    assert_eq!(res.status().as_u16(), 200);
+    let id_bytes: Vec<u8> = (0..trace_id.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&trace_id[i..i + 2], 16).expect("hex"))
+        .collect();
+    let export = collector.wait_for("the request's span", Duration::from_secs(60), |r| {
+        r.method == "POST" && r.path == "/v1/traces" && contains(&r.body, &id_bytes)
+    });
+    assert_eq!(export.authorization.as_deref(), Some("Api-Token otel-secret"));
+    assert!(
+        contains(&export.body, b"registry-e2e"),
+        "the service name is on the spans"
+    );
+    assert!(
+        contains(&export.body, b"/api/v1/discovery"),
+        "the span carries the request path"
+    );
+
+    // Refused: without the feature the same configuration exports nothing.
+    let quiet = e2e::loopback::LoopbackHttp::start();
+    let off = Registry::start_with(
+        &env,
+        &format!(
+            "OTEL_CONFIG:\n  dt_api_url: {}\n  dt_api_token: otel-secret\n",
+            quiet.url("")
+        ),
+        false,
+    );
+    let res = reqwest::blocking::get(off.url("/api/v1/discovery")).expect("GET");
+    assert_eq!(res.status().as_u16(), 200);
+    drop(off);
+    assert!(
+        quiet.received().is_empty(),
+        "nothing is exported with FEATURE_OTEL_TRACING off"
+    );
 }

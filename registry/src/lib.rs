@@ -15,6 +15,7 @@ pub mod service;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;
 pub mod ui;
 pub mod worker;

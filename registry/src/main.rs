@@ -1,6 +1,5 @@
 //! The `registry` binary: every role of the workload, chosen by subcommand.
 
-use std::io::IsTerminal as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -90,28 +89,25 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,actix_server=warn".into());
-    // `REGISTRY_LOG_FORMAT=json`: one JSON object per line, with the
-    // request's id and other span fields, for log collectors.
-    if std::env::var("REGISTRY_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            // Colour codes only on a terminal: container logs are read as plain text.
-            .with_ansi(std::io::stderr().is_terminal())
-            .init();
-    }
     let cli = Cli::parse();
+    // The roles that serve or work read the configuration for trace export
+    // before logging starts; a configuration that does not load is
+    // reported by the role itself.
+    let traced = matches!(
+        cli.command,
+        None | Some(Command::Serve(_)) | Some(Command::Worker { .. })
+    );
+    let config = cli
+        .config
+        .as_deref()
+        .filter(|_| traced)
+        .and_then(|p| Config::load(p).ok());
+    if let Err(e) = registry::telemetry::init(config.as_ref()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = actix_web::rt::System::new().block_on(run(cli));
+    registry::telemetry::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

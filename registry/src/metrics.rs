@@ -272,6 +272,10 @@ pub async fn request_id(
         .filter(|v| usable_request_id(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    if let Some(parent) = crate::telemetry::remote_parent(req.headers()) {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let _ = span.set_parent(parent);
+    }
     let mut res = next.call(req).instrument(span).await?;
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
         res.headers_mut()
