@@ -461,18 +461,24 @@ fn fixed_word(re: &Option<String>) -> Option<&str> {
         .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()))
 }
 
-/// The Swagger path template of a pattern: `{name:regex}` → `{name}`.
-pub fn swagger_path(pattern: &str) -> String {
+/// The pattern with each parameter replaced: a one-word parameter by its
+/// word, any other by `value(name, regex)`.
+fn fill(pattern: &str, value: impl Fn(&str, Option<&str>) -> String) -> String {
     parts(pattern)
         .into_iter()
         .map(|p| match p {
             Part::Text(t) => t,
             Part::Param(name, re) => match fixed_word(&re) {
                 Some(word) => word.to_owned(),
-                None => format!("{{{name}}}"),
+                None => value(&name, re.as_deref()),
             },
         })
         .collect()
+}
+
+/// The Swagger path template of a pattern: `{name:regex}` → `{name}`.
+pub fn swagger_path(pattern: &str) -> String {
+    fill(pattern, |name, _| format!("{{{name}}}"))
 }
 
 fn path_params(pattern: &str) -> Vec<String> {
@@ -488,17 +494,10 @@ fn path_params(pattern: &str) -> Vec<String> {
 /// The pattern with a sample value in each parameter (a repository is
 /// `namespace/name`), to ask a resource's guards whether it is served.
 pub fn sample_path(pattern: &str) -> String {
-    parts(pattern)
-        .into_iter()
-        .map(|p| match p {
-            Part::Text(t) => t,
-            Part::Param(name, re) => match fixed_word(&re) {
-                Some(word) => word.to_owned(),
-                None if re.as_deref() == Some(".+") || name == "repo" => "samplens/samplerepo".to_owned(),
-                None => "sample".to_owned(),
-            },
-        })
-        .collect()
+    fill(pattern, |name, re| match re == Some(".+") || name == "repo" {
+        true => "samplens/samplerepo".to_owned(),
+        false => "sample".to_owned(),
+    })
 }
 
 #[cfg(test)]

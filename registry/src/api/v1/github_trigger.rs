@@ -25,8 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The route exists only when GitHub triggers are configured (and builds
 /// are on): a 404 otherwise, as Quay's `route_show_if`.
 fn github_builds_enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.github().is_some())
+    super::shared::state_allows(ctx, |s| s.registry.github().is_some())
 }
 
 #[derive(Deserialize)]

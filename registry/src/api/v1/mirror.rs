@@ -151,8 +151,7 @@ async fn mirror_health(
 }
 
 fn mirror_enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().mirror.enabled)
+    super::shared::state_allows(ctx, |s| s.registry.settings().mirror.enabled)
 }
 
 /// A mirror's upstream username as both mirror APIs show it; one that

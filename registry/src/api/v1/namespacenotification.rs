@@ -40,8 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Whether namespace notifications are on (their API is mounted only then).
 fn enabled(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().notifications.namespace_notifications)
+    super::shared::state_allows(ctx, |s| s.registry.settings().notifications.namespace_notifications)
 }
 
 /// The namespace of the request: the organization the caller administers,

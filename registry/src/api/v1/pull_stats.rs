@@ -31,8 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().pull_stats)
+    super::shared::state_allows(ctx, |s| s.registry.settings().pull_stats)
 }
 
 #[derive(Deserialize)]

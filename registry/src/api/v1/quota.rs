@@ -96,8 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Whether `FEATURE_QUOTA_MANAGEMENT` is on: the quota API is mounted
 /// (and documented) only then.
 fn quota_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.quota_policy().enabled)
+    super::shared::state_allows(ctx, |s| s.registry.quota_policy().enabled)
 }
 
 /// 404 unless `FEATURE_QUOTA_MANAGEMENT` is on.

@@ -85,8 +85,7 @@ fn names_only_a_repository(ctx: &GuardContext<'_>) -> bool {
 
 /// `FEATURE_SIGNING`: the content-trust endpoints exist.
 fn signing_enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().signing)
+    super::shared::state_allows(ctx, |s| s.registry.settings().signing)
 }
 
 /// Why trust cannot be turned on: Docker Content Trust needs a Notary (TUF)

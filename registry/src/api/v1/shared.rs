@@ -123,9 +123,14 @@ pub(super) fn repo_action(
         .metadata(metadata)
 }
 
+/// Whether the application state of a request satisfies `on` (the guards
+/// that mount an API family only while its feature is on).
+pub(super) fn state_allows(ctx: &GuardContext<'_>, on: impl FnOnce(&AppState) -> bool) -> bool {
+    ctx.app_data::<web::Data<AppState>>().is_some_and(|s| on(s))
+}
+
 pub(super) fn builds_enabled(ctx: &GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().builds.enabled)
+    state_allows(ctx, |s| s.registry.settings().builds.enabled)
 }
 
 /// Builds run only in image repositories that accept pushes.

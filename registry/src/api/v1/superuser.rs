@@ -274,8 +274,7 @@ async fn delete_org(
 
 /// Whether `FEATURE_SUPERUSER_CONFIGDUMP` is on (the dump is kept).
 fn config_dump_enabled(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.config_dump.is_some())
+    super::shared::state_allows(ctx, |s| s.config_dump.is_some())
 }
 
 /// The configuration and environment with secrets masked

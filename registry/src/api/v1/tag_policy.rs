@@ -139,14 +139,12 @@ fn body_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError
 
 /// Whether `FEATURE_IMMUTABLE_TAGS` is on (its API is mounted only then).
 fn immutability_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().tags.immutable_tags)
+    super::shared::state_allows(ctx, |s| s.registry.settings().tags.immutable_tags)
 }
 
 /// Whether `FEATURE_AUTO_PRUNE` is on (its API is mounted only then).
 fn autoprune_on(ctx: &actix_web::guard::GuardContext<'_>) -> bool {
-    ctx.app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.registry.settings().tags.auto_prune)
+    super::shared::state_allows(ctx, |s| s.registry.settings().tags.auto_prune)
 }
 
 /// With its feature off, a policy path is absent, as in Quay.
